@@ -1,0 +1,101 @@
+// Package oautherr is the OAuth 2.0 error model (RFC 6749 §5.2, RFC 6750 §3, RFC 9449 §7)
+// and its JSON rendering. Every endpoint answers errors through it so codes, statuses and
+// headers stay exact.
+package oautherr
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+)
+
+// Error codes used by the endpoints.
+const (
+	InvalidRequest          = "invalid_request"
+	InvalidClient           = "invalid_client"
+	InvalidGrant            = "invalid_grant"
+	UnauthorizedClient      = "unauthorized_client"
+	UnsupportedGrantType    = "unsupported_grant_type"
+	InvalidScope            = "invalid_scope"
+	InvalidTarget           = "invalid_target"
+	UnsupportedTokenType    = "unsupported_token_type"
+	InvalidDPoPProof        = "invalid_dpop_proof"
+	UseDPoPNonce            = "use_dpop_nonce"
+	ServerError             = "server_error"
+	TemporarilyUnavailable  = "temporarily_unavailable"
+	InvalidToken            = "invalid_token"
+	InsufficientScope       = "insufficient_scope"
+	AccessDenied            = "access_denied"
+	UnsupportedResponseType = "unsupported_response_type"
+)
+
+// Error is an OAuth error response.
+type Error struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	// Status is the HTTP status; 0 means 400.
+	Status int `json:"-"`
+	// WWWAuthenticate, when set, is sent as the WWW-Authenticate header.
+	WWWAuthenticate string `json:"-"`
+	// Cause is logged, never sent to the client.
+	Cause error `json:"-"`
+}
+
+func (e *Error) Error() string {
+	if e.Description != "" {
+		return e.Code + ": " + e.Description
+	}
+	return e.Code
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// New returns an Error with status 400.
+func New(code, description string) *Error {
+	return &Error{Code: code, Description: description, Status: http.StatusBadRequest}
+}
+
+// Request is shorthand for an invalid_request error.
+func Request(description string) *Error { return New(InvalidRequest, description) }
+
+// Client returns invalid_client with 401. When basic is true the challenge names the Basic
+// scheme, as RFC 6749 §5.2 requires when the client tried HTTP Basic authentication.
+func Client(description string, basic bool) *Error {
+	e := &Error{Code: InvalidClient, Description: description, Status: http.StatusUnauthorized}
+	if basic {
+		e.WWWAuthenticate = `Basic realm="oauth", charset="UTF-8"`
+	}
+	return e
+}
+
+// Server wraps an internal failure: the client sees server_error without details.
+func Server(cause error) *Error {
+	return &Error{Code: ServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError, Cause: cause}
+}
+
+// As returns err as an *Error, wrapping anything else as a server error.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Server(err)
+}
+
+// Write sends err as a JSON error response with Cache-Control: no-store.
+func Write(w http.ResponseWriter, err error) {
+	e := As(err)
+	status := e.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	if e.WWWAuthenticate != "" {
+		h.Set("WWW-Authenticate", e.WWWAuthenticate)
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(e)
+}
