@@ -1,7 +1,16 @@
 package authserver
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
 // Config is the plain-Go configuration of one authorization server (one issuer).
@@ -77,4 +86,157 @@ type ClientConfig struct {
 	JWKS                  string // raw JSON JWK Set
 	JWKSURI               string
 	DPoPBoundAccessTokens bool
+}
+
+// Seed modes for configured resources.
+const (
+	SeedInsertOnly = "insert_only"
+	SeedMerge      = "merge"
+	SeedOverwrite  = "overwrite"
+)
+
+// Defaults applied by withDefaults. Access tokens are short-lived (RFC 9700 §2.2 favours
+// short TTLs); ES256 is the default access-token alg because it signs ~40× faster than RS256.
+const (
+	DefaultAccessTokenTTL        = 10 * time.Minute
+	DefaultRefreshTokenTTL       = 14 * 24 * time.Hour
+	DefaultAccessTokenSigningAlg = "ES256"
+	DefaultClientAssertionMaxAge = 5 * time.Minute
+)
+
+// DefaultSigningAlgs are the algorithms with a signing key unless configured otherwise:
+// RS256 because OIDC requires it for ID tokens, ES256 for fast access tokens.
+var DefaultSigningAlgs = []string{"RS256", "ES256"}
+
+// withDefaults returns a copy of c with every unset field at its default, or an error that
+// names the first invalid field.
+func (c Config) withDefaults() (Config, error) {
+	if err := validateIssuer(c.Issuer); err != nil {
+		return c, err
+	}
+	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
+	if c.AccessTokenTTL == 0 {
+		c.AccessTokenTTL = DefaultAccessTokenTTL
+	}
+	if c.RefreshTokenTTL == 0 {
+		c.RefreshTokenTTL = DefaultRefreshTokenTTL
+	}
+	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
+		return c, errors.New("token TTLs must be positive")
+	}
+	switch c.AccessTokenFormat {
+	case "":
+		c.AccessTokenFormat = store.FormatJWT
+	case store.FormatJWT, store.FormatOpaque:
+	default:
+		return c, fmt.Errorf("access_token_format %q: want jwt or opaque", c.AccessTokenFormat)
+	}
+	if len(c.SigningAlgs) == 0 {
+		c.SigningAlgs = DefaultSigningAlgs
+	}
+	for _, alg := range c.SigningAlgs {
+		if !keys.Supported(alg) {
+			return c, fmt.Errorf("signing alg %q is not supported", alg)
+		}
+	}
+	if c.AccessTokenSigningAlg == "" {
+		c.AccessTokenSigningAlg = DefaultAccessTokenSigningAlg
+	}
+	if !slices.Contains(c.SigningAlgs, c.AccessTokenSigningAlg) {
+		return c, fmt.Errorf("access_token_signing_alg %s has no signing key: add it to signing_algs", c.AccessTokenSigningAlg)
+	}
+	if c.EnforcePerClientResources == nil {
+		on := true
+		c.EnforcePerClientResources = &on
+	}
+	switch c.ResourceSeedMode {
+	case "":
+		c.ResourceSeedMode = SeedInsertOnly
+	case SeedInsertOnly, SeedMerge, SeedOverwrite:
+	default:
+		return c, fmt.Errorf("resource_seed_mode %q: want insert_only, merge or overwrite", c.ResourceSeedMode)
+	}
+	if c.ClientAssertionMaxAge == 0 {
+		c.ClientAssertionMaxAge = DefaultClientAssertionMaxAge
+	}
+	seen := map[string]bool{}
+	for _, rc := range c.Resources {
+		if err := ValidateResourceIdentifier(rc.Identifier); err != nil {
+			return c, err
+		}
+		if seen[rc.Identifier] {
+			return c, fmt.Errorf("resource %s is declared twice", rc.Identifier)
+		}
+		seen[rc.Identifier] = true
+		if rc.SigningAlg != "" && !slices.Contains(c.SigningAlgs, rc.SigningAlg) {
+			return c, fmt.Errorf("resource %s: signing_alg %s has no signing key: add it to signing_algs", rc.Identifier, rc.SigningAlg)
+		}
+		switch rc.AccessTokenFormat {
+		case "", store.FormatJWT, store.FormatOpaque:
+		default:
+			return c, fmt.Errorf("resource %s: access_token_format %q: want jwt or opaque", rc.Identifier, rc.AccessTokenFormat)
+		}
+	}
+	clientIDs := map[string]bool{}
+	for _, cc := range c.Clients {
+		if cc.ID == "" {
+			return c, errors.New("a client needs an id")
+		}
+		if clientIDs[cc.ID] {
+			return c, fmt.Errorf("client %s is declared twice", cc.ID)
+		}
+		clientIDs[cc.ID] = true
+		for _, res := range cc.Resources {
+			if !seen[res] {
+				// Linking to a resource that exists only in the store is fine, but it must
+				// at least be a valid identifier.
+				if err := ValidateResourceIdentifier(res); err != nil {
+					return c, fmt.Errorf("client %s: %w", cc.ID, err)
+				}
+			}
+		}
+	}
+	return c, nil
+}
+
+// validateIssuer enforces OIDC Discovery §3 / RFC 8414 §2: an https URL without query or
+// fragment; plain http only on loopback, for development.
+func validateIssuer(iss string) error {
+	if iss == "" {
+		return errors.New("issuer is required")
+	}
+	u, err := url.Parse(iss)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("issuer %q is not an absolute URL", iss)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || strings.Contains(iss, "#") {
+		return fmt.Errorf("issuer %q must not have a query or fragment", iss)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("issuer %q: http is allowed only on loopback; use https", iss)
+		}
+	default:
+		return fmt.Errorf("issuer %q must use https", iss)
+	}
+	return nil
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ValidateResourceIdentifier enforces RFC 8707 §2: an absolute URI without a fragment.
+func ValidateResourceIdentifier(id string) error {
+	u, err := url.Parse(id)
+	if err != nil || !u.IsAbs() || strings.Contains(id, "#") {
+		return fmt.Errorf("resource %q must be an absolute URI without a fragment (RFC 8707)", id)
+	}
+	return nil
 }

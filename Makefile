@@ -1,0 +1,36 @@
+# caddy-oauth: `make run` serves Caddyfile.example, `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+BIN ?= bin/caddy
+FUZZTIME ?= 10s
+
+.PHONY: build run test unit interop fuzz xcaddy-build bench vet
+
+build:
+	$(GO) build -o $(BIN) ./cmd/caddy
+
+# The main job: Caddy with the bundled authorization server on http://127.0.0.1:9080.
+run:
+	$(GO) run ./cmd/caddy run --config Caddyfile.example --adapter caddyfile
+
+# Every test: vet, Go unit/integration tests (SQLite and a real PostgreSQL), fuzz smoke runs,
+# the openid-client interop suite and an xcaddy build.
+test: vet unit fuzz interop xcaddy-build
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	scripts/with-postgres.sh $(GO) test -race -count=1 ./...
+
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+interop:
+	test/interop/run.sh
+
+xcaddy-build:
+	scripts/xcaddy-build.sh
+
+bench:
+	bench/run.sh

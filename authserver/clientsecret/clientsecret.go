@@ -1,0 +1,251 @@
+// Package clientsecret generates, hashes and verifies client secrets so that secret
+// checks never cap token throughput.
+//
+// Two encodings exist:
+//   - sha256$<base64url(SHA-256(secret))> for high-entropy secrets (≥ 128 bits, such as
+//     those from Generate). A fast hash is safe there: brute force over 2^128 candidates is
+//     hopeless whatever the hash costs.
+//   - $argon2id$v=19$m=…,t=…,p=…$<salt>$<hash> (PHC string) for anything else, with the
+//     OWASP parameters. Successful checks are cached by Verifier so only the first request
+//     of a client pays for argon2id.
+package clientsecret
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// MaxSecretLen bounds presented secrets: longer ones are rejected before any hashing, so
+// an attacker cannot make the server hash megabytes.
+const MaxSecretLen = 1024
+
+// OWASP-recommended argon2id parameters (m=19 MiB, t=2, p=1).
+const (
+	argonMemory  = 19456
+	argonTime    = 2
+	argonThreads = 1
+	argonSaltLen = 16
+	argonKeyLen  = 32
+)
+
+// Bounds accepted in encoded argon2id hashes, so an operator-supplied hash cannot make
+// each verification allocate gigabytes or spin for seconds.
+const (
+	maxArgonMemory  = 256 * 1024 // KiB
+	maxArgonTime    = 10
+	maxArgonThreads = 16
+)
+
+const (
+	prefixSHA256   = "sha256$"
+	prefixArgon2id = "$argon2id$"
+)
+
+// ErrMalformed is returned for encoded hashes this package cannot verify.
+var ErrMalformed = errors.New("clientsecret: malformed secret hash")
+
+// Generate returns a new secret of 256 random bits, base64url without padding.
+func Generate() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("clientsecret: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// IsHighEntropy conservatively estimates whether s carries at least 128 bits of entropy.
+// The estimate is length × Shannon entropy of the string's own character distribution,
+// which overrates structured text (words, dates), so 25% margin is demanded on top.
+// Secrets with whitespace (passphrases) and trivially repetitive or sequential strings are
+// refused outright. A false "no" only costs speed (argon2id); a false "yes" would store a
+// guessable secret under a fast hash, so doubt means no. Generate's output always passes.
+func IsHighEntropy(s string) bool {
+	const minLen, minBits = 32, 128 * 1.25
+	if len(s) < minLen || len(s) > MaxSecretLen {
+		return false
+	}
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+		counts[c]++
+	}
+	n := float64(len(s))
+	var bits float64
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			bits -= float64(c) * math.Log2(p)
+		}
+	}
+	return bits >= minBits && !isPatterned(s)
+}
+
+// isPatterned reports strings built from runs or arithmetic sequences ("aaaa", "abcd",
+// "2468") or from a repeated block: at random, either property almost never holds for
+// more than a few positions.
+func isPatterned(s string) bool {
+	steady := 0
+	for i := 2; i < len(s); i++ {
+		if int(s[i])-int(s[i-1]) == int(s[i-1])-int(s[i-2]) {
+			steady++
+		}
+	}
+	if steady*4 > len(s) {
+		return true
+	}
+	for p := 1; p <= len(s)/2 && p <= 64; p++ {
+		same := 0
+		for i := p; i < len(s); i++ {
+			if s[i] == s[i-p] {
+				same++
+			}
+		}
+		if same*2 > len(s)-p {
+			return true
+		}
+	}
+	return false
+}
+
+// Hash encodes secret for storage: sha256$… if it is high-entropy, argon2id otherwise.
+func Hash(secret string) (string, error) {
+	if secret == "" {
+		return "", errors.New("clientsecret: empty secret")
+	}
+	if len(secret) > MaxSecretLen {
+		return "", fmt.Errorf("clientsecret: secret longer than %d bytes", MaxSecretLen)
+	}
+	if IsHighEntropy(secret) {
+		sum := sha256.Sum256([]byte(secret))
+		return prefixSHA256 + base64.RawURLEncoding.EncodeToString(sum[:]), nil
+	}
+	p := argonParams{memory: argonMemory, time: argonTime, threads: argonThreads}
+	p.salt = make([]byte, argonSaltLen)
+	if _, err := rand.Read(p.salt); err != nil {
+		return "", fmt.Errorf("clientsecret: salt: %w", err)
+	}
+	p.key = p.derive(secret, argonKeyLen)
+	return p.encode(), nil
+}
+
+// ValidateEncoded checks that encoded is a hash this package can verify, e.g. one an
+// operator put in the configuration instead of the clear secret.
+func ValidateEncoded(encoded string) error {
+	switch {
+	case strings.HasPrefix(encoded, prefixSHA256):
+		_, err := decodeSHA256(encoded)
+		return err
+	case strings.HasPrefix(encoded, prefixArgon2id):
+		_, err := parseArgon2id(encoded)
+		return err
+	}
+	return ErrMalformed
+}
+
+// isSlow reports whether verifying against encoded costs an argon2id computation.
+func isSlow(encoded string) bool { return strings.HasPrefix(encoded, prefixArgon2id) }
+
+// verify checks presented against encoded without any cache.
+func verify(encoded, presented string) bool {
+	if presented == "" || len(presented) > MaxSecretLen {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(encoded, prefixSHA256):
+		want, err := decodeSHA256(encoded)
+		if err != nil {
+			return false
+		}
+		got := sha256.Sum256([]byte(presented))
+		return subtle.ConstantTimeCompare(got[:], want) == 1
+	case strings.HasPrefix(encoded, prefixArgon2id):
+		p, err := parseArgon2id(encoded)
+		if err != nil {
+			return false
+		}
+		got := p.derive(presented, uint32(len(p.key)))
+		return subtle.ConstantTimeCompare(got, p.key) == 1
+	}
+	return false
+}
+
+func decodeSHA256(encoded string) ([]byte, error) {
+	sum, err := base64.RawURLEncoding.DecodeString(encoded[len(prefixSHA256):])
+	if err != nil || len(sum) != sha256.Size {
+		return nil, ErrMalformed
+	}
+	return sum, nil
+}
+
+type argonParams struct {
+	memory  uint32 // KiB
+	time    uint32
+	threads uint8
+	salt    []byte
+	key     []byte
+}
+
+func (p argonParams) derive(secret string, keyLen uint32) []byte {
+	return argon2.IDKey([]byte(secret), p.salt, p.time, p.memory, p.threads, keyLen)
+}
+
+func (p argonParams) encode() string {
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
+		p.memory, p.time, p.threads,
+		base64.RawStdEncoding.EncodeToString(p.salt), base64.RawStdEncoding.EncodeToString(p.key))
+}
+
+// parseArgon2id parses $argon2id$v=19$m=M,t=T,p=P$salt$hash (PHC, unpadded standard base64).
+func parseArgon2id(encoded string) (argonParams, error) {
+	var p argonParams
+	parts := strings.Split(encoded, "$")
+	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, hash
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" ||
+		parts[2] != "v="+strconv.Itoa(argon2.Version) {
+		return p, ErrMalformed
+	}
+	params := strings.Split(parts[3], ",")
+	if len(params) != 3 {
+		return p, ErrMalformed
+	}
+	m, okM := paramValue(params[0], "m=", maxArgonMemory)
+	t, okT := paramValue(params[1], "t=", maxArgonTime)
+	th, okP := paramValue(params[2], "p=", maxArgonThreads)
+	// argon2 needs at least 8 KiB per lane.
+	if !okM || !okT || !okP || m < 8*th {
+		return p, ErrMalformed
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil || len(salt) < 8 || len(salt) > 64 {
+		return p, ErrMalformed
+	}
+	key, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(key) < 16 || len(key) > 64 {
+		return p, ErrMalformed
+	}
+	return argonParams{memory: m, time: t, threads: uint8(th), salt: salt, key: key}, nil
+}
+
+func paramValue(s, name string, max uint32) (uint32, bool) {
+	v, ok := strings.CutPrefix(s, name)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n < 1 || n > uint64(max) {
+		return 0, false
+	}
+	return uint32(n), true
+}

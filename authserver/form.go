@@ -1,0 +1,54 @@
+package authserver
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+)
+
+// maxFormBytes bounds a request body: OAuth requests are small, and a client assertion or a
+// handful of resource indicators fit easily.
+const maxFormBytes = 64 << 10
+
+// repeatable lists the parameters that may appear more than once (RFC 8707 resource);
+// RFC 6749 §3.1/§3.2 forbids repeating any other.
+var repeatable = map[string]bool{"resource": true}
+
+// parsePostForm checks method and content type, parses the body with a size limit and rejects
+// repeated parameters. Query-string parameters are ignored on POST endpoints: credentials and
+// tokens must not travel in URLs.
+func parsePostForm(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return &oautherr.Error{Code: oautherr.InvalidRequest, Description: "the endpoint accepts only POST", Status: http.StatusMethodNotAllowed}
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return oautherr.Request("the request body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &oautherr.Error{Code: oautherr.InvalidRequest, Description: "the request body is too large", Status: http.StatusRequestEntityTooLarge}
+		}
+		return oautherr.Request("the request body is not a valid form")
+	}
+	for name, values := range r.PostForm {
+		if len(values) > 1 && !repeatable[name] {
+			return oautherr.Request("parameter " + name + " is repeated")
+		}
+	}
+	return nil
+}
+
+// formValue returns the single body value of name ("" when absent).
+func formValue(f url.Values, name string) string {
+	if v := f[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

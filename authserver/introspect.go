@@ -1,0 +1,232 @@
+package authserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+)
+
+// maxTokenLen bounds the token parameter; our tokens are far shorter.
+const maxTokenLen = 8 << 10
+
+// tokenInfo is what the server knows about one of its active access tokens.
+type tokenInfo struct {
+	jwt        bool
+	hash       string // opaque only
+	clientID   string
+	subject    string
+	scope      string
+	audience   []string
+	resourceID string
+	issuedAt   int64
+	expiresAt  int64
+	jti        string
+	jkt        string
+	extra      map[string]any // claims beyond the registered ones, shown by introspection
+}
+
+// registeredIntrospectionFields are set by the server and never taken from extra claims.
+var registeredIntrospectionFields = map[string]bool{
+	"active": true, "scope": true, "client_id": true, "sub": true, "aud": true, "iss": true,
+	"exp": true, "iat": true, "nbf": true, "jti": true, "token_type": true, "cnf": true, "username": true,
+}
+
+// activeToken returns the token's info, or nil when it is not an active access token of this
+// server: malformed, unknown, expired, revoked, or issued for a resource that no longer exists.
+// Only store failures are errors.
+func (s *Server) activeToken(ctx context.Context, token string) (*tokenInfo, error) {
+	if token == "" || len(token) > maxTokenLen {
+		return nil, nil
+	}
+	var info *tokenInfo
+	var err error
+	if strings.Count(token, ".") == 2 {
+		info, err = s.activeJWT(ctx, token)
+	} else {
+		info, err = s.activeOpaque(ctx, token)
+	}
+	if info == nil || err != nil {
+		return nil, err
+	}
+	// A deleted resource takes its tokens with it (a disabled one only stops new issuance).
+	if _, err := s.st.GetResource(ctx, info.resourceID); errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+func (s *Server) activeJWT(ctx context.Context, token string) (*tokenInfo, error) {
+	payload, hdr, err := s.keys.Verify(token, s.cfg.SigningAlgs)
+	if err != nil {
+		return nil, nil
+	}
+	// Only access tokens: an ID token or logout token signed by the same keys is not one.
+	if typ, _ := hdr.ExtraHeaders["typ"].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil {
+		return nil, nil
+	}
+	info := &tokenInfo{jwt: true, extra: map[string]any{}}
+	var ok bool
+	iss, _ := claims["iss"].(string)
+	info.clientID, _ = claims["client_id"].(string)
+	info.subject, _ = claims["sub"].(string)
+	info.scope, _ = claims["scope"].(string)
+	info.jti, ok = claims["jti"].(string)
+	if iss != s.cfg.Issuer || !ok || info.jti == "" {
+		return nil, nil
+	}
+	if info.expiresAt, ok = numericClaim(claims["exp"]); !ok || info.expiresAt <= s.now().Unix() {
+		return nil, nil
+	}
+	info.issuedAt, _ = numericClaim(claims["iat"])
+	aud, _ := claims["aud"].(string)
+	if aud == "" {
+		return nil, nil
+	}
+	info.audience = []string{aud}
+	if cnf, ok := claims["cnf"].(map[string]any); ok {
+		info.jkt, _ = cnf["jkt"].(string)
+	}
+	for k, v := range claims {
+		if !registeredIntrospectionFields[k] {
+			info.extra[k] = v
+		}
+	}
+	revoked, err := s.st.IsJTIRevoked(ctx, info.jti)
+	if err != nil || revoked {
+		return nil, err
+	}
+	res, err := s.st.GetResourceByIdentifier(ctx, aud)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	info.resourceID = res.ID
+	return info, nil
+}
+
+func numericClaim(v any) (int64, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	i, err := n.Int64()
+	if err != nil {
+		f, ferr := n.Float64()
+		if ferr != nil {
+			return 0, false
+		}
+		i = int64(f)
+	}
+	return i, true
+}
+
+func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, error) {
+	hash := hashToken(token)
+	t, err := s.st.GetAccessToken(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if t.Revoked || !t.ExpiresAt.After(s.now()) {
+		return nil, nil
+	}
+	return &tokenInfo{
+		hash:       hash,
+		clientID:   t.ClientID,
+		subject:    t.Subject,
+		scope:      t.Scope,
+		audience:   t.Audience,
+		resourceID: t.ResourceID,
+		issuedAt:   t.IssuedAt.Unix(),
+		expiresAt:  t.ExpiresAt.Unix(),
+		jkt:        t.JKT,
+		extra:      t.Extra,
+	}, nil
+}
+
+// mayIntrospect: the client the token was issued to, or a client linked to the token's resource
+// (a resource server's or gateway's credentials).
+func (s *Server) mayIntrospect(ctx context.Context, caller *store.Client, info *tokenInfo) (bool, error) {
+	if caller.ID == info.clientID {
+		return true, nil
+	}
+	return s.st.IsClientLinked(ctx, caller.ID, info.resourceID)
+}
+
+// handleIntrospect is RFC 7662 token introspection.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.introspect(r.Context(), w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+var inactive = map[string]any{"active": false}
+
+func (s *Server) introspect(ctx context.Context, w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+	if err := parsePostForm(w, r); err != nil {
+		return nil, err
+	}
+	caller, err := s.auth.Authenticate(r, s.endpoint(pathIntrospect))
+	if err != nil {
+		return nil, err
+	}
+	token := formValue(r.PostForm, "token")
+	if token == "" {
+		return nil, oautherr.Request("token is required")
+	}
+	info, err := s.activeToken(ctx, token)
+	if err != nil || info == nil {
+		return inactive, err
+	}
+	if ok, err := s.mayIntrospect(ctx, caller, info); err != nil || !ok {
+		return inactive, err
+	}
+	out := make(map[string]any, 12+len(info.extra))
+	for k, v := range info.extra {
+		if !registeredIntrospectionFields[k] {
+			out[k] = v
+		}
+	}
+	out["active"] = true
+	out["iss"] = s.cfg.Issuer
+	out["client_id"] = info.clientID
+	out["sub"] = info.subject
+	out["exp"] = info.expiresAt
+	out["iat"] = info.issuedAt
+	out["token_type"] = "Bearer"
+	if info.scope != "" {
+		out["scope"] = info.scope
+	}
+	if len(info.audience) == 1 {
+		out["aud"] = info.audience[0]
+	} else if len(info.audience) > 1 {
+		out["aud"] = info.audience
+	}
+	if info.jti != "" {
+		out["jti"] = info.jti
+	}
+	if info.jkt != "" {
+		out["token_type"] = "DPoP"
+		out["cnf"] = map[string]string{"jkt": info.jkt}
+	}
+	return out, nil
+}

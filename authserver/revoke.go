@@ -1,0 +1,49 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+)
+
+// handleRevoke is RFC 7009 token revocation. It answers 200 for unknown, expired and foreign
+// tokens alike (§2.2), so it is idempotent and tells a caller nothing about tokens that are
+// not its own.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if err := s.revoke(r.Context(), w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	if err := parsePostForm(w, r); err != nil {
+		return err
+	}
+	caller, err := s.auth.Authenticate(r, s.endpoint(pathRevoke))
+	if err != nil {
+		return err
+	}
+	token := formValue(r.PostForm, "token")
+	if token == "" {
+		return oautherr.Request("token is required")
+	}
+	info, err := s.activeToken(ctx, token)
+	if err != nil || info == nil || info.clientID != caller.ID {
+		return err
+	}
+	if info.jwt {
+		// A JWT cannot be recalled, so remember its jti until it would expire anyway.
+		return s.st.RevokeJTI(ctx, info.jti, time.Unix(info.expiresAt, 0))
+	}
+	if err := s.st.RevokeAccessToken(ctx, info.hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+// Package authserver is the OAuth 2.0 / OpenID Connect authorization server as plain net/http
+// handlers. It never imports Caddy: caddymodule builds a Config and Deps and mounts Server.
+package authserver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
+	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
+	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
+	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+)
+
+// Deps are the long-lived parts a Server is built on. The caller owns them: Server.Close
+// does not close the store.
+type Deps struct {
+	Store  store.Store
+	Sealer *sealer.Sealer
+	Logger *zap.Logger
+	// HTTPClient fetches client jwks_uri documents; nil means a client with sane timeouts.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now. Tests move it.
+	Now func() time.Time
+}
+
+// Server is one authorization server (one issuer).
+type Server struct {
+	cfg     Config
+	deps    Deps
+	st      store.Store
+	log     *zap.Logger
+	now     func() time.Time
+	keys    *keys.Manager
+	auth    *clientauth.Authenticator
+	lookups *lookups
+
+	grantHandlers map[string]grantHandler
+	routes        map[string]http.HandlerFunc
+	metadataJSON  []byte
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// cleanupInterval is how often expired rows are purged from the store.
+const cleanupInterval = 10 * time.Minute
+
+// New validates cfg, seeds configured resources and clients, loads or creates signing keys
+// and returns a ready Server. Call Close when it is no longer served.
+func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if deps.Store == nil || deps.Sealer == nil {
+		return nil, fmt.Errorf("authserver: a store and a sealer are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = zap.NewNop()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.HTTPClient == nil {
+		deps.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	s := &Server{cfg: cfg, deps: deps, st: deps.Store, log: deps.Logger, now: deps.Now}
+
+	if s.lookups, err = newLookups(s.st); err != nil {
+		return nil, err
+	}
+	s.keys, err = keys.NewManager(s.st, deps.Sealer, keys.Options{
+		Algs:           cfg.SigningAlgs,
+		RotationPeriod: cfg.KeyRotationPeriod,
+		RetainFor:      cfg.longestTokenTTL(),
+	}, s.log.Named("keys"))
+	if err != nil {
+		s.lookups.close()
+		return nil, err
+	}
+	if err := s.keys.Load(ctx); err != nil {
+		s.lookups.close()
+		return nil, fmt.Errorf("loading signing keys: %w", err)
+	}
+	if err := s.seedResources(ctx); err != nil {
+		s.lookups.close()
+		return nil, err
+	}
+	if err := s.seedClients(ctx); err != nil {
+		s.lookups.close()
+		return nil, err
+	}
+
+	s.auth = &clientauth.Authenticator{
+		Issuer:          cfg.Issuer,
+		Clients:         s.lookups,
+		Secrets:         clientsecret.NewVerifier(5*time.Minute, 10_000),
+		Sealed:          deps.Sealer,
+		Replay:          s.st,
+		HTTPClient:      deps.HTTPClient,
+		MaxAssertionAge: cfg.ClientAssertionMaxAge,
+		Now:             deps.Now,
+	}
+	s.grantHandlers = s.grants()
+	if s.metadataJSON, err = s.buildMetadata(); err != nil {
+		s.lookups.close()
+		return nil, err
+	}
+	s.routes = s.buildRoutes()
+
+	bg, stop := context.WithCancel(context.Background())
+	s.stop, s.done = stop, make(chan struct{})
+	go s.background(bg)
+	return s, nil
+}
+
+// longestTokenTTL is how long a retired signing key must stay published: until every token it
+// may have signed has expired.
+func (c Config) longestTokenTTL() time.Duration {
+	longest := max(c.AccessTokenTTL, 24*time.Hour)
+	for _, r := range c.Resources {
+		if r.AccessTokenTTL != nil {
+			longest = max(longest, *r.AccessTokenTTL)
+		}
+	}
+	return longest + time.Hour
+}
+
+func (s *Server) buildRoutes() map[string]http.HandlerFunc {
+	base := s.basePath()
+	routes := map[string]http.HandlerFunc{
+		base + pathToken:      s.handleToken,
+		base + pathIntrospect: s.handleIntrospect,
+		base + pathRevoke:     s.handleRevoke,
+		base + pathJWKS:       s.handleJWKS,
+		// OIDC Discovery appends to the issuer; RFC 8414 §3.1 inserts before the issuer's path.
+		base + "/.well-known/openid-configuration":       s.handleMetadata,
+		base + "/.well-known/oauth-authorization-server": s.handleMetadata,
+		"/.well-known/oauth-authorization-server" + base: s.handleMetadata,
+		"/.well-known/openid-configuration" + base:       s.handleMetadata,
+	}
+	return routes
+}
+
+// basePath is the issuer's path without a trailing slash ("" for a host-only issuer).
+func (s *Server) basePath() string {
+	u, _ := url.Parse(s.cfg.Issuer) // validated in withDefaults
+	return strings.TrimSuffix(u.EscapedPath(), "/")
+}
+
+// endpoint returns the absolute URL of an endpoint path.
+func (s *Server) endpoint(path string) string { return s.cfg.Issuer + path }
+
+// Issuer returns the issuer identifier.
+func (s *Server) Issuer() string { return s.cfg.Issuer }
+
+// OwnsPath reports whether path is one of this server's endpoints.
+func (s *Server) OwnsPath(path string) bool {
+	_, ok := s.routes[path]
+	return ok
+}
+
+// ServeHTTP routes a request to its endpoint; unknown paths get 404.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.routes[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h(w, r)
+}
+
+// RotateKeys makes a new current signing key for alg; the previous one stays published until
+// the tokens it signed have expired.
+func (s *Server) RotateKeys(ctx context.Context, alg string) (string, error) {
+	return s.keys.Rotate(ctx, alg)
+}
+
+// DeleteResource deletes a resource by identifier: its tokens stop introspecting as active.
+func (s *Server) DeleteResource(ctx context.Context, identifier string) error {
+	r, err := s.st.GetResourceByIdentifier(ctx, identifier)
+	if err != nil {
+		return err
+	}
+	defer s.lookups.invalidate()
+	return s.st.DeleteResource(ctx, r.ID)
+}
+
+// writeError answers an OAuth error; internal failures are logged and reported as server_error.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := oautherr.As(err)
+	if e.Status >= http.StatusInternalServerError {
+		s.log.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
+	} else {
+		s.log.Debug("request refused", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.String("description", e.Description))
+	}
+	oautherr.Write(w, e)
+}
+
+func (s *Server) background(ctx context.Context) {
+	defer close(s.done)
+	go s.keys.Run(ctx)
+	t := time.NewTicker(cleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.st.DeleteExpired(ctx, s.now())
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("purging expired rows failed", zap.Error(err))
+			} else if n > 0 {
+				s.log.Debug("purged expired rows", zap.Int64("rows", n))
+			}
+		}
+	}
+}
+
+// Close stops background work (key rotation, cleanup). The store stays open: it belongs to
+// the caller.
+func (s *Server) Close() error {
+	s.stop()
+	<-s.done
+	s.lookups.close()
+	return nil
+}

@@ -1,0 +1,191 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Column lists, in the order the scan functions read them. created_at comes last in
+// resourceCols so UpdateResource can number its parameters without a gap. The queries use $N placeholders,
+// which both PostgreSQL and SQLite understand.
+const (
+	clientCols = "id, name, secret_hash, secret_sealed, token_endpoint_auth_method, " +
+		"token_endpoint_auth_signing_alg, grant_types, redirect_uris, scopes, jwks, jwks_uri, " +
+		"dpop_bound_access_tokens, disabled, metadata, created_at, updated_at"
+	resourceCols = "id, identifier, name, access_token_ttl, refresh_token_ttl, access_token_format, " +
+		"signing_alg, signing_key_id, allowed_scopes, custom_claims, dpop_bound_access_tokens_required, " +
+		"disabled, policy_version, metadata, updated_at, created_at"
+	linkCols        = "client_id, resource_id, metadata, created_at"
+	accessTokenCols = "hash, client_id, subject, resource_id, audience, scope, jkt, x5t_s256, extra, " +
+		"issued_at, expires_at, revoked"
+	signingKeyCols = "id, alg, private_sealed, public_jwk, created_at, retired_at, purge_after"
+)
+
+// deleteBatch bounds how many rows one DeleteExpired statement removes, so a large backlog
+// never holds the SQLite write lock for long.
+const deleteBatch = 5000
+
+var (
+	qUpsertClient = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + placeholders(16) + ")" +
+		" ON CONFLICT (id) DO UPDATE SET " + setExcluded(clientCols, "id", "created_at") +
+		" RETURNING created_at"
+	qCreateResource = "INSERT INTO oauth_resources (" + resourceCols + ") VALUES (" + placeholders(16) + ")"
+	qUpdateResource = "UPDATE oauth_resources SET " + setParams(resourceCols, "id", "created_at") +
+		" WHERE id = $1 RETURNING created_at"
+	qLinkClientResource = "INSERT INTO oauth_client_resources (" + linkCols + ") VALUES ($1, $2, $3, $4)" +
+		" ON CONFLICT (client_id, resource_id) DO UPDATE SET metadata = excluded.metadata RETURNING created_at"
+	qCreateAccessToken = "INSERT INTO oauth_access_tokens (" + accessTokenCols + ") VALUES (" + placeholders(12) + ")"
+	// A second revocation of the same jti keeps the later expiry.
+	qRevokeJTI = "INSERT INTO oauth_revoked_jtis (jti, expires_at) VALUES ($1, $2)" +
+		" ON CONFLICT (jti) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > oauth_revoked_jtis.expires_at" +
+		" THEN excluded.expires_at ELSE oauth_revoked_jtis.expires_at END"
+	// The insert either creates the key or takes over an expired one; a live key makes the
+	// WHERE false, so no row is affected. Both databases do this atomically.
+	qUseOnce = "INSERT INTO oauth_used_keys (id, expires_at) VALUES ($1, $2)" +
+		" ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth_used_keys.expires_at <= $3"
+	qCreateSigningKey = "INSERT INTO oauth_signing_keys (" + signingKeyCols + ") VALUES (" + placeholders(7) + ")"
+)
+
+// expiredDeletes remove one batch of expired rows each; they take (now, batch).
+var expiredDeletes = []string{
+	deleteExpired("oauth_access_tokens", "hash", "expires_at"),
+	deleteExpired("oauth_revoked_jtis", "jti", "expires_at"),
+	deleteExpired("oauth_used_keys", "id", "expires_at"),
+	deleteExpired("oauth_signing_keys", "id", "purge_after"),
+}
+
+func deleteExpired(table, key, column string) string {
+	return fmt.Sprintf("DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s <= $1 LIMIT $2)",
+		table, key, column)
+}
+
+// placeholders returns "$1, $2, ..., $n".
+func placeholders(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", i)
+	}
+	return b.String()
+}
+
+// setExcluded returns "col = excluded.col, ..." for the columns not in skip.
+func setExcluded(cols string, skip ...string) string {
+	var sets []string
+	for _, c := range strings.Split(cols, ", ") {
+		if !contains(skip, c) {
+			sets = append(sets, c+" = excluded."+c)
+		}
+	}
+	return strings.Join(sets, ", ")
+}
+
+// setParams returns "col = $i, ..." numbering every column by its position in cols, for
+// the columns not in skip.
+func setParams(cols string, skip ...string) string {
+	var sets []string
+	for i, c := range strings.Split(cols, ", ") {
+		if !contains(skip, c) {
+			sets = append(sets, fmt.Sprintf("%s = $%d", c, i+1))
+		}
+	}
+	return strings.Join(sets, ", ")
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// statements are prepared once at Open: SQLite would otherwise compile every query on
+// every call, and the token endpoint runs some of them on each request.
+type statements struct {
+	getClient, listClients, upsertClient, deleteClient                    *sql.Stmt
+	getResource, getResourceByIdentifier, listResources                   *sql.Stmt
+	createResource, updateResource, deleteResource                        *sql.Stmt
+	linkClientResource, unlinkClientResource                              *sql.Stmt
+	isClientLinked, listClientResources                                   *sql.Stmt
+	createAccessToken, getAccessToken, revokeAccessToken                  *sql.Stmt
+	revokeJTI, isJTIRevoked, useOnce                                      *sql.Stmt
+	listSigningKeys, createSigningKey, retireSigningKey, deleteSigningKey *sql.Stmt
+	deleteExpired                                                         []*sql.Stmt
+}
+
+type stmtDef struct {
+	dst   **sql.Stmt
+	write bool
+	query string
+}
+
+func (st *statements) defs() []stmtDef {
+	defs := []stmtDef{
+		{&st.getClient, false, "SELECT " + clientCols + " FROM oauth_clients WHERE id = $1"},
+		{&st.listClients, false, "SELECT " + clientCols + " FROM oauth_clients ORDER BY id"},
+		{&st.upsertClient, true, qUpsertClient},
+		{&st.deleteClient, true, "DELETE FROM oauth_clients WHERE id = $1"},
+
+		{&st.getResource, false, "SELECT " + resourceCols + " FROM oauth_resources WHERE id = $1"},
+		{&st.getResourceByIdentifier, false, "SELECT " + resourceCols + " FROM oauth_resources WHERE identifier = $1"},
+		{&st.listResources, false, "SELECT " + resourceCols + " FROM oauth_resources ORDER BY identifier"},
+		{&st.createResource, true, qCreateResource},
+		{&st.updateResource, true, qUpdateResource},
+		{&st.deleteResource, true, "DELETE FROM oauth_resources WHERE id = $1"},
+		{&st.linkClientResource, true, qLinkClientResource},
+		{&st.unlinkClientResource, true, "DELETE FROM oauth_client_resources WHERE client_id = $1 AND resource_id = $2"},
+		{&st.isClientLinked, false, "SELECT 1 FROM oauth_client_resources WHERE client_id = $1 AND resource_id = $2"},
+		{&st.listClientResources, false, "SELECT " + linkCols + " FROM oauth_client_resources WHERE client_id = $1 ORDER BY resource_id"},
+
+		{&st.createAccessToken, true, qCreateAccessToken},
+		{&st.getAccessToken, false, "SELECT " + accessTokenCols + " FROM oauth_access_tokens WHERE hash = $1"},
+		{&st.revokeAccessToken, true, "UPDATE oauth_access_tokens SET revoked = TRUE WHERE hash = $1"},
+		{&st.revokeJTI, true, qRevokeJTI},
+		{&st.isJTIRevoked, false, "SELECT 1 FROM oauth_revoked_jtis WHERE jti = $1"},
+		{&st.useOnce, true, qUseOnce},
+
+		{&st.listSigningKeys, false, "SELECT " + signingKeyCols + " FROM oauth_signing_keys ORDER BY created_at, id"},
+		{&st.createSigningKey, true, qCreateSigningKey},
+		{&st.retireSigningKey, true, "UPDATE oauth_signing_keys SET retired_at = $2, purge_after = $3 WHERE id = $1"},
+		{&st.deleteSigningKey, true, "DELETE FROM oauth_signing_keys WHERE id = $1"},
+	}
+	if st.deleteExpired == nil {
+		st.deleteExpired = make([]*sql.Stmt, len(expiredDeletes))
+	}
+	for i, q := range expiredDeletes {
+		defs = append(defs, stmtDef{&st.deleteExpired[i], true, q})
+	}
+	return defs
+}
+
+func (st *statements) prepare(ctx context.Context, s *Store) error {
+	for _, d := range st.defs() {
+		db := s.reader
+		if d.write {
+			db = s.writer
+		}
+		stmt, err := db.PrepareContext(ctx, d.query)
+		if err != nil {
+			return fmt.Errorf("sqlstore: prepare %q: %w", d.query, err)
+		}
+		*d.dst = stmt
+	}
+	return nil
+}
+
+func (st *statements) close() error {
+	var err error
+	for _, d := range st.defs() {
+		if *d.dst != nil {
+			err = errors.Join(err, (*d.dst).Close())
+		}
+	}
+	return err
+}

@@ -1,0 +1,177 @@
+// Package sqlstore implements store.Store on SQLite (modernc.org/sqlite, pure Go) and
+// PostgreSQL (github.com/jackc/pgx/v5). Both dialects share every query; only the schema
+// types differ, and the schema is migrated at Open from migrations embedded per dialect.
+//
+// Representation: times are unix milliseconds (BIGINT), slices and maps are JSON text where
+// SQL NULL stands for a nil slice or map, so "unset" and "empty" survive a round trip.
+//
+// Timestamps the store owns: CreatedAt is filled with the current time when zero on insert
+// and kept on update; UpdatedAt is set to the current time on every client or resource
+// write. Both are written back into the struct passed in.
+//
+// Deletes and updates of a row that does not exist return store.ErrNotFound, and so does
+// linking a client or resource that does not exist. Deleting a client or resource deletes
+// its client↔resource links but not the access tokens issued for it.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+)
+
+// Driver names accepted by Open.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// Store is a store.Store backed by SQLite or PostgreSQL. It is safe for concurrent use.
+type Store struct {
+	dialect dialect
+	// writer takes every write. For SQLite it holds a single connection so writers queue in
+	// Go instead of failing with SQLITE_BUSY; for PostgreSQL it is the same pool as reader.
+	writer *sql.DB
+	reader *sql.DB
+	stmts  statements
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database, applies pending migrations and prepares the statements.
+// For driver "sqlite" dsn is a file path (parent directories are created with mode 0700 and
+// the file with mode 0600); for "postgres" it is a libpq URL or keyword/value string.
+func Open(ctx context.Context, driver, dsn string) (*Store, error) {
+	var (
+		s   *Store
+		err error
+	)
+	switch driver {
+	case DriverSQLite:
+		s, err = openSQLite(ctx, dsn)
+	case DriverPostgres:
+		s, err = openPostgres(ctx, dsn)
+	default:
+		return nil, fmt.Errorf("sqlstore: unknown driver %q (want %q or %q)", driver, DriverSQLite, DriverPostgres)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.stmts.prepare(ctx, s); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// sqliteMigrateMu serializes SQLite migrations within the process, so two stores opened on
+// the same file at once (e.g. during a Caddy config reload) never both create the schema.
+var sqliteMigrateMu sync.Mutex
+
+func openSQLite(ctx context.Context, path string) (*Store, error) {
+	// The DSN options are appended after '?', and ":memory:" would give each pool its own
+	// database, so only plain file paths are accepted.
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlstore: sqlite dsn must be a plain file path, got %q", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlstore: create database directory: %w", err)
+	}
+	// Create the file ourselves so it is private; SQLite gives the -wal and -shm files the
+	// same mode as the database file.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: create database file: %w", err)
+	}
+	f.Close()
+
+	const common = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	// _txlock=immediate takes the write lock at BEGIN, so a transaction never fails
+	// half-way when another process holds the lock; busy_timeout waits for it instead.
+	writer, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open sqlite: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	// Switch the file to WAL before any reader connects: a reader cannot change it.
+	if err := writer.PingContext(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlstore: open sqlite: %w", err)
+	}
+	reader, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)")
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlstore: open sqlite: %w", err)
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	reader.SetMaxOpenConns(n)
+	reader.SetMaxIdleConns(n)
+	reader.SetConnMaxIdleTime(0)
+
+	s := &Store{dialect: sqliteDialect{}, writer: writer, reader: reader}
+	sqliteMigrateMu.Lock()
+	err = migrate(ctx, s.dialect, writer)
+	sqliteMigrateMu.Unlock()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open postgres: %w", err)
+	}
+	// The default of 2 idle connections makes a busy pool reconnect constantly.
+	n := max(8, 4*runtime.GOMAXPROCS(0))
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: connect postgres: %w", err)
+	}
+	s := &Store{dialect: postgresDialect{}, writer: db, reader: db}
+	if err := migrate(ctx, s.dialect, db); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.writer.PingContext(ctx); err != nil {
+		return err
+	}
+	if s.reader != s.writer {
+		return s.reader.PingContext(ctx)
+	}
+	return nil
+}
+
+// Close releases the statements and connections.
+func (s *Store) Close() error {
+	err := s.stmts.close()
+	if s.reader != s.writer {
+		err = errors.Join(err, s.reader.Close())
+	}
+	return errors.Join(err, s.writer.Close())
+}

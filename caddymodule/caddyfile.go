@@ -1,0 +1,379 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("oauth_server", parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("oauth_server", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	oauth_server {
+//	    issuer <url>
+//	    storage sqlite [<path>] | postgres <dsn>
+//	    master_key <secret>
+//	    access_token_ttl <duration>
+//	    refresh_token_ttl <duration>
+//	    access_token_format jwt|opaque
+//	    access_token_signing_alg <alg>
+//	    signing_algs <alg...>
+//	    key_rotation <duration>
+//	    client_assertion_max_age <duration>
+//	    enforce_per_client_resources [true|false]
+//	    resource_seed_mode insert_only|merge|overwrite
+//	    resource <identifier> {
+//	        name <name>
+//	        access_token_ttl <duration>
+//	        refresh_token_ttl <duration>
+//	        access_token_format jwt|opaque
+//	        signing_alg <alg>
+//	        signing_key_id <kid>
+//	        scopes <scope...>
+//	        claim <name> <value>
+//	        dpop_bound_access_tokens_required [true|false]
+//	        disabled [true|false]
+//	        metadata <key> <value>
+//	    }
+//	    client <client_id> {
+//	        name <name>
+//	        secret <secret> | secret_hash <hash>
+//	        auth_method <method>
+//	        auth_signing_alg <alg>
+//	        grant_types <grant...>
+//	        redirect_uris <uri...>
+//	        scopes <scope...>
+//	        resources <identifier...>
+//	        jwks <JWK Set JSON> | jwks_uri <url>
+//	        dpop_bound_access_tokens [true|false]
+//	    }
+//	}
+//
+// claim and metadata values are JSON when they parse as JSON, otherwise strings.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "issuer":
+			if h.Issuer, err = oneArg(d); err == nil {
+				if err = checkIssuer(h.Issuer); err != nil {
+					err = d.WrapErr(err)
+				}
+			}
+		case "storage":
+			h.Storage, err = parseStorage(d)
+		case "master_key":
+			h.MasterKey, err = oneArg(d)
+		case "access_token_ttl":
+			h.AccessTokenTTL, err = durationArg(d)
+		case "refresh_token_ttl":
+			h.RefreshTokenTTL, err = durationArg(d)
+		case "access_token_format":
+			h.AccessTokenFormat, err = enumArg(d, tokenFormats)
+		case "access_token_signing_alg":
+			h.AccessTokenSigningAlg, err = enumArg(d, asymmetricAlgs)
+		case "signing_algs":
+			h.SigningAlgs, err = enumArgs(d, asymmetricAlgs)
+		case "key_rotation":
+			h.KeyRotation, err = durationArg(d)
+		case "client_assertion_max_age":
+			h.ClientAssertionMaxAge, err = durationArg(d)
+		case "enforce_per_client_resources":
+			var b bool
+			b, err = boolArg(d)
+			h.EnforcePerClientResources = &b
+		case "resource_seed_mode":
+			h.ResourceSeedMode, err = enumArg(d, seedModes)
+		case "resource":
+			var r Resource
+			if r, err = parseResource(d); err == nil {
+				h.Resources = append(h.Resources, r)
+			}
+		case "client":
+			var c Client
+			if c, err = parseClient(d); err == nil {
+				h.Clients = append(h.Clients, c)
+			}
+		default:
+			return d.Errf("unknown oauth_server subdirective %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := h.Validate(); err != nil {
+		return d.Errf("oauth_server: %v", err)
+	}
+	return nil
+}
+
+func parseStorage(d *caddyfile.Dispenser) (*Storage, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
+	}
+	s := &Storage{Driver: args[0]}
+	switch {
+	case s.Driver == "sqlite" && len(args) <= 2:
+	case s.Driver == "postgres" && len(args) == 2:
+	case s.Driver == "sqlite" || s.Driver == "postgres":
+		return nil, d.Errf("usage: storage sqlite [<path>] | storage postgres <dsn>")
+	default:
+		return nil, d.Errf("storage: unsupported driver %q (want sqlite or postgres)", s.Driver)
+	}
+	if len(args) == 2 {
+		s.DSN = args[1]
+	}
+	return s, nil
+}
+
+func parseResource(d *caddyfile.Dispenser) (Resource, error) {
+	var r Resource
+	var err error
+	if r.Identifier, err = oneArg(d); err != nil {
+		return r, err
+	}
+	if err := checkAbsoluteURI("resource", r.Identifier); err != nil {
+		return r, d.WrapErr(err)
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "name":
+			r.Name, err = oneArg(d)
+		case "access_token_ttl":
+			r.AccessTokenTTL, err = optDurationArg(d)
+		case "refresh_token_ttl":
+			r.RefreshTokenTTL, err = optDurationArg(d)
+		case "access_token_format":
+			r.AccessTokenFormat, err = enumArg(d, tokenFormats)
+		case "signing_alg":
+			r.SigningAlg, err = enumArg(d, asymmetricAlgs)
+		case "signing_key_id":
+			r.SigningKeyID, err = oneArg(d)
+		case "scopes":
+			r.Scopes, err = scopeArgs(d)
+		case "claim":
+			err = keyValueArg(d, &r.Claims)
+		case "metadata":
+			err = keyValueArg(d, &r.Metadata)
+		case "dpop_bound_access_tokens_required":
+			r.DPoPBoundAccessTokensRequired, err = optBoolArg(d)
+		case "disabled":
+			r.Disabled, err = optBoolArg(d)
+		default:
+			return r, d.Errf("unknown resource subdirective %q", d.Val())
+		}
+		if err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+func parseClient(d *caddyfile.Dispenser) (Client, error) {
+	var c Client
+	var err error
+	if !d.NextArg() || d.Val() == "{" {
+		return c, d.Err("client: a client_id is required")
+	}
+	c.ID = d.Val()
+	if d.NextArg() {
+		return c, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "name":
+			c.Name, err = oneArg(d)
+		case "secret":
+			c.Secret, err = oneArg(d)
+		case "secret_hash":
+			c.SecretHash, err = oneArg(d)
+		case "auth_method":
+			c.AuthMethod, err = enumArg(d, authMethods)
+		case "auth_signing_alg":
+			c.AuthSigningAlg, err = enumArg(d, assertionAlgs)
+		case "grant_types":
+			c.GrantTypes, err = atLeastOneArg(d)
+		case "redirect_uris":
+			c.RedirectURIs, err = uriArgs(d, "redirect_uri")
+		case "scopes":
+			c.Scopes, err = scopeArgs(d)
+		case "resources":
+			c.Resources, err = uriArgs(d, "resource")
+		case "jwks":
+			var raw string
+			if raw, err = oneArg(d); err == nil {
+				var buf bytes.Buffer
+				if json.Compact(&buf, []byte(raw)) != nil {
+					return c, d.Errf("client %q: jwks must be a JSON JWK Set (quote it with backticks)", c.ID)
+				}
+				c.JWKS = buf.Bytes()
+			}
+		case "jwks_uri":
+			c.JWKSURI, err = oneArg(d)
+		case "dpop_bound_access_tokens":
+			c.DPoPBoundAccessTokens, err = boolArg(d)
+		default:
+			return c, d.Errf("unknown client subdirective %q", d.Val())
+		}
+		if err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// oneArg reads exactly one argument of the current subdirective.
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	var v string
+	if !d.AllArgs(&v) {
+		return "", d.ArgErr()
+	}
+	return v, nil
+}
+
+func atLeastOneArg(d *caddyfile.Dispenser) ([]string, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
+	}
+	return args, nil
+}
+
+func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	name := d.Val()
+	s, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	v, err := caddy.ParseDuration(s)
+	if err != nil {
+		return 0, d.Errf("%s: invalid duration %q", name, s)
+	}
+	if err := checkDuration(name, v); err != nil {
+		return 0, d.WrapErr(err)
+	}
+	return caddy.Duration(v), nil
+}
+
+func optDurationArg(d *caddyfile.Dispenser) (*caddy.Duration, error) {
+	v, err := durationArg(d)
+	return &v, err
+}
+
+func enumArg(d *caddyfile.Dispenser, allowed []string) (string, error) {
+	name := d.Val()
+	v, err := oneArg(d)
+	if err != nil {
+		return "", err
+	}
+	if err := checkEnum(name, v, allowed); err != nil {
+		return "", d.WrapErr(err)
+	}
+	return v, nil
+}
+
+func enumArgs(d *caddyfile.Dispenser, allowed []string) ([]string, error) {
+	name := d.Val()
+	args, err := atLeastOneArg(d)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range args {
+		if err := checkEnum(name, v, allowed); err != nil {
+			return nil, d.WrapErr(err)
+		}
+	}
+	return args, nil
+}
+
+func scopeArgs(d *caddyfile.Dispenser) ([]string, error) {
+	args, err := atLeastOneArg(d)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkScopes(args); err != nil {
+		return nil, d.WrapErr(err)
+	}
+	return args, nil
+}
+
+func uriArgs(d *caddyfile.Dispenser, what string) ([]string, error) {
+	args, err := atLeastOneArg(d)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range args {
+		if err := checkAbsoluteURI(what, v); err != nil {
+			return nil, d.WrapErr(err)
+		}
+	}
+	return args, nil
+}
+
+// boolArg reads an optional true/false; the bare subdirective means true.
+func boolArg(d *caddyfile.Dispenser) (bool, error) {
+	name := d.Val()
+	switch args := d.RemainingArgs(); {
+	case len(args) == 0:
+		return true, nil
+	case len(args) == 1 && args[0] == "true":
+		return true, nil
+	case len(args) == 1 && args[0] == "false":
+		return false, nil
+	default:
+		return false, d.Errf("%s: want true or false, got %q", name, strings.Join(args, " "))
+	}
+}
+
+func optBoolArg(d *caddyfile.Dispenser) (*bool, error) {
+	b, err := boolArg(d)
+	return &b, err
+}
+
+// keyValueArg reads `<name> <value>` into m; the value is kept as JSON when it is valid
+// JSON (numbers, booleans, quoted strings, objects in backticks), else as a JSON string.
+func keyValueArg(d *caddyfile.Dispenser, m *map[string]json.RawMessage) error {
+	name := d.Val()
+	var key, val string
+	if !d.AllArgs(&key, &val) {
+		return d.Errf("usage: %s <name> <value>", name)
+	}
+	var raw json.RawMessage
+	var buf bytes.Buffer
+	if json.Compact(&buf, []byte(val)) == nil {
+		raw = buf.Bytes()
+	} else {
+		raw, _ = json.Marshal(val) // a string always marshals
+	}
+	if *m == nil {
+		*m = make(map[string]json.RawMessage)
+	}
+	if _, dup := (*m)[key]; dup {
+		return d.Errf("%s %q: set twice", name, key)
+	}
+	(*m)[key] = raw
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

@@ -1,0 +1,440 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// fullCaddyfile uses every subdirective once.
+const fullCaddyfile = `oauth_server {
+	issuer https://auth.example
+	storage postgres {env.DATABASE_URL}
+	master_key {env.OAUTH_MASTER_KEY}
+	access_token_ttl 10m
+	refresh_token_ttl 336h
+	access_token_format opaque
+	access_token_signing_alg ES256
+	signing_algs RS256 ES256
+	key_rotation 720h
+	client_assertion_max_age 5m
+	enforce_per_client_resources false
+	resource_seed_mode merge
+	resource https://api.example.test {
+		name "Example API"
+		access_token_ttl 5m
+		refresh_token_ttl 24h
+		access_token_format jwt
+		signing_alg ES256
+		signing_key_id key-1
+		scopes read write
+		claim tier gold
+		claim level 3
+		claim roles ` + "`[\"a\", \"b\"]`" + `
+		dpop_bound_access_tokens_required
+		disabled false
+		metadata owner "team api"
+	}
+	client demo-service {
+		name "Demo service"
+		secret {env.DEMO_SECRET}
+		auth_method client_secret_post
+		auth_signing_alg ES256
+		grant_types client_credentials refresh_token
+		redirect_uris https://app.example/cb https://app.example/cb2
+		scopes read write
+		resources https://api.example.test
+		dpop_bound_access_tokens true
+	}
+	client jwt-client {
+		auth_method private_key_jwt
+		jwks ` + "`{\"keys\": []}`" + `
+	}
+}`
+
+const fullJSON = `{
+	"issuer": "https://auth.example",
+	"storage": {"driver": "postgres", "dsn": "{env.DATABASE_URL}"},
+	"master_key": "{env.OAUTH_MASTER_KEY}",
+	"access_token_ttl": 600000000000,
+	"refresh_token_ttl": 1209600000000000,
+	"access_token_format": "opaque",
+	"access_token_signing_alg": "ES256",
+	"signing_algs": ["RS256", "ES256"],
+	"key_rotation": 2592000000000000,
+	"client_assertion_max_age": 300000000000,
+	"enforce_per_client_resources": false,
+	"resource_seed_mode": "merge",
+	"resources": [{
+		"identifier": "https://api.example.test",
+		"name": "Example API",
+		"access_token_ttl": 300000000000,
+		"refresh_token_ttl": 86400000000000,
+		"access_token_format": "jwt",
+		"signing_alg": "ES256",
+		"signing_key_id": "key-1",
+		"scopes": ["read", "write"],
+		"claims": {"level": 3, "roles": ["a", "b"], "tier": "gold"},
+		"dpop_bound_access_tokens_required": true,
+		"disabled": false,
+		"metadata": {"owner": "team api"}
+	}],
+	"clients": [{
+		"client_id": "demo-service",
+		"name": "Demo service",
+		"secret": "{env.DEMO_SECRET}",
+		"auth_method": "client_secret_post",
+		"auth_signing_alg": "ES256",
+		"grant_types": ["client_credentials", "refresh_token"],
+		"redirect_uris": ["https://app.example/cb", "https://app.example/cb2"],
+		"scopes": ["read", "write"],
+		"resources": ["https://api.example.test"],
+		"dpop_bound_access_tokens": true
+	}, {
+		"client_id": "jwt-client",
+		"auth_method": "private_key_jwt",
+		"jwks": {"keys": []}
+	}]
+}`
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	tests := []struct {
+		name, input string
+		want        string // JSON of the parsed handler, when no error is expected
+		wantErr     string
+	}{
+		{name: "minimal", input: "oauth_server {\n issuer https://auth.example\n}", want: `{"issuer":"https://auth.example"}`},
+		{name: "loopback http issuer", input: "oauth_server {\n issuer http://127.0.0.1:9080\n}", want: `{"issuer":"http://127.0.0.1:9080"}`},
+		{name: "localhost http issuer", input: "oauth_server {\n issuer http://localhost:9080/tenant\n}", want: `{"issuer":"http://localhost:9080/tenant"}`},
+		{name: "sqlite default path", input: "oauth_server {\n issuer https://a.example\n storage sqlite\n}", want: `{"issuer":"https://a.example","storage":{"driver":"sqlite"}}`},
+		{name: "sqlite path", input: "oauth_server {\n issuer https://a.example\n storage sqlite /var/lib/oauth.db\n}", want: `{"issuer":"https://a.example","storage":{"driver":"sqlite","dsn":"/var/lib/oauth.db"}}`},
+		{name: "resource without block", input: "oauth_server {\n issuer https://a.example\n resource urn:example:api\n}", want: `{"issuer":"https://a.example","resources":[{"identifier":"urn:example:api"}]}`},
+		{name: "full", input: fullCaddyfile, want: fullJSON},
+
+		{name: "args on directive", input: "oauth_server https://a.example {\n}", wantErr: "wrong argument count"},
+		{name: "missing issuer", input: "oauth_server {\n access_token_ttl 5m\n}", wantErr: "issuer is required"},
+		{name: "issuer twice on line", input: "oauth_server {\n issuer https://a.example https://b.example\n}", wantErr: "wrong argument count"},
+		{name: "relative issuer", input: "oauth_server {\n issuer /auth\n}", wantErr: "must be an absolute URL"},
+		{name: "http issuer off loopback", input: "oauth_server {\n issuer http://auth.example\n}", wantErr: "must use https"},
+		{name: "issuer with query", input: "oauth_server {\n issuer https://a.example?x=1\n}", wantErr: "query or fragment"},
+		{name: "issuer trailing slash", input: "oauth_server {\n issuer https://a.example/\n}", wantErr: "must not end with a slash"},
+		{name: "unknown subdirective", input: "oauth_server {\n issuer https://a.example\n foo bar\n}", wantErr: `unknown oauth_server subdirective "foo"`},
+		{name: "bad duration", input: "oauth_server {\n issuer https://a.example\n access_token_ttl ten\n}", wantErr: `access_token_ttl: invalid duration "ten"`},
+		{name: "negative duration", input: "oauth_server {\n issuer https://a.example\n key_rotation -1h\n}", wantErr: "key_rotation: must not be negative"},
+		{name: "bad format", input: "oauth_server {\n issuer https://a.example\n access_token_format paseto\n}", wantErr: `access_token_format: unsupported value "paseto"`},
+		{name: "alg none", input: "oauth_server {\n issuer https://a.example\n signing_algs ES256 none\n}", wantErr: `signing_algs: unsupported value "none"`},
+		{name: "hmac signing alg", input: "oauth_server {\n issuer https://a.example\n access_token_signing_alg HS256\n}", wantErr: `unsupported value "HS256"`},
+		{name: "bad seed mode", input: "oauth_server {\n issuer https://a.example\n resource_seed_mode upsert\n}", wantErr: `resource_seed_mode: unsupported value`},
+		{name: "bad bool", input: "oauth_server {\n issuer https://a.example\n enforce_per_client_resources maybe\n}", wantErr: "want true or false"},
+		{name: "unknown storage", input: "oauth_server {\n issuer https://a.example\n storage mysql dsn\n}", wantErr: `unsupported driver "mysql"`},
+		{name: "postgres without dsn", input: "oauth_server {\n issuer https://a.example\n storage postgres\n}", wantErr: "usage: storage"},
+		{name: "relative resource", input: "oauth_server {\n issuer https://a.example\n resource /api\n}", wantErr: "must be an absolute URI"},
+		{name: "resource with fragment", input: "oauth_server {\n issuer https://a.example\n resource https://api.example#x\n}", wantErr: "must not contain a fragment"},
+		{name: "duplicate resource", input: "oauth_server {\n issuer https://a.example\n resource https://api.example\n resource https://api.example\n}", wantErr: "declared twice"},
+		{name: "unknown resource subdirective", input: "oauth_server {\n issuer https://a.example\n resource https://api.example {\n audience x\n }\n}", wantErr: `unknown resource subdirective "audience"`},
+		{name: "claim without value", input: "oauth_server {\n issuer https://a.example\n resource https://api.example {\n claim tier\n }\n}", wantErr: "usage: claim <name> <value>"},
+		{name: "claim twice", input: "oauth_server {\n issuer https://a.example\n resource https://api.example {\n claim a 1\n claim a 2\n }\n}", wantErr: `claim "a": set twice`},
+		{name: "scope with space", input: "oauth_server {\n issuer https://a.example\n resource https://api.example {\n scopes \"read write\"\n }\n}", wantErr: "invalid character"},
+		{name: "client without id", input: "oauth_server {\n issuer https://a.example\n client {\n name x\n }\n}", wantErr: "client_id is required"},
+		{name: "client without id or block", input: "oauth_server {\n issuer https://a.example\n client\n}", wantErr: "client_id is required"},
+		{name: "unknown client subdirective", input: "oauth_server {\n issuer https://a.example\n client c {\n password x\n }\n}", wantErr: `unknown client subdirective "password"`},
+		{name: "bad auth method", input: "oauth_server {\n issuer https://a.example\n client c {\n auth_method tls_client_auth\n }\n}", wantErr: `auth_method: unsupported value "tls_client_auth"`},
+		{name: "secret and hash", input: "oauth_server {\n issuer https://a.example\n client c {\n secret s\n secret_hash sha256$AAAA\n }\n}", wantErr: "not both"},
+		{name: "malformed hash", input: "oauth_server {\n issuer https://a.example\n client c {\n secret_hash md5$abc\n }\n}", wantErr: "secret_hash: not a"},
+		{name: "none with secret", input: "oauth_server {\n issuer https://a.example\n client c {\n auth_method none\n secret s\n }\n}", wantErr: "takes no secret"},
+		{name: "private_key_jwt without keys", input: "oauth_server {\n issuer https://a.example\n client c {\n auth_method private_key_jwt\n }\n}", wantErr: "needs jwks or jwks_uri"},
+		{name: "jwks not json", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks nope\n }\n}", wantErr: "jwks must be a JSON JWK Set"},
+		{name: "jwks not a set", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks `[1]`\n }\n}", wantErr: "jwks: must be a JSON JWK Set"},
+		{name: "http jwks_uri", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks_uri http://keys.example/jwks\n }\n}", wantErr: "jwks_uri"},
+		{name: "redirect with fragment", input: "oauth_server {\n issuer https://a.example\n client c {\n redirect_uris https://app/cb#f\n }\n}", wantErr: "fragment"},
+		{name: "duplicate client", input: "oauth_server {\n issuer https://a.example\n client c\n client c\n}", wantErr: `client "c": declared twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			got, err := json.Marshal(&h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertJSONEqual(t, got, []byte(tt.want))
+		})
+	}
+}
+
+func TestValidateJSON(t *testing.T) {
+	// JSON configs skip the Caddyfile parser, so Validate must catch the same mistakes.
+	tests := []struct {
+		name, json, wantErr string
+	}{
+		{"ok", `{"issuer":"https://a.example","clients":[{"client_id":"c","secret_hash":"sha256$47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}]}`, ""},
+		{"missing issuer", `{}`, "issuer is required"},
+		{"storage driver", `{"issuer":"https://a.example","storage":{"driver":"mysql"}}`, "unsupported driver"},
+		{"postgres dsn", `{"issuer":"https://a.example","storage":{"driver":"postgres"}}`, "connection string is required"},
+		{"negative ttl", `{"issuer":"https://a.example","access_token_ttl":-1}`, "access_token_ttl: must not be negative"},
+		{"resource ttl", `{"issuer":"https://a.example","resources":[{"identifier":"https://r","refresh_token_ttl":-1}]}`, "refresh_token_ttl: must not be negative"},
+		{"resource identifier", `{"issuer":"https://a.example","resources":[{}]}`, "identifier is required"},
+		{"client id", `{"issuer":"https://a.example","clients":[{"name":"x"}]}`, "client_id is required"},
+		{"client_secret_jwt needs clear secret", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_method":"client_secret_jwt","secret_hash":"sha256$47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}]}`, "needs secret"},
+		{"jwks and uri", `{"issuer":"https://a.example","clients":[{"client_id":"c","jwks":{"keys":[]},"jwks_uri":"https://k"}]}`, "not both"},
+		{"alg none", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_signing_alg":"none"}]}`, "unsupported value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Handler
+			if err := caddy.StrictUnmarshalJSON([]byte(tt.json), &h); err != nil {
+				t.Fatal(err)
+			}
+			err := h.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestGlobalOption(t *testing.T) {
+	tests := []struct {
+		name, caddyfile, wantErr string
+		wantApp                  bool
+	}{
+		{name: "absent", caddyfile: ":8080 {\n respond ok\n}"},
+		{name: "bare", caddyfile: "{\n oauth\n}\n:8080 {\n respond ok\n}", wantApp: true},
+		{name: "empty block", caddyfile: "{\n oauth {\n }\n}\n:8080 {\n respond ok\n}", wantApp: true},
+		{name: "unknown option", caddyfile: "{\n oauth {\n store x\n }\n}\n:8080 {\n respond ok\n}", wantErr: `unknown oauth option "store"`},
+		{name: "argument", caddyfile: "{\n oauth x\n}\n:8080 {\n respond ok\n}", wantErr: "wrong argument count"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := adapt(tt.caddyfile)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var parsed struct {
+				Apps map[string]json.RawMessage `json:"apps"`
+			}
+			if err := json.Unmarshal(cfg, &parsed); err != nil {
+				t.Fatal(err)
+			}
+			raw, ok := parsed.Apps["oauth"]
+			if ok != tt.wantApp {
+				t.Fatalf("oauth app present = %v, want %v", ok, tt.wantApp)
+			}
+			if ok {
+				var app App
+				if err := caddy.StrictUnmarshalJSON(raw, &app); err != nil {
+					t.Fatalf("oauth app JSON %s does not load: %v", raw, err)
+				}
+			}
+		})
+	}
+}
+
+// TestAdaptRoundTrip checks that `caddy adapt` output loads back into the same handler
+// (strictly: no unknown fields) and re-encodes to the same JSON.
+func TestAdaptRoundTrip(t *testing.T) {
+	site := "https://auth.example {\n" + fullCaddyfile + "\n}"
+	cfg, err := adapt(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handlers := findHandlers(t, cfg, "oauth_server")
+	if len(handlers) != 1 {
+		t.Fatalf("found %d oauth_server handlers in adapted config, want 1:\n%s", len(handlers), cfg)
+	}
+	adapted := handlers[0]
+	h := loadHandler(t, adapted)
+	if err := h.Validate(); err != nil {
+		t.Fatalf("adapted JSON does not validate: %v", err)
+	}
+	again, err := json.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var withoutName map[string]any
+	if err := json.Unmarshal(adapted, &withoutName); err != nil {
+		t.Fatal(err)
+	}
+	if withoutName["handler"] != "oauth_server" {
+		t.Fatalf("handler name = %v", withoutName["handler"])
+	}
+	delete(withoutName, "handler")
+	stripped, _ := json.Marshal(withoutName)
+	assertJSONEqual(t, again, stripped)
+
+	// Golden-ish: the values that matter most survive in the form the server needs.
+	if h.Issuer != "https://auth.example" || h.Storage.DSN != "{env.DATABASE_URL}" {
+		t.Errorf("issuer/storage = %q/%+v", h.Issuer, h.Storage)
+	}
+	ac, err := h.authConfig(caddy.NewReplacer())
+	if err == nil {
+		t.Fatal("authConfig resolved {env.DEMO_SECRET} although it is unset")
+	}
+	t.Setenv("DEMO_SECRET", "s3cret-from-env")
+	if ac, err = h.authConfig(caddy.NewReplacer()); err != nil {
+		t.Fatal(err)
+	}
+	r := ac.Resources[0]
+	if *r.AccessTokenTTL != 5*60*1e9 || !*r.DPoPBoundAccessTokensRequired || *r.Disabled {
+		t.Errorf("resource policy = ttl %v dpop %v disabled %v", *r.AccessTokenTTL, *r.DPoPBoundAccessTokensRequired, *r.Disabled)
+	}
+	wantClaims := map[string]any{"tier": "gold", "level": float64(3), "roles": []any{"a", "b"}}
+	if !reflect.DeepEqual(r.CustomClaims, wantClaims) {
+		t.Errorf("claims = %#v, want %#v", r.CustomClaims, wantClaims)
+	}
+	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" {
+		t.Errorf("client = %+v", c)
+	}
+	if c := ac.Clients[1]; c.JWKS != `{"keys":[]}` {
+		t.Errorf("jwks = %q", c.JWKS)
+	}
+	if *ac.EnforcePerClientResources || ac.ResourceSeedMode != "merge" || ac.KeyRotationPeriod != 720*3600*1e9 {
+		t.Errorf("server policy = %+v", ac)
+	}
+}
+
+func TestDirectiveOrder(t *testing.T) {
+	// No `order` line needed, and oauth_server runs before reverse_proxy whatever the
+	// order in the site block.
+	cfg, err := adapt("http://127.0.0.1:9080 {\n reverse_proxy 127.0.0.1:9999\n oauth_server {\n issuer http://127.0.0.1:9080\n }\n}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(cfg)
+	as, rp := strings.Index(s, `"handler":"oauth_server"`), strings.Index(s, `"handler":"reverse_proxy"`)
+	if as < 0 || rp < 0 || as > rp {
+		t.Fatalf("oauth_server (at %d) should come before reverse_proxy (at %d):\n%s", as, rp, s)
+	}
+}
+
+func TestExampleCaddyfileAdapts(t *testing.T) {
+	body, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := adapt(string(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	handlers := findHandlers(t, cfg, "oauth_server")
+	if len(handlers) != 1 {
+		t.Fatalf("found %d oauth_server handlers", len(handlers))
+	}
+	h := loadHandler(t, handlers[0])
+	if h.Issuer != "http://127.0.0.1:9080" || len(h.Resources) != 2 || len(h.Clients) != 1 {
+		t.Fatalf("example config = %+v", h)
+	}
+	if h.Resources[1].AccessTokenFormat != "opaque" || h.Clients[0].ID != "demo-service" || len(h.Clients[0].Resources) != 2 {
+		t.Fatalf("example resources/clients = %+v %+v", h.Resources, h.Clients)
+	}
+	if len(h.Clients[0].Secret) < 43 {
+		t.Errorf("demo secret is %d chars, want >= 43", len(h.Clients[0].Secret))
+	}
+}
+
+func adapt(body string) ([]byte, error) {
+	// Formatting first keeps the "input is not formatted" warning out; others fail the test.
+	formatted := caddyfile.Format([]byte(body))
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(formatted, map[string]any{"filename": "Caddyfile"})
+	if err == nil && len(warnings) > 0 {
+		return cfg, &adaptWarning{warnings}
+	}
+	return cfg, err
+}
+
+type adaptWarning struct{ w []caddyconfig.Warning }
+
+func (a *adaptWarning) Error() string {
+	var s []string
+	for _, w := range a.w {
+		s = append(s, w.String())
+	}
+	return "adapt warnings: " + strings.Join(s, "; ")
+}
+
+// findHandlers returns every handler object named name, wherever routes nest it.
+func findHandlers(t *testing.T, cfg []byte, name string) []json.RawMessage {
+	t.Helper()
+	var found []json.RawMessage
+	var walk func(raw json.RawMessage)
+	walk = func(raw json.RawMessage) {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) == nil {
+			if h, ok := obj["handler"]; ok && string(h) == `"`+name+`"` {
+				found = append(found, raw)
+				return
+			}
+			for _, v := range obj {
+				walk(v)
+			}
+			return
+		}
+		var arr []json.RawMessage
+		if json.Unmarshal(raw, &arr) == nil {
+			for _, v := range arr {
+				walk(v)
+			}
+		}
+	}
+	walk(cfg)
+	return found
+}
+
+// loadHandler decodes an adapted handler object the way Caddy does: strictly, after the
+// module name field is taken out.
+func loadHandler(t *testing.T, raw json.RawMessage) *Handler {
+	t.Helper()
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		t.Fatal(err)
+	}
+	delete(obj, "handler")
+	stripped, _ := json.Marshal(obj)
+	h := new(Handler)
+	if err := caddy.StrictUnmarshalJSON(stripped, h); err != nil {
+		t.Fatalf("adapted JSON does not load: %v\n%s", err, raw)
+	}
+	return h
+}
+
+func assertJSONEqual(t *testing.T, got, want []byte) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("got invalid JSON: %v\n%s", err, got)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatalf("want invalid JSON: %v\n%s", err, want)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("JSON mismatch\n got: %s\nwant: %s", got, want)
+	}
+}

@@ -1,0 +1,209 @@
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver"
+	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler serves an OAuth 2.0 authorization server for one issuer. Requests for the
+// server's endpoints (token, introspection, JWKS, /.well-known/…) are answered here;
+// everything else goes to the next handler.
+type Handler struct {
+	// Issuer is the absolute URL identifying the server (https, or http on loopback).
+	Issuer string `json:"issuer"`
+	// Storage defaults to SQLite in Caddy's data directory.
+	Storage *Storage `json:"storage,omitempty"`
+	// MasterKey seals private keys at rest; placeholders are resolved at provision. When
+	// empty, a random key is kept in {data dir}/oauth/master.key.
+	MasterKey string `json:"master_key,omitempty"`
+
+	AccessTokenTTL            caddy.Duration `json:"access_token_ttl,omitempty"`
+	RefreshTokenTTL           caddy.Duration `json:"refresh_token_ttl,omitempty"`
+	AccessTokenFormat         string         `json:"access_token_format,omitempty"`
+	AccessTokenSigningAlg     string         `json:"access_token_signing_alg,omitempty"`
+	SigningAlgs               []string       `json:"signing_algs,omitempty"`
+	KeyRotation               caddy.Duration `json:"key_rotation,omitempty"`
+	ClientAssertionMaxAge     caddy.Duration `json:"client_assertion_max_age,omitempty"`
+	EnforcePerClientResources *bool          `json:"enforce_per_client_resources,omitempty"`
+	ResourceSeedMode          string         `json:"resource_seed_mode,omitempty"`
+	Resources                 []Resource     `json:"resources,omitempty"`
+	Clients                   []Client       `json:"clients,omitempty"`
+
+	app          *App
+	srv          *authserver.Server
+	releaseStore func()
+	logger       *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.oauth_server",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision opens (or reuses) the store and builds the authorization server.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	// Validate before Caddy does: provisioning creates databases and keys, which a
+	// broken configuration should not.
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	appIface, err := ctx.App("oauth")
+	if err != nil {
+		return fmt.Errorf("loading oauth app: %v", err)
+	}
+	h.app = appIface.(*App)
+
+	repl := caddy.NewReplacer()
+	cfg, err := h.authConfig(repl)
+	if err != nil {
+		return err
+	}
+	seal, err := h.sealer(repl)
+	if err != nil {
+		return err
+	}
+	driver, dsn, err := h.storageDSN(repl)
+	if err != nil {
+		return err
+	}
+	st, release, err := h.app.openStore(ctx, driver, dsn)
+	if err != nil {
+		return fmt.Errorf("opening %s store: %v", driver, err)
+	}
+	h.releaseStore = release
+
+	srv, err := authserver.New(ctx, cfg, authserver.Deps{Store: st, Sealer: seal, Logger: h.logger})
+	if err != nil {
+		return err
+	}
+	if err := h.app.register(h.Issuer, srv); err != nil {
+		_ = srv.Close()
+		return err
+	}
+	h.srv = srv
+	h.logger.Info("authorization server ready",
+		zap.String("issuer", h.Issuer),
+		zap.String("storage", driver),
+		zap.Int("resources", len(cfg.Resources)),
+		zap.Int("clients", len(cfg.Clients)))
+	return nil
+}
+
+// sealer builds the sealer from master_key, or from the key file in the data directory.
+func (h *Handler) sealer(repl *caddy.Replacer) (*sealer.Sealer, error) {
+	if h.MasterKey != "" {
+		secret, err := repl.ReplaceOrErr(h.MasterKey, true, true)
+		if err != nil {
+			return nil, fmt.Errorf("master_key: unresolved or empty placeholder")
+		}
+		return sealer.FromSecret(secret)
+	}
+	dir, err := dataDir()
+	if err != nil {
+		return nil, err
+	}
+	key, err := sealer.LoadOrCreateKeyFile(filepath.Join(dir, "master.key"))
+	if err != nil {
+		return nil, fmt.Errorf("master key file: %v", err)
+	}
+	return sealer.New(key)
+}
+
+// storageDSN resolves the configured storage, defaulting to a per-issuer SQLite file.
+func (h *Handler) storageDSN(repl *caddy.Replacer) (driver, dsn string, err error) {
+	if h.Storage != nil && h.Storage.DSN != "" {
+		dsn, err = repl.ReplaceOrErr(h.Storage.DSN, true, true)
+		if err != nil {
+			// The DSN may embed a password: say which setting, not what it holds.
+			return "", "", fmt.Errorf("storage %s: unresolved or empty placeholder in the connection string", h.Storage.Driver)
+		}
+		return h.Storage.Driver, dsn, nil
+	}
+	dir, err := dataDir()
+	if err != nil {
+		return "", "", err
+	}
+	return "sqlite", filepath.Join(dir, issuerFileName(h.Issuer)+".db"), nil
+}
+
+// dataDir is {caddy.AppDataDir()}/oauth, created private to the Caddy user.
+func dataDir() (string, error) {
+	dir := filepath.Join(caddy.AppDataDir(), "oauth")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating data directory: %v", err)
+	}
+	return dir, nil
+}
+
+// issuerFileName turns an issuer into a readable, filesystem-safe name. The hash suffix
+// keeps issuers apart that differ only in characters the name drops (scheme, punctuation).
+func issuerFileName(issuer string) string {
+	name := issuer
+	if u, err := url.Parse(issuer); err == nil && u.Host != "" {
+		name = u.Host + u.Path
+	}
+	safe := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+			return r
+		}
+		return '_'
+	}, strings.Trim(name, "/"))
+	if len(safe) > 64 {
+		safe = safe[:64]
+	}
+	sum := sha256.Sum256([]byte(issuer))
+	return safe + "-" + hex.EncodeToString(sum[:4])
+}
+
+// Cleanup stops the server and releases this generation's hold on the store. Caddy also
+// calls it after a failed Provision, so it copes with partial state.
+func (h *Handler) Cleanup() error {
+	var err error
+	if h.srv != nil {
+		h.app.unregister(h.Issuer, h.srv)
+		err = h.srv.Close()
+	}
+	if h.releaseStore != nil {
+		h.releaseStore()
+	}
+	return err
+}
+
+// ServeHTTP answers the authorization server's own paths and passes the rest on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.srv.OwnsPath(r.URL.Path) {
+		h.srv.ServeHTTP(w, r)
+		return nil
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

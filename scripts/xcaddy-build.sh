@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds Caddy the way users do, with xcaddy, from the pinned manifest xcaddy.json, then checks
+# the binary lists our modules. Usage: scripts/xcaddy-build.sh [output]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$root/bin/caddy-xcaddy}
+version=$(jq -r .caddy_version "$root/xcaddy.json")
+withs=()
+while IFS=$'\t' read -r module replace; do
+  if [ -n "$replace" ] && [ "$replace" != null ]; then
+    case "$replace" in /*) ;; *) replace="$root/$replace" ;; esac
+    withs+=(--with "$module=$replace")
+  else
+    withs+=(--with "$module")
+  fi
+done < <(jq -r '.plugins[] | [.module, (.replace // "")] | @tsv' "$root/xcaddy.json")
+mkdir -p "$(dirname "$out")"
+echo "xcaddy build $version ${withs[*]} --output $out"
+(cd "$root/tools" && go tool xcaddy build "$version" "${withs[@]}" --output "$out")
+for module in oauth http.handlers.oauth_server; do
+  "$out" list-modules | grep -qx "$module" || { echo "xcaddy build: module $module missing" >&2; exit 1; }
+done
+echo "xcaddy build: ok ($out)"
