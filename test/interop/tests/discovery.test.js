@@ -6,10 +6,10 @@ import { client, clients, configure, issuer } from './helpers.js';
 const authMethods = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'];
 const endpoint = (path) => new URL(path, issuer).href;
 
-async function fetchJSON(path) {
+async function fetchJSON(path, contentType = /^application\/json/) {
   const res = await fetch(endpoint(path));
   assert.equal(res.status, 200, `${path} status`);
-  assert.match(res.headers.get('content-type') ?? '', /^application\/json/, `${path} content-type`);
+  assert.match(res.headers.get('content-type') ?? '', contentType, `${path} content-type`);
   return res.json();
 }
 
@@ -75,7 +75,8 @@ test('metadata advertises nothing that is not served', async () => {
 });
 
 test('JWKS publishes ES256 and RS256 public keys only', async () => {
-  const { keys } = await fetchJSON('/jwks');
+  // RFC 7517 §8.5 registers application/jwk-set+json; plain JSON is what most servers send.
+  const { keys } = await fetchJSON('/jwks', /^application\/(jwk-set\+)?json/);
   assert.ok(Array.isArray(keys) && keys.length >= 2, 'at least two keys');
   const kids = new Set();
   for (const key of keys) {

@@ -9,6 +9,7 @@ import {
   clients,
   issuer,
   otherConfig,
+  oauthErrorOf,
   rejectsWithOAuthError,
   resourceServerConfig,
   resources,
@@ -88,11 +89,17 @@ test('malformed and unknown tokens are inactive', async (t) => {
     garbage: 'not-a-token',
     'unknown opaque': 'A'.repeat(43),
     'JWT-shaped junk': 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.',
-    huge: 'x'.repeat(64 * 1024),
+    long: 'x'.repeat(8 * 1024),
   };
   for (const [name, token] of Object.entries(cases)) {
     await t.test(name, async () => assertInactive(await client.tokenIntrospection(config, token), name));
   }
+});
+
+test('an oversized request is refused with an OAuth error, not a crash', async () => {
+  const { code, status } = await oauthErrorOf(client.tokenIntrospection(await basicConfig(), 'x'.repeat(1 << 20)));
+  assert.equal(code, 'invalid_request');
+  assert.ok(status === 400 || status === 413, `status ${status}`);
 });
 
 test('revocation of an unknown token answers 200 (RFC 7009 §2.2)', async () => {
