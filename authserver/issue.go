@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"maps"
 	"strings"
 	"time"
 
@@ -129,10 +128,15 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 		ClientID: req.client.ID,
 		Scope:    scope,
 	}
-	payload, err := marshalWithExtra(claims, req.resource.CustomClaims)
+	base, err := json.Marshal(claims)
 	if err != nil {
 		return nil, err
 	}
+	extra, err := s.customClaimsFragment(req.resource)
+	if err != nil {
+		return nil, err
+	}
+	payload := appendExtraClaims(base, extra)
 	alg := s.accessAlg(req.resource)
 	token, err := s.keys.Sign(alg, req.resource.SigningKeyID, "at+jwt", payload)
 	if errors.Is(err, keys.ErrNoKey) && req.resource.SigningKeyID != "" {
@@ -149,21 +153,42 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 	return resp, nil
 }
 
-// marshalWithExtra encodes v (a struct of registered claims) with extra claims merged in;
-// registered claims win on a name clash.
-func marshalWithExtra(v any, extra map[string]any) ([]byte, error) {
-	base, err := json.Marshal(v)
-	if err != nil || len(extra) == 0 {
-		return base, err
+// appendExtraClaims merges a pre-encoded claims fragment (`"a":1,"b":"x"`) into the JSON
+// object base. The registered claims cannot clash: reserved names were stripped at seeding.
+func appendExtraClaims(base, fragment []byte) []byte {
+	if len(fragment) == 0 {
+		return base
 	}
-	var registered map[string]json.RawMessage
-	if err := json.Unmarshal(base, &registered); err != nil {
+	out := make([]byte, 0, len(base)+1+len(fragment))
+	out = append(out, base[:len(base)-1]...) // drop the closing brace
+	out = append(out, ',')
+	out = append(out, fragment...)
+	return append(out, '}')
+}
+
+// customClaimsFragment returns the resource's custom claims encoded once as an object body
+// without braces, cached per resource version: re-encoding a map per token costs more than
+// the rest of the claims together.
+func (s *Server) customClaimsFragment(r *store.Resource) ([]byte, error) {
+	if len(r.CustomClaims) == 0 {
+		return nil, nil
+	}
+	if c, ok := s.claimFragments.Load(r.ID); ok {
+		if c := c.(claimFragment); c.updatedAt.Equal(r.UpdatedAt) {
+			return c.fragment, nil
+		}
+	}
+	claims, _ := stripReservedClaims(r.CustomClaims) // rows edited outside seeding, too
+	obj, err := json.Marshal(claims)
+	if err != nil {
 		return nil, err
 	}
-	merged := make(map[string]any, len(registered)+len(extra))
-	maps.Copy(merged, extra)
-	for k, raw := range registered {
-		merged[k] = raw
-	}
-	return json.Marshal(merged)
+	fragment := obj[1 : len(obj)-1]
+	s.claimFragments.Store(r.ID, claimFragment{updatedAt: r.UpdatedAt, fragment: fragment})
+	return fragment, nil
+}
+
+type claimFragment struct {
+	updatedAt time.Time
+	fragment  []byte
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,7 +42,11 @@ type Server struct {
 	now     func() time.Time
 	keys    *keys.Manager
 	auth    *clientauth.Authenticator
+	secrets *clientsecret.Verifier
 	lookups *lookups
+
+	// claimFragments caches each resource's encoded custom claims (resource ID → claimFragment).
+	claimFragments sync.Map
 
 	grantHandlers map[string]grantHandler
 	routes        map[string]http.HandlerFunc
@@ -78,32 +83,38 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if s.lookups, err = newLookups(s.st); err != nil {
 		return nil, err
 	}
+	ready := false
+	defer func() {
+		if !ready {
+			s.lookups.close()
+			if s.secrets != nil {
+				s.secrets.Close()
+			}
+		}
+	}()
 	s.keys, err = keys.NewManager(s.st, deps.Sealer, keys.Options{
 		Algs:           cfg.SigningAlgs,
 		RotationPeriod: cfg.KeyRotationPeriod,
 		RetainFor:      cfg.longestTokenTTL(),
 	}, s.log.Named("keys"))
 	if err != nil {
-		s.lookups.close()
 		return nil, err
 	}
 	if err := s.keys.Load(ctx); err != nil {
-		s.lookups.close()
 		return nil, fmt.Errorf("loading signing keys: %w", err)
 	}
 	if err := s.seedResources(ctx); err != nil {
-		s.lookups.close()
 		return nil, err
 	}
 	if err := s.seedClients(ctx); err != nil {
-		s.lookups.close()
 		return nil, err
 	}
 
+	s.secrets = clientsecret.NewVerifier(5*time.Minute, 10_000)
 	s.auth = &clientauth.Authenticator{
 		Issuer:          cfg.Issuer,
 		Clients:         s.lookups,
-		Secrets:         clientsecret.NewVerifier(5*time.Minute, 10_000),
+		Secrets:         s.secrets,
 		Sealed:          deps.Sealer,
 		Replay:          s.st,
 		HTTPClient:      deps.HTTPClient,
@@ -112,10 +123,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	s.grantHandlers = s.grants()
 	if s.metadataJSON, err = s.buildMetadata(); err != nil {
-		s.lookups.close()
 		return nil, err
 	}
 	s.routes = s.buildRoutes()
+	ready = true
 
 	bg, stop := context.WithCancel(context.Background())
 	s.stop, s.done = stop, make(chan struct{})
@@ -232,5 +243,6 @@ func (s *Server) Close() error {
 	s.stop()
 	<-s.done
 	s.lookups.close()
+	s.secrets.Close()
 	return nil
 }

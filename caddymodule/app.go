@@ -31,9 +31,9 @@ type pooledStore struct{ store.Store }
 
 func (p pooledStore) Destruct() error { return p.Close() }
 
-// App is the `oauth` app. It outlives no config generation itself; the long-lived state
-// (open stores) lives in a package-level usage pool, and the app keeps this generation's
-// registry of issuers served in-process.
+// App is the `oauth` app. Caddy makes one per config generation; state that must survive a
+// reload (open stores) lives in the package-level usage pool, and the app keeps this
+// generation's registry of the issuers served in-process.
 //
 // Handlers get it with ctx.App("oauth"); Caddy creates it with empty config when the
 // `oauth` global option is absent.
