@@ -5,8 +5,9 @@
 #   token-opaque        client_credentials → opaque token (one SQLite insert each)
 #   introspect-opaque   RFC 7662 introspection of a pre-issued opaque token
 #   introspect-jwt      RFC 7662 introspection of a pre-issued JWT
-# Each runs at fixed concurrency for a fixed time after a warm-up; tokenbench reports req/s,
-# p50/p99 latency, non-2xx errors and Caddy's VmRSS after the run. Loopback only.
+# For each: tokenbench checks 200 responses for success and the expected body, then wrk (one
+# thread, fixed connections) warms up and measures req/s, p50/p99 latency and non-2xx answers;
+# Caddy's VmRSS is read after each run. Loopback only.
 #
 #   bench/run.sh                                   # defaults: -c 32, 10s per scenario
 #   BENCH_CONCURRENCY=64 BENCH_DURATION=20s BENCH_WARMUP=3s bench/run.sh
@@ -59,6 +60,10 @@ echo "command     BENCH_CONCURRENCY=$concurrency BENCH_DURATION=$duration BENCH_
 echo "commit      $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
 echo "machine     $(nproc) cores, $(go env GOOS)/$(go env GOARCH), $(go version | cut -d' ' -f3)"
 
+command -v wrk >/dev/null || {
+	echo "installing wrk (Debian package) for the load"
+	if [[ $(id -u) -eq 0 ]]; then apt-get update -qq && apt-get install -y -qq wrk; else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi
+}
 (cd "$root" && go build -o "$tmp/tokenbench" ./bench/cmd/tokenbench)
 if [[ -n "${CADDY_BIN:-}" ]]; then
 	caddy="$CADDY_BIN"
@@ -98,30 +103,74 @@ for f in "$tmp"/introspect-*.body; do
 	[[ "$(wc -c <"$f")" -gt 60 ]] || { echo "could not pre-issue a token for $(basename "$f")" >&2; exit 1; }
 done
 
-auth=(-basic "bench-client:$BENCH_SECRET")
-declare -A scenario_args=(
+# Two tools, two jobs: tokenbench (Go) first checks that every response of a scenario is a
+# success with the expected body; wrk (C, from Debian) then measures throughput, because a load
+# generator sharing the two cores with Caddy must spend as little CPU as possible.
+auth_header="Basic $(printf 'bench-client:%s' "$BENCH_SECRET" | base64 -w0)"
+declare -A scenario_url=(
 	[baseline]="$base/baseline"
-	[token-jwt]="-body $jwt_body -expect access_token $base/token"
-	[token-opaque]="-body $opaque_body -expect access_token $base/token"
-	[introspect-opaque]="-body-file $tmp/introspect-opaque.body -expect \"active\":true $base/introspect"
-	[introspect-jwt]="-body-file $tmp/introspect-jwt.body -expect \"active\":true $base/introspect"
+	[token-jwt]="$base/token"
+	[token-opaque]="$base/token"
+	[introspect-opaque]="$base/introspect"
+	[introspect-jwt]="$base/introspect"
+)
+declare -A scenario_body=(
+	[token-jwt]="$jwt_body"
+	[token-opaque]="$opaque_body"
+	[introspect-opaque]="$(cat "$tmp/introspect-opaque.body")"
+	[introspect-jwt]="$(cat "$tmp/introspect-jwt.body")"
+)
+declare -A scenario_expect=(
+	[baseline]="ok"
+	[token-jwt]="access_token"
+	[token-opaque]="access_token"
+	[introspect-opaque]='"active":true'
+	[introspect-jwt]='"active":true'
 )
 order=(baseline token-jwt token-opaque introspect-opaque introspect-jwt)
+
+# wrk_script NAME: a Lua script that sends the scenario's request.
+wrk_script() {
+	local name=$1 file="$tmp/$1.lua"
+	if [[ -n "${scenario_body[$name]:-}" ]]; then
+		cat >"$file" <<LUA
+wrk.method = "POST"
+wrk.body = [[${scenario_body[$name]}]]
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "$auth_header"
+LUA
+	else
+		echo 'wrk.method = "GET"' >"$file"
+	fi
+	echo "$file"
+}
+
+# to_ms converts a wrk duration (850.00us, 1.23ms, 2.00s) to milliseconds.
+to_ms() { awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) v /= 1000; else if (d ~ /ms$/) v += 0; else if (d ~ /s$/) v *= 1000; printf "%.2f", v }'; }
 
 results="$tmp/results"
 : >"$results"
 for name in "${order[@]}"; do
-	# Word splitting of the stored arguments is intended: none contain spaces.
-	# shellcheck disable=SC2206
-	args=(${scenario_args[$name]})
-	extra=()
-	[[ "$name" == baseline ]] || extra=("${auth[@]}")
-	"$tmp/tokenbench" -name "$name-warmup" -c "$concurrency" -d "$warmup" "${extra[@]}" "${args[@]}" >/dev/null
+	check=(-name "$name-check" -c 4 -n 200 -expect "${scenario_expect[$name]}")
+	if [[ -n "${scenario_body[$name]:-}" ]]; then
+		printf '%s' "${scenario_body[$name]}" >"$tmp/$name.body"
+		check+=(-basic "bench-client:$BENCH_SECRET" -body-file "$tmp/$name.body")
+	fi
+	"$tmp/tokenbench" "${check[@]}" "${scenario_url[$name]}" | grep '^RESULT' | grep -q ' errors=0 ' ||
+		{ echo "$name: the correctness check saw failed responses" >&2; exit 1; }
+	script="$(wrk_script "$name")"
+	wrk -t1 -c "$concurrency" -d "$warmup" -s "$script" "${scenario_url[$name]}" >/dev/null
 	echo
-	"$tmp/tokenbench" -name "$name" -c "$concurrency" -d "$duration" -pid "$caddy_pid" "${extra[@]}" "${args[@]}" |
-		tee -a "$results" | grep -v '^RESULT'
+	echo "== $name: wrk -t1 -c $concurrency -d $duration --latency ${scenario_url[$name]}"
+	out="$(wrk -t1 -c "$concurrency" -d "$duration" --latency -s "$script" "${scenario_url[$name]}")"
+	echo "$out"
+	rss="$(awk '/^VmRSS/ {print $2}' "/proc/$caddy_pid/status")"
+	rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+	p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
+	p99="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+	errors="$(awk '/Non-2xx or 3xx responses/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")"
+	echo "RESULT name=$name errors=$errors rps=$rps p50_ms=$p50 p99_ms=$p99 rss_kib=$rss" >>"$results"
 done
-
 echo
 echo "== summary (concurrency $concurrency, $duration each, one Caddy, ratios to baseline req/s)"
 awk '
