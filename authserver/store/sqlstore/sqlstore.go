@@ -9,6 +9,11 @@
 // and kept on update; UpdatedAt is set to the current time on every client or resource
 // write. Both are written back into the struct passed in.
 //
+// SQLite has a single writer: writes go through one connection so they queue instead of
+// failing with SQLITE_BUSY, and CreateAccessToken and UseOnce, which run on every token
+// request, are group-committed with concurrent calls (see batcher). Reads use a separate
+// read-only pool, which WAL mode lets run beside the writer.
+//
 // Deletes and updates of a row that does not exist return store.ErrNotFound, and so does
 // linking a client or resource that does not exist. Deleting a client or resource deletes
 // its client↔resource links but not the access tokens issued for it.
@@ -28,6 +33,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
@@ -46,6 +52,11 @@ type Store struct {
 	writer *sql.DB
 	reader *sql.DB
 	stmts  statements
+	// batch groups the hot writes into shared transactions; SQLite only.
+	batch *batcher
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -76,9 +87,10 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 	return s, nil
 }
 
-// sqliteMigrateMu serializes SQLite migrations within the process, so two stores opened on
-// the same file at once (e.g. during a Caddy config reload) never both create the schema.
-var sqliteMigrateMu sync.Mutex
+// sqliteSetupMu serializes switching to WAL and migrating within the process, so stores
+// opened on the same file at once (e.g. during a Caddy config reload) do not trip over each
+// other: SQLite answers a concurrent journal-mode change with SQLITE_BUSY right away.
+var sqliteSetupMu sync.Mutex
 
 func openSQLite(ctx context.Context, path string) (*Store, error) {
 	// The DSN options are appended after '?', and ":memory:" would give each pool its own
@@ -99,8 +111,8 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 
 	const common = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
 	// _txlock=immediate takes the write lock at BEGIN, so a transaction never fails
-	// half-way when another process holds the lock; busy_timeout waits for it instead.
-	writer, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// half-way when another connection holds the lock; busy_timeout waits for it instead.
+	writer, err := sql.Open("sqlite", path+"?"+common+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open sqlite: %w", err)
 	}
@@ -108,11 +120,6 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	// Switch the file to WAL before any reader connects: a reader cannot change it.
-	if err := writer.PingContext(ctx); err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("sqlstore: open sqlite: %w", err)
-	}
 	reader, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)")
 	if err != nil {
 		writer.Close()
@@ -122,16 +129,45 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	reader.SetConnMaxIdleTime(0)
-
 	s := &Store{dialect: sqliteDialect{}, writer: writer, reader: reader}
-	sqliteMigrateMu.Lock()
-	err = migrate(ctx, s.dialect, writer)
-	sqliteMigrateMu.Unlock()
-	if err != nil {
+
+	sqliteSetupMu.Lock()
+	defer sqliteSetupMu.Unlock()
+	if err := enableWAL(ctx, writer); err != nil {
 		s.Close()
 		return nil, err
 	}
+	if err := migrate(ctx, s.dialect, writer); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.batch = newBatcher(writer)
 	return s, nil
+}
+
+// enableWAL switches the database file to write-ahead logging, which is persistent, so
+// readers never block the writer. Another process doing the same makes SQLite answer
+// SQLITE_BUSY without waiting, hence the retries.
+func enableWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		if err == nil && !strings.EqualFold(mode, "wal") {
+			err = fmt.Errorf("journal_mode is %q", mode)
+		}
+		if err == nil || sqliteCode(err)&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("sqlstore: enable WAL: %w", err)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func openPostgres(ctx context.Context, dsn string) (*Store, error) {
@@ -167,11 +203,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the statements and connections.
+// Close releases the statements and connections. Calls after the first return its result.
 func (s *Store) Close() error {
-	err := s.stmts.close()
-	if s.reader != s.writer {
-		err = errors.Join(err, s.reader.Close())
-	}
-	return errors.Join(err, s.writer.Close())
+	s.closeOnce.Do(func() {
+		if s.batch != nil {
+			s.batch.close()
+		}
+		err := s.stmts.close()
+		if s.reader != s.writer {
+			err = errors.Join(err, s.reader.Close())
+		}
+		s.closeErr = errors.Join(err, s.writer.Close())
+	})
+	return s.closeErr
 }

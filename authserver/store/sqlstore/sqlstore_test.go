@@ -257,3 +257,27 @@ func TestLinksFollowClients(t *testing.T) {
 		})
 	}
 }
+
+// TestCanceledWrite checks that a write whose context has ended reports it and stores nothing.
+func TestCanceledWrite(t *testing.T) {
+	for name, mk := range backends() {
+		t.Run(name, func(t *testing.T) {
+			b := mk(t)
+			s := b.open(t, b.newDSN(t))
+			defer s.Close()
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			tok := &store.AccessToken{Hash: "h", ExpiresAt: time.Now().Add(time.Hour)}
+			if err := s.CreateAccessToken(ctx, tok); !errors.Is(err, context.Canceled) {
+				t.Errorf("CreateAccessToken = %v, want context.Canceled", err)
+			}
+			if _, err := s.GetAccessToken(t.Context(), "h"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetAccessToken = %v, want ErrNotFound", err)
+			}
+			s.Close()
+			if err := s.CreateAccessToken(t.Context(), tok); err == nil {
+				t.Error("CreateAccessToken after Close succeeded")
+			}
+		})
+	}
+}

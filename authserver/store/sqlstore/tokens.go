@@ -19,10 +19,10 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *store.AccessToken) err
 	if err != nil {
 		return err
 	}
-	_, err = s.stmts.createAccessToken.ExecContext(ctx,
-		t.Hash, t.ClientID, t.Subject, t.ResourceID, audience, t.Scope, t.JKT, t.X5TS256, extra,
+	return s.exec(ctx, s.stmts.createAccessToken, func(_ sql.Result, err error) error {
+		return s.writeErr("create access token", err)
+	}, t.Hash, t.ClientID, t.Subject, t.ResourceID, audience, t.Scope, t.JKT, t.X5TS256, extra,
 		toMillis(t.IssuedAt), toMillis(t.ExpiresAt), t.Revoked)
-	return s.writeErr("create access token", err)
 }
 
 // GetAccessToken returns the token with hash, whether or not it has expired or was revoked.
@@ -70,18 +70,19 @@ func (s *Store) IsJTIRevoked(ctx context.Context, jti string) (bool, error) {
 
 // UseOnce records key until expiresAt; ErrConflict if it is recorded and not yet expired.
 func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) error {
-	res, err := s.stmts.useOnce.ExecContext(ctx, key, toMillis(expiresAt), time.Now().UnixMilli())
-	if err != nil {
-		return s.writeErr("use once", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("sqlstore: use once: %w", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("sqlstore: use once: %w", store.ErrConflict)
-	}
-	return nil
+	return s.exec(ctx, s.stmts.useOnce, func(res sql.Result, err error) error {
+		if err != nil {
+			return s.writeErr("use once", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlstore: use once: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlstore: use once: %w", store.ErrConflict)
+		}
+		return nil
+	}, key, toMillis(expiresAt), time.Now().UnixMilli())
 }
 
 // DeleteExpired removes access tokens, revoked jtis and replay keys that expired at or

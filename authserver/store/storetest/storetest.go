@@ -737,12 +737,21 @@ func testRaceUseOnce(t *testing.T, s store.Store) {
 	}
 }
 
+// testRaceCreateAccessToken inserts distinct tokens from many goroutines, each also
+// retrying one existing hash: only the duplicates may fail, and only with ErrConflict.
 func testRaceCreateAccessToken(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	mustNil(t, s.CreateAccessToken(ctx, newAccessToken("taken", epoch)), "CreateAccessToken")
 	const workers, perWorker = 16, 25
 	errs := make([]error, workers)
 	start(workers, func(w int) {
 		for i := range perWorker {
+			if i == w%perWorker {
+				if err := s.CreateAccessToken(ctx, newAccessToken("taken", epoch)); !errors.Is(err, store.ErrConflict) {
+					errs[w] = fmt.Errorf("duplicate: got %v, want ErrConflict", err)
+					return
+				}
+			}
 			if err := s.CreateAccessToken(ctx, newAccessToken(fmt.Sprintf("race-%d-%d", w, i), epoch)); err != nil {
 				errs[w] = err
 				return

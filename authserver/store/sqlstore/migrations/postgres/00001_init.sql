@@ -15,8 +15,8 @@ CREATE TABLE oauth_clients (
     dpop_bound_access_tokens        BOOLEAN NOT NULL,
     disabled                        BOOLEAN NOT NULL,
     metadata                        TEXT,
-    created_at                      BIGINT NOT NULL,
-    updated_at                      BIGINT NOT NULL
+    created_at                      BIGINT  NOT NULL,
+    updated_at                      BIGINT  NOT NULL
 );
 
 CREATE TABLE oauth_resources (
@@ -34,15 +34,15 @@ CREATE TABLE oauth_resources (
     disabled                          BOOLEAN NOT NULL,
     policy_version                    INTEGER NOT NULL,
     metadata                          TEXT,
-    created_at                        BIGINT NOT NULL,
-    updated_at                        BIGINT NOT NULL
+    created_at                        BIGINT  NOT NULL,
+    updated_at                        BIGINT  NOT NULL
 );
 
 CREATE TABLE oauth_client_resources (
     client_id   TEXT    NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
     resource_id TEXT    NOT NULL REFERENCES oauth_resources (id) ON DELETE CASCADE,
     metadata    TEXT,
-    created_at  BIGINT NOT NULL,
+    created_at  BIGINT  NOT NULL,
     PRIMARY KEY (client_id, resource_id)
 );
 CREATE INDEX oauth_client_resources_resource ON oauth_client_resources (resource_id);
@@ -58,21 +58,21 @@ CREATE TABLE oauth_access_tokens (
     jkt         TEXT    NOT NULL,
     x5t_s256    TEXT    NOT NULL,
     extra       TEXT,
-    issued_at   BIGINT NOT NULL,
-    expires_at  BIGINT NOT NULL,
+    issued_at   BIGINT  NOT NULL,
+    expires_at  BIGINT  NOT NULL,
     revoked     BOOLEAN NOT NULL
 );
 CREATE INDEX oauth_access_tokens_expires ON oauth_access_tokens (expires_at);
 
 CREATE TABLE oauth_revoked_jtis (
     jti        TEXT    NOT NULL PRIMARY KEY,
-    expires_at BIGINT NOT NULL
+    expires_at BIGINT  NOT NULL
 );
 CREATE INDEX oauth_revoked_jtis_expires ON oauth_revoked_jtis (expires_at);
 
 CREATE TABLE oauth_used_keys (
     id         TEXT    NOT NULL PRIMARY KEY,
-    expires_at BIGINT NOT NULL
+    expires_at BIGINT  NOT NULL
 );
 CREATE INDEX oauth_used_keys_expires ON oauth_used_keys (expires_at);
 
@@ -81,7 +81,7 @@ CREATE TABLE oauth_signing_keys (
     alg            TEXT    NOT NULL,
     private_sealed BYTEA,
     public_jwk     TEXT    NOT NULL,
-    created_at     BIGINT NOT NULL,
+    created_at     BIGINT  NOT NULL,
     retired_at     BIGINT,
     purge_after    BIGINT
 );
