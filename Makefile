@@ -21,7 +21,7 @@ vet:
 	$(GO) vet ./...
 
 unit:
-	scripts/with-postgres.sh $(GO) test -race -count=1 ./...
+	scripts/with-postgres.sh scripts/gotest.sh
 
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
