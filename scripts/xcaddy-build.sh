@@ -9,7 +9,9 @@ withs=()
 while IFS=$'\t' read -r module replace; do
   if [ -n "$replace" ] && [ "$replace" != null ]; then
     case "$replace" in /*) ;; *) replace="$root/$replace" ;; esac
-    withs+=(--with "$module=$replace")
+    # An explicit placeholder version makes `go get` use the replacement without asking the
+    # module proxy for a version list (a proxy that answers 403 instead of 404 breaks that).
+    withs+=(--with "$module@v0.0.0=$replace")
   else
     withs+=(--with "$module")
   fi
