@@ -3,10 +3,12 @@ package authserver
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -38,45 +40,80 @@ var registeredIntrospectionFields = map[string]bool{
 }
 
 // activeToken returns the token's info, or nil when it is not an active access token of this
-// server: malformed, unknown, expired, revoked, or issued for a resource that no longer exists.
-// Only store failures are errors.
+// server: malformed, unknown, expired, revoked, or issued for a resource that no longer exists
+// (a disabled resource only stops new issuance). Only store failures are errors.
 func (s *Server) activeToken(ctx context.Context, token string) (*tokenInfo, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return nil, nil
 	}
-	var info *tokenInfo
-	var err error
 	if strings.Count(token, ".") == 2 {
-		info, err = s.activeJWT(ctx, token)
-	} else {
-		info, err = s.activeOpaque(ctx, token)
+		return s.activeJWT(ctx, token)
 	}
-	if info == nil || err != nil {
+	return s.activeOpaque(ctx, token)
+}
+
+// activeJWT checks a JWT access token. The signature check and parsing are cached per token
+// (they cost ~100 µs and never change); expiry, revocation and the resource are checked on
+// every call.
+func (s *Server) activeJWT(ctx context.Context, token string) (*tokenInfo, error) {
+	info := s.verifiedJWT(token)
+	if info == nil || info.expiresAt <= s.now().Unix() {
+		return nil, nil
+	}
+	revoked, err := s.st.IsJTIRevoked(ctx, info.jti)
+	if err != nil || revoked {
 		return nil, err
 	}
-	// A deleted resource takes its tokens with it (a disabled one only stops new issuance).
-	if _, err := s.st.GetResource(ctx, info.resourceID); errors.Is(err, store.ErrNotFound) {
+	res, err := s.st.GetResourceByIdentifier(ctx, info.audience[0])
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	return info, nil
+	active := *info
+	active.resourceID = res.ID
+	return &active, nil
 }
 
-func (s *Server) activeJWT(ctx context.Context, token string) (*tokenInfo, error) {
+// verifiedJWT returns the claims of a JWT access token issued and signed by this server, or
+// nil. Results are cached until the token expires, keyed by its SHA-256: the digest is kept in
+// the entry and compared, so a cache-hash collision can never return another token's claims.
+func (s *Server) verifiedJWT(token string) *tokenInfo {
+	digest := sha256.Sum256([]byte(token))
+	if hit, ok := s.verified.Get(string(digest[:])); ok && hit.digest == digest {
+		return hit.info
+	}
+	info := s.parseJWT(token)
+	if info != nil {
+		if ttl := time.Until(time.Unix(info.expiresAt, 0)); ttl > 0 {
+			s.verified.SetWithTTL(string(digest[:]), verifiedToken{digest: digest, info: info}, 1, min(ttl, maxVerifiedTTL))
+		}
+	}
+	return info
+}
+
+// maxVerifiedTTL bounds how long a verified token stays cached, whatever its exp says.
+const maxVerifiedTTL = time.Hour
+
+type verifiedToken struct {
+	digest [sha256.Size]byte
+	info   *tokenInfo
+}
+
+func (s *Server) parseJWT(token string) *tokenInfo {
 	payload, hdr, err := s.keys.Verify(token, s.cfg.SigningAlgs)
 	if err != nil {
-		return nil, nil
+		return nil
 	}
 	// Only access tokens: an ID token or logout token signed by the same keys is not one.
 	if typ, _ := hdr.ExtraHeaders["typ"].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
-		return nil, nil
+		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var claims map[string]any
 	if err := dec.Decode(&claims); err != nil {
-		return nil, nil
+		return nil
 	}
 	info := &tokenInfo{jwt: true, extra: map[string]any{}}
 	var ok bool
@@ -86,15 +123,15 @@ func (s *Server) activeJWT(ctx context.Context, token string) (*tokenInfo, error
 	info.scope, _ = claims["scope"].(string)
 	info.jti, ok = claims["jti"].(string)
 	if iss != s.cfg.Issuer || !ok || info.jti == "" {
-		return nil, nil
+		return nil
 	}
-	if info.expiresAt, ok = numericClaim(claims["exp"]); !ok || info.expiresAt <= s.now().Unix() {
-		return nil, nil
+	if info.expiresAt, ok = numericClaim(claims["exp"]); !ok {
+		return nil
 	}
 	info.issuedAt, _ = numericClaim(claims["iat"])
 	aud, _ := claims["aud"].(string)
 	if aud == "" {
-		return nil, nil
+		return nil
 	}
 	info.audience = []string{aud}
 	if cnf, ok := claims["cnf"].(map[string]any); ok {
@@ -105,18 +142,7 @@ func (s *Server) activeJWT(ctx context.Context, token string) (*tokenInfo, error
 			info.extra[k] = v
 		}
 	}
-	revoked, err := s.st.IsJTIRevoked(ctx, info.jti)
-	if err != nil || revoked {
-		return nil, err
-	}
-	res, err := s.st.GetResourceByIdentifier(ctx, aud)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
-	info.resourceID = res.ID
-	return info, nil
+	return info
 }
 
 func numericClaim(v any) (int64, bool) {
@@ -145,6 +171,11 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 	}
 	if t.Revoked || !t.ExpiresAt.After(s.now()) {
 		return nil, nil
+	}
+	if _, err := s.st.GetResource(ctx, t.ResourceID); errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
 	}
 	return &tokenInfo{
 		hash:       hash,

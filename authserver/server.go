@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dgraph-io/ristretto/v2"
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
@@ -45,6 +46,8 @@ type Server struct {
 	secrets *clientsecret.Verifier
 	lookups *lookups
 
+	// verified caches JWT access tokens whose signature and claims were checked (introspection).
+	verified *ristretto.Cache[string, verifiedToken]
 	// claimFragments caches each resource's encoded custom claims (resource ID → claimFragment).
 	claimFragments sync.Map
 
@@ -83,10 +86,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if s.lookups, err = newLookups(s.st); err != nil {
 		return nil, err
 	}
+	if s.verified, err = ristretto.NewCache(&ristretto.Config[string, verifiedToken]{NumCounters: 1e6, MaxCost: 1e5, BufferItems: 64}); err != nil {
+		s.lookups.close()
+		return nil, err
+	}
 	ready := false
 	defer func() {
 		if !ready {
 			s.lookups.close()
+			s.verified.Close()
 			if s.secrets != nil {
 				s.secrets.Close()
 			}
@@ -243,6 +251,7 @@ func (s *Server) Close() error {
 	s.stop()
 	<-s.done
 	s.lookups.close()
+	s.verified.Close()
 	s.secrets.Close()
 	return nil
 }

@@ -409,6 +409,10 @@ func TestRevocation(t *testing.T) {
 		t.Fatal("a foreign client revoked the token")
 	}
 	for _, tok := range []string{jwtTok, opqTok} {
+		// Introspect first, so a cached verification is in place when the token is revoked.
+		if got := ts.introspect("svc", svcSecret, tok); got["active"] != true {
+			t.Fatalf("fresh token inactive: %v", got)
+		}
 		for i := 0; i < 2; i++ { // idempotent
 			if res := revoke("svc", svcSecret, tok); res.status != 200 || res.raw != "" {
 				t.Fatalf("revoke: %d %q", res.status, res.raw)
@@ -433,6 +437,11 @@ func TestDeletedResourceKillsItsTokens(t *testing.T) {
 	ts := newTestServer(t)
 	jwtTok := ts.mustToken("svc", svcSecret, jwtResource, "")
 	opqTok := ts.mustToken("svc", svcSecret, opqResource, "")
+	for _, tok := range []string{jwtTok, opqTok} { // warm the verified-token cache
+		if got := ts.introspect("svc", svcSecret, tok); got["active"] != true {
+			t.Fatalf("fresh token inactive: %v", got)
+		}
+	}
 	for _, id := range []string{jwtResource, opqResource} {
 		if err := ts.srv.DeleteResource(context.Background(), id); err != nil {
 			t.Fatal(err)
