@@ -111,7 +111,7 @@ var DefaultSigningAlgs = []string{"RS256", "ES256"}
 // withDefaults returns a copy of c with every unset field at its default, or an error that
 // names the first invalid field.
 func (c Config) withDefaults() (Config, error) {
-	if err := validateIssuer(c.Issuer); err != nil {
+	if err := ValidateIssuer(c.Issuer); err != nil {
 		return c, err
 	}
 	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
@@ -199,9 +199,9 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// validateIssuer enforces OIDC Discovery §3 / RFC 8414 §2: an https URL without query or
-// fragment; plain http only on loopback, for development.
-func validateIssuer(iss string) error {
+// ValidateIssuer enforces OIDC Discovery §3 / RFC 8414 §2: an https URL without user info,
+// query or fragment; plain http only on loopback, for development.
+func ValidateIssuer(iss string) error {
 	if iss == "" {
 		return errors.New("issuer is required")
 	}
@@ -209,13 +209,13 @@ func validateIssuer(iss string) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("issuer %q is not an absolute URL", iss)
 	}
-	if u.RawQuery != "" || u.Fragment != "" || strings.Contains(iss, "#") {
-		return fmt.Errorf("issuer %q must not have a query or fragment", iss)
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(iss, "#?") {
+		return fmt.Errorf("issuer %q must not have user info, a query or a fragment", iss)
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopbackHost(u.Hostname()) {
+		if !IsLoopbackHost(u.Hostname()) {
 			return fmt.Errorf("issuer %q: http is allowed only on loopback; use https", iss)
 		}
 	default:
@@ -224,7 +224,8 @@ func validateIssuer(iss string) error {
 	return nil
 }
 
-func isLoopbackHost(host string) bool {
+// IsLoopbackHost reports whether host is localhost or a loopback IP address.
+func IsLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -95,37 +94,16 @@ func checkDuration(what string, d time.Duration) error {
 	return nil
 }
 
-// checkIssuer enforces an absolute https URL, or http on a loopback host for local use.
+// checkIssuer applies authserver's issuer rules, plus one of its own: a Caddyfile issuer
+// must not end with a slash, because endpoint URLs are the issuer plus "/token" etc.
 func checkIssuer(iss string) error {
-	if iss == "" {
-		return errors.New("issuer is required")
+	if err := authserver.ValidateIssuer(iss); err != nil {
+		return err
 	}
-	u, err := url.Parse(iss)
-	if err != nil || !u.IsAbs() || u.Host == "" {
-		return fmt.Errorf("issuer %q: must be an absolute URL", iss)
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-	default:
-		return fmt.Errorf("issuer %q: must use https (http is only allowed on a loopback host)", iss)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(iss, "#") || strings.HasSuffix(iss, "?") {
-		return fmt.Errorf("issuer %q: must not contain user info, query or fragment", iss)
-	}
-	if strings.HasSuffix(u.Path, "/") {
-		// Endpoint URLs are the issuer plus "/token" etc.; a trailing slash would double it.
+	if strings.HasSuffix(iss, "/") {
 		return fmt.Errorf("issuer %q: must not end with a slash", iss)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // checkAbsoluteURI enforces RFC 8707 §2 for resource identifiers (and is good enough for
@@ -311,7 +289,7 @@ func (c *Client) validate() error {
 		}
 	}
 	if c.JWKSURI != "" {
-		if u, err := url.Parse(c.JWKSURI); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		if u, err := url.Parse(c.JWKSURI); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && authserver.IsLoopbackHost(u.Hostname()))) {
 			return wrap(fmt.Errorf("jwks_uri %q: must be an absolute https URL", c.JWKSURI))
 		}
 	}
