@@ -486,3 +486,36 @@ func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 		t.Errorf("token signed before rotation no longer introspects: %v", got)
 	}
 }
+
+func TestInProcessValidation(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	jwtTok := ts.mustToken("svc", svcSecret, jwtResource, "read")
+	opqTok := ts.mustToken("svc", svcSecret, opqResource, "read")
+	for _, tok := range []string{jwtTok, opqTok} {
+		info, err := ts.srv.ActiveAccessToken(ctx, tok)
+		if err != nil || info == nil || info.ClientID != "svc" || info.Scope != "read" || info.Issuer != testIssuer || len(info.Audience) != 1 {
+			t.Fatalf("ActiveAccessToken = %+v, %v", info, err)
+		}
+	}
+	info, _ := ts.srv.ActiveAccessToken(ctx, jwtTok)
+	if info.Claims["tenant"] != "acme" || info.Audience[0] != jwtResource || info.JTI == "" {
+		t.Errorf("JWT info = %+v", info)
+	}
+	if res := ts.do(http.MethodPost, "/revoke", url.Values{"token": {jwtTok}}, [2]string{"svc", svcSecret}); res.status != 200 {
+		t.Fatal(res.raw)
+	}
+	if info, err := ts.srv.ActiveAccessToken(ctx, jwtTok); info != nil || err != nil {
+		t.Errorf("revoked token still active in-process: %+v %v", info, err)
+	}
+	if info, err := ts.srv.ActiveAccessToken(ctx, "garbage"); info != nil || err != nil {
+		t.Errorf("garbage: %+v %v", info, err)
+	}
+	pol, err := ts.srv.ResourcePolicy(ctx, opqResource)
+	if err != nil || pol == nil || len(pol.AllowedScopes) != 1 || pol.DPoPBoundAccessTokensRequired {
+		t.Errorf("policy = %+v %v", pol, err)
+	}
+	if pol, err := ts.srv.ResourcePolicy(ctx, "https://unknown.example"); pol != nil || err != nil {
+		t.Errorf("unknown policy = %+v %v", pol, err)
+	}
+}
