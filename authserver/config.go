@@ -48,6 +48,12 @@ type Config struct {
 
 	// ClientAssertionMaxAge bounds exp-iat (and exp-now) of client assertions (default 5 min).
 	ClientAssertionMaxAge time.Duration
+
+	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
+	DPoPAlgs []string
+	// DPoPNonceSecret, when set, makes the token endpoint demand server nonces in DPoP proofs
+	// (RFC 9449 §8); instances sharing the secret accept each other's nonces.
+	DPoPNonceSecret string
 }
 
 // ResourceConfig declares a protected resource. Nil/empty fields inherit server defaults

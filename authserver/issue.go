@@ -23,6 +23,8 @@ type accessTokenRequest struct {
 	subject  string
 	resource *store.Resource
 	scopes   []string
+	// jkt binds the token to a DPoP key (RFC 9449 §6); empty for a Bearer token.
+	jkt string
 }
 
 // tokenResponse is the successful token endpoint response (RFC 6749 §5.1).
@@ -38,14 +40,20 @@ type tokenResponse struct {
 // accessTokenClaims are the RFC 9068 claims of a JWT access token. Custom claims of the
 // resource are merged in beside them (reserved names were stripped at seeding).
 type accessTokenClaims struct {
-	Issuer   string `json:"iss"`
-	Subject  string `json:"sub"`
-	Audience string `json:"aud"`
-	Expiry   int64  `json:"exp"`
-	IssuedAt int64  `json:"iat"`
-	JTI      string `json:"jti"`
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope,omitempty"`
+	Issuer   string        `json:"iss"`
+	Subject  string        `json:"sub"`
+	Audience string        `json:"aud"`
+	Expiry   int64         `json:"exp"`
+	IssuedAt int64         `json:"iat"`
+	JTI      string        `json:"jti"`
+	ClientID string        `json:"client_id"`
+	Scope    string        `json:"scope,omitempty"`
+	Cnf      *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is the RFC 7800 cnf claim.
+type confirmation struct {
+	JKT string `json:"jkt,omitempty"`
 }
 
 // newTokenValue returns 256 random bits, base64url: the value of opaque tokens.
@@ -97,6 +105,9 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 	exp := now.Add(ttl)
 	scope := strings.Join(req.scopes, " ")
 	resp := &tokenResponse{TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second), Scope: scope}
+	if req.jkt != "" {
+		resp.TokenType = "DPoP"
+	}
 
 	if s.accessFormat(req.resource) == store.FormatOpaque {
 		value := newTokenValue()
@@ -107,6 +118,7 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 			ResourceID: req.resource.ID,
 			Audience:   []string{req.resource.Identifier},
 			Scope:      scope,
+			JKT:        req.jkt,
 			Extra:      req.resource.CustomClaims,
 			IssuedAt:   now,
 			ExpiresAt:  exp,
@@ -127,6 +139,9 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 		JTI:      newJTI(),
 		ClientID: req.client.ID,
 		Scope:    scope,
+	}
+	if req.jkt != "" {
+		claims.Cnf = &confirmation{JKT: req.jkt}
 	}
 	base, err := json.Marshal(claims)
 	if err != nil {

@@ -24,15 +24,15 @@ type lookups struct {
 }
 
 func newLookups(st store.Store) (*lookups, error) {
-	clients, err := ristretto.NewCache(&ristretto.Config[string, *store.Client]{NumCounters: 1e5, MaxCost: 1e4, BufferItems: 64})
+	clients, err := ristretto.NewCache(&ristretto.Config[string, *store.Client]{NumCounters: 1e5, MaxCost: 1e4, BufferItems: 64, IgnoreInternalCost: true})
 	if err != nil {
 		return nil, err
 	}
-	resources, err := ristretto.NewCache(&ristretto.Config[string, *store.Resource]{NumCounters: 1e5, MaxCost: 1e4, BufferItems: 64})
+	resources, err := ristretto.NewCache(&ristretto.Config[string, *store.Resource]{NumCounters: 1e5, MaxCost: 1e4, BufferItems: 64, IgnoreInternalCost: true})
 	if err != nil {
 		return nil, err
 	}
-	links, err := ristretto.NewCache(&ristretto.Config[string, bool]{NumCounters: 1e6, MaxCost: 1e5, BufferItems: 64})
+	links, err := ristretto.NewCache(&ristretto.Config[string, bool]{NumCounters: 1e6, MaxCost: 1e5, BufferItems: 64, IgnoreInternalCost: true})
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,7 @@ type metadata struct {
 	IntrospectionEndpointAuthSigningAlgValues []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
 	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthSigningAlgValues    []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
+	DPoPSigningAlgValuesSupported             []string `json:"dpop_signing_alg_values_supported"`
 }
 
 func (s *Server) buildMetadata() ([]byte, error) {
@@ -63,6 +64,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		IntrospectionEndpointAuthSigningAlgValues: algs,
 		RevocationEndpointAuthMethodsSupported:    confidential,
 		RevocationEndpointAuthSigningAlgValues:    algs,
+		DPoPSigningAlgValuesSupported:             s.dpopAlgs(),
 	})
 }
 

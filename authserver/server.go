@@ -20,6 +20,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/dpop"
 )
 
 // Deps are the long-lived parts a Server is built on. The caller owns them: Server.Close
@@ -32,19 +33,25 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now. Tests move it.
 	Now func() time.Time
+	// DPoPReplay remembers used DPoP proof jtis; nil means a memory guard owned by the Server.
+	// Share one across config reloads (and use a cluster-wide one across instances).
+	DPoPReplay dpop.ReplayGuard
 }
 
 // Server is one authorization server (one issuer).
 type Server struct {
-	cfg     Config
-	deps    Deps
-	st      store.Store
-	log     *zap.Logger
-	now     func() time.Time
-	keys    *keys.Manager
-	auth    *clientauth.Authenticator
-	secrets *clientsecret.Verifier
-	lookups *lookups
+	cfg  Config
+	deps Deps
+	st   store.Store
+	log  *zap.Logger
+	now  func() time.Time
+	keys *keys.Manager
+	auth *clientauth.Authenticator
+	dpop *dpop.Verifier
+	// ownGuard is the replay guard the Server made itself (closed with it), if any.
+	ownGuard *dpop.MemoryGuard
+	secrets  *clientsecret.Verifier
+	lookups  *lookups
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -86,7 +93,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if s.lookups, err = newLookups(s.st); err != nil {
 		return nil, err
 	}
-	if s.verified, err = ristretto.NewCache(&ristretto.Config[string, verifiedToken]{NumCounters: 1e6, MaxCost: 1e5, BufferItems: 64}); err != nil {
+	if s.verified, err = ristretto.NewCache(&ristretto.Config[string, verifiedToken]{NumCounters: 1e6, MaxCost: 1e5, BufferItems: 64, IgnoreInternalCost: true}); err != nil {
 		s.lookups.close()
 		return nil, err
 	}
@@ -128,6 +135,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		HTTPClient:      deps.HTTPClient,
 		MaxAssertionAge: cfg.ClientAssertionMaxAge,
 		Now:             deps.Now,
+	}
+	if err := s.setupDPoP(); err != nil {
+		return nil, err
 	}
 	s.grantHandlers = s.grants()
 	if s.metadataJSON, err = s.buildMetadata(); err != nil {
@@ -253,5 +263,8 @@ func (s *Server) Close() error {
 	s.lookups.close()
 	s.verified.Close()
 	s.secrets.Close()
+	if s.ownGuard != nil {
+		s.ownGuard.Close()
+	}
 	return nil
 }

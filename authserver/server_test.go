@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -160,10 +161,13 @@ func TestDiscoveryTellsTheTruth(t *testing.T) {
 			b["introspection_endpoint"] != testIssuer+"/introspect" || b["revocation_endpoint"] != testIssuer+"/revoke" {
 			t.Errorf("%s: wrong endpoints: %v", path, b)
 		}
-		for _, absent := range []string{"authorization_endpoint", "userinfo_endpoint", "registration_endpoint", "dpop_signing_alg_values_supported"} {
+		for _, absent := range []string{"authorization_endpoint", "userinfo_endpoint", "registration_endpoint"} {
 			if _, ok := b[absent]; ok {
 				t.Errorf("%s advertises %s, which is not served", path, absent)
 			}
+		}
+		if algs, _ := b["dpop_signing_alg_values_supported"].([]any); len(algs) == 0 || slices.Contains(algs, any("none")) {
+			t.Errorf("dpop_signing_alg_values_supported = %v", b["dpop_signing_alg_values_supported"])
 		}
 		if gt, _ := json.Marshal(b["grant_types_supported"]); string(gt) != `["client_credentials"]` {
 			t.Errorf("grant_types_supported = %s", gt)

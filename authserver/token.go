@@ -148,11 +148,11 @@ func (s *Server) clientCredentials(ctx context.Context, r *http.Request, client 
 	if err != nil {
 		return nil, err
 	}
-	if res.DPoPBoundAccessTokensRequired || client.DPoPBoundAccessTokens {
-		// Issuing an unbound token would silently defeat the policy; refuse until DPoP lands.
-		return nil, oautherr.New(oautherr.InvalidRequest, "DPoP-bound access tokens are required, and this server does not accept DPoP proofs yet")
+	jkt, err := s.tokenDPoP(r, res.DPoPBoundAccessTokensRequired || client.DPoPBoundAccessTokens)
+	if err != nil {
+		return nil, err
 	}
-	return s.issueAccessToken(ctx, accessTokenRequest{client: client, subject: client.ID, resource: res, scopes: scopes})
+	return s.issueAccessToken(ctx, accessTokenRequest{client: client, subject: client.ID, resource: res, scopes: scopes, jkt: jkt})
 }
 
 // writeJSON sends v with the no-store headers every token-bearing response needs.

@@ -35,6 +35,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    signing_algs <alg...>
 //	    key_rotation <duration>
 //	    client_assertion_max_age <duration>
+//	    dpop_algs <alg...>
+//	    dpop_nonce <secret>
 //	    enforce_per_client_resources [true|false]
 //	    resource_seed_mode insert_only|merge|overwrite
 //	    resource <identifier> {
@@ -97,6 +99,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.KeyRotation, err = durationArg(d)
 		case "client_assertion_max_age":
 			h.ClientAssertionMaxAge, err = durationArg(d)
+		case "dpop_algs":
+			h.DPoPAlgs, err = enumArgs(d, asymmetricAlgs)
+		case "dpop_nonce":
+			h.DPoPNonce, err = oneArg(d)
 		case "enforce_per_client_resources":
 			var b bool
 			b, err = boolArg(d)

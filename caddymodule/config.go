@@ -323,6 +323,14 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		EnforcePerClientResources: h.EnforcePerClientResources,
 		ResourceSeedMode:          h.ResourceSeedMode,
 		ClientAssertionMaxAge:     time.Duration(h.ClientAssertionMaxAge),
+		DPoPAlgs:                  h.DPoPAlgs,
+	}
+	if h.DPoPNonce != "" {
+		secret, err := repl.ReplaceOrErr(h.DPoPNonce, true, true)
+		if err != nil {
+			return cfg, fmt.Errorf("dpop_nonce: unresolved or empty placeholder")
+		}
+		cfg.DPoPNonceSecret = secret
 	}
 	for _, r := range h.Resources {
 		rc := authserver.ResourceConfig{

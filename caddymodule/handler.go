@@ -34,17 +34,22 @@ type Handler struct {
 	// empty, a random key is kept in {data dir}/oauth/master.key.
 	MasterKey string `json:"master_key,omitempty"`
 
-	AccessTokenTTL            caddy.Duration `json:"access_token_ttl,omitempty"`
-	RefreshTokenTTL           caddy.Duration `json:"refresh_token_ttl,omitempty"`
-	AccessTokenFormat         string         `json:"access_token_format,omitempty"`
-	AccessTokenSigningAlg     string         `json:"access_token_signing_alg,omitempty"`
-	SigningAlgs               []string       `json:"signing_algs,omitempty"`
-	KeyRotation               caddy.Duration `json:"key_rotation,omitempty"`
-	ClientAssertionMaxAge     caddy.Duration `json:"client_assertion_max_age,omitempty"`
-	EnforcePerClientResources *bool          `json:"enforce_per_client_resources,omitempty"`
-	ResourceSeedMode          string         `json:"resource_seed_mode,omitempty"`
-	Resources                 []Resource     `json:"resources,omitempty"`
-	Clients                   []Client       `json:"clients,omitempty"`
+	AccessTokenTTL        caddy.Duration `json:"access_token_ttl,omitempty"`
+	RefreshTokenTTL       caddy.Duration `json:"refresh_token_ttl,omitempty"`
+	AccessTokenFormat     string         `json:"access_token_format,omitempty"`
+	AccessTokenSigningAlg string         `json:"access_token_signing_alg,omitempty"`
+	SigningAlgs           []string       `json:"signing_algs,omitempty"`
+	KeyRotation           caddy.Duration `json:"key_rotation,omitempty"`
+	ClientAssertionMaxAge caddy.Duration `json:"client_assertion_max_age,omitempty"`
+	// DPoPAlgs restricts the DPoP proof algorithms accepted at the token endpoint.
+	DPoPAlgs []string `json:"dpop_algs,omitempty"`
+	// DPoPNonce, when set, is the shared secret of stateless DPoP nonces (RFC 9449 §8) that
+	// the token endpoint then demands; placeholders are resolved at provision.
+	DPoPNonce                 string     `json:"dpop_nonce,omitempty"`
+	EnforcePerClientResources *bool      `json:"enforce_per_client_resources,omitempty"`
+	ResourceSeedMode          string     `json:"resource_seed_mode,omitempty"`
+	Resources                 []Resource `json:"resources,omitempty"`
+	Clients                   []Client   `json:"clients,omitempty"`
 
 	app          *App
 	srv          *authserver.Server

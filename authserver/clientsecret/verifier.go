@@ -41,6 +41,8 @@ func NewVerifier(cacheTTL time.Duration, maxEntries int64) *Verifier {
 		NumCounters: 10 * maxEntries,
 		MaxCost:     maxEntries,
 		BufferItems: 64,
+		// Cost 1 per entry: MaxCost counts entries, not bytes plus ristretto's bookkeeping.
+		IgnoreInternalCost: true,
 		// Keys are SHA-256 digests already: their bytes are the best hash there is.
 		KeyToHash: func(k string) (uint64, uint64) {
 			return binary.LittleEndian.Uint64([]byte(k[:8])), binary.LittleEndian.Uint64([]byte(k[8:16]))

@@ -37,6 +37,8 @@ type Error struct {
 	Status int `json:"-"`
 	// WWWAuthenticate, when set, is sent as the WWW-Authenticate header.
 	WWWAuthenticate string `json:"-"`
+	// DPoPNonce, when set, is sent as the DPoP-Nonce header (RFC 9449 §8: use_dpop_nonce).
+	DPoPNonce string `json:"-"`
 	// Cause is logged, never sent to the client.
 	Cause error `json:"-"`
 }
@@ -95,6 +97,9 @@ func Write(w http.ResponseWriter, err error) {
 	h.Set("Pragma", "no-cache")
 	if e.WWWAuthenticate != "" {
 		h.Set("WWW-Authenticate", e.WWWAuthenticate)
+	}
+	if e.DPoPNonce != "" {
+		h.Set("DPoP-Nonce", e.DPoPNonce)
 	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(e)

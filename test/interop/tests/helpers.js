@@ -19,6 +19,7 @@ export const resources = {
   opaque: 'https://opaque.api.test',
   short: 'https://short.api.test',
   disabled: 'https://disabled.api.test',
+  dpop: 'https://dpop.api.test',
   other: 'https://other.api.test',
 };
 

@@ -1,0 +1,85 @@
+package rsvalidate
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+
+	"github.com/caddy-oauth/caddy-oauth/dpop"
+)
+
+// checkDPoP enforces RFC 9449 §7: a DPoP-bound token only with the DPoP scheme and a proof
+// by its key; an unbound token never with the DPoP scheme; Bearer refused where DPoP is
+// required. Proof outcomes are never cached: every proof is new.
+func (v *Validator) checkDPoP(ctx context.Context, r *http.Request, c credential, id *Identity) *Error {
+	if c.scheme != "DPoP" {
+		if id.JKT != "" {
+			return dpopTokenError("DPoP-bound access token requires the DPoP scheme", nil)
+		}
+		required, err := v.dpopRequired(ctx)
+		if err != nil {
+			return unavailable(err)
+		}
+		if required {
+			return dpopTokenError("DPoP-bound access token required", nil)
+		}
+		return nil
+	}
+	if id.JKT == "" {
+		return dpopTokenError("access token is not DPoP-bound", nil)
+	}
+	proof, err := v.dpop.Verify(ctx, c.proof, dpop.Request{
+		Method:      r.Method,
+		URL:         v.externalURL(r) + r.URL.EscapedPath(),
+		AccessToken: c.token,
+	})
+	if err != nil {
+		var de *dpop.Error
+		if errors.As(err, &de) {
+			return &Error{Status: http.StatusUnauthorized, Code: de.Code, Description: de.Description, Cause: err, scheme: "DPoP"}
+		}
+		// Not a verdict on the proof (e.g. the replay guard's backend is down): fail closed.
+		return unavailable(err)
+	}
+	if subtle.ConstantTimeCompare([]byte(proof.JKT), []byte(id.JKT)) != 1 {
+		return dpopTokenError("DPoP proof key does not match the token's binding", nil)
+	}
+	return nil
+}
+
+func dpopTokenError(desc string, cause error) *Error {
+	e := invalidToken(desc, cause)
+	e.scheme = "DPoP"
+	return e
+}
+
+func (v *Validator) externalURL(r *http.Request) string {
+	if v.cfg.ExternalURL != nil {
+		return v.cfg.ExternalURL(r)
+	}
+	if r.TLS != nil {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+// checkCertBinding enforces RFC 8705 §3: a token with cnf.x5t#S256 is only good over a TLS
+// connection authenticated with that certificate.
+func checkCertBinding(r *http.Request, id *Identity) *Error {
+	if id.X5TS256 == "" {
+		return nil
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return invalidToken("certificate-bound access token requires the client certificate", nil)
+	}
+	sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+	var got [43]byte // base64url of 32 bytes, unpadded
+	base64.RawURLEncoding.Encode(got[:], sum[:])
+	if subtle.ConstantTimeCompare(got[:], []byte(id.X5TS256)) != 1 {
+		return invalidToken("client certificate does not match the token's binding", nil)
+	}
+	return nil
+}

@@ -1,0 +1,252 @@
+package rsvalidate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddy-oauth/caddy-oauth/dpop"
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Config configures a Validator for one protected resource.
+type Config struct {
+	// Resource is the resource identifier; the token's aud must contain it.
+	Resource string
+	// Issuer is the expected iss. With Local it defaults to Local.Issuer().
+	Issuer string
+	// Local is an in-process issuer: when set, it validates tokens (Keys/Introspector unused).
+	Local LocalIssuer
+	// Keys yields the keys of a remote issuer's JWT access tokens.
+	Keys KeySource
+	// Introspector validates a remote issuer's opaque tokens (and JWTs when Keys is nil);
+	// nil → opaque tokens are invalid_token.
+	Introspector Introspector
+	// Algs are the JWT algorithms accepted; default RS256 PS256 ES256 ES384 EdDSA.
+	// none and HS* are never accepted.
+	Algs []string
+	// AcceptPlainJWT also accepts typ "JWT" or no typ (foreign issuers without RFC 9068).
+	AcceptPlainJWT bool
+	// Skew is the exp/nbf/iat leeway, default 30s.
+	Skew time.Duration
+	// AllowQueryToken and AllowBodyToken enable RFC 6750 §2.3 and §2.2; off by default.
+	AllowQueryToken, AllowBodyToken bool
+	// RequireDPoP refuses Bearer tokens; the issuer's ResourcePolicy can also require DPoP.
+	RequireDPoP bool
+	// DPoP verifies proofs; nil → the DPoP scheme is refused.
+	DPoP *dpop.Verifier
+	// ExternalURL returns scheme://host[:port] as the client sees it (for htu); nil → from
+	// r.TLS and r.Host.
+	ExternalURL func(r *http.Request) string
+	// ResourceMetadataURL is the absolute URL of this resource's RFC 9728 document, for
+	// challenges.
+	ResourceMetadataURL string
+	// ScopesSupported is listed in the metadata document.
+	ScopesSupported []string
+	// Now replaces time.Now in tests.
+	Now func() time.Time
+}
+
+// Identity is an authenticated caller. Identities of cached JWTs are shared between requests:
+// treat them as read-only.
+type Identity struct {
+	TokenInfo
+	Scheme string   // "Bearer" or "DPoP"
+	Scopes []string // parsed from Scope
+}
+
+// Validator validates the credentials of requests to one resource. It is safe for
+// concurrent use.
+type Validator struct {
+	cfg      Config
+	issuer   string
+	algs     []jose.SignatureAlgorithm
+	dpop     proofVerifier // nil when DPoP is not configured
+	dpopAlgs []string
+	nonces   *dpop.Nonces
+	now      func() time.Time
+	// verified caches remote JWTs whose signature and claims were checked; nil disables it.
+	verified *ristretto.Cache[uint64, *verifiedJWT]
+	policy   policyCache
+}
+
+// proofVerifier is what the Validator needs of *dpop.Verifier (tests substitute a fake).
+type proofVerifier interface {
+	Verify(ctx context.Context, proof string, req dpop.Request) (*dpop.Proof, error)
+}
+
+var (
+	defaultAlgs = []string{"RS256", "PS256", "ES256", "ES384", "EdDSA"}
+	// supportedAlgs are the asymmetric JWS algorithms a configuration may enable.
+	supportedAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+// New checks cfg and returns a Validator. Call Close when done with it.
+func New(cfg Config) (*Validator, error) {
+	if cfg.Resource == "" {
+		return nil, errors.New("rsvalidate: resource identifier required")
+	}
+	if cfg.Local == nil && cfg.Keys == nil && cfg.Introspector == nil {
+		return nil, errors.New("rsvalidate: a local issuer, a key source or an introspector is required")
+	}
+	v := &Validator{cfg: cfg, issuer: cfg.Issuer, now: cfg.Now}
+	if cfg.Local != nil {
+		if v.issuer == "" {
+			v.issuer = cfg.Local.Issuer()
+		} else if v.issuer != cfg.Local.Issuer() {
+			return nil, fmt.Errorf("rsvalidate: issuer %q differs from the local issuer %q", v.issuer, cfg.Local.Issuer())
+		}
+	}
+	if v.issuer == "" {
+		return nil, errors.New("rsvalidate: issuer required")
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.cfg.Skew == 0 {
+		v.cfg.Skew = 30 * time.Second
+	} else if v.cfg.Skew < 0 {
+		return nil, errors.New("rsvalidate: negative skew")
+	}
+	algs := cfg.Algs
+	if len(algs) == 0 {
+		algs = defaultAlgs
+	}
+	for _, a := range algs {
+		if !slices.Contains(supportedAlgs, a) {
+			return nil, fmt.Errorf("rsvalidate: JWT algorithm %q not allowed", a)
+		}
+		v.algs = append(v.algs, jose.SignatureAlgorithm(a))
+	}
+	if cfg.DPoP != nil {
+		if cfg.DPoP.Replay == nil {
+			return nil, errors.New("rsvalidate: the DPoP verifier needs a replay guard")
+		}
+		v.dpop = cfg.DPoP
+		v.nonces = cfg.DPoP.Nonces
+		v.dpopAlgs = cfg.DPoP.AllowedAlgs()
+	} else if cfg.RequireDPoP {
+		return nil, errors.New("rsvalidate: RequireDPoP needs a DPoP verifier")
+	}
+	if cfg.Local == nil && cfg.Keys != nil {
+		c, err := newVerifiedCache()
+		if err != nil {
+			return nil, err
+		}
+		v.verified = c
+	}
+	return v, nil
+}
+
+// Close stops the caches.
+func (v *Validator) Close() {
+	if v.verified != nil {
+		v.verified.Close()
+	}
+}
+
+// Authenticate validates the request's credentials: returns who is calling, or an *Error.
+func (v *Validator) Authenticate(r *http.Request) (*Identity, *Error) {
+	cred, e := v.credentials(r)
+	if e == nil && cred.token == "" {
+		return nil, &Error{Status: http.StatusUnauthorized, Description: "access token required"}
+	}
+	var id *Identity
+	if e == nil {
+		id, e = v.validate(r.Context(), cred.token)
+	}
+	if e == nil {
+		e = checkCertBinding(r, id)
+	}
+	if e == nil {
+		e = v.checkDPoP(r.Context(), r, cred, id)
+	}
+	if e != nil {
+		// The error belongs in the challenge of the scheme the client used.
+		if e.scheme == "" {
+			e.scheme = cred.scheme
+		}
+		return nil, e
+	}
+	return id, nil
+}
+
+// validate finds who vouches for token and checks what it says.
+func (v *Validator) validate(ctx context.Context, token string) (*Identity, *Error) {
+	switch {
+	case v.cfg.Local != nil:
+		info, err := v.cfg.Local.ActiveAccessToken(ctx, token)
+		if err != nil {
+			// The issuer could not decide (store failure): fail closed, but don't blame the token.
+			return nil, unavailable(err)
+		}
+		if info == nil {
+			return nil, invalidToken("invalid access token", nil)
+		}
+		return v.identity(info, true)
+	case v.cfg.Keys != nil && isJWT(token):
+		return v.jwtIdentity(ctx, token)
+	case v.cfg.Introspector != nil:
+		info, err := v.cfg.Introspector.Introspect(ctx, token)
+		if errors.Is(err, ErrUnavailable) {
+			return nil, unavailable(err)
+		}
+		if err != nil || info == nil {
+			return nil, invalidToken("invalid access token", err)
+		}
+		return v.identity(info, false)
+	default:
+		return nil, invalidToken("invalid access token", errors.New("opaque token and no introspector"))
+	}
+}
+
+// identity checks info again whoever vouched for it (defence in depth) and wraps it.
+// strict: iss and exp must be present (JWTs, the local issuer); an introspection response
+// may omit them (RFC 7662 §2.2).
+func (v *Validator) identity(info *TokenInfo, strict bool) (*Identity, *Error) {
+	if e := v.checkClaims(info, strict); e != nil {
+		return nil, e
+	}
+	scheme := "Bearer"
+	if info.JKT != "" {
+		scheme = "DPoP"
+	}
+	return &Identity{TokenInfo: *info, Scheme: scheme, Scopes: strings.Fields(info.Scope)}, nil
+}
+
+func (v *Validator) checkClaims(info *TokenInfo, strict bool) *Error {
+	if info.Issuer != v.issuer && (strict || info.Issuer != "") {
+		return invalidToken("invalid access token", fmt.Errorf("iss %q", info.Issuer))
+	}
+	// A token without aud is never accepted: it could be meant for another resource.
+	if !slices.Contains(info.Audience, v.cfg.Resource) {
+		return invalidToken("invalid access token", fmt.Errorf("aud %q lacks the resource", info.Audience))
+	}
+	now := v.now()
+	if info.ExpiresAt.IsZero() {
+		if strict {
+			return invalidToken("invalid access token", errors.New("no exp"))
+		}
+	} else if !info.ExpiresAt.After(now.Add(-v.cfg.Skew)) {
+		return invalidToken("access token expired", nil)
+	}
+	late := now.Add(v.cfg.Skew)
+	if info.NotBefore.After(late) || info.IssuedAt.After(late) {
+		return invalidToken("access token not yet valid", nil)
+	}
+	return nil
+}
+
+func invalidToken(desc string, cause error) *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Description: desc, Cause: cause}
+}
+
+func unavailable(cause error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable,
+		Description: "authorization server unavailable", Cause: cause}
+}
