@@ -1,0 +1,508 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver"
+	"github.com/caddy-oauth/caddy-oauth/dpop"
+	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
+)
+
+func init() {
+	caddy.RegisterModule(new(ResourceHandler))
+}
+
+const (
+	wellKnownResource = "/.well-known/oauth-protected-resource"
+	// defaultReplayCapacity bounds the jtis remembered per resource (about 40 MB at most).
+	defaultReplayCapacity = 1_000_000
+	// dpopNonceWindow is how long a server nonce stays current; it is accepted for two.
+	dpopNonceWindow = 5 * time.Minute
+	minNonceSecret  = 32
+)
+
+// ResourceHandler protects the routes behind it as an OAuth 2.0 resource server: each
+// request must carry an access token that the issuer vouches for, issued for this resource,
+// with the scopes and claims the route requires. Valid requests go on to the next handler
+// (typically reverse_proxy) with the credentials removed and the caller's identity in
+// placeholders and headers; others get an RFC 6750 / RFC 9449 challenge.
+type ResourceHandler struct {
+	// Resource is the RFC 8707 resource identifier: the audience tokens must carry.
+	Resource string `json:"resource"`
+	// Issuer is the authorization server. When this Caddy serves it (oauth_server), tokens
+	// are checked in-process; otherwise through discovery, its JWKS and introspection.
+	Issuer string `json:"issuer"`
+	// IntrospectionClientID and IntrospectionClientSecret authenticate RFC 7662
+	// introspection of opaque tokens at a remote issuer; placeholders are resolved at
+	// provision.
+	IntrospectionClientID     string `json:"introspection_client_id,omitempty"`
+	IntrospectionClientSecret string `json:"introspection_client_secret,omitempty"`
+	// Algs restricts the access token signature algorithms.
+	Algs []string `json:"algs,omitempty"`
+	// AcceptPlainJWT accepts JWTs without typ at+jwt, for issuers that predate RFC 9068.
+	AcceptPlainJWT bool           `json:"accept_plain_jwt,omitempty"`
+	ClockSkew      caddy.Duration `json:"clock_skew,omitempty"`
+	// TokenInQuery and TokenInBody allow the access_token query and form parameters
+	// (RFC 6750 §2.2, §2.3); both are off because such tokens leak into logs and caches.
+	TokenInQuery bool `json:"token_in_query,omitempty"`
+	TokenInBody  bool `json:"token_in_body,omitempty"`
+	// RequireDPoP refuses Bearer tokens: only DPoP-bound tokens with a proof pass.
+	RequireDPoP bool     `json:"require_dpop,omitempty"`
+	DPoPAlgs    []string `json:"dpop_algs,omitempty"`
+	// DPoPNonce, when set, is the shared secret (32 characters or more) of stateless DPoP
+	// server nonces; gateways sharing it accept each other's nonces.
+	DPoPNonce          string `json:"dpop_nonce,omitempty"`
+	DPoPReplayCapacity int    `json:"dpop_replay_capacity,omitempty"`
+	// ExternalURL is the origin clients use (https://api.example.com), against which DPoP
+	// proofs' htu is checked. When empty it is the request's scheme and Host; behind a
+	// TLS-terminating proxy that is not a Caddy trusted proxy, set it.
+	ExternalURL string `json:"external_url,omitempty"`
+	// KeepCredentials forwards Authorization and DPoP upstream; by default they are removed.
+	KeepCredentials bool `json:"keep_credentials,omitempty"`
+	// Scopes and Claims are required on every request; a claim passes when it has one of
+	// the listed values.
+	Scopes []string            `json:"scopes,omitempty"`
+	Claims map[string][]string `json:"claims,omitempty"`
+	// Rules add requirements on the requests their matchers select.
+	Rules []ResourceRule `json:"rules,omitempty"`
+	// HeaderUp sets request headers for the upstream from placeholder templates such as
+	// {oauth.sub}; incoming headers of these names are always removed, so a client cannot
+	// forge them.
+	HeaderUp map[string]string `json:"header_up,omitempty"`
+
+	app      *App
+	logger   *zap.Logger
+	remote   *remoteIssuer
+	base     rsvalidate.Config // everything but the token source, which is chosen lazily
+	metaPath string
+	headers  []upHeader
+	releases []func()
+
+	mu        sync.Mutex // serializes building the validator
+	validator atomic.Pointer[rsvalidate.Validator]
+	lastLog   atomic.Int64 // unix seconds of the last "unavailable" log line
+}
+
+// ResourceRule requires scopes and claims where its matchers match.
+type ResourceRule struct {
+	MatcherSetsRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
+	Scopes         []string                 `json:"scopes,omitempty"`
+	Claims         map[string][]string      `json:"claims,omitempty"`
+
+	matchers caddyhttp.MatcherSets
+}
+
+type upHeader struct{ name, template string }
+
+// CaddyModule returns the Caddy module information.
+func (*ResourceHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.oauth_resource",
+		New: func() caddy.Module { return new(ResourceHandler) },
+	}
+}
+
+// Provision loads the rule matchers and takes this generation's references to the shared
+// DPoP replay guard and issuer state. It never contacts the issuer: it may be this same
+// Caddy, not serving yet, or down, which must not fail a config load.
+func (h *ResourceHandler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	appIface, err := ctx.App("oauth")
+	if err != nil {
+		return fmt.Errorf("loading oauth app: %v", err)
+	}
+	h.app = appIface.(*App)
+
+	for i := range h.Rules {
+		r := &h.Rules[i]
+		mods, err := ctx.LoadModule(r, "MatcherSetsRaw")
+		if err != nil {
+			return fmt.Errorf("rule %d: loading matchers: %v", i, err)
+		}
+		if err := r.matchers.FromInterface(mods); err != nil {
+			return fmt.Errorf("rule %d: %v", i, err)
+		}
+	}
+	for name, tmpl := range h.HeaderUp {
+		h.headers = append(h.headers, upHeader{textproto.CanonicalMIMEHeaderKey(name), tmpl})
+	}
+
+	repl := caddy.NewReplacer()
+	if h.IntrospectionClientID != "" {
+		if h.IntrospectionClientID, err = repl.ReplaceOrErr(h.IntrospectionClientID, true, true); err != nil {
+			return errors.New("introspection_client: unresolved or empty placeholder in the client ID")
+		}
+		if h.IntrospectionClientSecret, err = repl.ReplaceOrErr(h.IntrospectionClientSecret, true, true); err != nil {
+			return errors.New("introspection_client: unresolved or empty placeholder in the secret")
+		}
+	}
+	verifier := &dpop.Verifier{Algs: h.DPoPAlgs}
+	if h.DPoPNonce != "" {
+		secret, err := repl.ReplaceOrErr(h.DPoPNonce, true, true)
+		if err != nil {
+			return errors.New("dpop_nonce: unresolved or empty placeholder")
+		}
+		if len(secret) < minNonceSecret {
+			return fmt.Errorf("dpop_nonce: the secret must be at least %d characters", minNonceSecret)
+		}
+		if verifier.Nonces, err = dpop.NewNonces([]byte(secret), dpopNonceWindow); err != nil {
+			return fmt.Errorf("dpop_nonce: %v", err)
+		}
+	}
+	capacity := h.DPoPReplayCapacity
+	if capacity == 0 {
+		capacity = defaultReplayCapacity
+	}
+	guard, release, err := h.app.replayGuard(h.Issuer, h.Resource, capacity)
+	if err != nil {
+		return err
+	}
+	h.releases = append(h.releases, release)
+	verifier.Replay = guard
+
+	if h.remote, release, err = h.app.remoteIssuer(h.Issuer); err != nil {
+		return err
+	}
+	h.releases = append(h.releases, release)
+
+	h.ExternalURL = strings.TrimSuffix(h.ExternalURL, "/")
+	h.metaPath, h.base.ResourceMetadataURL = resourceMetadataLocation(h.Resource)
+	h.base.Resource = h.Resource
+	h.base.Issuer = h.Issuer
+	h.base.Algs = h.Algs
+	h.base.AcceptPlainJWT = h.AcceptPlainJWT
+	h.base.Skew = time.Duration(h.ClockSkew)
+	h.base.AllowQueryToken = h.TokenInQuery
+	h.base.AllowBodyToken = h.TokenInBody
+	h.base.RequireDPoP = h.RequireDPoP
+	h.base.DPoP = verifier
+	h.base.ExternalURL = h.externalURL
+	h.base.ScopesSupported = h.scopesSupported()
+	return nil
+}
+
+// Cleanup closes the validator and releases the shared state; it copes with a failed
+// Provision.
+func (h *ResourceHandler) Cleanup() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if v := h.validator.Swap(nil); v != nil {
+		v.Close()
+	}
+	for _, release := range h.releases {
+		release()
+	}
+	h.releases = nil
+	return nil
+}
+
+// scopesSupported lists, for the metadata document, every scope this configuration asks for.
+func (h *ResourceHandler) scopesSupported() []string {
+	var out []string
+	seen := make(map[string]bool)
+	add := func(scopes []string) {
+		for _, s := range scopes {
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	add(h.Scopes)
+	for _, r := range h.Rules {
+		add(r.Scopes)
+	}
+	return out
+}
+
+// resourceMetadataLocation returns the path this handler serves the RFC 9728 metadata at
+// and its absolute URL: the well-known segment goes between the identifier's host and its
+// path (§3.1), a lone terminating slash dropped. Identifiers that are not http(s) URLs
+// (URNs) have no derived location; the document is then served at the host-only path.
+func resourceMetadataLocation(resource string) (path, absURL string) {
+	u, err := url.Parse(resource)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return wellKnownResource, ""
+	}
+	p := u.EscapedPath()
+	if p == "/" {
+		p = ""
+	}
+	path = wellKnownResource + p
+	return path, u.Scheme + "://" + u.Host + path
+}
+
+// externalURL is the origin clients address, for DPoP htu: the configured one, else the
+// request's. X-Forwarded-Proto counts only from a proxy Caddy's trusted_proxies trusts.
+func (h *ResourceHandler) externalURL(r *http.Request) string {
+	if h.ExternalURL != "" {
+		return h.ExternalURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	} else if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted {
+		proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+		if proto = strings.TrimSpace(proto); proto == "https" || proto == "http" {
+			scheme = proto
+		}
+	}
+	return scheme + "://" + r.Host
+}
+
+// getValidator returns the validator, building it on first use: the issuer is looked up in
+// this Caddy only now, because handlers provision in any order.
+func (h *ResourceHandler) getValidator(r *http.Request) (*rsvalidate.Validator, error) {
+	if v := h.validator.Load(); v != nil {
+		return v, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if v := h.validator.Load(); v != nil {
+		return v, nil
+	}
+	if h.app == nil {
+		return nil, errors.New("oauth_resource: used after cleanup")
+	}
+	cfg := h.base
+	if srv, ok := h.app.Issuer(h.Issuer); ok {
+		cfg.Local = localIssuer{srv}
+	} else {
+		_, keys, err := h.remote.resolve(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		cfg.Keys = keys
+		if h.IntrospectionClientID != "" {
+			in, err := h.remote.introspector(h.IntrospectionClientID, h.IntrospectionClientSecret)
+			if err != nil {
+				h.logger.Error("cannot set up introspection", zap.String("issuer", h.Issuer), zap.Error(err))
+				return nil, err
+			}
+			cfg.Introspector = in
+		}
+	}
+	v, err := rsvalidate.New(cfg)
+	if err != nil {
+		h.logger.Error("cannot set up access token validation", zap.Error(err))
+		return nil, err
+	}
+	h.validator.Store(v)
+	return v, nil
+}
+
+// ServeHTTP serves the resource's metadata and lets through only authorized requests.
+func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	v, err := h.getValidator(r)
+	if err != nil {
+		// Fail closed; the cause was logged where it happened.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("authorization server unavailable: access tokens cannot be validated\n"))
+		return nil
+	}
+	if r.URL.Path == h.metaPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(v.Metadata())
+		}
+		return nil
+	}
+
+	id, verr := v.Authenticate(r)
+	if verr == nil {
+		verr = h.authorize(v, id, r)
+	}
+	if verr != nil {
+		if verr.Status >= http.StatusInternalServerError {
+			h.logUnavailable(verr)
+		}
+		v.WriteError(w, verr)
+		return nil
+	}
+
+	if !h.KeepCredentials {
+		r.Header.Del("Authorization")
+		r.Header.Del("DPoP")
+		if h.TokenInQuery && strings.Contains(r.URL.RawQuery, "access_token") {
+			// A form-body token (token_in_body) stays: rewriting the body is the upstream's
+			// business, and RFC 6750 §2.2 bodies are meant for it anyway.
+			q := r.URL.Query()
+			q.Del("access_token")
+			r.URL.RawQuery = q.Encode()
+		}
+	}
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Map(identityPlaceholders{id}.replace)
+	repl.Set("http.auth.user.id", id.Subject)
+	for _, hd := range h.headers {
+		r.Header.Del(hd.name)
+	}
+	for _, hd := range h.headers {
+		if val := repl.ReplaceAll(hd.template, ""); val != "" {
+			r.Header.Set(hd.name, val)
+		}
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// logUnavailable logs a failure to validate (the issuer or its store cannot answer) at most
+// once a second: during an outage every request fails, and the log must not drown.
+func (h *ResourceHandler) logUnavailable(e *rsvalidate.Error) {
+	now := time.Now().Unix()
+	if last := h.lastLog.Load(); now > last && h.lastLog.CompareAndSwap(last, now) {
+		h.logger.Error("cannot validate access tokens; answering 503", zap.String("issuer", h.Issuer), zap.Error(e))
+	}
+}
+
+// authorize applies the handler-wide requirements, then those of every matching rule.
+func (h *ResourceHandler) authorize(v *rsvalidate.Validator, id *rsvalidate.Identity, r *http.Request) *rsvalidate.Error {
+	if len(h.Scopes) > 0 || len(h.Claims) > 0 {
+		if err := v.Authorize(id, h.Scopes, h.Claims); err != nil {
+			return err
+		}
+	}
+	for i := range h.Rules {
+		rule := &h.Rules[i]
+		match, err := rule.matchers.AnyMatchWithError(r)
+		if err != nil {
+			return &rsvalidate.Error{Status: http.StatusInternalServerError, Code: "server_error", Cause: err}
+		}
+		if !match {
+			continue
+		}
+		if err := v.Authorize(id, rule.Scopes, rule.Claims); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*ResourceHandler)(nil)
+	_ caddy.Validator             = (*ResourceHandler)(nil)
+	_ caddy.CleanerUpper          = (*ResourceHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*ResourceHandler)(nil)
+)
+
+// Validate checks the configuration; Caddyfile parsing runs it too, so `caddy adapt`
+// reports mistakes early.
+func (h *ResourceHandler) Validate() error {
+	if h.Resource == "" {
+		return errors.New("resource is required")
+	}
+	if err := checkAbsoluteURI("resource", h.Resource); err != nil {
+		return err
+	}
+	if h.Issuer == "" {
+		return errors.New("issuer is required")
+	}
+	if err := authserver.ValidateIssuer(h.Issuer); err != nil {
+		return err
+	}
+	if (h.IntrospectionClientID == "") != (h.IntrospectionClientSecret == "") {
+		return errors.New("introspection_client: both a client ID and a secret are required")
+	}
+	for _, alg := range h.Algs {
+		if err := checkEnum("algs", alg, asymmetricAlgs); err != nil || alg == "" {
+			return fmt.Errorf("algs: unsupported value %q (want one of %s)", alg, strings.Join(asymmetricAlgs, ", "))
+		}
+	}
+	if err := dpop.CheckAlgs(h.DPoPAlgs); err != nil {
+		return fmt.Errorf("dpop_algs: %v", err)
+	}
+	if err := checkDuration("clock_skew", time.Duration(h.ClockSkew)); err != nil {
+		return err
+	}
+	if h.DPoPNonce != "" && !strings.Contains(h.DPoPNonce, "{") && len(h.DPoPNonce) < minNonceSecret {
+		return fmt.Errorf("dpop_nonce: the secret must be at least %d characters", minNonceSecret)
+	}
+	if h.DPoPReplayCapacity < 0 {
+		return errors.New("dpop_replay_capacity: must not be negative")
+	}
+	if h.ExternalURL != "" {
+		if err := checkExternalURL(h.ExternalURL); err != nil {
+			return err
+		}
+	}
+	if err := checkScopes(h.Scopes); err != nil {
+		return err
+	}
+	if err := checkClaims(h.Claims); err != nil {
+		return err
+	}
+	for i, r := range h.Rules {
+		if len(r.Scopes) == 0 && len(r.Claims) == 0 {
+			return fmt.Errorf("rule %d: requires nothing (give it scopes or claim)", i)
+		}
+		if err := checkScopes(r.Scopes); err != nil {
+			return fmt.Errorf("rule %d: %v", i, err)
+		}
+		if err := checkClaims(r.Claims); err != nil {
+			return fmt.Errorf("rule %d: %v", i, err)
+		}
+	}
+	for name := range h.HeaderUp {
+		if !validHeaderName(name) {
+			return fmt.Errorf("header_up: invalid header name %q", name)
+		}
+	}
+	return nil
+}
+
+// checkExternalURL accepts an http(s) origin: DPoP proofs bind scheme, host and path, and
+// the path is always the request's own.
+func checkExternalURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("external_url %q: must be an http(s) URL", v)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("external_url %q: must be an origin only (scheme://host[:port])", v)
+	}
+	return nil
+}
+
+func checkClaims(claims map[string][]string) error {
+	for name, values := range claims {
+		if name == "" {
+			return errors.New("claim: empty name")
+		}
+		if len(values) == 0 {
+			return fmt.Errorf("claim %q: at least one value is required", name)
+		}
+	}
+	return nil
+}
+
+// validHeaderName reports whether name is an RFC 9110 token.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

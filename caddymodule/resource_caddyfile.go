@@ -1,0 +1,220 @@
+package caddymodule
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("oauth_resource", parseResourceCaddyfile)
+	// Just before reverse_proxy, which it guards. Plugins may only be ordered relative to
+	// standard directives; oauth_server was inserted before reverse_proxy first (caddyfile.go
+	// initializes before this file), so this lands between the two and a site can be its
+	// own issuer and protect its API. TestResourceDirectiveOrder checks it.
+	httpcaddyfile.RegisterDirectiveOrder("oauth_resource", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseResourceCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(ResourceHandler)
+	// The helper knows the site block's named matchers, which rules refer to.
+	err := m.unmarshal(h.Dispenser, func() (caddy.ModuleMap, bool, error) { return h.MatcherToken() })
+	return m, err
+}
+
+// matcherTokenFunc reads the next argument as a request matcher (@name, /path or *).
+type matcherTokenFunc func() (caddy.ModuleMap, bool, error)
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	oauth_resource [<matcher>] {
+//	    resource <identifier>
+//	    issuer <url>
+//	    introspection_client <client_id> <secret>
+//	    algs <alg...>
+//	    accept_plain_jwt [true|false]
+//	    clock_skew <duration>
+//	    token_in_query [true|false]
+//	    token_in_body [true|false]
+//	    require_dpop [true|false]
+//	    dpop_algs <alg...>
+//	    dpop_nonce <secret>
+//	    dpop_replay_capacity <n>
+//	    external_url <origin>
+//	    keep_credentials [true|false]
+//	    scopes <scope...>
+//	    claim <name> <value...>
+//	    rule <matcher> {
+//	        scopes <scope...>
+//	        claim <name> <value...>
+//	    }
+//	    header_up <name> <template>
+//	}
+//
+// Outside a site block (this method) a rule's matcher can only be a path or *; through the
+// directive it can be any named matcher of the site.
+func (h *ResourceHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return h.unmarshal(d, func() (caddy.ModuleMap, bool, error) { return pathMatcherToken(d) })
+}
+
+func (h *ResourceHandler) unmarshal(d *caddyfile.Dispenser, matcherToken matcherTokenFunc) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "resource":
+			if h.Resource, err = oneArg(d); err == nil {
+				if err = checkAbsoluteURI("resource", h.Resource); err != nil {
+					err = d.WrapErr(err)
+				}
+			}
+		case "issuer":
+			h.Issuer, err = oneArg(d)
+		case "introspection_client":
+			if !d.AllArgs(&h.IntrospectionClientID, &h.IntrospectionClientSecret) {
+				return d.Err("usage: introspection_client <client_id> <secret>")
+			}
+		case "algs":
+			h.Algs, err = enumArgs(d, asymmetricAlgs)
+		case "accept_plain_jwt":
+			h.AcceptPlainJWT, err = boolArg(d)
+		case "clock_skew":
+			h.ClockSkew, err = durationArg(d)
+		case "token_in_query":
+			h.TokenInQuery, err = boolArg(d)
+		case "token_in_body":
+			h.TokenInBody, err = boolArg(d)
+		case "require_dpop":
+			h.RequireDPoP, err = boolArg(d)
+		case "dpop_algs":
+			h.DPoPAlgs, err = enumArgs(d, asymmetricAlgs)
+		case "dpop_nonce":
+			h.DPoPNonce, err = oneArg(d)
+		case "dpop_replay_capacity":
+			var s string
+			if s, err = oneArg(d); err == nil {
+				if h.DPoPReplayCapacity, err = strconv.Atoi(s); err != nil || h.DPoPReplayCapacity <= 0 {
+					return d.Errf("dpop_replay_capacity: want a positive integer, got %q", s)
+				}
+			}
+		case "external_url":
+			h.ExternalURL, err = oneArg(d)
+		case "keep_credentials":
+			h.KeepCredentials, err = boolArg(d)
+		case "scopes":
+			var scopes []string
+			if scopes, err = scopeArgs(d); err == nil {
+				h.Scopes = append(h.Scopes, scopes...)
+			}
+		case "claim":
+			err = claimArg(d, &h.Claims)
+		case "rule":
+			var r ResourceRule
+			if r, err = parseRule(d, matcherToken); err == nil {
+				h.Rules = append(h.Rules, r)
+			}
+		case "header_up":
+			var name, tmpl string
+			if !d.AllArgs(&name, &tmpl) {
+				return d.Err("usage: header_up <name> <template>")
+			}
+			if _, dup := h.HeaderUp[name]; dup {
+				return d.Errf("header_up %q: set twice", name)
+			}
+			if h.HeaderUp == nil {
+				h.HeaderUp = make(map[string]string)
+			}
+			h.HeaderUp[name] = tmpl
+		default:
+			return d.Errf("unknown oauth_resource subdirective %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := h.Validate(); err != nil {
+		return d.Errf("oauth_resource: %v", err)
+	}
+	return nil
+}
+
+func parseRule(d *caddyfile.Dispenser, matcherToken matcherTokenFunc) (ResourceRule, error) {
+	var r ResourceRule
+	set, ok, err := matcherToken()
+	if err != nil {
+		return r, d.WrapErr(err)
+	}
+	if !ok {
+		return r, d.Err("rule: a matcher is required (@name, /path or *)")
+	}
+	if set != nil {
+		r.MatcherSetsRaw = caddyhttp.RawMatcherSets{set}
+	}
+	if d.NextArg() {
+		return r, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "scopes":
+			var scopes []string
+			if scopes, err = scopeArgs(d); err == nil {
+				r.Scopes = append(r.Scopes, scopes...)
+			}
+		case "claim":
+			err = claimArg(d, &r.Claims)
+		default:
+			return r, d.Errf("unknown rule subdirective %q", d.Val())
+		}
+		if err != nil {
+			return r, err
+		}
+	}
+	if len(r.Scopes) == 0 && len(r.Claims) == 0 {
+		return r, d.Err("rule: requires nothing (give it scopes or claim)")
+	}
+	return r, nil
+}
+
+// claimArg reads `claim <name> <value...>` into m: the claim must have one of the values.
+func claimArg(d *caddyfile.Dispenser, m *map[string][]string) error {
+	args := d.RemainingArgs()
+	if len(args) < 2 {
+		return d.Err("usage: claim <name> <value...>")
+	}
+	if _, dup := (*m)[args[0]]; dup {
+		return d.Errf("claim %q: set twice", args[0])
+	}
+	if *m == nil {
+		*m = make(map[string][]string)
+	}
+	(*m)[args[0]] = args[1:]
+	return nil
+}
+
+// pathMatcherToken is httpcaddyfile's matcher-token rule without the site block's named
+// matchers: * matches everything, /path is a path matcher.
+func pathMatcherToken(d *caddyfile.Dispenser) (caddy.ModuleMap, bool, error) {
+	if !d.NextArg() {
+		return nil, false, nil
+	}
+	switch tok := d.Val(); {
+	case tok == "*":
+		return nil, true, nil
+	case strings.HasPrefix(tok, "/"):
+		return caddy.ModuleMap{"path": caddyconfig.JSON(caddyhttp.MatchPath{tok}, nil)}, true, nil
+	case strings.HasPrefix(tok, "@"):
+		return nil, false, d.Errf("rule %s: named matchers need a site block", tok)
+	}
+	return nil, false, nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*ResourceHandler)(nil)

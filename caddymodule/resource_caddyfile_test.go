@@ -1,0 +1,286 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// fullResourceCaddyfile uses every subdirective once (rules with path matchers: named
+// matchers need a site block, see TestResourceAdaptRoundTrip).
+const fullResourceCaddyfile = `oauth_resource {
+	resource https://api.example.com/v1
+	issuer https://auth.example.com
+	introspection_client gateway {env.INTROSPECTION_SECRET}
+	algs ES256 RS256
+	accept_plain_jwt
+	clock_skew 10s
+	token_in_query
+	token_in_body true
+	require_dpop
+	dpop_algs ES256 EdDSA
+	dpop_nonce {env.DPOP_NONCE_SECRET}
+	dpop_replay_capacity 5000
+	external_url https://api.example.com
+	keep_credentials
+	scopes read
+	claim tier gold silver
+	rule /admin/* {
+		scopes admin
+		claim role admin
+	}
+	rule * {
+		scopes audit
+	}
+	header_up X-User {oauth.sub}
+	header_up X-Client {oauth.client_id}
+}`
+
+const fullResourceJSON = `{
+	"resource": "https://api.example.com/v1",
+	"issuer": "https://auth.example.com",
+	"introspection_client_id": "gateway",
+	"introspection_client_secret": "{env.INTROSPECTION_SECRET}",
+	"algs": ["ES256", "RS256"],
+	"accept_plain_jwt": true,
+	"clock_skew": 10000000000,
+	"token_in_query": true,
+	"token_in_body": true,
+	"require_dpop": true,
+	"dpop_algs": ["ES256", "EdDSA"],
+	"dpop_nonce": "{env.DPOP_NONCE_SECRET}",
+	"dpop_replay_capacity": 5000,
+	"external_url": "https://api.example.com",
+	"keep_credentials": true,
+	"scopes": ["read"],
+	"claims": {"tier": ["gold", "silver"]},
+	"rules": [
+		{"match": [{"path": ["/admin/*"]}], "scopes": ["admin"], "claims": {"role": ["admin"]}},
+		{"scopes": ["audit"]}
+	],
+	"header_up": {"X-User": "{oauth.sub}", "X-Client": "{oauth.client_id}"}
+}`
+
+func TestResourceUnmarshalCaddyfile(t *testing.T) {
+	const base = "resource https://api.example\n issuer https://auth.example\n"
+	block := func(lines string) string { return "oauth_resource {\n " + base + lines + "\n}" }
+	tests := []struct {
+		name, input string
+		want        string // JSON of the parsed handler, when no error is expected
+		wantErr     string
+	}{
+		{name: "minimal", input: block(""), want: `{"resource":"https://api.example","issuer":"https://auth.example"}`},
+		{name: "urn resource, loopback issuer", input: "oauth_resource {\n resource urn:example:api\n issuer http://127.0.0.1:9080\n}",
+			want: `{"resource":"urn:example:api","issuer":"http://127.0.0.1:9080"}`},
+		{name: "full", input: fullResourceCaddyfile, want: fullResourceJSON},
+		{name: "bool false", input: block("require_dpop false\n keep_credentials false"), want: `{"resource":"https://api.example","issuer":"https://auth.example"}`},
+		{name: "scopes accumulate", input: block("scopes a\n scopes b c"), want: `{"resource":"https://api.example","issuer":"https://auth.example","scopes":["a","b","c"]}`},
+		{name: "literal nonce secret", input: block("dpop_nonce 0123456789abcdef0123456789abcdef"),
+			want: `{"resource":"https://api.example","issuer":"https://auth.example","dpop_nonce":"0123456789abcdef0123456789abcdef"}`},
+
+		{name: "args on directive", input: "oauth_resource https://api.example {\n}", wantErr: "wrong argument count"},
+		{name: "missing resource", input: "oauth_resource {\n issuer https://auth.example\n}", wantErr: "resource is required"},
+		{name: "missing issuer", input: "oauth_resource {\n resource https://api.example\n}", wantErr: "issuer is required"},
+		{name: "relative resource", input: "oauth_resource {\n resource /api\n}", wantErr: "must be an absolute URI"},
+		{name: "resource fragment", input: "oauth_resource {\n resource https://api.example#x\n}", wantErr: "must not contain a fragment"},
+		{name: "http issuer off loopback", input: "oauth_resource {\n resource https://api.example\n issuer http://auth.example\n}", wantErr: "use https"},
+		{name: "unknown subdirective", input: block("audience x"), wantErr: `unknown oauth_resource subdirective "audience"`},
+		{name: "introspection one arg", input: block("introspection_client gateway"), wantErr: "usage: introspection_client"},
+		{name: "alg none", input: block("algs ES256 none"), wantErr: `algs: unsupported value "none"`},
+		{name: "hmac alg", input: block("algs HS256"), wantErr: `unsupported value "HS256"`},
+		{name: "dpop alg none", input: block("dpop_algs none"), wantErr: `dpop_algs: unsupported value "none"`},
+		{name: "bad skew", input: block("clock_skew soon"), wantErr: `clock_skew: invalid duration "soon"`},
+		{name: "negative skew", input: block("clock_skew -1s"), wantErr: "clock_skew: must not be negative"},
+		{name: "bad bool", input: block("require_dpop maybe"), wantErr: "want true or false"},
+		{name: "short nonce secret", input: block("dpop_nonce short"), wantErr: "at least 32 characters"},
+		{name: "zero capacity", input: block("dpop_replay_capacity 0"), wantErr: "want a positive integer"},
+		{name: "bad capacity", input: block("dpop_replay_capacity lots"), wantErr: "want a positive integer"},
+		{name: "external url with path", input: block("external_url https://api.example/v1"), wantErr: "must be an origin only"},
+		{name: "external url relative", input: block("external_url api.example"), wantErr: "must be an http(s) URL"},
+		{name: "scope with quote", input: block(`scopes "a\"b"`), wantErr: "invalid character"},
+		{name: "claim without value", input: block("claim tier"), wantErr: "usage: claim <name> <value...>"},
+		{name: "claim twice", input: block("claim a 1\n claim a 2"), wantErr: `claim "a": set twice`},
+		{name: "rule without matcher", input: block("rule {\n scopes a\n }"), wantErr: "a matcher is required"},
+		{name: "rule with word", input: block("rule admin {\n scopes a\n }"), wantErr: "a matcher is required"},
+		{name: "rule named matcher outside site", input: block("rule @admin {\n scopes a\n }"), wantErr: "named matchers need a site block"},
+		{name: "rule empty", input: block("rule /x {\n }"), wantErr: "requires nothing"},
+		{name: "rule without block", input: block("rule /x"), wantErr: "requires nothing"},
+		{name: "rule extra arg", input: block("rule /x /y {\n scopes a\n }"), wantErr: "wrong argument count"},
+		{name: "rule unknown subdirective", input: block("rule /x {\n methods GET\n }"), wantErr: `unknown rule subdirective "methods"`},
+		{name: "header_up one arg", input: block("header_up X-User"), wantErr: "usage: header_up"},
+		{name: "header_up bad name", input: block("header_up X:User {oauth.sub}"), wantErr: "invalid header name"},
+		{name: "header_up twice", input: block("header_up X-User a\n header_up X-User b"), wantErr: `header_up "X-User": set twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h ResourceHandler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			got, err := json.Marshal(&h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertJSONEqual(t, got, []byte(tt.want))
+		})
+	}
+}
+
+func TestResourceValidateJSON(t *testing.T) {
+	// JSON configs skip the Caddyfile parser, so Validate must catch the same mistakes.
+	const ok = `"resource":"https://api.example","issuer":"https://auth.example"`
+	tests := []struct {
+		name, json, wantErr string
+	}{
+		{"ok", `{` + ok + `}`, ""},
+		{"missing resource", `{"issuer":"https://auth.example"}`, "resource is required"},
+		{"missing issuer", `{"resource":"https://api.example"}`, "issuer is required"},
+		{"secret without id", `{` + ok + `,"introspection_client_secret":"s"}`, "both a client ID and a secret"},
+		{"empty alg", `{` + ok + `,"algs":[""]}`, "algs: unsupported value"},
+		{"dpop alg", `{` + ok + `,"dpop_algs":["HS256"]}`, "dpop_algs"},
+		{"negative capacity", `{` + ok + `,"dpop_replay_capacity":-1}`, "must not be negative"},
+		{"short nonce", `{` + ok + `,"dpop_nonce":"abc"}`, "at least 32 characters"},
+		{"claim without values", `{` + ok + `,"claims":{"tier":[]}}`, "at least one value"},
+		{"empty rule", `{` + ok + `,"rules":[{"match":[{"path":["/x"]}]}]}`, "rule 0: requires nothing"},
+		{"rule scope", `{` + ok + `,"rules":[{"scopes":["a b"]}]}`, "rule 0: scope"},
+		{"header name", `{` + ok + `,"header_up":{"":"x"}}`, "invalid header name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h ResourceHandler
+			if err := caddy.StrictUnmarshalJSON([]byte(tt.json), &h); err != nil {
+				t.Fatal(err)
+			}
+			err := h.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestResourceAdaptRoundTrip adapts a site whose rules use named matchers and checks that
+// the JSON loads back into the same handler and re-encodes identically.
+func TestResourceAdaptRoundTrip(t *testing.T) {
+	site := `https://api.example.com {
+	@admin path /admin/*
+	@writes method POST PUT DELETE
+	reverse_proxy 127.0.0.1:9999
+	oauth_resource {
+		resource https://api.example.com
+		issuer https://auth.example.com
+		scopes read
+		rule @admin {
+			scopes admin
+		}
+		rule @writes {
+			scopes write
+			claim tier gold
+		}
+		rule /reports/* {
+			scopes reports
+		}
+		header_up X-User {oauth.sub}
+	}
+}`
+	cfg, err := adapt(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handlers := findHandlers(t, cfg, "oauth_resource")
+	if len(handlers) != 1 {
+		t.Fatalf("found %d oauth_resource handlers in adapted config, want 1:\n%s", len(handlers), cfg)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(handlers[0], &obj); err != nil {
+		t.Fatal(err)
+	}
+	delete(obj, "handler")
+	stripped, _ := json.Marshal(obj)
+	var h ResourceHandler
+	if err := caddy.StrictUnmarshalJSON(stripped, &h); err != nil {
+		t.Fatalf("adapted JSON does not load: %v\n%s", err, stripped)
+	}
+	if err := h.Validate(); err != nil {
+		t.Fatalf("adapted JSON does not validate: %v", err)
+	}
+	again, _ := json.Marshal(&h)
+	assertJSONEqual(t, again, stripped)
+
+	want := `{
+		"resource": "https://api.example.com",
+		"issuer": "https://auth.example.com",
+		"scopes": ["read"],
+		"rules": [
+			{"match": [{"path": ["/admin/*"]}], "scopes": ["admin"]},
+			{"match": [{"method": ["POST", "PUT", "DELETE"]}], "scopes": ["write"], "claims": {"tier": ["gold"]}},
+			{"match": [{"path": ["/reports/*"]}], "scopes": ["reports"]}
+		],
+		"header_up": {"X-User": "{oauth.sub}"}
+	}`
+	assertJSONEqual(t, stripped, []byte(want))
+}
+
+func TestResourceDirective(t *testing.T) {
+	tests := []struct {
+		name, site, wantErr string
+	}{
+		{name: "unknown named matcher", site: "https://api.example {\n oauth_resource {\n resource https://api.example\n issuer https://auth.example\n rule @nope {\n scopes a\n }\n }\n}", wantErr: "unrecognized matcher name"},
+		{name: "handler matcher", site: "https://api.example {\n oauth_resource /api/* {\n resource https://api.example\n issuer https://auth.example\n }\n}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapt(tt.site)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestResourceDirectiveOrder(t *testing.T) {
+	// No `order` line: oauth_server, then oauth_resource, then reverse_proxy, whatever the
+	// order in the site block.
+	cfg, err := adapt(`http://127.0.0.1:9080 {
+	reverse_proxy 127.0.0.1:9999
+	oauth_resource {
+		resource http://127.0.0.1:9080/api
+		issuer http://127.0.0.1:9080
+	}
+	oauth_server {
+		issuer http://127.0.0.1:9080
+	}
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(cfg)
+	as := strings.Index(s, `"handler":"oauth_server"`)
+	rs := strings.Index(s, `"handler":"oauth_resource"`)
+	rp := strings.Index(s, `"handler":"reverse_proxy"`)
+	if as < 0 || rs < 0 || rp < 0 || as > rs || rs > rp {
+		t.Fatalf("want oauth_server (%d) < oauth_resource (%d) < reverse_proxy (%d):\n%s", as, rs, rp, s)
+	}
+}

@@ -1,0 +1,394 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver"
+	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore"
+)
+
+const gatewaySecret = "Gw4Ay7Tq1Mz9Xc2Vb5Nl8Kj3Hf6Dg0Sa4Pe7Ro1Ui9Y"
+
+// echoUpstream answers with the request's path and headers as JSON, so tests see exactly
+// what the gateway forwarded.
+func echoUpstream(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "header": r.Header})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type upstreamSaw struct {
+	Path   string      `json:"path"`
+	Header http.Header `json:"header"`
+}
+
+// callAPI sends a GET with an optional bearer token and decodes the upstream echo on 200.
+func callAPI(t *testing.T, u, token string, header http.Header) (*http.Response, upstreamSaw) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var saw upstreamSaw
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&saw); err != nil {
+			t.Fatalf("GET %s: upstream body: %v", u, err)
+		}
+	}
+	return resp, saw
+}
+
+// TestResourceIntegration runs one Caddy from a Caddyfile: a site that is its own issuer
+// (in-process validation), a gateway for a remote issuer (discovery, JWKS, introspection)
+// and a gateway whose issuer is down.
+func TestResourceIntegration(t *testing.T) {
+	tc := newTestCaddy(t)
+	upstream := echoUpstream(t)
+	remoteAS := startRemoteAS(t)
+	gateway := "http://127.0.0.1:" + freePort(t)
+	deadGateway := "http://127.0.0.1:" + freePort(t)
+	deadIssuer := "http://127.0.0.1:" + freePort(t) // nothing listens there
+	dpopGateway := "http://127.0.0.1:" + freePort(t)
+
+	// The remote AS issues tokens for the gateway's resources.
+	remoteAS.configure(t, authserver.Config{
+		Resources: []authserver.ResourceConfig{
+			{Identifier: gateway + "/jwt", AllowedScopes: []string{"read"}},
+			{Identifier: gateway + "/opaque", AccessTokenFormat: "opaque"},
+		},
+		Clients: []authserver.ClientConfig{
+			{ID: "remote-app", Secret: testSecret, GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"},
+				Resources: []string{gateway + "/jwt", gateway + "/opaque"}},
+			{ID: "gateway", Secret: gatewaySecret, GrantTypes: []string{"refresh_token"}, Resources: []string{gateway + "/opaque"}},
+		},
+	})
+
+	cf := tc.globals() + fmt.Sprintf(`%[1]s {
+	@api path /api/* /.well-known/oauth-protected-resource/api
+	@opaque path /opaque/* /.well-known/oauth-protected-resource/opaque
+	@admin path /api/admin/*
+	oauth_server {
+		issuer %[1]s
+		%[2]s
+		resource %[1]s/api {
+			scopes read admin
+			claim tier gold
+		}
+		resource %[1]s/opaque {
+			access_token_format opaque
+		}
+		resource %[1]s/other
+		client demo-service {
+			secret %[3]s
+			grant_types client_credentials
+			scopes read admin
+			resources %[1]s/api %[1]s/opaque %[1]s/other
+		}
+	}
+	oauth_resource @api {
+		resource %[1]s/api
+		issuer %[1]s
+		scopes read
+		rule @admin {
+			scopes admin
+		}
+		header_up X-User {oauth.sub}
+		header_up X-Client {oauth.client_id}
+		header_up X-Tier {oauth.claim.tier}
+		header_up X-Auth-User {http.auth.user.id}
+	}
+	oauth_resource @opaque {
+		resource %[1]s/opaque
+		issuer %[1]s
+		header_up X-User {oauth.sub}
+	}
+	reverse_proxy %[4]s
+}
+%[5]s {
+	oauth_resource /jwt/* {
+		resource %[5]s/jwt
+		issuer %[6]s
+		scopes read
+		header_up X-User {oauth.sub}
+	}
+	oauth_resource /opaque/* {
+		resource %[5]s/opaque
+		issuer %[6]s
+		introspection_client gateway %[7]s
+		header_up X-User {oauth.sub}
+	}
+	reverse_proxy %[4]s
+}
+%[8]s {
+	oauth_resource {
+		resource %[8]s/api
+		issuer %[9]s
+	}
+	reverse_proxy %[4]s
+}
+%[10]s {
+	oauth_resource {
+		resource %[10]s
+		issuer %[1]s
+		require_dpop
+		dpop_algs ES256
+		dpop_nonce %[11]s
+		dpop_replay_capacity 1000
+	}
+	reverse_proxy %[4]s
+}`, tc.issuer, tc.storage(), testSecret, upstream.URL, gateway, remoteAS.issuer, gatewaySecret, deadGateway, deadIssuer,
+		dpopGateway, testMasterKey)
+	if err := tc.load(t, cf); err != nil {
+		t.Fatal(err)
+	}
+
+	tokenURL := tc.issuer + "/token"
+	api := tc.issuer + "/api/things"
+	reader := requestToken(t, tokenURL, "demo-service", testSecret, tc.issuer+"/api", "read")
+
+	t.Run("no token: 401 with Bearer challenge and resource_metadata", func(t *testing.T) {
+		resp, _ := callAPI(t, api, "", nil)
+		chall := strings.Join(resp.Header.Values("WWW-Authenticate"), "\n")
+		want := `Bearer resource_metadata="` + tc.issuer + `/.well-known/oauth-protected-resource/api"`
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(chall, want) {
+			t.Fatalf("status %d, WWW-Authenticate %q, want 401 with %q", resp.StatusCode, chall, want)
+		}
+	})
+
+	t.Run("JWT reaches the upstream with identity headers and without credentials", func(t *testing.T) {
+		resp, saw := callAPI(t, api, reader, http.Header{"X-User": {"mallory"}})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		want := map[string]string{"X-User": "demo-service", "X-Client": "demo-service", "X-Tier": "gold",
+			"X-Auth-User": "demo-service", "Authorization": "", "Dpop": ""}
+		for name, v := range want {
+			if got := strings.Join(saw.Header.Values(name), ","); got != v {
+				t.Errorf("upstream %s = %q, want %q", name, got, v)
+			}
+		}
+		if saw.Path != "/api/things" {
+			t.Errorf("upstream path = %q", saw.Path)
+		}
+	})
+
+	t.Run("token for another resource: 401 invalid_token", func(t *testing.T) {
+		other := requestToken(t, tokenURL, "demo-service", testSecret, tc.issuer+"/other", "")
+		resp, _ := callAPI(t, api, other, nil)
+		if chall := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(chall, `error="invalid_token"`) {
+			t.Fatalf("status %d, WWW-Authenticate %q", resp.StatusCode, chall)
+		}
+	})
+
+	t.Run("rule route without its scope: 403 insufficient_scope", func(t *testing.T) {
+		resp, _ := callAPI(t, tc.issuer+"/api/admin/users", reader, nil)
+		chall := resp.Header.Get("WWW-Authenticate")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(chall, `error="insufficient_scope"`) || !strings.Contains(chall, `scope="admin"`) {
+			t.Fatalf("status %d, WWW-Authenticate %q", resp.StatusCode, chall)
+		}
+		admin := requestToken(t, tokenURL, "demo-service", testSecret, tc.issuer+"/api", "read admin")
+		if resp, _ := callAPI(t, tc.issuer+"/api/admin/users", admin, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("with the admin scope: status %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("opaque token in-process, then revoked", func(t *testing.T) {
+		opaque := requestToken(t, tokenURL, "demo-service", testSecret, tc.issuer+"/opaque", "")
+		resp, saw := callAPI(t, tc.issuer+"/opaque/x", opaque, nil)
+		if resp.StatusCode != http.StatusOK || saw.Header.Get("X-User") != "demo-service" {
+			t.Fatalf("status %d, upstream X-User %q", resp.StatusCode, saw.Header.Get("X-User"))
+		}
+		if status, body := postForm(t, tc.issuer+"/revoke", "demo-service", testSecret, url.Values{"token": {opaque}}); status != http.StatusOK {
+			t.Fatalf("revoke = %d %s", status, body)
+		}
+		if resp, _ := callAPI(t, tc.issuer+"/opaque/x", opaque, nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("revoked token: status %d, want 401", resp.StatusCode)
+		}
+	})
+
+	t.Run("metadata document", func(t *testing.T) {
+		var md struct {
+			Resource             string   `json:"resource"`
+			AuthorizationServers []string `json:"authorization_servers"`
+			ScopesSupported      []string `json:"scopes_supported"`
+			BearerMethods        []string `json:"bearer_methods_supported"`
+		}
+		getJSON(t, tc.issuer+"/.well-known/oauth-protected-resource/api", &md)
+		if md.Resource != tc.issuer+"/api" || len(md.AuthorizationServers) != 1 || md.AuthorizationServers[0] != tc.issuer ||
+			strings.Join(md.ScopesSupported, " ") != "read admin" || strings.Join(md.BearerMethods, " ") != "header" {
+			t.Fatalf("metadata = %+v", md)
+		}
+	})
+
+	t.Run("DPoP options wire through", func(t *testing.T) {
+		resp, _ := callAPI(t, dpopGateway+"/x", "", nil)
+		chall := strings.Join(resp.Header.Values("WWW-Authenticate"), "\n")
+		if resp.StatusCode != http.StatusUnauthorized || strings.Contains(chall, "Bearer") || !strings.Contains(chall, `DPoP algs="ES256"`) {
+			t.Errorf("no token: status %d, WWW-Authenticate %q, want only a DPoP challenge with algs", resp.StatusCode, chall)
+		}
+		if resp, _ := callAPI(t, dpopGateway+"/x", reader, nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("bearer token with require_dpop: status %d, want 401", resp.StatusCode)
+		}
+		// The DPoP scheme without a proof: an invalid_dpop_proof answer carries a fresh nonce.
+		resp, _ = callAPI(t, dpopGateway+"/x", "", http.Header{"Authorization": {"DPoP " + reader}})
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("DPoP-Nonce") == "" {
+			t.Errorf("missing proof: status %d, DPoP-Nonce %q, want 401 with a nonce", resp.StatusCode, resp.Header.Get("DPoP-Nonce"))
+		}
+		var md struct {
+			Algs     []string `json:"dpop_signing_alg_values_supported"`
+			Required bool     `json:"dpop_bound_access_tokens_required"`
+		}
+		getJSON(t, dpopGateway+"/.well-known/oauth-protected-resource", &md)
+		if !md.Required || strings.Join(md.Algs, " ") != "ES256" {
+			t.Errorf("metadata = %+v", md)
+		}
+		guardKey := "replay\x00" + tc.issuer + "\x00" + dpopGateway + "\x001000"
+		if refs, _ := gatewayState.References(guardKey); refs != 1 {
+			t.Errorf("replay guard with the configured capacity: %d references, want 1", refs)
+		}
+	})
+
+	remoteJWT := requestToken(t, remoteAS.issuer+"/token", "remote-app", testSecret, gateway+"/jwt", "read")
+	remoteOpaque := requestToken(t, remoteAS.issuer+"/token", "remote-app", testSecret, gateway+"/opaque", "")
+
+	t.Run("remote issuer: JWT via discovery and JWKS, opaque via introspection", func(t *testing.T) {
+		for name, tt := range map[string]struct{ path, token string }{
+			"jwt":    {"/jwt/x", remoteJWT},
+			"opaque": {"/opaque/x", remoteOpaque},
+		} {
+			resp, saw := callAPI(t, gateway+tt.path, tt.token, nil)
+			if resp.StatusCode != http.StatusOK || saw.Header.Get("X-User") != "remote-app" || saw.Header.Get("Authorization") != "" {
+				t.Errorf("%s: status %d, upstream headers %v", name, resp.StatusCode, saw.Header)
+			}
+		}
+		// A local token is not the remote issuer's.
+		if resp, _ := callAPI(t, gateway+"/jwt/x", reader, nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("foreign issuer's token: status %d, want 401", resp.StatusCode)
+		}
+	})
+
+	t.Run("remote issuer down: known keys keep serving", func(t *testing.T) {
+		remoteAS.http.Close()
+		if resp, _ := callAPI(t, gateway+"/jwt/x", remoteJWT, nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("cached keys: status %d, want 200", resp.StatusCode)
+		}
+	})
+
+	t.Run("reload keeps discovered keys and replay guards", func(t *testing.T) {
+		issuerKey := "issuer\x00" + remoteAS.issuer
+		guardKey := "replay\x00" + remoteAS.issuer + "\x00" + gateway + "/jwt\x00" + fmt.Sprint(defaultReplayCapacity)
+		before := pooled(issuerKey)
+		if err := tc.load(t, cf); err != nil {
+			t.Fatal(err)
+		}
+		for key, want := range map[string]int{issuerKey: 2, guardKey: 1} { // two handlers share the issuer
+			if refs, _ := gatewayState.References(key); refs != want {
+				t.Errorf("references to %q after reload = %d, want %d", key, refs, want)
+			}
+		}
+		if after := pooled(issuerKey); before == nil || before != after {
+			t.Error("reload replaced the remote issuer state")
+		}
+		// The issuer is still down: only the kept keys can verify this.
+		if resp, _ := callAPI(t, gateway+"/jwt/x", remoteJWT, nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("after reload with the issuer down: status %d, want 200", resp.StatusCode)
+		}
+	})
+
+	t.Run("issuer never reached: 503, fail closed", func(t *testing.T) {
+		for range 2 { // the second one hits the retry backoff
+			resp, _ := callAPI(t, deadGateway+"/api/x", reader, nil)
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("status %d, want 503", resp.StatusCode)
+			}
+		}
+	})
+
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"issuer\x00" + remoteAS.issuer, "issuer\x00" + deadIssuer} {
+		if refs, ok := gatewayState.References(key); ok {
+			t.Errorf("%q still referenced %d times after stop", key, refs)
+		}
+	}
+}
+
+// pooled returns the shared gateway state under key without taking a reference.
+func pooled(key string) any {
+	var found any
+	gatewayState.Range(func(k, v any) bool {
+		if k == key {
+			found = v
+		}
+		return found == nil
+	})
+	return found
+}
+
+// remoteAuthServer is an authorization server outside this Caddy, reached over HTTP only.
+type remoteAuthServer struct {
+	issuer string
+	ln     net.Listener
+	http   *httptest.Server
+}
+
+// startRemoteAS reserves the listener first, because the issuer URL (its address) is part
+// of the server's configuration; configure then starts serving.
+func startRemoteAS(t *testing.T) *remoteAuthServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &remoteAuthServer{issuer: "http://" + ln.Addr().String(), ln: ln}
+}
+
+func (ra *remoteAuthServer) configure(t *testing.T, cfg authserver.Config) {
+	t.Helper()
+	ctx := context.Background()
+	cfg.Issuer = ra.issuer
+	st, err := sqlstore.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "remote.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	seal, err := sealer.New(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := authserver.New(ctx, cfg, authserver.Deps{Store: st, Sealer: seal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ra.http = httptest.NewUnstartedServer(srv)
+	ra.http.Listener.Close()
+	ra.http.Listener = ra.ln
+	ra.http.Start()
+	t.Cleanup(ra.http.Close)
+}

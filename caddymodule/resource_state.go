@@ -1,0 +1,178 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-oauth/caddy-oauth/dpop"
+	"github.com/caddy-oauth/caddy-oauth/rsvalidate/remote"
+)
+
+// gatewayState holds what oauth_resource handlers share across config generations: the
+// state of each remote issuer (discovered metadata, JWKS cache, introspection caches) and
+// each resource's DPoP replay guard. A reload provisions the new handlers, taking
+// references, before the old ones release theirs, so used jtis stay remembered and keys
+// are not fetched again.
+var gatewayState = caddy.NewUsagePool()
+
+// Retry spacing for an issuer that cannot be discovered: requests in between fail at once
+// (503) instead of each waiting for a timeout.
+const (
+	minDiscoveryBackoff = time.Second
+	maxDiscoveryBackoff = time.Minute
+	discoveryTimeout    = 10 * time.Second
+)
+
+// remoteIssuer is an authorization server reached over HTTP. Nothing is fetched until a
+// request needs it: an issuer served by this same Caddy never gets here, and a down issuer
+// must not fail a config load.
+type remoteIssuer struct {
+	issuer string
+	logger *zap.Logger
+
+	mu            sync.Mutex
+	meta          *remote.Metadata
+	keys          *remote.JWKSCache
+	introspectors map[string]*remote.Introspector // by client credentials digest
+	retryAt       time.Time
+	backoff       time.Duration
+	lastErr       error
+}
+
+// errDiscoveryBackoff says a retry is not due yet; lastErr holds the real cause.
+var errDiscoveryBackoff = errors.New("waiting before retrying discovery")
+
+// resolve discovers the issuer and loads its keys, once; after a failure it refuses to try
+// again before the backoff has passed.
+func (ri *remoteIssuer) resolve(ctx context.Context) (*remote.Metadata, *remote.JWKSCache, error) {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	if ri.meta != nil {
+		return ri.meta, ri.keys, nil
+	}
+	if time.Now().Before(ri.retryAt) {
+		return nil, nil, fmt.Errorf("%w: %w", errDiscoveryBackoff, ri.lastErr)
+	}
+	// The result is shared by every request and config generation: the request that happens
+	// to trigger it must not cancel it, but it must not hang either.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discoveryTimeout)
+	defer cancel()
+	meta, keys, err := ri.discover(ctx)
+	if err != nil {
+		ri.backoff = min(max(2*ri.backoff, minDiscoveryBackoff), maxDiscoveryBackoff)
+		ri.retryAt = time.Now().Add(ri.backoff)
+		ri.lastErr = err
+		ri.logger.Error("authorization server unreachable; protected requests fail with 503 until it answers",
+			zap.String("issuer", ri.issuer), zap.Duration("retry_in", ri.backoff), zap.Error(err))
+		return nil, nil, err
+	}
+	ri.meta, ri.keys, ri.backoff, ri.lastErr = meta, keys, 0, nil
+	ri.logger.Info("discovered authorization server", zap.String("issuer", ri.issuer), zap.String("jwks_uri", meta.JWKSURI))
+	return meta, keys, nil
+}
+
+func (ri *remoteIssuer) discover(ctx context.Context) (*remote.Metadata, *remote.JWKSCache, error) {
+	meta, err := remote.Discover(ctx, nil, ri.issuer)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, err := remote.NewJWKSCache(nil, meta.JWKSURI, remote.JWKSOptions{Logger: ri.logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	// Fetch once now so the first tokens verify; afterwards the cache refreshes itself and
+	// keeps the last good keys through outages. Its lifetime is the pool entry's, not a
+	// config generation's, hence the background context.
+	if err := keys.Refresh(ctx); err != nil {
+		_ = keys.Close()
+		return nil, nil, err
+	}
+	keys.Start(context.Background())
+	return meta, keys, nil
+}
+
+// introspector returns the introspection client for one set of credentials, so that its
+// cache survives reloads too. Call it after a successful resolve.
+func (ri *remoteIssuer) introspector(clientID, secret string) (*remote.Introspector, error) {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	sum := sha256.Sum256([]byte(clientID + "\x00" + secret))
+	key := hex.EncodeToString(sum[:])
+	if in, ok := ri.introspectors[key]; ok {
+		return in, nil
+	}
+	in, err := remote.NewIntrospector(nil, ri.meta.IntrospectionEndpoint, clientID, secret, remote.IntrospectorOptions{Logger: ri.logger})
+	if err != nil {
+		return nil, err
+	}
+	if ri.introspectors == nil {
+		ri.introspectors = make(map[string]*remote.Introspector)
+	}
+	ri.introspectors[key] = in
+	return in, nil
+}
+
+// Destruct stops the background key refresh when no config uses the issuer any more.
+func (ri *remoteIssuer) Destruct() error {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	for _, in := range ri.introspectors {
+		_ = in.Close()
+	}
+	if ri.keys != nil {
+		return ri.keys.Close()
+	}
+	return nil
+}
+
+// remoteIssuer returns the shared state of issuer and the function that drops this
+// caller's reference to it.
+func (a *App) remoteIssuer(issuer string) (*remoteIssuer, func(), error) {
+	key := "issuer\x00" + issuer
+	val, _, err := gatewayState.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return &remoteIssuer{issuer: issuer, logger: a.logger}, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return val.(*remoteIssuer), a.releaser(key), nil
+}
+
+type pooledGuard struct{ *dpop.MemoryGuard }
+
+func (g pooledGuard) Destruct() error {
+	g.Close()
+	return nil
+}
+
+// replayGuard returns the DPoP replay guard of one resource of one issuer. Proofs are
+// bound to the request URL, so resources never share jtis; the capacity is part of the
+// key so that changing it takes effect on reload.
+func (a *App) replayGuard(issuer, resource string, capacity int) (dpop.ReplayGuard, func(), error) {
+	key := "replay\x00" + issuer + "\x00" + resource + "\x00" + strconv.Itoa(capacity)
+	val, _, err := gatewayState.LoadOrNew(key, func() (caddy.Destructor, error) {
+		// maxTTL 0: the guard's default covers the verifier's default proof age and skew.
+		return pooledGuard{dpop.NewMemoryGuard(capacity, 0)}, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return val.(pooledGuard).MemoryGuard, a.releaser(key), nil
+}
+
+func (a *App) releaser(key string) func() {
+	return func() {
+		if _, err := gatewayState.Delete(key); err != nil {
+			a.logger.Error("releasing gateway state", zap.Error(err))
+		}
+	}
+}
