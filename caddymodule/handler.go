@@ -22,6 +22,9 @@ func init() {
 	caddy.RegisterModule(Handler{})
 }
 
+// tokenEndpointReplayCapacity bounds the DPoP proof jtis the token endpoint remembers.
+const tokenEndpointReplayCapacity = 1_000_000
+
 // Handler serves an OAuth 2.0 authorization server for one issuer. Requests for the
 // server's endpoints (token, introspection, JWKS, /.well-known/…) are answered here;
 // everything else goes to the next handler.
@@ -54,6 +57,7 @@ type Handler struct {
 	app          *App
 	srv          *authserver.Server
 	releaseStore func()
+	releaseGuard func()
 	logger       *zap.Logger
 }
 
@@ -98,7 +102,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.releaseStore = release
 
-	srv, err := authserver.New(ctx, cfg, authserver.Deps{Store: st, Sealer: seal, Logger: h.logger})
+	// The token endpoint's DPoP replay guard outlives config reloads, like the store: a reload
+	// must not make a used proof acceptable again.
+	guard, releaseGuard, err := h.app.replayGuard(h.Issuer, h.Issuer+"/token", tokenEndpointReplayCapacity)
+	if err != nil {
+		return err
+	}
+	h.releaseGuard = releaseGuard
+
+	srv, err := authserver.New(ctx, cfg, authserver.Deps{Store: st, Sealer: seal, Logger: h.logger, DPoPReplay: guard})
 	if err != nil {
 		return err
 	}
@@ -192,6 +204,9 @@ func (h *Handler) Cleanup() error {
 	}
 	if h.releaseStore != nil {
 		h.releaseStore()
+	}
+	if h.releaseGuard != nil {
+		h.releaseGuard()
 	}
 	return err
 }
