@@ -63,7 +63,11 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
 fi
 
 port="$(free_port)"
+upstream_port="$(free_port)"
+while [[ "$upstream_port" == "$port" ]]; do upstream_port="$(free_port)"; done
 export INTEROP_PORT="$port"
+# The echo upstream behind the oauth_resource gateway (a second site of the same Caddy).
+export INTEROP_UPSTREAM_PORT="$upstream_port"
 export INTEROP_ISSUER="http://127.0.0.1:$port"
 export INTEROP_DB="$tmp/oauth.db"
 export INTEROP_MASTER_KEY="$(random_secret)"
@@ -72,6 +76,7 @@ export INTEROP_SECRET_POST="$(random_secret)"
 export INTEROP_SECRET_JWT="$(random_secret)"
 export INTEROP_SECRET_RS="$(random_secret)"
 export INTEROP_SECRET_OTHER="$(random_secret)"
+export INTEROP_SECRET_GATEWAY="$(random_secret)"
 export INTEROP_PKJWT_PRIVATE_JWK="$tmp/private-key-jwt-client.jwk.json"
 INTEROP_PKJWT_JWKS="$(cd "$here" && node scripts/gen-client-key.js "$INTEROP_PKJWT_PRIVATE_JWK")"
 export INTEROP_PKJWT_JWKS
