@@ -6,34 +6,47 @@
 #
 # Everything lives in a temp dir (binary, database, Caddy's XDG dirs, per-run secrets and the
 # private_key_jwt client's key); Caddy listens on a free loopback port and is always stopped.
+# A second Caddy serves the repository's Caddyfile.example as shipped, only moved to free ports
+# and with its admin endpoint off, for tests/example.test.js.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-interop.XXXXXX")"
 caddy_pid=""
+example_pid=""
 
 cleanup() {
-	local status=$?
-	if [[ -n "$caddy_pid" ]] && kill -0 "$caddy_pid" 2>/dev/null; then
-		kill "$caddy_pid" 2>/dev/null || true
-		wait "$caddy_pid" 2>/dev/null || true
-	fi
-	if ((status != 0)) && [[ -s "$tmp/caddy.log" ]]; then
-		echo "--- caddy log (last 200 lines) ---" >&2
-		tail -n 200 "$tmp/caddy.log" >&2
-	fi
+	local status=$? pid log
+	for pid in "$caddy_pid" "$example_pid"; do
+		if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
+	for log in caddy.log example/caddy.log; do
+		if ((status != 0)) && [[ -s "$tmp/$log" ]]; then
+			echo "--- $log (last 200 lines) ---" >&2
+			tail -n 200 "$tmp/$log" >&2
+		fi
+	done
 	rm -rf "$tmp"
 	exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port prints a loopback TCP port nobody is listening on.
+taken_ports=()
+
+# free_port prints a loopback TCP port nobody is listening on and no earlier call returned.
+# Call it as `var="$(free_port)"; taken_ports+=("$var")`: the subshell cannot record it.
 free_port() {
 	local port
 	for _ in $(seq 1 50); do
 		port=$((20000 + RANDOM % 40000))
+		if [[ " ${taken_ports[*]} " == *" $port "* ]]; then
+			continue
+		fi
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port"
 			return 0
@@ -44,6 +57,55 @@ free_port() {
 }
 
 random_secret() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# wait_for_url polls url until it answers 2xx, failing when the Caddy with pid exits first.
+wait_for_url() {
+	local url="$1" pid="$2" i
+	echo "waiting for $url ..."
+	for i in $(seq 1 150); do
+		if curl -fsS -o /dev/null "$url" 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "caddy exited before serving $url" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+	echo "caddy did not serve $url within 30s" >&2
+	return 1
+}
+
+# example_caddyfile copies Caddyfile.example to $1 with its ports 9080 and 9081 replaced by $2
+# and $3 and "admin off" added to its global options (a new block when it has none), so that
+# it runs beside another Caddy; nothing else is changed, so the tests cover the shipped file.
+example_caddyfile() {
+	local out="$1" port="$2" upstream="$3" src="$root/Caddyfile.example"
+	grep -q ':9080\b' "$src" && grep -q ':9081\b' "$src" || {
+		echo "Caddyfile.example no longer uses ports 9080 and 9081: update run.sh" >&2
+		return 1
+	}
+	# The global options block, if any, is the first block, opened by a line of its own "{".
+	if awk '/^[[:space:]]*(#|$)/ { next } { exit !/^[[:space:]]*\{[[:space:]]*$/ }' "$src"; then
+		awk '!done && /^[[:space:]]*\{[[:space:]]*$/ { print; print "\tadmin off"; done = 1; next } { print }' "$src"
+	else
+		printf '{\n\tadmin off\n}\n\n'
+		cat "$src"
+	fi | sed -e "s/:9080\b/:$port/g" -e "s/:9081\b/:$upstream/g" >"$out"
+}
+
+# example_secret prints the clear secret of client demo-service in Caddyfile.example.
+example_secret() {
+	local secret
+	secret="$(awk '/^[[:space:]]*client[[:space:]]+demo-service[[:space:]]*\{/ { in_client = 1; next }
+		in_client && /^[[:space:]]*}/ { exit }
+		in_client && $1 == "secret" { gsub(/"/, "", $2); print $2; exit }' "$root/Caddyfile.example")"
+	if [[ -z "$secret" || "$secret" == \{* ]]; then
+		echo "no clear secret for demo-service in Caddyfile.example: update run.sh" >&2
+		return 1
+	fi
+	echo "$secret"
+}
 
 if [[ -n "${CADDY_BIN:-}" ]]; then
 	caddy="$CADDY_BIN"
@@ -63,8 +125,13 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
 fi
 
 port="$(free_port)"
+taken_ports+=("$port")
 upstream_port="$(free_port)"
-while [[ "$upstream_port" == "$port" ]]; do upstream_port="$(free_port)"; done
+taken_ports+=("$upstream_port")
+example_port="$(free_port)"
+taken_ports+=("$example_port")
+example_upstream_port="$(free_port)"
+taken_ports+=("$example_upstream_port")
 export INTEROP_PORT="$port"
 # The echo upstream behind the oauth_resource gateway (a second site of the same Caddy).
 export INTEROP_UPSTREAM_PORT="$upstream_port"
@@ -86,21 +153,17 @@ XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/xdg-config" \
 	"$caddy" run --config "$here/Caddyfile" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
 caddy_pid=$!
 
-echo "waiting for $INTEROP_ISSUER ..."
-for i in $(seq 1 150); do
-	if curl -fsS -o /dev/null "$INTEROP_ISSUER/.well-known/openid-configuration" 2>/dev/null; then
-		break
-	fi
-	if ! kill -0 "$caddy_pid" 2>/dev/null; then
-		echo "caddy exited before serving discovery" >&2
-		exit 1
-	fi
-	if ((i == 150)); then
-		echo "caddy did not serve discovery within 30s" >&2
-		exit 1
-	fi
-	sleep 0.2
-done
+export INTEROP_EXAMPLE_BASE="http://127.0.0.1:$example_port"
+INTEROP_EXAMPLE_SECRET="$(example_secret)"
+export INTEROP_EXAMPLE_SECRET
+mkdir -p "$tmp/example/xdg-data" "$tmp/example/xdg-config"
+example_caddyfile "$tmp/example/Caddyfile" "$example_port" "$example_upstream_port"
+XDG_DATA_HOME="$tmp/example/xdg-data" XDG_CONFIG_HOME="$tmp/example/xdg-config" \
+	"$caddy" run --config "$tmp/example/Caddyfile" --adapter caddyfile >"$tmp/example/caddy.log" 2>&1 &
+example_pid=$!
+
+wait_for_url "$INTEROP_ISSUER/.well-known/openid-configuration" "$caddy_pid"
+wait_for_url "$INTEROP_EXAMPLE_BASE/.well-known/oauth-authorization-server" "$example_pid"
 
 cd "$here"
 set +e

@@ -179,4 +179,25 @@ export function assertChallenge(response, { status, scheme, error, scope }) {
   return challenge;
 }
 
+/**
+ * The repository's Caddyfile.example as shipped, served by run.sh on free ports: its base URL
+ * (issuer and gateway origin), its client and its two resources.
+ */
+export const example = (() => {
+  const base = env('INTEROP_EXAMPLE_BASE');
+  return {
+    base,
+    client: { id: 'demo-service', secret: env('INTEROP_EXAMPLE_SECRET') },
+    resources: { api: `${base}/api`, opaque: `${base}/opaque-api` },
+  };
+})();
+
+/** demo-service's configuration, found through RFC 8414 discovery as the example documents. */
+export const exampleConfig = () =>
+  client.discovery(new URL(example.base), example.client.id, undefined,
+    client.ClientSecretBasic(example.client.secret), {
+      algorithm: 'oauth2',
+      execute: [client.allowInsecureRequests],
+    });
+
 export { client, jose };
