@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"maps"
 	"slices"
@@ -26,16 +27,37 @@ type AccessTokenInfo struct {
 	Claims map[string]any
 }
 
+// gatewayTTL bounds how long an in-process validation result is reused. Revocations and
+// resource deletions made through this Server apply at once (revokedLocally, cache clears);
+// the TTL only bounds how late a change made by another instance sharing the store is seen.
+const gatewayTTL = 5 * time.Second
+
 // ActiveAccessToken validates an access token of this server for a gateway in the same
-// process: signature (cached), expiry, revocation and the resource's existence, exactly as
-// introspection does, but without client authentication or HTTP. It returns (nil, nil) for
-// anything that is not an active access token.
+// process: signature, expiry, revocation and the resource's existence, exactly as
+// introspection does, but without client authentication or HTTP. Results are cached briefly
+// (keyed by the token's SHA-256, digest compared on a hit) so a repeated token costs no store
+// read; expiry and this server's own revocations are checked on every call. It returns
+// (nil, nil) for anything that is not an active access token.
 func (s *Server) ActiveAccessToken(ctx context.Context, token string) (*AccessTokenInfo, error) {
-	info, err := s.activeToken(ctx, token)
-	if err != nil || info == nil {
-		return nil, err
+	if token == "" || len(token) > maxTokenLen {
+		return nil, nil
 	}
-	out := &AccessTokenInfo{
+	digest := sha256.Sum256([]byte(token))
+	key := string(digest[:])
+	info, hit := s.gatewayHit(key, digest)
+	if !hit {
+		var err error
+		if info, err = s.activeToken(ctx, token); err != nil || info == nil {
+			return nil, err
+		}
+		if ttl := min(gatewayTTL, time.Until(time.Unix(info.expiresAt, 0))); ttl > 0 {
+			s.gateway.SetWithTTL(key, verifiedToken{digest: digest, info: info}, 1, ttl)
+		}
+	}
+	if info.expiresAt <= s.now().Unix() || s.revokedLocally(info) {
+		return nil, nil
+	}
+	return &AccessTokenInfo{
 		Issuer:    s.cfg.Issuer,
 		Subject:   info.subject,
 		ClientID:  info.clientID,
@@ -46,8 +68,43 @@ func (s *Server) ActiveAccessToken(ctx context.Context, token string) (*AccessTo
 		JTI:       info.jti,
 		JKT:       info.jkt,
 		Claims:    maps.Clone(info.extra),
+	}, nil
+}
+
+func (s *Server) gatewayHit(key string, digest [sha256.Size]byte) (*tokenInfo, bool) {
+	if v, ok := s.gateway.Get(key); ok && v.digest == digest {
+		return v.info, true
 	}
-	return out, nil
+	return nil, false
+}
+
+// revocationKey names a token in revokedLocal: its jti (JWT) or its hash (opaque).
+func revocationKey(info *tokenInfo) string {
+	if info.jwt {
+		return "jti:" + info.jti
+	}
+	return "hash:" + info.hash
+}
+
+// noteRevoked records a revocation made through this server, so cached in-process results
+// stop validating at once. Entries are dropped after the token's expiry by the cleanup loop.
+func (s *Server) noteRevoked(info *tokenInfo) {
+	s.revokedLocal.Store(revocationKey(info), info.expiresAt)
+}
+
+func (s *Server) revokedLocally(info *tokenInfo) bool {
+	_, ok := s.revokedLocal.Load(revocationKey(info))
+	return ok
+}
+
+// forgetExpiredRevocations drops revokedLocal entries of tokens that have expired anyway.
+func (s *Server) forgetExpiredRevocations(now time.Time) {
+	s.revokedLocal.Range(func(k, exp any) bool {
+		if exp.(int64) <= now.Unix() {
+			s.revokedLocal.Delete(k)
+		}
+		return true
+	})
 }
 
 // ResourcePolicy is the part of a resource's stored policy a gateway enforces.

@@ -40,10 +40,12 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	if info.jwt {
 		// A JWT cannot be recalled, so remember its jti until it would expire anyway.
-		return s.st.RevokeJTI(ctx, info.jti, time.Unix(info.expiresAt, 0))
+		err = s.st.RevokeJTI(ctx, info.jti, time.Unix(info.expiresAt, 0))
+	} else if err = s.st.RevokeAccessToken(ctx, info.hash); errors.Is(err, store.ErrNotFound) {
+		err = nil
 	}
-	if err := s.st.RevokeAccessToken(ctx, info.hash); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
+	if err == nil {
+		s.noteRevoked(info) // in-process gateways refuse it from now on
 	}
-	return nil
+	return err
 }

@@ -55,6 +55,11 @@ type Server struct {
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
+	// gateway caches in-process validation results for a few seconds (ActiveAccessToken);
+	// revokedLocal holds revocations made through this server (key → token exp), checked on
+	// every in-process validation so they apply at once.
+	gateway      *ristretto.Cache[string, verifiedToken]
+	revokedLocal sync.Map
 	// claimFragments caches each resource's encoded custom claims (resource ID → claimFragment).
 	claimFragments sync.Map
 
@@ -97,11 +102,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		s.lookups.close()
 		return nil, err
 	}
+	if s.gateway, err = ristretto.NewCache(&ristretto.Config[string, verifiedToken]{NumCounters: 1e6, MaxCost: 1e5, BufferItems: 64, IgnoreInternalCost: true}); err != nil {
+		s.lookups.close()
+		s.verified.Close()
+		return nil, err
+	}
 	ready := false
 	defer func() {
 		if !ready {
 			s.lookups.close()
 			s.verified.Close()
+			s.gateway.Close()
 			if s.secrets != nil {
 				s.secrets.Close()
 			}
@@ -221,6 +232,7 @@ func (s *Server) DeleteResource(ctx context.Context, identifier string) error {
 		return err
 	}
 	defer s.lookups.invalidate()
+	defer s.gateway.Clear() // in-process results may name the resource
 	return s.st.DeleteResource(ctx, r.ID)
 }
 
@@ -245,6 +257,7 @@ func (s *Server) background(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.forgetExpiredRevocations(s.now())
 			n, err := s.st.DeleteExpired(ctx, s.now())
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("purging expired rows failed", zap.Error(err))
@@ -262,6 +275,7 @@ func (s *Server) Close() error {
 	<-s.done
 	s.lookups.close()
 	s.verified.Close()
+	s.gateway.Close()
 	s.secrets.Close()
 	if s.ownGuard != nil {
 		s.ownGuard.Close()

@@ -506,11 +506,26 @@ func TestInProcessValidation(t *testing.T) {
 	if info.Claims["tenant"] != "acme" || info.Audience[0] != jwtResource || info.JTI == "" {
 		t.Errorf("JWT info = %+v", info)
 	}
-	if res := ts.do(http.MethodPost, "/revoke", url.Values{"token": {jwtTok}}, [2]string{"svc", svcSecret}); res.status != 200 {
-		t.Fatal(res.raw)
+	ts.srv.gateway.Wait() // both results are now cached: revocation must still apply at once
+	for _, tok := range []string{jwtTok, opqTok} {
+		if res := ts.do(http.MethodPost, "/revoke", url.Values{"token": {tok}}, [2]string{"svc", svcSecret}); res.status != 200 {
+			t.Fatal(res.raw)
+		}
+		if info, err := ts.srv.ActiveAccessToken(ctx, tok); info != nil || err != nil {
+			t.Errorf("revoked token still active in-process: %+v %v", info, err)
+		}
 	}
-	if info, err := ts.srv.ActiveAccessToken(ctx, jwtTok); info != nil || err != nil {
-		t.Errorf("revoked token still active in-process: %+v %v", info, err)
+	// A deleted resource takes cached results with it.
+	other := ts.mustToken("svc", svcSecret, rsResource, "")
+	if info, _ := ts.srv.ActiveAccessToken(ctx, other); info == nil {
+		t.Fatal("fresh token inactive")
+	}
+	ts.srv.gateway.Wait()
+	if err := ts.srv.DeleteResource(ctx, rsResource); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := ts.srv.ActiveAccessToken(ctx, other); info != nil || err != nil {
+		t.Errorf("token of a deleted resource still active in-process: %+v %v", info, err)
 	}
 	if info, err := ts.srv.ActiveAccessToken(ctx, "garbage"); info != nil || err != nil {
 		t.Errorf("garbage: %+v %v", info, err)
