@@ -26,7 +26,8 @@ func init() {
 
 const (
 	wellKnownResource = "/.well-known/oauth-protected-resource"
-	// defaultReplayCapacity bounds the jtis remembered per resource (about 40 MB at most).
+	// defaultReplayCapacity bounds the jtis remembered per resource (about 64 bytes each, so
+	// about 64 MB at most; see dpop TestMemoryGuardBytesPerEntry).
 	defaultReplayCapacity = 1_000_000
 	// dpopNonceWindow is how long a server nonce stays current; it is accepted for two.
 	dpopNonceWindow = 5 * time.Minute
