@@ -27,6 +27,8 @@
 # Exits non-zero when any scenario saw an error; targets are reported, not enforced, since a
 # busy machine can miss them. Not a timed test: run on demand.
 set -euo pipefail
+# shellcheck source=../scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -59,24 +61,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-used_ports=" "
-# free_port prints a loopback port nothing listens on and that this run has not handed out.
-free_port() {
-	local port
-	for _ in $(seq 1 50); do
-		port=$((20000 + RANDOM % 40000))
-		[[ "$used_ports" == *" $port "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			used_ports+="$port "
-			echo "$port"
-			return 0
-		fi
-	done
-	echo "no free port found" >&2
-	return 1
-}
 
-random_secret() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 
 # seconds converts a wrk duration (10s, 2m, 1h) to whole seconds.
 seconds() {
@@ -132,9 +117,9 @@ else
 	caddy="$tmp/caddy"
 fi
 
-port="$(free_port)"
-upstream_port="$(free_port)"
-remote_port="$(free_port)"
+take_port port
+take_port upstream_port
+take_port remote_port
 base="http://127.0.0.1:$port"
 remote="http://127.0.0.1:$remote_port"
 export BENCH_PORT="$port" BENCH_UPSTREAM_PORT="$upstream_port" BENCH_REMOTE_PORT="$remote_port"
@@ -146,8 +131,8 @@ remote_config="$here/gateway-remote.Caddyfile"
 if [[ -n "$profile_dir" ]]; then
 	# Copies of the configurations with the admin endpoint (and its /debug/pprof/) on loopback.
 	mkdir -p "$profile_dir"
-	as_admin="$(free_port)"
-	remote_admin="$(free_port)"
+	take_port as_admin
+	take_port remote_admin
 	sed "s/^\tadmin off$/\tadmin 127.0.0.1:$as_admin/" "$as_config" >"$tmp/gateway.Caddyfile"
 	sed "s/^\tadmin off$/\tadmin 127.0.0.1:$remote_admin/" "$remote_config" >"$tmp/gateway-remote.Caddyfile"
 	as_config="$tmp/gateway.Caddyfile"
@@ -262,8 +247,6 @@ dpop_prepare() {
 	echo "dpop check  $n_check fresh proofs → 200 ok; replayed proof, Bearer scheme, no proof → 401"
 }
 
-# to_ms converts a wrk duration (850.00us, 1.23ms, 2.00s) to milliseconds.
-to_ms() { awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) v /= 1000; else if (d ~ /ms$/) v += 0; else if (d ~ /s$/) v *= 1000; printf "%.2f", v }'; }
 
 # wrk_run NAME DURATION [PROOFS]: one wrk run of the scenario; prints wrk's report and, from
 # the subshell that waited for it, wrk's CPU ticks.
@@ -332,6 +315,7 @@ echo "   rss: the serving Caddy after its run (introspection: the remote gateway
 echo "   cpu: both Caddy processes' CPU per request; others: CPU used by processes outside the benchmark"
 awk '
 	/^RESULT/ {
+		delete r
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
 		n = r["name"]
 		if (n == "plain") { base = r["rps"]; base_p99 = r["p99_ms"] }

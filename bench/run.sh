@@ -15,6 +15,8 @@
 #
 # Exits non-zero when any measured scenario saw an error. Not a timed test: run on demand.
 set -euo pipefail
+# shellcheck source=../scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -40,20 +42,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	local port
-	for _ in $(seq 1 50); do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return 0
-		fi
-	done
-	echo "no free port found" >&2
-	return 1
-}
 
-random_secret() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 
 echo "== caddy-oauth benchmark"
 echo "command     BENCH_CONCURRENCY=$concurrency BENCH_DURATION=$duration BENCH_WARMUP=$warmup ${CADDY_BIN:+CADDY_BIN=$CADDY_BIN }bench/run.sh"
@@ -72,7 +61,7 @@ else
 	caddy="$tmp/caddy"
 fi
 
-port="$(free_port)"
+take_port port
 base="http://127.0.0.1:$port"
 export BENCH_PORT="$port" BENCH_DB="$tmp/oauth.db"
 export BENCH_MASTER_KEY="$(random_secret)" BENCH_SECRET="$(random_secret)"
@@ -145,8 +134,6 @@ LUA
 	echo "$file"
 }
 
-# to_ms converts a wrk duration (850.00us, 1.23ms, 2.00s) to milliseconds.
-to_ms() { awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) v /= 1000; else if (d ~ /ms$/) v += 0; else if (d ~ /s$/) v *= 1000; printf "%.2f", v }'; }
 
 results="$tmp/results"
 : >"$results"

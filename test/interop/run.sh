@@ -9,6 +9,8 @@
 # A second Caddy serves the repository's Caddyfile.example as shipped, only moved to free ports
 # and with its admin endpoint off, for tests/example.test.js.
 set -euo pipefail
+# shellcheck source=../../scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -36,27 +38,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-taken_ports=()
 
-# free_port prints a loopback TCP port nobody is listening on and no earlier call returned.
-# Call it as `var="$(free_port)"; taken_ports+=("$var")`: the subshell cannot record it.
-free_port() {
-	local port
-	for _ in $(seq 1 50); do
-		port=$((20000 + RANDOM % 40000))
-		if [[ " ${taken_ports[*]} " == *" $port "* ]]; then
-			continue
-		fi
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return 0
-		fi
-	done
-	echo "no free port found" >&2
-	return 1
-}
 
-random_secret() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 
 # wait_for_url polls url until it answers 2xx, failing when the Caddy with pid exits first.
 wait_for_url() {
@@ -124,14 +107,10 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
 	echo "$lock_sum" >"$stamp"
 fi
 
-port="$(free_port)"
-taken_ports+=("$port")
-upstream_port="$(free_port)"
-taken_ports+=("$upstream_port")
-example_port="$(free_port)"
-taken_ports+=("$example_port")
-example_upstream_port="$(free_port)"
-taken_ports+=("$example_upstream_port")
+take_port port
+take_port upstream_port
+take_port example_port
+take_port example_upstream_port
 export INTEROP_PORT="$port"
 # The echo upstream behind the oauth_resource gateway (a second site of the same Caddy).
 export INTEROP_UPSTREAM_PORT="$upstream_port"
