@@ -66,6 +66,10 @@ type ResourceHandler struct {
 	// server nonces; gateways sharing it accept each other's nonces.
 	DPoPNonce          string `json:"dpop_nonce,omitempty"`
 	DPoPReplayCapacity int    `json:"dpop_replay_capacity,omitempty"`
+	// DPoPReplayRedis, when set, is a Redis URL (redis://[:password@]host:port/db, rediss://
+	// for TLS; placeholders are resolved at provision) where used proofs are remembered
+	// instead of in memory, so that gateways sharing it reject each other's replays.
+	DPoPReplayRedis string `json:"dpop_replay_redis,omitempty"`
 	// ExternalURL is the origin clients use (https://api.example.com), against which DPoP
 	// proofs' htu is checked. When empty it is the request's scheme and Host; behind a
 	// TLS-terminating proxy that is not a Caddy trusted proxy, set it.
@@ -165,13 +169,24 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("dpop_nonce: %v", err)
 		}
 	}
-	capacity := h.DPoPReplayCapacity
-	if capacity == 0 {
-		capacity = defaultReplayCapacity
-	}
-	guard, release, err := h.app.replayGuard(h.Issuer, h.Resource, capacity)
-	if err != nil {
-		return err
+	var guard dpop.ReplayGuard
+	var release func()
+	if h.DPoPReplayRedis != "" {
+		redisURL, err := repl.ReplaceOrErr(h.DPoPReplayRedis, true, true)
+		if err != nil {
+			return errors.New("dpop_replay_redis: unresolved or empty placeholder")
+		}
+		if guard, release, err = h.app.redisReplayGuard(h.Issuer, h.Resource, redisURL); err != nil {
+			return err
+		}
+	} else {
+		capacity := h.DPoPReplayCapacity
+		if capacity == 0 {
+			capacity = defaultReplayCapacity
+		}
+		if guard, release, err = h.app.replayGuard(h.Issuer, h.Resource, capacity); err != nil {
+			return err
+		}
 	}
 	h.releases = append(h.releases, release)
 	verifier.Replay = guard
@@ -328,7 +343,7 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		return nil
 	}
 
-	id, verr := v.Authenticate(r)
+	id, verr := v.Authenticate(originalURL(r))
 	if verr == nil {
 		verr = h.authorize(v, id, r)
 	}
@@ -440,6 +455,16 @@ func (h *ResourceHandler) Validate() error {
 	if h.DPoPReplayCapacity < 0 {
 		return errors.New("dpop_replay_capacity: must not be negative")
 	}
+	if h.DPoPReplayRedis != "" {
+		if h.DPoPReplayCapacity != 0 {
+			return errors.New("dpop_replay_capacity: has no effect with dpop_replay_redis (Redis bounds its own memory)")
+		}
+		if !strings.Contains(h.DPoPReplayRedis, "{") {
+			if _, err := parseRedisURL(h.DPoPReplayRedis); err != nil {
+				return err
+			}
+		}
+	}
 	if h.ExternalURL != "" {
 		if err := checkExternalURL(h.ExternalURL); err != nil {
 			return err
@@ -506,4 +531,17 @@ func validHeaderName(name string) bool {
 		}
 	}
 	return true
+}
+
+// originalURL returns r as the client sent it as far as the URL goes: a DPoP proof's htu names
+// the URL the client called, which handle_path or a rewrite may have changed by now. Caddy keeps
+// a copy of the original request in the context.
+func originalURL(r *http.Request) *http.Request {
+	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+	if !ok || orig.URL == nil || orig.URL.EscapedPath() == r.URL.EscapedPath() {
+		return r
+	}
+	cp := *r
+	cp.URL = orig.URL
+	return &cp
 }

@@ -45,6 +45,7 @@ type matcherTokenFunc func() (caddy.ModuleMap, bool, error)
 //	    dpop_algs <alg...>
 //	    dpop_nonce <secret>
 //	    dpop_replay_capacity <n>
+//	    dpop_replay_redis <url>
 //	    external_url <origin>
 //	    keep_credentials [true|false]
 //	    scopes <scope...>
@@ -105,6 +106,8 @@ func (h *ResourceHandler) unmarshal(d *caddyfile.Dispenser, matcherToken matcher
 					return d.Errf("dpop_replay_capacity: want a positive integer, got %q", s)
 				}
 			}
+		case "dpop_replay_redis":
+			h.DPoPReplayRedis, err = oneArg(d)
 		case "external_url":
 			h.ExternalURL, err = oneArg(d)
 		case "keep_credentials":

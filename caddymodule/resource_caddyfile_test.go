@@ -81,6 +81,11 @@ func TestResourceUnmarshalCaddyfile(t *testing.T) {
 		{name: "literal nonce secret", input: block("dpop_nonce 0123456789abcdef0123456789abcdef"),
 			want: `{"resource":"https://api.example","issuer":"https://auth.example","dpop_nonce":"0123456789abcdef0123456789abcdef"}`},
 
+		{name: "redis replay guard", input: block("dpop_replay_redis {env.REDIS_URL}"),
+			want: `{"resource":"https://api.example","issuer":"https://auth.example","dpop_replay_redis":"{env.REDIS_URL}"}`},
+		{name: "literal redis url", input: block("dpop_replay_redis rediss://:pw@redis.internal:6380/2"),
+			want: `{"resource":"https://api.example","issuer":"https://auth.example","dpop_replay_redis":"rediss://:pw@redis.internal:6380/2"}`},
+
 		{name: "args on directive", input: "oauth_resource https://api.example {\n}", wantErr: "wrong argument count"},
 		{name: "missing resource", input: "oauth_resource {\n issuer https://auth.example\n}", wantErr: "resource is required"},
 		{name: "missing issuer", input: "oauth_resource {\n resource https://api.example\n}", wantErr: "issuer is required"},
@@ -98,6 +103,9 @@ func TestResourceUnmarshalCaddyfile(t *testing.T) {
 		{name: "short nonce secret", input: block("dpop_nonce short"), wantErr: "at least 32 characters"},
 		{name: "zero capacity", input: block("dpop_replay_capacity 0"), wantErr: "want a positive integer"},
 		{name: "bad capacity", input: block("dpop_replay_capacity lots"), wantErr: "want a positive integer"},
+		{name: "redis without url", input: block("dpop_replay_redis"), wantErr: "wrong argument count"},
+		{name: "redis url scheme", input: block("dpop_replay_redis http://redis.internal"), wantErr: "invalid Redis URL"},
+		{name: "redis and capacity", input: block("dpop_replay_redis redis://127.0.0.1:6379\n dpop_replay_capacity 10"), wantErr: "no effect with dpop_replay_redis"},
 		{name: "external url with path", input: block("external_url https://api.example/v1"), wantErr: "must be an origin only"},
 		{name: "external url relative", input: block("external_url api.example"), wantErr: "must be an http(s) URL"},
 		{name: "scope with quote", input: block(`scopes "a\"b"`), wantErr: "invalid character"},
@@ -149,6 +157,8 @@ func TestResourceValidateJSON(t *testing.T) {
 		{"empty alg", `{` + ok + `,"algs":[""]}`, "algs: unsupported value"},
 		{"dpop alg", `{` + ok + `,"dpop_algs":["HS256"]}`, "dpop_algs"},
 		{"negative capacity", `{` + ok + `,"dpop_replay_capacity":-1}`, "must not be negative"},
+		{"redis", `{` + ok + `,"dpop_replay_redis":"redis://127.0.0.1:6379/0"}`, ""},
+		{"redis bad db", `{` + ok + `,"dpop_replay_redis":"redis://127.0.0.1:6379/x"}`, "invalid Redis URL"},
 		{"short nonce", `{` + ok + `,"dpop_nonce":"abc"}`, "at least 32 characters"},
 		{"claim without values", `{` + ok + `,"claims":{"tier":[]}}`, "at least one value"},
 		{"empty rule", `{` + ok + `,"rules":[{"match":[{"path":["/x"]}]}]}`, "rule 0: requires nothing"},
@@ -185,6 +195,7 @@ func TestResourceAdaptRoundTrip(t *testing.T) {
 	oauth_resource {
 		resource https://api.example.com
 		issuer https://auth.example.com
+		dpop_replay_redis {env.REDIS_URL}
 		scopes read
 		rule @admin {
 			scopes admin
@@ -226,6 +237,7 @@ func TestResourceAdaptRoundTrip(t *testing.T) {
 	want := `{
 		"resource": "https://api.example.com",
 		"issuer": "https://auth.example.com",
+		"dpop_replay_redis": "{env.REDIS_URL}",
 		"scopes": ["read"],
 		"rules": [
 			{"match": [{"path": ["/admin/*"]}], "scopes": ["admin"]},

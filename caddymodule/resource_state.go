@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/dpop"
@@ -175,4 +177,55 @@ func (a *App) releaser(key string) func() {
 			a.logger.Error("releasing gateway state", zap.Error(err))
 		}
 	}
+}
+
+// redisTimeouts bound connecting and each command: the replay check sits on the request
+// path, and a Redis that does not answer quickly fails requests (closed) instead of
+// holding them.
+const (
+	redisDialTimeout = time.Second
+	redisIOTimeout   = 500 * time.Millisecond
+)
+
+// parseRedisURL parses a dpop_replay_redis URL. Its errors never repeat the URL, which may
+// hold a password.
+func parseRedisURL(rawURL string) (*redis.Options, error) {
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("dpop_replay_redis: invalid Redis URL: %v", err)
+	}
+	return opt, nil
+}
+
+type pooledRedis struct{ *redis.Client }
+
+func (c pooledRedis) Destruct() error { return c.Close() }
+
+// redisReplayGuard returns a DPoP replay guard stored in the Redis at rawURL. All handlers
+// using one URL share one client (one connection pool), closed when the last releases it.
+// Keys are prefixed per issuer and resource, as the memory guards are separate per resource.
+func (a *App) redisReplayGuard(issuer, resource, rawURL string) (dpop.ReplayGuard, func(), error) {
+	sum := sha256.Sum256([]byte(rawURL)) // the pool key outlives this config; keep no password in it
+	key := "redis\x00" + hex.EncodeToString(sum[:])
+	val, _, err := gatewayState.LoadOrNew(key, func() (caddy.Destructor, error) {
+		opt, err := parseRedisURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		opt.ContextTimeoutEnabled = true
+		opt.DialTimeout = redisDialTimeout
+		opt.ReadTimeout = redisIOTimeout
+		opt.WriteTimeout = redisIOTimeout
+		return pooledRedis{redis.NewClient(opt)}, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	scope := sha256.Sum256([]byte(issuer + "\x00" + resource))
+	prefix := "caddy-oauth:dpop:" + hex.EncodeToString(scope[:8]) + ":"
+	return dpop.NewRedisGuard(val.(pooledRedis).Client, prefix), a.releaser(key), nil
 }

@@ -2,7 +2,12 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/json"
+	"github.com/go-jose/go-jose/v4"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -300,5 +305,60 @@ func BenchmarkResourceServeHTTP(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestResourceDPoPAfterRewrite: under handle_path (or any rewrite) the proof's htu still names
+// the URL the client called, so validation must use the original request's URL.
+func TestResourceDPoPAfterRewrite(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jkt, err := dpop.Thumbprint(jose.JSONWebKey{Key: &priv.PublicKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := unitToken("read", nil)
+	bound.JKT = jkt
+	h := newUnitHandler(t, &ResourceHandler{}, fakeIssuer{"bound": bound})
+
+	proof := func(htu string) string {
+		opts := (&jose.SignerOptions{}).WithType("dpop+jwt").WithHeader("jwk", jose.JSONWebKey{Key: &priv.PublicKey})
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := json.Marshal(map[string]any{"jti": rand.Text(), "htm": "GET", "htu": htu, "iat": time.Now().Unix(), "ath": dpop.AccessTokenHash("bound")})
+		jws, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := jws.CompactSerialize()
+		return s
+	}
+	for _, c := range []struct {
+		htu  string
+		want int
+	}{
+		{"http://gw.example/api/items", http.StatusNoContent}, // what the client called
+		{"http://gw.example/items", http.StatusUnauthorized},  // the rewritten path is not it
+	} {
+		r := httptest.NewRequest(http.MethodGet, "http://gw.example/api/items", nil)
+		r.Header.Set("Authorization", "DPoP bound")
+		r.Header.Set("DPoP", proof(c.htu))
+		w := httptest.NewRecorder()
+		r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
+		r.URL.Path = "/items" // what handle_path /api/* leaves
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		})
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != c.want {
+			t.Errorf("htu %s: %d %s, want %d", c.htu, w.Code, w.Body.String(), c.want)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Go tests (race detector on) through gotestsum and prints, besides gotestsum's own
-# summary, how many PostgreSQL subtests really ran, so a skipped database leg cannot hide.
-# Run it under scripts/with-postgres.sh (make unit does).
+# summary, how many PostgreSQL and Redis tests really ran, so a skipped backend leg cannot hide.
+# Run it under scripts/with-postgres.sh and scripts/with-redis.sh (make unit does).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,11 +13,18 @@ status=0
 "$json.gotestsum" --format pkgname --jsonfile "$json" -- -race -count=1 "$@" ./... || status=$?
 rm -f "$json.gotestsum"
 
-count() { jq -s "[.[] | select(.Test != null and .Action == \"$1\" and (.Test | test(\"(?i)/postgres(/|$)\")))] | length" "$json"; }
-pg_pass=$(count pass) pg_fail=$(count fail) pg_skip=$(count skip)
-echo "PostgreSQL leg: $pg_pass passed, $pg_fail failed, $pg_skip skipped"
-if [[ -n "${CADDY_OAUTH_REQUIRE_POSTGRES:-}" && "$pg_pass" -eq 0 ]]; then
-	echo "PostgreSQL leg: no PostgreSQL test ran" >&2
-	status=1
-fi
+# count ACTION REGEX: how many tests whose name matches REGEX ended with ACTION.
+count() { jq -s "[.[] | select(.Test != null and .Action == \"$1\" and (.Test | test(\"$2\")))] | length" "$json"; }
+# leg NAME REGEX REQUIRED: report a backend's tests; none passing while REQUIRED is set fails.
+leg() {
+	local pass fail skip
+	pass=$(count pass "$2") fail=$(count fail "$2") skip=$(count skip "$2")
+	echo "$1 leg: $pass passed, $fail failed, $skip skipped"
+	if [[ -n "$3" && "$pass" -eq 0 ]]; then
+		echo "$1 leg: no $1 test ran" >&2
+		status=1
+	fi
+}
+leg PostgreSQL '(?i)/postgres(/|$)' "${CADDY_OAUTH_REQUIRE_POSTGRES:-}"
+leg Redis '(?i)redis' "${CADDY_OAUTH_REQUIRE_REDIS:-}"
 exit "$status"
