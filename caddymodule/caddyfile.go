@@ -37,6 +37,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    client_assertion_max_age <duration>
 //	    dpop_algs <alg...>
 //	    dpop_nonce <secret>
+//	    dpop_replay_redis <url>
 //	    enforce_per_client_resources [true|false]
 //	    resource_seed_mode insert_only|merge|overwrite
 //	    resource <identifier> {
@@ -103,6 +104,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.DPoPAlgs, err = enumArgs(d, asymmetricAlgs)
 		case "dpop_nonce":
 			h.DPoPNonce, err = oneArg(d)
+		case "dpop_replay_redis":
+			h.DPoPReplayRedis, err = oneArg(d)
 		case "enforce_per_client_resources":
 			var b bool
 			b, err = boolArg(d)

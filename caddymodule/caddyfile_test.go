@@ -117,6 +117,12 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "sqlite path", input: "oauth_server {\n issuer https://a.example\n storage sqlite /var/lib/oauth.db\n}", want: `{"issuer":"https://a.example","storage":{"driver":"sqlite","dsn":"/var/lib/oauth.db"}}`},
 		{name: "resource without block", input: "oauth_server {\n issuer https://a.example\n resource urn:example:api\n}", want: `{"issuer":"https://a.example","resources":[{"identifier":"urn:example:api"}]}`},
 		{name: "full", input: fullCaddyfile, want: fullJSON},
+		{name: "dpop options", input: "oauth_server {\n issuer https://a.example\n dpop_algs ES256 EdDSA\n dpop_nonce {env.NONCE}\n dpop_replay_redis redis://127.0.0.1:6379/0\n}",
+			want: `{"issuer":"https://a.example","dpop_algs":["ES256","EdDSA"],"dpop_nonce":"{env.NONCE}","dpop_replay_redis":"redis://127.0.0.1:6379/0"}`},
+		{name: "dpop_replay_redis placeholder", input: "oauth_server {\n issuer https://a.example\n dpop_replay_redis {env.REDIS_URL}\n}",
+			want: `{"issuer":"https://a.example","dpop_replay_redis":"{env.REDIS_URL}"}`},
+		{name: "bad dpop_replay_redis", input: "oauth_server {\n issuer https://a.example\n dpop_replay_redis ftp://h\n}", wantErr: "invalid Redis URL"},
+		{name: "symmetric dpop alg", input: "oauth_server {\n issuer https://a.example\n dpop_algs HS256\n}", wantErr: "HS256"},
 
 		{name: "args on directive", input: "oauth_server https://a.example {\n}", wantErr: "wrong argument count"},
 		{name: "missing issuer", input: "oauth_server {\n access_token_ttl 5m\n}", wantErr: "issuer is required"},

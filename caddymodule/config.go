@@ -147,6 +147,11 @@ func (h *Handler) Validate() error {
 	if err := checkIssuer(h.Issuer); err != nil {
 		return err
 	}
+	if h.DPoPReplayRedis != "" && !strings.Contains(h.DPoPReplayRedis, "{") {
+		if _, err := parseRedisURL(h.DPoPReplayRedis); err != nil {
+			return err
+		}
+	}
 	if s := h.Storage; s != nil {
 		switch s.Driver {
 		case "sqlite":

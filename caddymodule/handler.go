@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
+	"github.com/caddy-oauth/caddy-oauth/dpop"
 )
 
 func init() {
@@ -48,7 +50,10 @@ type Handler struct {
 	DPoPAlgs []string `json:"dpop_algs,omitempty"`
 	// DPoPNonce, when set, is the shared secret of stateless DPoP nonces (RFC 9449 §8) that
 	// the token endpoint then demands; placeholders are resolved at provision.
-	DPoPNonce                 string     `json:"dpop_nonce,omitempty"`
+	DPoPNonce string `json:"dpop_nonce,omitempty"`
+	// DPoPReplayRedis, when set, is a Redis URL where the token endpoint remembers used DPoP
+	// proofs, so that instances sharing it reject each other's replays (else: in memory).
+	DPoPReplayRedis           string     `json:"dpop_replay_redis,omitempty"`
 	EnforcePerClientResources *bool      `json:"enforce_per_client_resources,omitempty"`
 	ResourceSeedMode          string     `json:"resource_seed_mode,omitempty"`
 	Resources                 []Resource `json:"resources,omitempty"`
@@ -104,7 +109,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	// The token endpoint's DPoP replay guard outlives config reloads, like the store: a reload
 	// must not make a used proof acceptable again.
-	guard, releaseGuard, err := h.app.replayGuard(h.Issuer, h.Issuer+"/token", tokenEndpointReplayCapacity)
+	var guard dpop.ReplayGuard
+	var releaseGuard func()
+	if h.DPoPReplayRedis != "" {
+		redisURL, rerr := repl.ReplaceOrErr(h.DPoPReplayRedis, true, true)
+		if rerr != nil {
+			return errors.New("dpop_replay_redis: unresolved or empty placeholder")
+		}
+		guard, releaseGuard, err = h.app.redisReplayGuard(h.Issuer, h.Issuer+"/token", redisURL)
+	} else {
+		guard, releaseGuard, err = h.app.replayGuard(h.Issuer, h.Issuer+"/token", tokenEndpointReplayCapacity)
+	}
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,22 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/dpop"
@@ -81,5 +91,65 @@ func TestRedisReplayGuardBadURLHidesPassword(t *testing.T) {
 	_, _, err := a.redisReplayGuard("https://auth.example", "https://api.example", "redis://:hunter2secret@host:port/0")
 	if err == nil || strings.Contains(err.Error(), "hunter2secret") {
 		t.Fatalf("error = %v, want one that does not repeat the password", err)
+	}
+}
+
+// TestTokenEndpointRedisReplayGuard: oauth_server with dpop_replay_redis remembers token
+// endpoint proofs in Redis (so every instance sharing it refuses a replay).
+func TestTokenEndpointRedisReplayGuard(t *testing.T) {
+	u := testRedisURL(t)
+	tc := newTestCaddy(t)
+	if err := tc.load(t, tc.caddyfile(t, tc.storage(), "dpop_replay_redis "+u)); err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := (&jose.SignerOptions{}).WithType("dpop+jwt").WithHeader("jwk", jose.JSONWebKey{Key: &priv.PublicKey})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(map[string]any{"jti": rand.Text(), "htm": "POST", "htu": tc.issuer + "/token", "iat": time.Now().Unix()})
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, _ := jws.CompactSerialize()
+
+	send := func() (int, map[string]any) {
+		form := url.Values{"grant_type": {"client_credentials"}, "resource": {tc.issuer + "/api"}}
+		req, _ := http.NewRequest(http.MethodPost, tc.issuer+"/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("DPoP", proof)
+		req.SetBasicAuth("demo-service", testSecret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body
+	}
+	if status, body := send(); status != http.StatusOK || body["token_type"] != "DPoP" {
+		t.Fatalf("first use: %d %v", status, body)
+	}
+	if status, body := send(); status != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("replay: %d %v", status, body)
+	}
+
+	// The proof's jti is in Redis, under the token endpoint's key space.
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	scope := sha256.Sum256([]byte(tc.issuer + "\x00" + tc.issuer + "/token"))
+	keys, err := rc.Keys(context.Background(), "caddy-oauth:dpop:"+hex.EncodeToString(scope[:8])+":*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("Redis keys of the token endpoint = %v, %v; want exactly the one proof", keys, err)
 	}
 }
