@@ -153,3 +153,13 @@ var (
 	_ caddy.App         = (*App)(nil)
 	_ caddy.Provisioner = (*App)(nil)
 )
+
+// loadApp returns the oauth app of this config generation (Caddy makes one with an empty
+// config when the Caddyfile has no `oauth` global option).
+func loadApp(ctx caddy.Context) (*App, error) {
+	app, err := ctx.App("oauth")
+	if err != nil {
+		return nil, fmt.Errorf("loading oauth app: %v", err)
+	}
+	return app.(*App), nil
+}

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
-	"github.com/caddy-oauth/caddy-oauth/dpop"
 )
 
 func init() {
@@ -82,11 +80,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
-	appIface, err := ctx.App("oauth")
+	app, err := loadApp(ctx)
 	if err != nil {
-		return fmt.Errorf("loading oauth app: %v", err)
+		return err
 	}
-	h.app = appIface.(*App)
+	h.app = app
 
 	repl := caddy.NewReplacer()
 	cfg, err := h.authConfig(repl)
@@ -109,17 +107,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	// The token endpoint's DPoP replay guard outlives config reloads, like the store: a reload
 	// must not make a used proof acceptable again.
-	var guard dpop.ReplayGuard
-	var releaseGuard func()
-	if h.DPoPReplayRedis != "" {
-		redisURL, rerr := repl.ReplaceOrErr(h.DPoPReplayRedis, true, true)
-		if rerr != nil {
-			return errors.New("dpop_replay_redis: unresolved or empty placeholder")
-		}
-		guard, releaseGuard, err = h.app.redisReplayGuard(h.Issuer, h.Issuer+"/token", redisURL)
-	} else {
-		guard, releaseGuard, err = h.app.replayGuard(h.Issuer, h.Issuer+"/token", tokenEndpointReplayCapacity)
-	}
+	guard, releaseGuard, err := h.app.dpopReplayGuard(repl, h.Issuer, h.Issuer+"/token", h.DPoPReplayRedis, tokenEndpointReplayCapacity)
 	if err != nil {
 		return err
 	}

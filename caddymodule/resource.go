@@ -127,11 +127,11 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
-	appIface, err := ctx.App("oauth")
+	app, err := loadApp(ctx)
 	if err != nil {
-		return fmt.Errorf("loading oauth app: %v", err)
+		return err
 	}
-	h.app = appIface.(*App)
+	h.app = app
 
 	for i := range h.Rules {
 		r := &h.Rules[i]
@@ -169,24 +169,13 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("dpop_nonce: %v", err)
 		}
 	}
-	var guard dpop.ReplayGuard
-	var release func()
-	if h.DPoPReplayRedis != "" {
-		redisURL, err := repl.ReplaceOrErr(h.DPoPReplayRedis, true, true)
-		if err != nil {
-			return errors.New("dpop_replay_redis: unresolved or empty placeholder")
-		}
-		if guard, release, err = h.app.redisReplayGuard(h.Issuer, h.Resource, redisURL); err != nil {
-			return err
-		}
-	} else {
-		capacity := h.DPoPReplayCapacity
-		if capacity == 0 {
-			capacity = defaultReplayCapacity
-		}
-		if guard, release, err = h.app.replayGuard(h.Issuer, h.Resource, capacity); err != nil {
-			return err
-		}
+	capacity := h.DPoPReplayCapacity
+	if capacity == 0 {
+		capacity = defaultReplayCapacity
+	}
+	guard, release, err := h.app.dpopReplayGuard(repl, h.Issuer, h.Resource, h.DPoPReplayRedis, capacity)
+	if err != nil {
+		return err
 	}
 	h.releases = append(h.releases, release)
 	verifier.Replay = guard

@@ -229,3 +229,17 @@ func (a *App) redisReplayGuard(issuer, resource, rawURL string) (dpop.ReplayGuar
 	prefix := "caddy-oauth:dpop:" + hex.EncodeToString(scope[:8]) + ":"
 	return dpop.NewRedisGuard(val.(pooledRedis).Client, prefix), a.releaser(key), nil
 }
+
+// dpopReplayGuard picks the replay guard of one proof scope (a resource, or an issuer's token
+// endpoint): Redis when redisURL is set (placeholders resolved here), else a memory guard of
+// the given capacity, both shared across config reloads.
+func (a *App) dpopReplayGuard(repl *caddy.Replacer, issuer, scope, redisURL string, capacity int) (dpop.ReplayGuard, func(), error) {
+	if redisURL == "" {
+		return a.replayGuard(issuer, scope, capacity)
+	}
+	resolved, err := repl.ReplaceOrErr(redisURL, true, true)
+	if err != nil {
+		return nil, nil, errors.New("dpop_replay_redis: unresolved or empty placeholder")
+	}
+	return a.redisReplayGuard(issuer, scope, resolved)
+}
