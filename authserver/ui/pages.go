@@ -1,0 +1,112 @@
+package ui
+
+// Page is what every interactive page (login, consent, logout confirmation) carries.
+type Page struct {
+	// Title is the page title and heading; empty uses the page's default.
+	Title string
+	// Action is the URL the form posts to; empty posts back to the current URL.
+	Action      string
+	CSRFToken   string
+	Interaction string
+	// FormActions lists URLs (usually the client's redirect_uri) whose origins the
+	// Content-Security-Policy form-action directive must allow besides 'self':
+	// Chromium applies form-action to the redirect that follows a submission, so
+	// without them the final 303 to the client is blocked. Only the origin of each is
+	// used; entries that are not absolute URLs are ignored.
+	FormActions []string
+}
+
+// LoginPage asks for the end user's credentials.
+type LoginPage struct {
+	Page
+	ClientName string
+	// Username prefills the username field (e.g. from login_hint or a failed attempt).
+	Username string
+	// Error is shown above the form and announced to assistive technology.
+	Error string
+}
+
+// Scope is one requested scope as shown on the consent page.
+type Scope struct {
+	Name string
+	// Description is what the user reads; empty uses the standard description of a
+	// well-known scope, or the name itself.
+	Description string
+}
+
+// Resource is one protected resource (RFC 8707) the client asks access to.
+type Resource struct {
+	Identifier string
+	Name       string
+}
+
+// ConsentPage asks the end user to grant scopes and resources to a client.
+type ConsentPage struct {
+	Page
+	ClientName string
+	ClientID   string
+	// Account names the signed-in user (e.g. username or email).
+	Account   string
+	Scopes    []Scope
+	Resources []Resource
+}
+
+// LogoutPage confirms an RP-initiated logout.
+type LogoutPage struct {
+	Page
+	ClientName string
+	Account    string
+}
+
+// LoggedOutPage tells the end user the logout is done.
+type LoggedOutPage struct {
+	Title string
+}
+
+// ErrorPage shows an error that cannot be sent back to the client.
+type ErrorPage struct {
+	Title string
+	// Code is the OAuth error code (e.g. invalid_request), Description its human text.
+	Code        string
+	Description string
+}
+
+// Param is one field of a form_post authorization response.
+type Param struct {
+	Name  string
+	Value string
+}
+
+// FormPostPage is an OAuth 2.0 Form Post Response Mode page: it POSTs Params to Action,
+// the client's redirect_uri, which must be an absolute http or https URL.
+type FormPostPage struct {
+	Action string
+	Params []Param
+}
+
+// standardScopes are the descriptions of the scopes OpenID Connect Core §5.4 and §11 define.
+var standardScopes = map[string]string{
+	"openid":         "Sign you in",
+	"profile":        "View your basic profile (name, picture, locale)",
+	"email":          "View your email address",
+	"address":        "View your postal address",
+	"phone":          "View your phone number",
+	"offline_access": "Stay signed in (refresh tokens)",
+}
+
+// DescribeScopes turns scope names into consent-page entries with the standard
+// descriptions; unknown scopes are described by their name.
+func DescribeScopes(names []string) []Scope {
+	scopes := make([]Scope, len(names))
+	for i, n := range names {
+		scopes[i] = Scope{Name: n, Description: describe(n)}
+	}
+	return scopes
+}
+
+func describe(name string) string {
+	if d, ok := standardScopes[name]; ok {
+		return d
+	}
+	return name
+}
