@@ -4,7 +4,7 @@ GO ?= go
 BIN ?= bin/caddy
 FUZZTIME ?= 10s
 
-.PHONY: build run test unit interop fuzz xcaddy-build bench vet
+.PHONY: build run test unit interop browser fuzz xcaddy-build bench vet
 
 build:
 	$(GO) build -o $(BIN) ./cmd/caddy
@@ -14,8 +14,8 @@ run:
 	$(GO) run ./cmd/caddy run --config Caddyfile.example --adapter caddyfile
 
 # Every test: vet, Go unit/integration tests (SQLite and a real PostgreSQL), fuzz smoke runs,
-# the openid-client interop suite and an xcaddy build.
-test: vet unit fuzz interop xcaddy-build
+# the openid-client interop suite, the Chromium browser suite and an xcaddy build.
+test: vet unit fuzz interop browser xcaddy-build
 
 vet:
 	$(GO) vet ./...
@@ -28,6 +28,11 @@ fuzz:
 
 interop:
 	test/interop/run.sh
+
+# Headless Chromium (Debian's, installed by scripts/chromium.sh) through login, consent and
+# logout; screenshots in test/browser/artifacts/.
+browser:
+	test/browser/run.sh
 
 xcaddy-build:
 	scripts/xcaddy-build.sh

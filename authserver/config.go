@@ -54,6 +54,52 @@ type Config struct {
 	// DPoPNonceSecret, when set, makes the token endpoint demand server nonces in DPoP proofs
 	// (RFC 9449 §8); instances sharing the secret accept each other's nonces.
 	DPoPNonceSecret string
+
+	// End-user flows.
+
+	// Accounts declared in configuration; written to the store at start (the configuration
+	// is their source of truth, like Clients).
+	Accounts []AccountConfig
+	// CodeTTL is the lifetime of authorization codes (default 60 s).
+	CodeTTL time.Duration
+	// SessionTTL is the absolute lifetime of a login session (default 14 days, like the
+	// default refresh-token TTL); SessionIdleTTL ends a session unused for that long
+	// (default 24 h; 0 keeps the default, negative disables the idle limit).
+	SessionTTL     time.Duration
+	SessionIdleTTL time.Duration
+	// InteractionTTL bounds how long a user may take on the login and consent pages
+	// (default 30 minutes).
+	InteractionTTL time.Duration
+	// RefreshGracePeriod, when positive, answers a rotated refresh token presented again within
+	// this period with the same response instead of revoking the family, so a client that lost
+	// the response to a concurrent refresh is not logged out (default 0: off).
+	RefreshGracePeriod time.Duration
+	// AllowPlainPKCE accepts code_challenge_method=plain (RFC 7636); off by default because
+	// RFC 9700 §2.1.1 wants S256.
+	AllowPlainPKCE bool
+	// ACRValues are the authentication context classes this server claims to satisfy; an
+	// acr_values request naming one of them gets it in the acr claim.
+	ACRValues []string
+	// TemplateDir holds page templates overriding the embedded ones (see authserver/ui).
+	TemplateDir string
+	// LoginFailuresPerAccount and LoginFailuresPerIP bound failed sign-ins in LoginWindow
+	// (defaults 5, 20, 15 minutes).
+	LoginFailuresPerAccount int
+	LoginFailuresPerIP      int
+	LoginWindow             time.Duration
+}
+
+// AccountConfig declares a local account.
+type AccountConfig struct {
+	Username string
+	// Subject is the stable sub; default: a value derived from nothing but a fresh random ID
+	// at first seeding, kept afterwards.
+	Subject string
+	// Password in clear (hashed at start) or PasswordHash (argon2id PHC or bcrypt).
+	Password     string
+	PasswordHash string
+	Claims       map[string]any
+	Disabled     bool
 }
 
 // ResourceConfig declares a protected resource. Nil/empty fields inherit server defaults
@@ -92,6 +138,14 @@ type ClientConfig struct {
 	JWKS                  string // raw JSON JWK Set
 	JWKSURI               string
 	DPoPBoundAccessTokens bool
+
+	PostLogoutRedirectURIs      []string
+	SubjectType                 string // "public" (default) or "pairwise"
+	SectorIdentifier            string // host for pairwise subjects; default: the redirect URIs' host
+	IDTokenSignedResponseAlg    string // default RS256
+	SkipConsent                 bool
+	PKCEOptional                bool
+	RefreshWithoutOfflineAccess bool
 }
 
 // Seed modes for configured resources.
@@ -108,6 +162,11 @@ const (
 	DefaultRefreshTokenTTL       = 14 * 24 * time.Hour
 	DefaultAccessTokenSigningAlg = "ES256"
 	DefaultClientAssertionMaxAge = 5 * time.Minute
+	DefaultCodeTTL               = 60 * time.Second
+	DefaultSessionTTL            = 14 * 24 * time.Hour
+	DefaultSessionIdleTTL        = 24 * time.Hour
+	DefaultInteractionTTL        = 30 * time.Minute
+	DefaultIDTokenSigningAlg     = "RS256"
 )
 
 // DefaultSigningAlgs are the algorithms with a signing key unless configured otherwise:
@@ -164,6 +223,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ClientAssertionMaxAge == 0 {
 		c.ClientAssertionMaxAge = DefaultClientAssertionMaxAge
+	}
+	if err := c.endUserDefaults(); err != nil {
+		return c, err
 	}
 	seen := map[string]bool{}
 	for _, rc := range c.Resources {

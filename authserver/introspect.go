@@ -64,7 +64,12 @@ func (s *Server) activeJWT(ctx context.Context, token string) (*tokenInfo, error
 	if err != nil || revoked {
 		return nil, err
 	}
-	res, err := s.st.GetResourceByIdentifier(ctx, info.audience[0])
+	resourceAud := info.audience[0]
+	if resourceAud == s.endpoint(pathUserinfo) {
+		// A token for the userinfo endpoint only: there is no resource to check.
+		return info, nil
+	}
+	res, err := s.st.GetResourceByIdentifier(ctx, resourceAud)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
@@ -129,11 +134,19 @@ func (s *Server) parseJWT(token string) *tokenInfo {
 		return nil
 	}
 	info.issuedAt, _ = numericClaim(claims["iat"])
-	aud, _ := claims["aud"].(string)
-	if aud == "" {
+	switch aud := claims["aud"].(type) {
+	case string:
+		info.audience = []string{aud}
+	case []any:
+		for _, a := range aud {
+			if a, ok := a.(string); ok && a != "" {
+				info.audience = append(info.audience, a)
+			}
+		}
+	}
+	if len(info.audience) == 0 || info.audience[0] == "" {
 		return nil
 	}
-	info.audience = []string{aud}
 	if cnf, ok := claims["cnf"].(map[string]any); ok {
 		info.jkt, _ = cnf["jkt"].(string)
 	}
@@ -172,10 +185,12 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 	if t.Revoked || !t.ExpiresAt.After(s.now()) {
 		return nil, nil
 	}
-	if _, err := s.st.GetResource(ctx, t.ResourceID); errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
+	if t.ResourceID != "" { // "" is a token for the userinfo endpoint only
+		if _, err := s.st.GetResource(ctx, t.ResourceID); errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	return &tokenInfo{
 		hash:       hash,
@@ -196,6 +211,9 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 func (s *Server) mayIntrospect(ctx context.Context, caller *store.Client, info *tokenInfo) (bool, error) {
 	if caller.ID == info.clientID {
 		return true, nil
+	}
+	if info.resourceID == "" {
+		return false, nil
 	}
 	return s.st.IsClientLinked(ctx, caller.ID, info.resourceID)
 }

@@ -25,6 +25,11 @@ type accessTokenRequest struct {
 	scopes   []string
 	// jkt binds the token to a DPoP key (RFC 9449 §6); empty for a Bearer token.
 	jkt string
+	// grantID names the user grant the token belongs to (empty for client credentials):
+	// revoking the grant revokes the token.
+	grantID string
+	// userinfo adds the userinfo endpoint to the audience (the openid scope was granted).
+	userinfo bool
 }
 
 // tokenResponse is the successful token endpoint response (RFC 6749 §5.1).
@@ -35,6 +40,10 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
+
+	// jti and exp of a JWT access token, to revoke it if the response is never delivered.
+	jti string
+	exp time.Time
 }
 
 // accessTokenClaims are the RFC 9068 claims of a JWT access token. Custom claims of the
@@ -42,13 +51,24 @@ type tokenResponse struct {
 type accessTokenClaims struct {
 	Issuer   string        `json:"iss"`
 	Subject  string        `json:"sub"`
-	Audience string        `json:"aud"`
+	Audience audience      `json:"aud"`
 	Expiry   int64         `json:"exp"`
 	IssuedAt int64         `json:"iat"`
 	JTI      string        `json:"jti"`
 	ClientID string        `json:"client_id"`
 	Scope    string        `json:"scope,omitempty"`
 	Cnf      *confirmation `json:"cnf,omitempty"`
+}
+
+// audience is the aud claim: a string for one audience (what most resource servers expect),
+// an array for several (RFC 7519 §4.1.3).
+type audience []string
+
+func (a audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
 }
 
 // confirmation is the RFC 7800 cnf claim.
@@ -100,6 +120,15 @@ func (s *Server) accessAlg(r *store.Resource) string {
 
 // issueAccessToken mints a JWT or opaque access token for req under its resource's policy.
 func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (*tokenResponse, error) {
+	if req.resource == nil {
+		// Only the userinfo endpoint: a token of the server's default policy for it.
+		req.resource = &store.Resource{Identifier: s.endpoint(pathUserinfo)}
+		req.userinfo = false
+	}
+	aud := audience{req.resource.Identifier}
+	if req.userinfo {
+		aud = append(aud, s.endpoint(pathUserinfo))
+	}
 	now := s.now()
 	ttl := s.accessTTL(req.resource)
 	exp := now.Add(ttl)
@@ -116,9 +145,10 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 			ClientID:   req.client.ID,
 			Subject:    req.subject,
 			ResourceID: req.resource.ID,
-			Audience:   []string{req.resource.Identifier},
+			Audience:   aud,
 			Scope:      scope,
 			JKT:        req.jkt,
+			GrantID:    req.grantID,
 			Extra:      req.resource.CustomClaims,
 			IssuedAt:   now,
 			ExpiresAt:  exp,
@@ -133,7 +163,7 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 	claims := accessTokenClaims{
 		Issuer:   s.cfg.Issuer,
 		Subject:  req.subject,
-		Audience: req.resource.Identifier,
+		Audience: aud,
 		Expiry:   exp.Unix(),
 		IssuedAt: now.Unix(),
 		JTI:      newJTI(),
@@ -164,7 +194,15 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 	if err != nil {
 		return nil, err
 	}
+	if req.grantID != "" {
+		// Remember the jti so that revoking the grant (code replay, refresh reuse, logout)
+		// revokes this self-contained token too.
+		if err := s.st.RecordGrantJTI(ctx, req.grantID, claims.JTI, exp); err != nil {
+			return nil, err
+		}
+	}
 	resp.AccessToken = token
+	resp.jti, resp.exp = claims.JTI, exp
 	return resp, nil
 }
 

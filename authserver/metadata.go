@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
 )
 
@@ -13,6 +14,12 @@ const (
 	pathIntrospect = "/introspect"
 	pathRevoke     = "/revoke"
 	pathJWKS       = "/jwks"
+	pathAuthorize  = "/authorize"
+	pathResume     = "/authorize/resume"
+	pathLogin      = "/login"
+	pathConsent    = "/consent"
+	pathUserinfo   = "/userinfo"
+	pathEndSession = "/end_session"
 )
 
 // metadata is the RFC 8414 / OIDC Discovery document. It lists only what this server
@@ -32,6 +39,23 @@ type metadata struct {
 	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthSigningAlgValues    []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
 	DPoPSigningAlgValuesSupported             []string `json:"dpop_signing_alg_values_supported"`
+
+	// End-user flows (OIDC Discovery §3, RFC 8414 §2, RFC 9207, RP-Initiated Logout §2.1).
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	UserinfoEndpoint                  string   `json:"userinfo_endpoint"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
+	ResponseModesSupported            []string `json:"response_modes_supported"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported                   []string `json:"claims_supported"`
+	PromptValuesSupported             []string `json:"prompt_values_supported"`
+	ACRValuesSupported                []string `json:"acr_values_supported,omitempty"`
+	AuthorizationResponseISSParameter bool     `json:"authorization_response_iss_parameter_supported"`
+	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported         bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 }
 
 func (s *Server) buildMetadata() ([]byte, error) {
@@ -56,16 +80,36 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		JWKSURI:                                   s.endpoint(pathJWKS),
 		IntrospectionEndpoint:                     s.endpoint(pathIntrospect),
 		RevocationEndpoint:                        s.endpoint(pathRevoke),
-		ResponseTypesSupported:                    []string{}, // no authorization endpoint yet
+		ResponseTypesSupported:                    []string{"code"},
 		GrantTypesSupported:                       grantTypes,
 		TokenEndpointAuthMethodsSupported:         clientauth.Methods(),
 		TokenEndpointAuthSigningAlgValues:         algs,
 		IntrospectionEndpointAuthMethodsSupported: confidential,
 		IntrospectionEndpointAuthSigningAlgValues: algs,
-		RevocationEndpointAuthMethodsSupported:    confidential,
+		RevocationEndpointAuthMethodsSupported:    clientauth.Methods(), // public clients revoke their own tokens too
 		RevocationEndpointAuthSigningAlgValues:    algs,
 		DPoPSigningAlgValuesSupported:             s.dpopAlgs(),
+
+		AuthorizationEndpoint:             s.endpoint(pathAuthorize),
+		UserinfoEndpoint:                  s.endpoint(pathUserinfo),
+		EndSessionEndpoint:                s.endpoint(pathEndSession),
+		ResponseModesSupported:            []string{modeQuery, modeFragment, modeFormPost},
+		CodeChallengeMethodsSupported:     s.pkceMethods(),
+		ScopesSupported:                   identityScopes,
+		SubjectTypesSupported:             []string{"public", "pairwise"},
+		IDTokenSigningAlgValuesSupported:  s.keys.Algs(),
+		ClaimsSupported:                   append([]string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash"}, account.SupportedClaims()...),
+		PromptValuesSupported:             validPrompts,
+		ACRValuesSupported:                s.cfg.ACRValues,
+		AuthorizationResponseISSParameter: true,
 	})
+}
+
+func (s *Server) pkceMethods() []string {
+	if s.cfg.AllowPlainPKCE {
+		return []string{"S256", "plain"}
+	}
+	return []string{"S256"}
 }
 
 // grantOrder fixes the order grant types are advertised in.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
@@ -34,6 +35,11 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if token == "" {
 		return oautherr.Request("token is required")
 	}
+	if len(token) <= maxTokenLen && strings.Count(token, ".") != 2 {
+		if done, err := s.revokeRefreshToken(ctx, caller, token); done || err != nil {
+			return err
+		}
+	}
 	info, err := s.activeToken(ctx, token)
 	if err != nil || info == nil || info.clientID != caller.ID {
 		return err
@@ -48,4 +54,26 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		s.noteRevoked(info) // in-process gateways refuse it from now on
 	}
 	return err
+}
+
+// revokeRefreshToken revokes the grant of a refresh token of the caller: RFC 7009 §2.1 wants
+// the access tokens of the same grant revoked with it. done reports whether token was a
+// refresh token (of anyone: a foreign one is silently left alone, §2.2).
+func (s *Server) revokeRefreshToken(ctx context.Context, caller *store.Client, token string) (done bool, err error) {
+	rt, err := s.st.GetRefreshToken(ctx, hashToken(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	g, err := s.st.GetGrant(ctx, rt.GrantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return true, err
+	}
+	if g.ClientID != caller.ID {
+		return true, nil
+	}
+	return true, s.revokeGrant(ctx, g.ID)
 }

@@ -160,6 +160,13 @@ func (s *Server) clientFromConfig(cc ClientConfig) (*store.Client, error) {
 		JWKS:                        cc.JWKS,
 		JWKSURI:                     cc.JWKSURI,
 		DPoPBoundAccessTokens:       cc.DPoPBoundAccessTokens,
+		PostLogoutRedirectURIs:      slices.Clone(cc.PostLogoutRedirectURIs),
+		SubjectType:                 cc.SubjectType,
+		SectorIdentifier:            cc.SectorIdentifier,
+		IDTokenSignedResponseAlg:    cc.IDTokenSignedResponseAlg,
+		SkipConsent:                 cc.SkipConsent,
+		PKCEOptional:                cc.PKCEOptional,
+		RefreshWithoutOfflineAccess: cc.RefreshWithoutOfflineAccess,
 	}
 	hasSecret := cc.Secret != "" || cc.SecretHash != ""
 	if cc.Secret != "" && cc.SecretHash != "" {

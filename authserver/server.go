@@ -4,6 +4,7 @@ package authserver
 
 import (
 	"context"
+	"crypto/cipher"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,12 +15,14 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 	"github.com/caddy-oauth/caddy-oauth/dpop"
 )
 
@@ -36,6 +39,14 @@ type Deps struct {
 	// DPoPReplay remembers used DPoP proof jtis; nil means a memory guard owned by the Server.
 	// Share one across config reloads (and use a cluster-wide one across instances).
 	DPoPReplay dpop.ReplayGuard
+	// Accounts is where end users sign in; nil means the store's own accounts.
+	Accounts account.Source
+	// LoginLimiter throttles failed sign-ins; nil means one owned by the Server (share one
+	// across config reloads so a reload does not reset the counters).
+	LoginLimiter *account.Limiter
+	// ClientIP returns the end user's address for login throttling (Caddy's trusted-proxy
+	// aware client IP); nil means the peer address.
+	ClientIP func(*http.Request) string
 }
 
 // Server is one authorization server (one issuer).
@@ -62,6 +73,14 @@ type Server struct {
 	revokedLocal sync.Map
 	// claimFragments caches each resource's encoded custom claims (resource ID → claimFragment).
 	claimFragments sync.Map
+
+	// End-user flows.
+	accounts       account.Source
+	limiter        *account.Limiter
+	ui             *ui.Renderer
+	csrfKey        []byte
+	pairwiseMACKey []byte
+	pairwiseBlock  cipher.Block
 
 	grantHandlers map[string]grantHandler
 	routes        map[string]http.HandlerFunc
@@ -150,6 +169,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := s.setupDPoP(); err != nil {
 		return nil, err
 	}
+	if err := s.setupEndUser(ctx); err != nil {
+		return nil, err
+	}
 	s.grantHandlers = s.grants()
 	if s.metadataJSON, err = s.buildMetadata(); err != nil {
 		return nil, err
@@ -178,10 +200,16 @@ func (c Config) longestTokenTTL() time.Duration {
 func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	base := s.basePath()
 	routes := map[string]http.HandlerFunc{
-		base + pathToken:      s.handleToken,
+		base + pathToken:      cors(s.handleToken),
 		base + pathIntrospect: s.handleIntrospect,
-		base + pathRevoke:     s.handleRevoke,
+		base + pathRevoke:     cors(s.handleRevoke),
 		base + pathJWKS:       s.handleJWKS,
+		base + pathAuthorize:  s.handleAuthorize,
+		base + pathResume:     s.handleResume,
+		base + pathLogin:      s.handleLogin,
+		base + pathConsent:    s.handleConsent,
+		base + pathUserinfo:   cors(s.handleUserinfo),
+		base + pathEndSession: s.handleEndSession,
 		// OIDC Discovery appends to the issuer; RFC 8414 §3.1 inserts before the issuer's path.
 		base + "/.well-known/openid-configuration":       s.handleMetadata,
 		base + "/.well-known/oauth-authorization-server": s.handleMetadata,

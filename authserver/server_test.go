@@ -161,7 +161,7 @@ func TestDiscoveryTellsTheTruth(t *testing.T) {
 			b["introspection_endpoint"] != testIssuer+"/introspect" || b["revocation_endpoint"] != testIssuer+"/revoke" {
 			t.Errorf("%s: wrong endpoints: %v", path, b)
 		}
-		for _, absent := range []string{"authorization_endpoint", "userinfo_endpoint", "registration_endpoint"} {
+		for _, absent := range []string{"registration_endpoint", "pushed_authorization_request_endpoint", "device_authorization_endpoint"} {
 			if _, ok := b[absent]; ok {
 				t.Errorf("%s advertises %s, which is not served", path, absent)
 			}
@@ -169,11 +169,12 @@ func TestDiscoveryTellsTheTruth(t *testing.T) {
 		if algs, _ := b["dpop_signing_alg_values_supported"].([]any); len(algs) == 0 || slices.Contains(algs, any("none")) {
 			t.Errorf("dpop_signing_alg_values_supported = %v", b["dpop_signing_alg_values_supported"])
 		}
-		if gt, _ := json.Marshal(b["grant_types_supported"]); string(gt) != `["client_credentials"]` {
+		if gt, _ := json.Marshal(b["grant_types_supported"]); string(gt) != `["authorization_code","refresh_token","client_credentials"]` {
 			t.Errorf("grant_types_supported = %s", gt)
 		}
 		// Every advertised endpoint is actually served.
-		for _, k := range []string{"token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint"} {
+		for _, k := range []string{"token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint",
+			"authorization_endpoint", "userinfo_endpoint", "end_session_endpoint"} {
 			if !ts.srv.OwnsPath(strings.TrimPrefix(b[k].(string), testIssuer)) {
 				t.Errorf("%s is advertised but not routed", k)
 			}
@@ -187,6 +188,17 @@ func TestDiscoveryTellsTheTruth(t *testing.T) {
 // verifyAccessToken checks a JWT access token against the served JWKS and returns its claims.
 func (ts *testServer) verifyAccessToken(token, wantAlg string) map[string]any {
 	ts.t.Helper()
+	return ts.verifyJWT(token, wantAlg, "at+jwt")
+}
+
+// verifyIDToken checks an ID token against the served JWKS and returns its claims.
+func (ts *testServer) verifyIDToken(token, wantAlg string) map[string]any {
+	ts.t.Helper()
+	return ts.verifyJWT(token, wantAlg, "JWT")
+}
+
+func (ts *testServer) verifyJWT(token, wantAlg, wantTyp string) map[string]any {
+	ts.t.Helper()
 	res := ts.do(http.MethodGet, "/jwks", nil, [2]string{})
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal([]byte(res.raw), &set); err != nil {
@@ -197,8 +209,8 @@ func (ts *testServer) verifyAccessToken(token, wantAlg string) map[string]any {
 		ts.t.Fatalf("parse: %v", err)
 	}
 	hdr := jws.Signatures[0].Header
-	if hdr.ExtraHeaders["typ"] != "at+jwt" {
-		ts.t.Errorf("typ = %v, want at+jwt", hdr.ExtraHeaders["typ"])
+	if hdr.ExtraHeaders["typ"] != wantTyp {
+		ts.t.Errorf("typ = %v, want %s", hdr.ExtraHeaders["typ"], wantTyp)
 	}
 	keys := set.Key(hdr.KeyID)
 	if len(keys) != 1 {

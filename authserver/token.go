@@ -18,6 +18,8 @@ type grantHandler func(ctx context.Context, r *http.Request, client *store.Clien
 func (s *Server) grants() map[string]grantHandler {
 	return map[string]grantHandler{
 		"client_credentials": s.clientCredentials,
+		"authorization_code": s.authorizationCodeGrant,
+		"refresh_token":      s.refreshTokenGrant,
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
+	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore"
 )
@@ -162,4 +163,22 @@ func loadApp(ctx caddy.Context) (*App, error) {
 		return nil, fmt.Errorf("loading oauth app: %v", err)
 	}
 	return app.(*App), nil
+}
+
+// loginLimiters keeps each issuer's login throttling across config reloads, so that a reload
+// does not hand an attacker a fresh allowance. Keyed by issuer and limits; entries are few
+// (one per issuer and configured limits) and bounded in size by the limiter itself.
+var loginLimiters sync.Map
+
+func (a *App) loginLimiter(issuer string, cfg authserver.Config) *account.Limiter {
+	key := fmt.Sprintf("%s|%d|%d|%s", issuer, cfg.LoginFailuresPerAccount, cfg.LoginFailuresPerIP, cfg.LoginWindow)
+	if l, ok := loginLimiters.Load(key); ok {
+		return l.(*account.Limiter)
+	}
+	l, _ := loginLimiters.LoadOrStore(key, account.NewLimiter(account.LimiterConfig{
+		FailuresPerAccount: cfg.LoginFailuresPerAccount,
+		FailuresPerIP:      cfg.LoginFailuresPerIP,
+		Window:             cfg.LoginWindow,
+	}))
+	return l.(*account.Limiter)
 }

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -64,7 +65,28 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        resources <identifier...>
 //	        jwks <JWK Set JSON> | jwks_uri <url>
 //	        dpop_bound_access_tokens [true|false]
+//	        post_logout_redirect_uris <uri...>
+//	        subject_type public|pairwise
+//	        sector_identifier <host>
+//	        id_token_signed_response_alg <alg>
+//	        skip_consent [true|false]
+//	        pkce_optional [true|false]
+//	        refresh_without_offline_access [true|false]
 //	    }
+//	    account <username> {
+//	        password <password> | password_hash <hash>
+//	        subject <sub>
+//	        claim <name> <value>
+//	        disabled [true|false]
+//	    }
+//	    code_ttl <duration>
+//	    session_ttl <duration>
+//	    session_idle_ttl <duration>
+//	    refresh_grace_period <duration>
+//	    allow_plain_pkce [true|false]
+//	    acr_values <acr...>
+//	    template_dir <dir>
+//	    login_limits <per_account> <per_ip> <window>
 //	}
 //
 // claim and metadata values are JSON when they parse as JSON, otherwise strings.
@@ -122,6 +144,27 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if c, err = parseClient(d); err == nil {
 				h.Clients = append(h.Clients, c)
 			}
+		case "account":
+			var a Account
+			if a, err = parseAccount(d); err == nil {
+				h.Accounts = append(h.Accounts, a)
+			}
+		case "code_ttl":
+			h.CodeTTL, err = durationArg(d)
+		case "session_ttl":
+			h.SessionTTL, err = durationArg(d)
+		case "session_idle_ttl":
+			h.SessionIdleTTL, err = durationArg(d)
+		case "refresh_grace_period":
+			h.RefreshGracePeriod, err = durationArg(d)
+		case "allow_plain_pkce":
+			h.AllowPlainPKCE, err = boolArg(d)
+		case "acr_values":
+			h.ACRValues, err = atLeastOneArg(d)
+		case "template_dir":
+			h.TemplateDir, err = oneArg(d)
+		case "login_limits":
+			err = parseLoginLimits(d, h)
 		default:
 			return d.Errf("unknown oauth_server subdirective %q", d.Val())
 		}
@@ -241,6 +284,20 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 			c.JWKSURI, err = oneArg(d)
 		case "dpop_bound_access_tokens":
 			c.DPoPBoundAccessTokens, err = boolArg(d)
+		case "post_logout_redirect_uris":
+			c.PostLogoutRedirectURIs, err = uriArgs(d, "post_logout_redirect_uri")
+		case "subject_type":
+			c.SubjectType, err = enumArg(d, subjectTypes)
+		case "sector_identifier":
+			c.SectorIdentifier, err = oneArg(d)
+		case "id_token_signed_response_alg":
+			c.IDTokenSignedResponseAlg, err = enumArg(d, asymmetricAlgs)
+		case "skip_consent":
+			c.SkipConsent, err = boolArg(d)
+		case "pkce_optional":
+			c.PKCEOptional, err = boolArg(d)
+		case "refresh_without_offline_access":
+			c.RefreshWithoutOfflineAccess, err = boolArg(d)
 		default:
 			return c, d.Errf("unknown client subdirective %q", d.Val())
 		}
@@ -249,6 +306,59 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 		}
 	}
 	return c, nil
+}
+
+func parseAccount(d *caddyfile.Dispenser) (Account, error) {
+	var a Account
+	var err error
+	if !d.NextArg() || d.Val() == "{" {
+		return a, d.Err("account: a username is required")
+	}
+	a.Username = d.Val()
+	if d.NextArg() {
+		return a, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "password":
+			a.Password, err = oneArg(d)
+		case "password_hash":
+			a.PasswordHash, err = oneArg(d)
+		case "subject":
+			a.Subject, err = oneArg(d)
+		case "claim":
+			err = keyValueArg(d, &a.Claims)
+		case "disabled":
+			a.Disabled, err = boolArg(d)
+		default:
+			return a, d.Errf("unknown account subdirective %q", d.Val())
+		}
+		if err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+// parseLoginLimits reads `login_limits <per_account> <per_ip> <window>`.
+func parseLoginLimits(d *caddyfile.Dispenser, h *Handler) error {
+	var perAccount, perIP, window string
+	if !d.AllArgs(&perAccount, &perIP, &window) {
+		return d.ArgErr()
+	}
+	var err error
+	if h.LoginFailuresPerAccount, err = strconv.Atoi(perAccount); err != nil || h.LoginFailuresPerAccount < 1 {
+		return d.Errf("login_limits: per-account limit %q must be a positive integer", perAccount)
+	}
+	if h.LoginFailuresPerIP, err = strconv.Atoi(perIP); err != nil || h.LoginFailuresPerIP < 1 {
+		return d.Errf("login_limits: per-IP limit %q must be a positive integer", perIP)
+	}
+	w, err := caddy.ParseDuration(window)
+	if err != nil || w <= 0 {
+		return d.Errf("login_limits: invalid window %q", window)
+	}
+	h.LoginWindow = caddy.Duration(w)
+	return nil
 }
 
 // oneArg reads exactly one argument of the current subdirective.

@@ -104,6 +104,75 @@ const fullJSON = `{
 	}]
 }`
 
+const endUserCaddyfile = `oauth_server {
+	issuer https://auth.example
+	code_ttl 30s
+	session_ttl 168h
+	session_idle_ttl 2h
+	refresh_grace_period 10s
+	allow_plain_pkce
+	acr_values urn:example:pwd
+	login_limits 3 10 10m
+	client web {
+		secret {env.WEB_SECRET}
+		grant_types authorization_code refresh_token
+		redirect_uris https://app.example/cb
+		post_logout_redirect_uris https://app.example/bye
+		subject_type pairwise
+		sector_identifier app.example
+		id_token_signed_response_alg ES256
+		skip_consent
+		pkce_optional
+		refresh_without_offline_access
+	}
+	account Alice {
+		password {env.ALICE_PASSWORD}
+		subject alice-1
+		claim name "Alice Liddell"
+		claim email_verified true
+	}
+	account bob {
+		password_hash $2b$10$abcdefghijklmnopqrstuu5s8QWRIIw7lHT4HSCfNbM3W2YJ7pTC6
+		disabled
+	}
+}`
+
+const endUserJSON = `{
+	"issuer": "https://auth.example",
+	"clients": [{
+		"client_id": "web",
+		"secret": "{env.WEB_SECRET}",
+		"grant_types": ["authorization_code", "refresh_token"],
+		"redirect_uris": ["https://app.example/cb"],
+		"post_logout_redirect_uris": ["https://app.example/bye"],
+		"subject_type": "pairwise",
+		"sector_identifier": "app.example",
+		"id_token_signed_response_alg": "ES256",
+		"skip_consent": true,
+		"pkce_optional": true,
+		"refresh_without_offline_access": true
+	}],
+	"accounts": [{
+		"username": "Alice",
+		"subject": "alice-1",
+		"password": "{env.ALICE_PASSWORD}",
+		"claims": {"email_verified": true, "name": "Alice Liddell"}
+	}, {
+		"username": "bob",
+		"password_hash": "$2b$10$abcdefghijklmnopqrstuu5s8QWRIIw7lHT4HSCfNbM3W2YJ7pTC6",
+		"disabled": true
+	}],
+	"code_ttl": 30000000000,
+	"session_ttl": 604800000000000,
+	"session_idle_ttl": 7200000000000,
+	"refresh_grace_period": 10000000000,
+	"allow_plain_pkce": true,
+	"acr_values": ["urn:example:pwd"],
+	"login_failures_per_account": 3,
+	"login_failures_per_ip": 10,
+	"login_window": 600000000000
+}`
+
 func TestUnmarshalCaddyfile(t *testing.T) {
 	tests := []struct {
 		name, input string
@@ -123,6 +192,14 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			want: `{"issuer":"https://a.example","dpop_replay_redis":"{env.REDIS_URL}"}`},
 		{name: "bad dpop_replay_redis", input: "oauth_server {\n issuer https://a.example\n dpop_replay_redis ftp://h\n}", wantErr: "invalid Redis URL"},
 		{name: "symmetric dpop alg", input: "oauth_server {\n issuer https://a.example\n dpop_algs HS256\n}", wantErr: "HS256"},
+		{name: "end-user flows", input: endUserCaddyfile, want: endUserJSON},
+		{name: "account without password", input: "oauth_server {\n issuer https://a.example\n account bob {\n claim name Bob\n }\n}", wantErr: "password or password_hash is required"},
+		{name: "account with both", input: "oauth_server {\n issuer https://a.example\n account bob {\n password x\n password_hash $2b$10$x\n }\n}", wantErr: "not both"},
+		{name: "account bad hash", input: "oauth_server {\n issuer https://a.example\n account bob {\n password_hash md5$x\n }\n}", wantErr: "password_hash"},
+		{name: "account reserved claim", input: "oauth_server {\n issuer https://a.example\n account bob {\n password x\n claim sub admin\n }\n}", wantErr: "sub"},
+		{name: "account twice", input: "oauth_server {\n issuer https://a.example\n account Bob {\n password x\n }\n account bob {\n password y\n }\n}", wantErr: "declared twice"},
+		{name: "bad subject_type", input: "oauth_server {\n issuer https://a.example\n client c {\n subject_type secret\n }\n}", wantErr: "subject_type"},
+		{name: "bad login_limits", input: "oauth_server {\n issuer https://a.example\n login_limits 0 20 15m\n}", wantErr: "positive integer"},
 
 		{name: "args on directive", input: "oauth_server https://a.example {\n}", wantErr: "wrong argument count"},
 		{name: "missing issuer", input: "oauth_server {\n access_token_ttl 5m\n}", wantErr: "issuer is required"},
@@ -355,8 +432,11 @@ func TestExampleCaddyfileAdapts(t *testing.T) {
 		t.Fatalf("found %d oauth_server handlers", len(handlers))
 	}
 	h := loadHandler(t, handlers[0])
-	if h.Issuer != "http://127.0.0.1:9080" || len(h.Resources) != 2 || len(h.Clients) != 1 {
+	if h.Issuer != "http://127.0.0.1:9080" || len(h.Resources) != 2 || len(h.Clients) != 2 || len(h.Accounts) != 1 {
 		t.Fatalf("example config = %+v", h)
+	}
+	if app := h.Clients[1]; app.ID != "demo-app" || len(app.RedirectURIs) != 1 || len(app.PostLogoutRedirectURIs) != 1 || h.Accounts[0].Username != "alice" || h.Accounts[0].PasswordHash == "" {
+		t.Fatalf("example end-user config = %+v %+v", h.Clients[1], h.Accounts)
 	}
 	if h.Resources[1].AccessTokenFormat != "opaque" || h.Clients[0].ID != "demo-service" || len(h.Clients[0].Resources) != 2 {
 		t.Fatalf("example resources/clients = %+v %+v", h.Resources, h.Clients)

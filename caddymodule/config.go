@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
+	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
 )
 
@@ -67,12 +69,35 @@ type Client struct {
 	JWKS                  json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI               string          `json:"jwks_uri,omitempty"`
 	DPoPBoundAccessTokens bool            `json:"dpop_bound_access_tokens,omitempty"`
+
+	// End-user flows (OpenID Connect Registration names).
+	PostLogoutRedirectURIs      []string `json:"post_logout_redirect_uris,omitempty"`
+	SubjectType                 string   `json:"subject_type,omitempty"`
+	SectorIdentifier            string   `json:"sector_identifier,omitempty"`
+	IDTokenSignedResponseAlg    string   `json:"id_token_signed_response_alg,omitempty"`
+	SkipConsent                 bool     `json:"skip_consent,omitempty"`
+	PKCEOptional                bool     `json:"pkce_optional,omitempty"`
+	RefreshWithoutOfflineAccess bool     `json:"refresh_without_offline_access,omitempty"`
+}
+
+// Account is a local end-user account declared in the configuration.
+type Account struct {
+	Username string `json:"username"`
+	// Subject is the stable sub; default: generated at first start and kept.
+	Subject string `json:"subject,omitempty"`
+	// Password in clear (placeholders resolved at provision; hashed before it is stored) or,
+	// better, PasswordHash from `caddy oauth-password`.
+	Password     string                     `json:"password,omitempty"`
+	PasswordHash string                     `json:"password_hash,omitempty"`
+	Claims       map[string]json.RawMessage `json:"claims,omitempty"`
+	Disabled     bool                       `json:"disabled,omitempty"`
 }
 
 // Enumerations accepted in configuration. Kept here so the Caddyfile parser and Validate
 // (which also guards JSON configs) reject the same values.
 var (
 	tokenFormats   = []string{"jwt", "opaque"}
+	subjectTypes   = []string{"public", "pairwise"}
 	seedModes      = []string{"insert_only", "merge", "overwrite"}
 	authMethods    = []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"}
 	asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -199,6 +224,34 @@ func (h *Handler) Validate() error {
 		}
 		seen[r.Identifier] = true
 	}
+	users := make(map[string]bool, len(h.Accounts))
+	for i := range h.Accounts {
+		a := &h.Accounts[i]
+		if err := a.validate(); err != nil {
+			return err
+		}
+		name := account.NormalizeUsername(a.Username)
+		if users[name] {
+			return fmt.Errorf("account %q: declared twice", name)
+		}
+		users[name] = true
+	}
+	for what, d := range map[string]caddy.Duration{
+		"code_ttl":             h.CodeTTL,
+		"session_ttl":          h.SessionTTL,
+		"session_idle_ttl":     h.SessionIdleTTL,
+		"refresh_grace_period": h.RefreshGracePeriod,
+		"login_window":         h.LoginWindow,
+	} {
+		if d < 0 {
+			return fmt.Errorf("%s must not be negative", what)
+		}
+	}
+	if h.TemplateDir != "" && !strings.Contains(h.TemplateDir, "{") {
+		if fi, err := os.Stat(h.TemplateDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("template_dir %q: not a directory", h.TemplateDir)
+		}
+	}
 	seen = make(map[string]bool, len(h.Clients))
 	for i := range h.Clients {
 		c := &h.Clients[i]
@@ -311,6 +364,42 @@ func (c *Client) validate() error {
 	if err := checkScopes(c.Scopes); err != nil {
 		return wrap(err)
 	}
+	for _, uri := range c.PostLogoutRedirectURIs {
+		if err := checkAbsoluteURI("post_logout_redirect_uri", uri); err != nil {
+			return wrap(err)
+		}
+	}
+	if err := checkEnum("subject_type", c.SubjectType, subjectTypes); err != nil {
+		return wrap(err)
+	}
+	if err := checkEnum("id_token_signed_response_alg", c.IDTokenSignedResponseAlg, asymmetricAlgs); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+func (a *Account) validate() error {
+	if account.NormalizeUsername(a.Username) == "" {
+		return errors.New("account: a username is required")
+	}
+	wrap := func(err error) error { return fmt.Errorf("account %q: %w", a.Username, err) }
+	switch {
+	case a.Password != "" && a.PasswordHash != "":
+		return wrap(errors.New("set password or password_hash, not both"))
+	case a.Password == "" && a.PasswordHash == "":
+		return wrap(errors.New("password or password_hash is required"))
+	case a.PasswordHash != "":
+		if err := account.ValidateHash(a.PasswordHash); err != nil {
+			return wrap(errors.New("password_hash: not an argon2id or bcrypt hash (see `caddy oauth-password`)"))
+		}
+	}
+	claims, err := decodeValues(a.Claims)
+	if err != nil {
+		return wrap(err)
+	}
+	if err := account.ValidateClaims(claims); err != nil {
+		return wrap(err)
+	}
 	return nil
 }
 
@@ -329,6 +418,37 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		ResourceSeedMode:          h.ResourceSeedMode,
 		ClientAssertionMaxAge:     time.Duration(h.ClientAssertionMaxAge),
 		DPoPAlgs:                  h.DPoPAlgs,
+		CodeTTL:                   time.Duration(h.CodeTTL),
+		SessionTTL:                time.Duration(h.SessionTTL),
+		SessionIdleTTL:            time.Duration(h.SessionIdleTTL),
+		RefreshGracePeriod:        time.Duration(h.RefreshGracePeriod),
+		AllowPlainPKCE:            h.AllowPlainPKCE,
+		ACRValues:                 h.ACRValues,
+		TemplateDir:               h.TemplateDir,
+		LoginFailuresPerAccount:   h.LoginFailuresPerAccount,
+		LoginFailuresPerIP:        h.LoginFailuresPerIP,
+		LoginWindow:               time.Duration(h.LoginWindow),
+	}
+	for _, a := range h.Accounts {
+		password := a.Password
+		if password != "" {
+			var err error
+			if password, err = repl.ReplaceOrErr(password, true, true); err != nil {
+				return cfg, fmt.Errorf("account %q: password: unresolved or empty placeholder", a.Username)
+			}
+		}
+		claims, err := decodeValues(a.Claims)
+		if err != nil {
+			return cfg, fmt.Errorf("account %q: claims: %v", a.Username, err)
+		}
+		cfg.Accounts = append(cfg.Accounts, authserver.AccountConfig{
+			Username:     a.Username,
+			Subject:      a.Subject,
+			Password:     password,
+			PasswordHash: a.PasswordHash,
+			Claims:       claims,
+			Disabled:     a.Disabled,
+		})
 	}
 	if h.DPoPNonce != "" {
 		secret, err := repl.ReplaceOrErr(h.DPoPNonce, true, true)
@@ -382,6 +502,13 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 			JWKS:                        string(c.JWKS),
 			JWKSURI:                     c.JWKSURI,
 			DPoPBoundAccessTokens:       c.DPoPBoundAccessTokens,
+			PostLogoutRedirectURIs:      c.PostLogoutRedirectURIs,
+			SubjectType:                 c.SubjectType,
+			SectorIdentifier:            c.SectorIdentifier,
+			IDTokenSignedResponseAlg:    c.IDTokenSignedResponseAlg,
+			SkipConsent:                 c.SkipConsent,
+			PKCEOptional:                c.PKCEOptional,
+			RefreshWithoutOfflineAccess: c.RefreshWithoutOfflineAccess,
 		})
 	}
 	return cfg, nil

@@ -57,6 +57,28 @@ type Handler struct {
 	Resources                 []Resource `json:"resources,omitempty"`
 	Clients                   []Client   `json:"clients,omitempty"`
 
+	// End-user flows.
+	Accounts []Account `json:"accounts,omitempty"`
+	// CodeTTL is the authorization code lifetime (default 60s).
+	CodeTTL caddy.Duration `json:"code_ttl,omitempty"`
+	// SessionTTL and SessionIdleTTL bound login sessions (defaults 14 days and 24 hours).
+	SessionTTL     caddy.Duration `json:"session_ttl,omitempty"`
+	SessionIdleTTL caddy.Duration `json:"session_idle_ttl,omitempty"`
+	// RefreshGracePeriod answers a rotated refresh token presented again within it with the
+	// same response (a client that lost the response is not logged out); default 0: off.
+	RefreshGracePeriod caddy.Duration `json:"refresh_grace_period,omitempty"`
+	// AllowPlainPKCE accepts code_challenge_method=plain (off: RFC 9700 wants S256).
+	AllowPlainPKCE bool `json:"allow_plain_pkce,omitempty"`
+	// ACRValues are the acr values this server claims to satisfy.
+	ACRValues []string `json:"acr_values,omitempty"`
+	// TemplateDir holds page templates overriding the embedded ones.
+	TemplateDir string `json:"template_dir,omitempty"`
+	// Login throttling: failed sign-ins allowed per account and per client IP within LoginWindow
+	// (defaults 5, 20, 15m).
+	LoginFailuresPerAccount int            `json:"login_failures_per_account,omitempty"`
+	LoginFailuresPerIP      int            `json:"login_failures_per_ip,omitempty"`
+	LoginWindow             caddy.Duration `json:"login_window,omitempty"`
+
 	app          *App
 	srv          *authserver.Server
 	releaseStore func()
@@ -113,7 +135,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.releaseGuard = releaseGuard
 
-	srv, err := authserver.New(ctx, cfg, authserver.Deps{Store: st, Sealer: seal, Logger: h.logger, DPoPReplay: guard})
+	srv, err := authserver.New(ctx, cfg, authserver.Deps{
+		Store: st, Sealer: seal, Logger: h.logger, DPoPReplay: guard,
+		LoginLimiter: h.app.loginLimiter(h.Issuer, cfg),
+		ClientIP:     clientIP,
+	})
 	if err != nil {
 		return err
 	}
@@ -230,3 +256,9 @@ var (
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// clientIP is the client address Caddy determined, honouring trusted_proxies.
+func clientIP(r *http.Request) string {
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	return ip
+}

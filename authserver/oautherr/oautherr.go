@@ -27,6 +27,17 @@ const (
 	InsufficientScope       = "insufficient_scope"
 	AccessDenied            = "access_denied"
 	UnsupportedResponseType = "unsupported_response_type"
+
+	// OpenID Connect Core §3.1.2.6 authentication errors.
+	InteractionRequired      = "interaction_required"
+	LoginRequired            = "login_required"
+	AccountSelectionRequired = "account_selection_required"
+	ConsentRequired          = "consent_required"
+	InvalidRequestURI        = "invalid_request_uri"
+	InvalidRequestObject     = "invalid_request_object"
+	RequestNotSupported      = "request_not_supported"
+	RequestURINotSupported   = "request_uri_not_supported"
+	RegistrationNotSupported = "registration_not_supported"
 )
 
 // Error is an OAuth error response.
@@ -100,6 +111,12 @@ func Write(w http.ResponseWriter, err error) {
 	}
 	if e.DPoPNonce != "" {
 		h.Set("DPoP-Nonce", e.DPoPNonce)
+	}
+	if e.Code == "" {
+		// RFC 6750 §3.1: a request without credentials gets the challenge and no error code.
+		h.Del("Content-Type")
+		w.WriteHeader(status)
+		return
 	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(e)

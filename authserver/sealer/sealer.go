@@ -43,6 +43,7 @@ var ErrOpen = errors.New("sealer: cannot open sealed value")
 // Sealer seals and opens secrets with the master key. It is safe for concurrent use.
 type Sealer struct {
 	aead cipher.AEAD
+	key  []byte
 }
 
 // New returns a Sealer for a 32-byte key.
@@ -58,7 +59,18 @@ func New(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sealer: %w", err)
 	}
-	return &Sealer{aead: aead}, nil
+	return &Sealer{aead: aead, key: append([]byte(nil), key...)}, nil
+}
+
+// DeriveKey returns a 32-byte key for one purpose (HKDF-SHA256 of the master key with the
+// purpose as info): CSRF tokens, pairwise subjects … Keys of different purposes are unrelated,
+// and instances sharing the master key derive the same ones.
+func (s *Sealer) DeriveKey(purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, s.key, nil, "caddy-oauth derived v1: "+purpose, KeySize)
+	if err != nil {
+		panic(err) // only for lengths HKDF-SHA256 cannot produce; KeySize is far below
+	}
+	return key
 }
 
 // FromSecret derives the key from an operator-provided master secret (at least 32

@@ -21,6 +21,9 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict is returned when an insert collides with an existing unique key.
 	ErrConflict = errors.New("store: conflict")
+	// ErrAlreadyUsed is returned when a single-use value (authorization code, refresh
+	// token) was used before. The caller treats it as a replay.
+	ErrAlreadyUsed = errors.New("store: already used")
 )
 
 // Client is a registered OAuth client.
@@ -50,8 +53,25 @@ type Client struct {
 	DPoPBoundAccessTokens bool
 	Disabled              bool
 	Metadata              map[string]any
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
+
+	// End-user flows (OpenID Connect Registration §2 names).
+	PostLogoutRedirectURIs []string
+	// SubjectType is "public" (or empty) or "pairwise".
+	SubjectType string
+	// SectorIdentifier is the host pairwise subjects are computed for.
+	SectorIdentifier string
+	// IDTokenSignedResponseAlg is the JWS alg of this client's ID tokens; empty means RS256.
+	IDTokenSignedResponseAlg string
+	// SkipConsent marks a first-party client whose users are never asked for consent.
+	SkipConsent bool
+	// PKCEOptional lets a confidential client omit PKCE; public clients always need it.
+	PKCEOptional bool
+	// RefreshWithoutOfflineAccess issues refresh tokens even when offline_access was not
+	// granted (the client must still be allowed the refresh_token grant).
+	RefreshWithoutOfflineAccess bool
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Access token formats a resource can ask for.
@@ -106,7 +126,10 @@ type AccessToken struct {
 	// JKT is the RFC 7638 thumbprint of the DPoP key the token is bound to, if any.
 	JKT string
 	// X5TS256 is the certificate thumbprint the token is bound to (RFC 8705), if any.
-	X5TS256   string
+	X5TS256 string
+	// GrantID names the Grant (token family) the token was issued under, if any: revoking the
+	// grant revokes the token.
+	GrantID   string
 	Extra     map[string]any // custom claims shown by introspection
 	IssuedAt  time.Time
 	ExpiresAt time.Time
@@ -188,6 +211,169 @@ type KeyStore interface {
 	DeleteSigningKey(ctx context.Context, id string) error
 }
 
+// Account is a local end-user account.
+type Account struct {
+	// Subject is the stable, never reassigned identifier (the public `sub`).
+	Subject string
+	// Username is the login name, unique across accounts. Stores compare it exactly; the
+	// account layer normalizes it (lower case, trimmed) before it reaches the store.
+	Username string
+	// PasswordHash is a PHC-encoded password hash ($argon2id$… or $2a$/$2b$ bcrypt).
+	PasswordHash string
+	// Claims are the account's standard OIDC claims (name, email, email_verified, address …).
+	Claims    map[string]any
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// AccountStore persists local accounts.
+type AccountStore interface {
+	GetAccount(ctx context.Context, subject string) (*Account, error)
+	GetAccountByUsername(ctx context.Context, username string) (*Account, error)
+	// UpsertAccount inserts the account or replaces every field of the one with a.Subject
+	// (CreatedAt is kept); ErrConflict if another account has a.Username.
+	UpsertAccount(ctx context.Context, a *Account) error
+	DeleteAccount(ctx context.Context, subject string) error
+	ListAccounts(ctx context.Context) ([]*Account, error)
+}
+
+// Session is a login session of one browser at the authorization server.
+type Session struct {
+	// ID is the public session identifier (the `sid` claim); the cookie carries it together
+	// with a secret whose hash is SecretHash.
+	ID         string
+	SecretHash string
+	Subject    string
+	AuthTime   time.Time
+	AMR        []string
+	ACR        string
+	CreatedAt  time.Time
+	// LastSeenAt moves when the session is used; ExpiresAt is the absolute end.
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+}
+
+// SessionStore persists login sessions.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s *Session) error
+	GetSession(ctx context.Context, id string) (*Session, error)
+	// TouchSession sets LastSeenAt; ErrNotFound if the session is gone.
+	TouchSession(ctx context.Context, id string, lastSeen time.Time) error
+	// DeleteSession removes the session; deleting a missing session is not an error.
+	DeleteSession(ctx context.Context, id string) error
+}
+
+// Consent remembers what an account allowed a client: later requests within it skip the
+// consent page.
+type Consent struct {
+	Subject   string
+	ClientID  string
+	Scopes    []string
+	Resources []string // resource identifiers
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ConsentStore persists consents, one per (subject, client).
+type ConsentStore interface {
+	GetConsent(ctx context.Context, subject, clientID string) (*Consent, error)
+	// UpsertConsent replaces the consent of (c.Subject, c.ClientID).
+	UpsertConsent(ctx context.Context, c *Consent) error
+	DeleteConsent(ctx context.Context, subject, clientID string) error
+}
+
+// AuthorizationCode is an issued, not yet redeemed authorization code (RFC 6749 §4.1).
+type AuthorizationCode struct {
+	// Hash is the SHA-256 of the code, base64url without padding. Primary key.
+	Hash     string
+	ClientID string
+	// RedirectURI is the redirect_uri parameter of the authorization request ("" if absent).
+	RedirectURI         string
+	Subject             string
+	SessionID           string
+	Scopes              []string
+	Resources           []string // resource identifiers granted (RFC 8707)
+	Nonce               string
+	AuthTime            time.Time
+	AMR                 []string
+	ACR                 string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	// DPoPJKT binds the code to a DPoP key (RFC 9449 §10, dpop_jkt).
+	DPoPJKT string
+	// GrantID is the Grant the redemption creates; a replayed code revokes that grant.
+	GrantID   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Grant is one authorization of a client by an account: the family of every refresh and
+// access token issued from one authorization code. Revoking it revokes them all.
+type Grant struct {
+	ID        string
+	ClientID  string
+	Subject   string
+	SessionID string
+	Scopes    []string
+	Resources []string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	// JKT binds the grant's refresh tokens to a DPoP key (public clients, RFC 9449 §5).
+	JKT       string
+	CreatedAt time.Time
+	// ExpiresAt ends the family: no refresh token of it outlives this.
+	ExpiresAt time.Time
+	Revoked   bool
+}
+
+// RefreshToken is one refresh token of a grant.
+type RefreshToken struct {
+	// Hash is the SHA-256 of the token value, base64url without padding. Primary key.
+	Hash      string
+	GrantID   string
+	Scopes    []string // may be narrower than the grant's after down-scoping
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// UsedAt is set when the token was rotated. ResponseSealed then holds the sealed token
+	// response the rotation answered, so a lost response can be answered again inside the
+	// grace interval.
+	UsedAt         *time.Time
+	ResponseSealed []byte
+}
+
+// GrantStore persists authorization codes, grants and refresh tokens.
+type GrantStore interface {
+	CreateAuthorizationCode(ctx context.Context, c *AuthorizationCode) error
+	// ConsumeAuthorizationCode atomically marks the code used and returns it. A code used
+	// before is returned with ErrAlreadyUsed (so the caller can revoke its grant); an unknown
+	// code gives ErrNotFound. Expiry is the caller's to check. Of N concurrent calls for one
+	// code exactly one gets a nil error.
+	ConsumeAuthorizationCode(ctx context.Context, hash string, usedAt time.Time) (*AuthorizationCode, error)
+
+	CreateGrant(ctx context.Context, g *Grant) error
+	GetGrant(ctx context.Context, id string) (*Grant, error)
+	// RevokeGrant marks the grant revoked, revokes its opaque access tokens (GrantID) and
+	// records the jtis of its JWT access tokens (RecordGrantJTI) as revoked. Revoking a
+	// revoked or missing grant is not an error.
+	RevokeGrant(ctx context.Context, id string) error
+	// RevokeSessionGrants revokes (as RevokeGrant) every grant of the session and returns
+	// how many it revoked.
+	RevokeSessionGrants(ctx context.Context, sessionID string) (int, error)
+	// RecordGrantJTI remembers a JWT access token issued under the grant until it expires,
+	// so that revoking the grant can revoke it too.
+	RecordGrantJTI(ctx context.Context, grantID, jti string, expiresAt time.Time) error
+
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
+	// RotateRefreshToken atomically marks the token with oldHash used at usedAt, stores
+	// response (sealed) with it and inserts next. If the old token was already used it
+	// changes nothing and returns ErrAlreadyUsed; of N concurrent rotations of one token
+	// exactly one succeeds.
+	RotateRefreshToken(ctx context.Context, oldHash string, usedAt time.Time, response []byte, next *RefreshToken) error
+}
+
 // Store is everything the authorization server persists.
 type Store interface {
 	ClientStore
@@ -196,8 +382,13 @@ type Store interface {
 	RevocationStore
 	ReplayStore
 	KeyStore
-	// DeleteExpired removes expired access tokens, revocation entries, replay keys and keys
-	// past PurgeAfter; it returns how many rows it removed.
+	AccountStore
+	SessionStore
+	ConsentStore
+	GrantStore
+	// DeleteExpired removes expired access tokens, revocation entries, replay keys, keys past
+	// PurgeAfter, sessions, codes, grants (and their refresh tokens) and grant jtis; it returns
+	// how many rows it removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping checks that the backend answers.
 	Ping(ctx context.Context) error

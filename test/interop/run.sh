@@ -59,11 +59,12 @@ wait_for_url() {
 	return 1
 }
 
-# example_caddyfile copies Caddyfile.example to $1 with its ports 9080 and 9081 replaced by $2
-# and $3 and "admin off" added to its global options (a new block when it has none), so that
-# it runs beside another Caddy; nothing else is changed, so the tests cover the shipped file.
+# example_caddyfile copies Caddyfile.example to $1 with its ports 9080, 9081 and 9082 (the
+# demo web app's redirect URIs) replaced by $2, $3 and $4 and "admin off" added to its global
+# options (a new block when it has none), so that it runs beside another Caddy; nothing else
+# is changed, so the tests cover the shipped file.
 example_caddyfile() {
-	local out="$1" port="$2" upstream="$3" src="$root/Caddyfile.example"
+	local out="$1" port="$2" upstream="$3" rp="$4" src="$root/Caddyfile.example"
 	grep -q ':9080\b' "$src" && grep -q ':9081\b' "$src" || {
 		echo "Caddyfile.example no longer uses ports 9080 and 9081: update run.sh" >&2
 		return 1
@@ -74,20 +75,35 @@ example_caddyfile() {
 	else
 		printf '{\n\tadmin off\n}\n\n'
 		cat "$src"
-	fi | sed -e "s/:9080\b/:$port/g" -e "s/:9081\b/:$upstream/g" >"$out"
+	fi | sed -e "s/:9080\b/:$port/g" -e "s/:9081\b/:$upstream/g" -e "s/:9082\b/:$rp/g" >"$out"
 }
 
-# example_secret prints the clear secret of client demo-service in Caddyfile.example.
+# example_secret prints the clear secret of client $1 in Caddyfile.example.
 example_secret() {
-	local secret
-	secret="$(awk '/^[[:space:]]*client[[:space:]]+demo-service[[:space:]]*\{/ { in_client = 1; next }
+	local name="$1" secret
+	secret="$(awk -v name="$name" '$1 == "client" && $2 == name && $3 == "{" { in_client = 1; next }
 		in_client && /^[[:space:]]*}/ { exit }
 		in_client && $1 == "secret" { gsub(/"/, "", $2); print $2; exit }' "$root/Caddyfile.example")"
 	if [[ -z "$secret" || "$secret" == \{* ]]; then
-		echo "no clear secret for demo-service in Caddyfile.example: update run.sh" >&2
+		echo "no clear secret for $name in Caddyfile.example: update run.sh" >&2
 		return 1
 	fi
 	echo "$secret"
+}
+
+# example_password prints the password of account $1 that Caddyfile.example documents in a
+# "# demo password: …" comment inside the account's block (the file holds only its hash).
+example_password() {
+	local name="$1" password
+	password="$(awk -v name="$name" '$1 == "account" && $2 == name && $3 == "{" { in_account = 1; next }
+		in_account && /^[[:space:]]*}/ { exit }
+		in_account && match($0, /#[[:space:]]*demo password:[[:space:]]*/) {
+			rest = substr($0, RSTART + RLENGTH); sub(/[[:space:]].*$/, "", rest); print rest; exit }' "$root/Caddyfile.example")"
+	if [[ -z "$password" ]]; then
+		echo "no \"# demo password:\" comment for account $name in Caddyfile.example: update run.sh" >&2
+		return 1
+	fi
+	echo "$password"
 }
 
 if [[ -n "${CADDY_BIN:-}" ]]; then
@@ -111,6 +127,7 @@ take_port port
 take_port upstream_port
 take_port example_port
 take_port example_upstream_port
+take_port example_rp_port
 export INTEROP_PORT="$port"
 # The echo upstream behind the oauth_resource gateway (a second site of the same Caddy).
 export INTEROP_UPSTREAM_PORT="$upstream_port"
@@ -123,6 +140,12 @@ export INTEROP_SECRET_JWT="$(random_secret)"
 export INTEROP_SECRET_RS="$(random_secret)"
 export INTEROP_SECRET_OTHER="$(random_secret)"
 export INTEROP_SECRET_GATEWAY="$(random_secret)"
+# End-user flows (tests/authcode.test.js): the web app's and first-party app's secrets and the
+# passwords of the accounts they sign in with.
+export INTEROP_SECRET_WEB="$(random_secret)"
+export INTEROP_SECRET_FIRST_PARTY="$(random_secret)"
+export INTEROP_ALICE_PASSWORD="alice-$(random_secret)"
+export INTEROP_MALLORY_PASSWORD="mallory-$(random_secret)"
 export INTEROP_PKJWT_PRIVATE_JWK="$tmp/private-key-jwt-client.jwk.json"
 INTEROP_PKJWT_JWKS="$(cd "$here" && node scripts/gen-client-key.js "$INTEROP_PKJWT_PRIVATE_JWK")"
 export INTEROP_PKJWT_JWKS
@@ -133,10 +156,17 @@ XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/xdg-config" \
 caddy_pid=$!
 
 export INTEROP_EXAMPLE_BASE="http://127.0.0.1:$example_port"
-INTEROP_EXAMPLE_SECRET="$(example_secret)"
+INTEROP_EXAMPLE_SECRET="$(example_secret demo-service)"
 export INTEROP_EXAMPLE_SECRET
+# The demo web app (tests/example-authcode.test.js): its redirect URIs live on port 9082,
+# moved here like the others; nothing listens there, the tests stop at the redirect.
+export INTEROP_EXAMPLE_RP_BASE="http://127.0.0.1:$example_rp_port"
+INTEROP_EXAMPLE_WEB_SECRET="$(example_secret demo-app)"
+export INTEROP_EXAMPLE_WEB_SECRET
+INTEROP_EXAMPLE_ALICE_PASSWORD="$(example_password alice)"
+export INTEROP_EXAMPLE_ALICE_PASSWORD
 mkdir -p "$tmp/example/xdg-data" "$tmp/example/xdg-config"
-example_caddyfile "$tmp/example/Caddyfile" "$example_port" "$example_upstream_port"
+example_caddyfile "$tmp/example/Caddyfile" "$example_port" "$example_upstream_port" "$example_rp_port"
 XDG_DATA_HOME="$tmp/example/xdg-data" XDG_CONFIG_HOME="$tmp/example/xdg-config" \
 	"$caddy" run --config "$tmp/example/Caddyfile" --adapter caddyfile >"$tmp/example/caddy.log" 2>&1 &
 example_pid=$!

@@ -140,3 +140,32 @@ func (s *Store) exec(ctx context.Context, stmt *sql.Stmt, handle func(sql.Result
 		return handle(res, err)
 	})
 }
+
+// writeTx runs fn in a write transaction: on SQLite in the next group-committed batch, on
+// PostgreSQL in a transaction of its own. In a batch, fn's ErrConflict or ErrNotFound does
+// not roll back the rest, so fn must return them before it has written anything.
+func (s *Store) writeTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if s.batch != nil {
+		return s.batch.do(ctx, fn)
+	}
+	return s.inTx(ctx, fn)
+}
+
+// inTx runs fn in a transaction of its own, committed when fn returns nil. On SQLite the
+// transaction holds the single writer connection, so fn must use tx for every statement:
+// anything that needs the writer otherwise (s.exec, a writer statement outside tx) would
+// wait for the connection fn holds.
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	if err := fn(ctx, tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}

@@ -45,6 +45,10 @@ func (s *Store) UpsertClient(ctx context.Context, c *store.Client) error {
 	if err != nil {
 		return err
 	}
+	postLogoutURIs, err := encodeJSON(c.PostLogoutRedirectURIs)
+	if err != nil {
+		return err
+	}
 	updated := now()
 	created := updated
 	if !c.CreatedAt.IsZero() {
@@ -54,7 +58,9 @@ func (s *Store) UpsertClient(ctx context.Context, c *store.Client) error {
 	err = s.stmts.upsertClient.QueryRowContext(ctx,
 		c.ID, c.Name, c.SecretHash, nullBytes(c.SecretSealed), c.TokenEndpointAuthMethod,
 		c.TokenEndpointAuthSigningAlg, grantTypes, redirectURIs, scopes, c.JWKS, c.JWKSURI,
-		c.DPoPBoundAccessTokens, c.Disabled, metadata, toMillis(created), toMillis(updated),
+		c.DPoPBoundAccessTokens, c.Disabled, metadata, postLogoutURIs, c.SubjectType,
+		c.SectorIdentifier, c.IDTokenSignedResponseAlg, c.SkipConsent, c.PKCEOptional,
+		c.RefreshWithoutOfflineAccess, toMillis(created), toMillis(updated),
 	).Scan(&storedCreated)
 	if err != nil {
 		return s.writeErr("upsert client", err)
@@ -74,11 +80,14 @@ func scanClient(row scanner) (*store.Client, error) {
 		c                                      store.Client
 		sealed                                 []byte
 		grantTypes, redirectURIs, scopes, meta sql.NullString
+		postLogoutURIs                         sql.NullString
 		created, updated                       int64
 	)
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &sealed, &c.TokenEndpointAuthMethod,
 		&c.TokenEndpointAuthSigningAlg, &grantTypes, &redirectURIs, &scopes, &c.JWKS, &c.JWKSURI,
-		&c.DPoPBoundAccessTokens, &c.Disabled, &meta, &created, &updated)
+		&c.DPoPBoundAccessTokens, &c.Disabled, &meta, &postLogoutURIs, &c.SubjectType,
+		&c.SectorIdentifier, &c.IDTokenSignedResponseAlg, &c.SkipConsent, &c.PKCEOptional,
+		&c.RefreshWithoutOfflineAccess, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +96,10 @@ func scanClient(row scanner) (*store.Client, error) {
 	for _, f := range []struct {
 		src sql.NullString
 		dst *[]string
-	}{{grantTypes, &c.GrantTypes}, {redirectURIs, &c.RedirectURIs}, {scopes, &c.Scopes}} {
+	}{
+		{grantTypes, &c.GrantTypes}, {redirectURIs, &c.RedirectURIs}, {scopes, &c.Scopes},
+		{postLogoutURIs, &c.PostLogoutRedirectURIs},
+	} {
 		if err := decodeJSON(f.src, f.dst); err != nil {
 			return nil, err
 		}

@@ -16,6 +16,7 @@ type dialect interface {
 	gooseDialect() goose.Dialect
 	isUniqueViolation(err error) bool
 	isForeignKeyViolation(err error) bool
+	rowLock() string
 }
 
 type sqliteDialect struct{}
@@ -66,3 +67,10 @@ func pgCode(err error) string {
 	}
 	return ""
 }
+
+// rowLock returns the clause that makes a SELECT inside a write transaction lock the rows
+// it reads against concurrent updates until the transaction ends. SQLite needs none: its
+// writers run one at a time.
+func (sqliteDialect) rowLock() string { return "" }
+
+func (postgresDialect) rowLock() string { return " FOR SHARE" }

@@ -22,12 +22,24 @@ const (
 	migrationLockID int64 = 3380632763
 )
 
-// migrate applies the pending migrations of d to db. It uses a goose Provider rather than
-// goose's package-level state, so stores opened concurrently do not interfere.
+// migrate applies the pending migrations of d to db.
 func migrate(ctx context.Context, d dialect, db *sql.DB) error {
-	fsys, err := fs.Sub(migrationsFS, "migrations/"+d.name())
+	p, err := migrationProvider(d, db)
 	if err != nil {
 		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlstore: migrate %s schema: %w", d.name(), err)
+	}
+	return nil
+}
+
+// migrationProvider returns a goose Provider for the migrations of d. A Provider rather
+// than goose's package-level state lets stores opened concurrently not interfere.
+func migrationProvider(d dialect, db *sql.DB) (*goose.Provider, error) {
+	fsys, err := fs.Sub(migrationsFS, "migrations/"+d.name())
+	if err != nil {
+		return nil, err
 	}
 	opts := []goose.ProviderOption{
 		goose.WithTableName(migrationTable),
@@ -38,16 +50,13 @@ func migrate(ctx context.Context, d dialect, db *sql.DB) error {
 		// Poll the advisory lock every second for up to five minutes.
 		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID), lock.WithLockTimeout(1, 300))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
 	p, err := goose.NewProvider(d.gooseDialect(), db, fsys, opts...)
 	if err != nil {
-		return fmt.Errorf("sqlstore: migrations: %w", err)
+		return nil, fmt.Errorf("sqlstore: migrations: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("sqlstore: migrate %s schema: %w", d.name(), err)
-	}
-	return nil
+	return p, nil
 }

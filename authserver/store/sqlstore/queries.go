@@ -14,53 +14,77 @@ import (
 const (
 	clientCols = "id, name, secret_hash, secret_sealed, token_endpoint_auth_method, " +
 		"token_endpoint_auth_signing_alg, grant_types, redirect_uris, scopes, jwks, jwks_uri, " +
-		"dpop_bound_access_tokens, disabled, metadata, created_at, updated_at"
+		"dpop_bound_access_tokens, disabled, metadata, post_logout_redirect_uris, subject_type, " +
+		"sector_identifier, id_token_signed_response_alg, skip_consent, pkce_optional, " +
+		"refresh_without_offline_access, created_at, updated_at"
 	resourceCols = "id, identifier, name, access_token_ttl, refresh_token_ttl, access_token_format, " +
 		"signing_alg, signing_key_id, allowed_scopes, custom_claims, dpop_bound_access_tokens_required, " +
 		"disabled, policy_version, metadata, updated_at, created_at"
 	linkCols        = "client_id, resource_id, metadata, created_at"
 	accessTokenCols = "hash, client_id, subject, resource_id, audience, scope, jkt, x5t_s256, extra, " +
-		"issued_at, expires_at, revoked"
+		"issued_at, expires_at, revoked, grant_id"
 	signingKeyCols = "id, alg, private_sealed, public_jwk, created_at, retired_at, purge_after"
 )
+
+// keepLaterExpiry is the ON CONFLICT clause of every insert into oauth_revoked_jtis: a
+// second revocation of the same jti never shortens the first.
+const keepLaterExpiry = " ON CONFLICT (jti) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > oauth_revoked_jtis.expires_at" +
+	" THEN excluded.expires_at ELSE oauth_revoked_jtis.expires_at END"
 
 // deleteBatch bounds how many rows one DeleteExpired statement removes, so a large backlog
 // never holds the SQLite write lock for long.
 const deleteBatch = 5000
 
 var (
-	qUpsertClient = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + placeholders(16) + ")" +
+	qUpsertClient = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + colParams(clientCols) + ")" +
 		" ON CONFLICT (id) DO UPDATE SET " + setExcluded(clientCols, "id", "created_at") +
 		" RETURNING created_at"
-	qCreateResource = "INSERT INTO oauth_resources (" + resourceCols + ") VALUES (" + placeholders(16) + ")"
+	qCreateResource = "INSERT INTO oauth_resources (" + resourceCols + ") VALUES (" + colParams(resourceCols) + ")"
 	qUpdateResource = "UPDATE oauth_resources SET " + setParams(resourceCols, "id", "created_at") +
 		" WHERE id = $1 RETURNING created_at"
 	qLinkClientResource = "INSERT INTO oauth_client_resources (" + linkCols + ") VALUES ($1, $2, $3, $4)" +
 		" ON CONFLICT (client_id, resource_id) DO UPDATE SET metadata = excluded.metadata RETURNING created_at"
-	qCreateAccessToken = "INSERT INTO oauth_access_tokens (" + accessTokenCols + ") VALUES (" + placeholders(12) + ")"
-	// A second revocation of the same jti keeps the later expiry.
-	qRevokeJTI = "INSERT INTO oauth_revoked_jtis (jti, expires_at) VALUES ($1, $2)" +
-		" ON CONFLICT (jti) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > oauth_revoked_jtis.expires_at" +
-		" THEN excluded.expires_at ELSE oauth_revoked_jtis.expires_at END"
+	qCreateAccessToken = "INSERT INTO oauth_access_tokens (" + accessTokenCols + ") VALUES (" + colParams(accessTokenCols) + ")"
+	qRevokeJTI         = "INSERT INTO oauth_revoked_jtis (jti, expires_at) VALUES ($1, $2)" + keepLaterExpiry
 	// The insert either creates the key or takes over an expired one; a live key makes the
 	// WHERE false, so no row is affected. Both databases do this atomically.
 	qUseOnce = "INSERT INTO oauth_used_keys (id, expires_at) VALUES ($1, $2)" +
 		" ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth_used_keys.expires_at <= $3"
-	qCreateSigningKey = "INSERT INTO oauth_signing_keys (" + signingKeyCols + ") VALUES (" + placeholders(7) + ")"
+	qCreateSigningKey = "INSERT INTO oauth_signing_keys (" + signingKeyCols + ") VALUES (" + colParams(signingKeyCols) + ")"
 )
 
-// expiredDeletes remove one batch of expired rows each; they take (now, batch).
+// expiredDeletes remove one batch of expired rows each; they take (now, batch). The rows
+// of expired grants go before the grants, so that every removed row is counted rather
+// than left to ON DELETE CASCADE.
 var expiredDeletes = []string{
 	deleteExpired("oauth_access_tokens", "hash", "expires_at"),
 	deleteExpired("oauth_revoked_jtis", "jti", "expires_at"),
 	deleteExpired("oauth_used_keys", "id", "expires_at"),
 	deleteExpired("oauth_signing_keys", "id", "purge_after"),
+	deleteExpired("oauth_sessions", "id", "expires_at"),
+	deleteExpired("oauth_authorization_codes", "hash", "expires_at"),
+	deleteExpired("oauth_refresh_tokens", "hash", "expires_at"),
+	deleteExpired("oauth_grant_jtis", "grant_id, jti", "expires_at"),
+	deleteOfExpiredGrants("oauth_refresh_tokens", "hash"),
+	deleteOfExpiredGrants("oauth_grant_jtis", "grant_id, jti"),
+	deleteExpired("oauth_grants", "id", "expires_at"),
 }
 
+// deleteExpired deletes rows of table whose column is at or before $1; key is the
+// table's primary key column list.
 func deleteExpired(table, key, column string) string {
-	return fmt.Sprintf("DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s <= $1 LIMIT $2)",
+	return fmt.Sprintf("DELETE FROM %[1]s WHERE (%[2]s) IN (SELECT %[2]s FROM %[1]s WHERE %[3]s <= $1 LIMIT $2)",
 		table, key, column)
 }
+
+// deleteOfExpiredGrants deletes rows of table that belong to a grant expired at $1.
+func deleteOfExpiredGrants(table, key string) string {
+	return fmt.Sprintf("DELETE FROM %[1]s WHERE (%[2]s) IN (SELECT %[2]s FROM %[1]s WHERE grant_id IN"+
+		" (SELECT id FROM oauth_grants WHERE expires_at <= $1) LIMIT $2)", table, key)
+}
+
+// colParams returns one placeholder per column of cols.
+func colParams(cols string) string { return placeholders(strings.Count(cols, ",") + 1) }
 
 // placeholders returns "$1, $2, ..., $n".
 func placeholders(n int) string {
@@ -118,6 +142,7 @@ type statements struct {
 	revokeJTI, isJTIRevoked, useOnce                                      *sql.Stmt
 	listSigningKeys, createSigningKey, retireSigningKey, deleteSigningKey *sql.Stmt
 	deleteExpired                                                         []*sql.Stmt
+	flowStmts                                                             // end-user flows, see flowqueries.go
 }
 
 type stmtDef struct {
@@ -156,6 +181,7 @@ func (st *statements) defs() []stmtDef {
 		{&st.retireSigningKey, true, "UPDATE oauth_signing_keys SET retired_at = $2, purge_after = $3 WHERE id = $1"},
 		{&st.deleteSigningKey, true, "DELETE FROM oauth_signing_keys WHERE id = $1"},
 	}
+	defs = append(defs, st.flowStmts.defs()...)
 	if st.deleteExpired == nil {
 		st.deleteExpired = make([]*sql.Stmt, len(expiredDeletes))
 	}

@@ -10,13 +10,17 @@
 // write. Both are written back into the struct passed in.
 //
 // SQLite has a single writer: writes go through one connection so they queue instead of
-// failing with SQLITE_BUSY, and CreateAccessToken and UseOnce, which run on every token
-// request, are group-committed with concurrent calls (see batcher). Reads use a separate
-// read-only pool, which WAL mode lets run beside the writer.
+// failing with SQLITE_BUSY, and the inserts that run on every token or authorization
+// request (access and refresh tokens, codes, grants, sessions, grant jtis, replay keys) are
+// group-committed with concurrent calls (see batcher). Reads use a separate read-only pool,
+// which WAL mode lets run beside the writer. Writes that must be all or nothing (refresh
+// token rotation, grant revocation) take the writer for a transaction of their own.
 //
-// Deletes and updates of a row that does not exist return store.ErrNotFound, and so does
-// linking a client or resource that does not exist. Deleting a client or resource deletes
-// its client↔resource links but not the access tokens issued for it.
+// Deletes and updates of a row that does not exist return store.ErrNotFound (except
+// DeleteSession, which the contract makes idempotent), and so does linking a client or
+// resource, or storing a refresh token or grant jti of a grant, that does not exist.
+// Deleting a client or resource deletes its client↔resource links but not the access
+// tokens issued for it; deleting an account leaves its sessions, consents and grants.
 package sqlstore
 
 import (

@@ -9,7 +9,9 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
-// CreateAccessToken stores an opaque access token; ErrConflict if its hash exists.
+// CreateAccessToken stores an opaque access token; ErrConflict if its hash exists. A token
+// issued under a grant that is revoked by then is stored revoked, so a revocation racing
+// the issuance still wins.
 func (s *Store) CreateAccessToken(ctx context.Context, t *store.AccessToken) error {
 	audience, err := encodeJSON(t.Audience)
 	if err != nil {
@@ -19,10 +21,24 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *store.AccessToken) err
 	if err != nil {
 		return err
 	}
-	return s.exec(ctx, s.stmts.createAccessToken, func(_ sql.Result, err error) error {
+	args := func(revoked bool) []any {
+		return []any{t.Hash, t.ClientID, t.Subject, t.ResourceID, audience, t.Scope, t.JKT, t.X5TS256,
+			extra, toMillis(t.IssuedAt), toMillis(t.ExpiresAt), revoked, t.GrantID}
+	}
+	if t.GrantID == "" {
+		return s.exec(ctx, s.stmts.createAccessToken, func(_ sql.Result, err error) error {
+			return s.writeErr("create access token", err)
+		}, args(t.Revoked)...)
+	}
+	return s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// A missing grant is no reason to refuse the token: it is the caller's to check.
+		_, revoked, err := s.grantRevoked(ctx, tx, t.GrantID)
+		if err != nil {
+			return fmt.Errorf("sqlstore: create access token: %w", err)
+		}
+		_, err = tx.StmtContext(ctx, s.stmts.createAccessToken).ExecContext(ctx, args(t.Revoked || revoked)...)
 		return s.writeErr("create access token", err)
-	}, t.Hash, t.ClientID, t.Subject, t.ResourceID, audience, t.Scope, t.JKT, t.X5TS256, extra,
-		toMillis(t.IssuedAt), toMillis(t.ExpiresAt), t.Revoked)
+	})
 }
 
 // GetAccessToken returns the token with hash, whether or not it has expired or was revoked.
@@ -33,7 +49,7 @@ func (s *Store) GetAccessToken(ctx context.Context, hash string) (*store.AccessT
 		issued, expires int64
 	)
 	err := s.stmts.getAccessToken.QueryRowContext(ctx, hash).Scan(&t.Hash, &t.ClientID, &t.Subject,
-		&t.ResourceID, &audience, &t.Scope, &t.JKT, &t.X5TS256, &extra, &issued, &expires, &t.Revoked)
+		&t.ResourceID, &audience, &t.Scope, &t.JKT, &t.X5TS256, &extra, &issued, &expires, &t.Revoked, &t.GrantID)
 	if err != nil {
 		return nil, readErr("get access token", err)
 	}
@@ -85,9 +101,10 @@ func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) er
 	}, key, toMillis(expiresAt), time.Now().UnixMilli())
 }
 
-// DeleteExpired removes access tokens, revoked jtis and replay keys that expired at or
-// before now, and signing keys whose PurgeAfter has passed. It deletes in batches so other
-// writers get the database in between.
+// DeleteExpired removes access tokens, revoked jtis, replay keys, sessions, authorization
+// codes, refresh tokens, grant jtis and grants (with their refresh tokens and jtis) that
+// expired at or before now, and signing keys whose PurgeAfter has passed. It deletes in
+// batches so other writers get the database in between.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	for _, stmt := range s.stmts.deleteExpired {

@@ -24,10 +24,7 @@ import (
 // Run runs every contract test as a subtest. open must return a new, empty store; Run
 // closes it when the subtest ends.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store)
-	}{
+	tests := []contractTest{
 		{"Ping", testPing},
 		{"ClientRoundTrip", testClientRoundTrip},
 		{"ClientUpsertReplacesAndKeepsCreatedAt", testClientUpsert},
@@ -54,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RaceCreateAccessToken", testRaceCreateAccessToken},
 		{"RaceMixedReadsAndWrites", testRaceMixed},
 	}
+	tests = append(tests, flowTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -65,6 +63,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			tc.fn(t, s)
 		})
 	}
+}
+
+type contractTest struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
 }
 
 // epoch is a fixed, millisecond-aligned instant the fixtures are built around.
@@ -96,6 +99,13 @@ func newClient(id string) *store.Client {
 			"contacts": []any{"a@example.com", "b@example.com"},
 			"nested":   map[string]any{"n": 1.5, "ok": true, "none": nil},
 		},
+		PostLogoutRedirectURIs:      []string{"https://app.example/bye"},
+		SubjectType:                 "pairwise",
+		SectorIdentifier:            "app.example",
+		IDTokenSignedResponseAlg:    "ES256",
+		SkipConsent:                 true,
+		PKCEOptional:                true,
+		RefreshWithoutOfflineAccess: true,
 	}
 }
 
@@ -106,7 +116,8 @@ func testClientRoundTrip(t *testing.T, s store.Store) {
 		// nil slices mean "unset" and must not come back as empty ones, and vice versa.
 		"nil fields": {ID: "nil-fields", TokenEndpointAuthMethod: "none"},
 		"empty fields": {ID: "empty-fields", TokenEndpointAuthMethod: "none",
-			GrantTypes: []string{}, RedirectURIs: []string{}, Scopes: []string{}, Metadata: map[string]any{}},
+			GrantTypes: []string{}, RedirectURIs: []string{}, Scopes: []string{}, Metadata: map[string]any{},
+			PostLogoutRedirectURIs: []string{}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,394 @@
+package authserver
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
+)
+
+// interaction is an authorization request in progress: it travels sealed (AES-GCM under the
+// master key) through the login and consent pages, so no server-side state is needed until a
+// code is issued, and every instance sharing the master key can continue it.
+type interaction struct {
+	ID  string       `json:"id"`
+	Req *authRequest `json:"req"`
+	Exp int64        `json:"exp"`
+	// LoginSID is the session signed in during this interaction: it satisfies prompt=login,
+	// select_account, max_age and id_token_hint for this request.
+	LoginSID string `json:"login_sid,omitempty"`
+	// Consented is set when the user allowed this request on the consent page.
+	Consented bool `json:"consented,omitempty"`
+}
+
+const interactionAD = "caddy-oauth interaction v1"
+
+func (s *Server) sealInteraction(in *interaction) (string, error) {
+	plain, err := json.Marshal(in)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := s.deps.Sealer.Seal(plain, []byte(interactionAD))
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// openInteraction returns the interaction of a page's form or resume link, or nil when it is
+// missing, forged or expired.
+func (s *Server) openInteraction(v string) *interaction {
+	if v == "" || len(v) > 16<<10 {
+		return nil
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return nil
+	}
+	plain, err := s.deps.Sealer.Open(sealed, []byte(interactionAD))
+	if err != nil {
+		return nil
+	}
+	var in interaction
+	if json.Unmarshal(plain, &in) != nil || in.Req == nil || in.ID == "" || s.now().Unix() > in.Exp {
+		return nil
+	}
+	return &in
+}
+
+// target is where the response to the request goes.
+func (a *authRequest) target() *responseTarget {
+	return &responseTarget{RedirectURI: a.RedirectURI, Mode: a.ResponseMode, State: a.State}
+}
+
+// handleAuthorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2).
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	q, err := authorizationParams(w, r)
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.As(err)})
+		return
+	}
+	req, client, aerr := s.parseAuthRequest(r.Context(), q)
+	if aerr != nil {
+		s.authFail(w, r, aerr)
+		return
+	}
+	in := &interaction{ID: newJTI(), Req: req, Exp: s.now().Add(s.cfg.InteractionTTL).Unix()}
+	s.proceed(w, r, client, in, false)
+}
+
+// handleResume continues an interaction after the login page (Post/Redirect/Get).
+func (s *Server) handleResume(w http.ResponseWriter, r *http.Request) {
+	in := s.openInteraction(r.URL.Query().Get("interaction"))
+	if in == nil {
+		s.renderExpired(w, r)
+		return
+	}
+	client, err := s.lookups.GetClient(r.Context(), in.Req.ClientID)
+	if err != nil || client.Disabled {
+		s.renderExpired(w, r)
+		return
+	}
+	s.proceed(w, r, client, in, true)
+}
+
+// proceed decides what a request needs next — the login page, the consent page, or a code —
+// and answers it.
+func (s *Server) proceed(w http.ResponseWriter, r *http.Request, client *store.Client, in *interaction, resumed bool) {
+	ctx := r.Context()
+	req := in.Req
+	sess, err := s.currentSession(ctx, r)
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: req.target()})
+		return
+	}
+	if code, why := s.loginNeeded(req, client, sess, in); code != "" {
+		if req.hasPrompt("none") {
+			s.authFail(w, r, &authError{err: oautherr.New(code, why), to: req.target()})
+			return
+		}
+		username := req.LoginHint
+		if username == "" && sess != nil {
+			username = sess.account.Username
+		}
+		s.renderLogin(w, r, client, in, http.StatusOK, username, "")
+		return
+	}
+	consent, err := s.consentNeeded(ctx, req, client, sess, in)
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: req.target()})
+		return
+	}
+	if consent {
+		if req.hasPrompt("none") {
+			s.authFail(w, r, &authError{err: oautherr.New(oautherr.ConsentRequired, "the user has not consented to this request"), to: req.target()})
+			return
+		}
+		s.renderConsent(w, r, client, in, sess)
+		return
+	}
+	if resumed || in.Consented {
+		// A sealed interaction is a capability: let it produce one code only.
+		if err := s.st.UseOnce(ctx, "interaction:"+in.ID, time.Unix(in.Exp, 0)); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				s.renderExpired(w, r)
+				return
+			}
+			s.authFail(w, r, &authError{err: oautherr.Server(err), to: req.target()})
+			return
+		}
+	}
+	code, err := s.issueCode(ctx, req, sess)
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: req.target()})
+		return
+	}
+	s.respond(w, r, req.target(), url.Values{"code": {code}})
+}
+
+// loginNeeded returns the OIDC error code to answer under prompt=none (and a description) when
+// the user must sign in first, or "" when the session serves this request.
+func (s *Server) loginNeeded(req *authRequest, client *store.Client, sess *userSession, in *interaction) (string, string) {
+	switch {
+	case sess == nil:
+		return oautherr.LoginRequired, "the user is not signed in"
+	case in.LoginSID != "":
+		if in.LoginSID == sess.ID {
+			return "", ""
+		}
+		return oautherr.LoginRequired, "the session changed during sign-in"
+	case req.hasPrompt("login"):
+		return oautherr.LoginRequired, "prompt=login"
+	case req.hasPrompt("select_account"):
+		return oautherr.AccountSelectionRequired, "prompt=select_account"
+	case req.MaxAge != nil && s.now().Sub(sess.AuthTime) > time.Duration(*req.MaxAge)*time.Second:
+		return oautherr.LoginRequired, "the sign-in is older than max_age"
+	case req.HintSubject != "" && req.HintSubject != s.subjectFor(client, sess.Subject):
+		return oautherr.LoginRequired, "the signed-in user is not the one id_token_hint names"
+	case req.LoginHint != "" && req.hasPrompt("none") && !strings.EqualFold(req.LoginHint, sess.account.Username):
+		return oautherr.AccountSelectionRequired, "the signed-in user is not the one login_hint names"
+	}
+	return "", ""
+}
+
+// consentNeeded: first-party clients never ask; otherwise a remembered consent covering every
+// requested scope and resource answers, unless prompt=consent asks again.
+func (s *Server) consentNeeded(ctx context.Context, req *authRequest, client *store.Client, sess *userSession, in *interaction) (bool, error) {
+	if in.Consented || client.SkipConsent {
+		return false, nil
+	}
+	if req.hasPrompt("consent") {
+		return true, nil
+	}
+	c, err := s.st.GetConsent(ctx, sess.Subject, client.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	return !isSubset(req.Scopes, c.Scopes) || !isSubset(req.Resources, c.Resources), nil
+}
+
+func isSubset(items, set []string) bool {
+	for _, it := range items {
+		if !slices.Contains(set, it) {
+			return false
+		}
+	}
+	return true
+}
+
+// issueCode stores a new authorization code for the signed-in user and returns its value.
+func (s *Server) issueCode(ctx context.Context, req *authRequest, sess *userSession) (string, error) {
+	now := s.now()
+	code := newTokenValue()
+	c := &store.AuthorizationCode{
+		Hash:                hashToken(code),
+		ClientID:            req.ClientID,
+		Subject:             sess.Subject,
+		SessionID:           sess.ID,
+		Scopes:              req.Scopes,
+		Resources:           req.Resources,
+		Nonce:               req.Nonce,
+		AuthTime:            sess.AuthTime,
+		AMR:                 sess.AMR,
+		ACR:                 s.acrFor(req),
+		CodeChallenge:       req.CodeChallenge,
+		CodeChallengeMethod: req.CodeChallengeMethod,
+		DPoPJKT:             req.DPoPJKT,
+		GrantID:             newJTI(),
+		CreatedAt:           now,
+		ExpiresAt:           now.Add(s.cfg.CodeTTL),
+	}
+	if req.RedirectParam {
+		c.RedirectURI = req.RedirectURI
+	}
+	if err := s.st.CreateAuthorizationCode(ctx, c); err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
+// acrFor returns the first requested acr value this server satisfies (OIDC Core §3.1.2.1:
+// acr_values are voluntary), or "".
+func (s *Server) acrFor(req *authRequest) string {
+	for _, v := range req.ACRValues {
+		if slices.Contains(s.cfg.ACRValues, v) {
+			return v
+		}
+	}
+	return ""
+}
+
+// respond sends an authorization response (success or error) to a verified redirect URI in
+// the request's response mode, always with iss (RFC 9207).
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, to *responseTarget, params url.Values) {
+	if to.State != "" {
+		params.Set("state", to.State)
+	}
+	params.Set("iss", s.cfg.Issuer)
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	switch to.Mode {
+	case modeFormPost:
+		page := ui.FormPostPage{Action: to.RedirectURI}
+		for _, name := range sortedKeys(params) {
+			page.Params = append(page.Params, ui.Param{Name: name, Value: params.Get(name)})
+		}
+		s.logRender(s.ui.FormPost(w, http.StatusOK, page))
+	case modeFragment:
+		http.Redirect(w, r, to.RedirectURI+"#"+params.Encode(), http.StatusSeeOther)
+	default:
+		u, _ := url.Parse(to.RedirectURI) // registered and validated
+		q := u.Query()
+		for k, v := range params {
+			q[k] = v
+		}
+		u.RawQuery = q.Encode()
+		http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	}
+}
+
+func sortedKeys(v url.Values) []string {
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// authFail answers a failed authorization request: to the client when its redirect URI is
+// verified, otherwise on an error page (never a redirect to an unverified URI).
+func (s *Server) authFail(w http.ResponseWriter, r *http.Request, e *authError) {
+	if e.err.Status >= http.StatusInternalServerError || e.err.Code == oautherr.ServerError {
+		s.log.Error("authorization request failed", zap.Error(e.err))
+		e.err = &oautherr.Error{Code: oautherr.ServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError}
+	}
+	if e.to != nil {
+		params := url.Values{"error": {e.err.Code}}
+		if e.err.Description != "" {
+			params.Set("error_description", e.err.Description)
+		}
+		s.respond(w, r, e.to, params)
+		return
+	}
+	status := e.err.Status
+	if status == 0 || status == http.StatusUnauthorized {
+		status = http.StatusBadRequest
+	}
+	s.logRender(s.ui.Error(w, status, ui.ErrorPage{Title: "Sign-in request rejected", Code: e.err.Code, Description: e.err.Description}))
+}
+
+func (s *Server) renderExpired(w http.ResponseWriter, _ *http.Request) {
+	s.logRender(s.ui.Error(w, http.StatusBadRequest, ui.ErrorPage{
+		Title:       "This sign-in request has expired",
+		Code:        oautherr.InvalidRequest,
+		Description: "The sign-in page was open too long or was already used. Go back to the application and start again.",
+	}))
+}
+
+func (s *Server) logRender(err error) {
+	if err != nil {
+		s.log.Error("rendering a page failed", zap.Error(err))
+	}
+}
+
+// formActions lists the origins a page's form may lead to: the response goes to the client's
+// redirect URI after a 303, and Chromium applies CSP form-action to that redirect.
+func formActions(req *authRequest) []string {
+	u, err := url.Parse(req.RedirectURI)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	return []string{u.Scheme + "://" + u.Host}
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, client *store.Client, in *interaction, status int, username, message string) {
+	sealed, err := s.sealInteraction(in)
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
+		return
+	}
+	page := ui.LoginPage{
+		Page: ui.Page{
+			Title:       "Sign in",
+			Action:      s.endpoint(pathLogin),
+			CSRFToken:   s.csrfToken(w, r, "i:"+in.ID),
+			Interaction: sealed,
+			FormActions: formActions(in.Req),
+		},
+		ClientName: clientName(client),
+		Username:   username,
+		Error:      message,
+	}
+	s.logRender(s.ui.Login(w, status, page))
+}
+
+func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, client *store.Client, in *interaction, sess *userSession) {
+	sealed, err := s.sealInteraction(in)
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
+		return
+	}
+	page := ui.ConsentPage{
+		Page: ui.Page{
+			Title:       "Allow access",
+			Action:      s.endpoint(pathConsent),
+			CSRFToken:   s.csrfToken(w, r, "i:"+in.ID),
+			Interaction: sealed,
+			FormActions: formActions(in.Req),
+		},
+		ClientName: clientName(client),
+		ClientID:   client.ID,
+		Account:    sess.account.Username,
+		Scopes:     ui.DescribeScopes(in.Req.Scopes),
+	}
+	for _, id := range in.Req.Resources {
+		name := id
+		if res, err := s.lookups.resourceByIdentifier(r.Context(), id); err == nil && res.Name != "" {
+			name = res.Name
+		}
+		page.Resources = append(page.Resources, ui.Resource{Identifier: id, Name: name})
+	}
+	s.logRender(s.ui.Consent(w, http.StatusOK, page))
+}
+
+func clientName(c *store.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}

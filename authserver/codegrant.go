@@ -1,0 +1,237 @@
+package authserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+)
+
+// badCode is the one answer for every unusable code, so a caller learns nothing about codes
+// that are not its own.
+var badCode = oautherr.New(oautherr.InvalidGrant, "the authorization code is invalid, expired or already used")
+
+// authorizationCodeGrant is RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6), OIDC Core §3.1.3 and
+// DPoP code binding (RFC 9449 §10).
+func (s *Server) authorizationCodeGrant(ctx context.Context, r *http.Request, client *store.Client) (*tokenResponse, error) {
+	code := formValue(r.PostForm, "code")
+	if code == "" {
+		return nil, oautherr.Request("code is required")
+	}
+	if len(code) > maxTokenLen {
+		return nil, badCode
+	}
+	// The proof is checked before the code is used up: a client told use_dpop_nonce retries
+	// with the same code (RFC 9449 §8).
+	jkt, err := s.tokenDPoP(r, client.DPoPBoundAccessTokens)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.st.ConsumeAuthorizationCode(ctx, hashToken(code), s.now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, badCode
+	case errors.Is(err, store.ErrAlreadyUsed):
+		// RFC 6749 §4.1.2: a code used twice means it leaked; revoke what the first use got.
+		s.log.Warn("authorization code replayed: revoking its grant",
+			zap.String("client_id", c.ClientID), zap.String("grant", c.GrantID))
+		if err := s.revokeCodeGrant(ctx, c); err != nil {
+			return nil, err
+		}
+		return nil, badCode
+	case err != nil:
+		return nil, err
+	}
+	if c.ClientID != client.ID || !s.now().Before(c.ExpiresAt) {
+		return nil, badCode
+	}
+	if redirect := formValue(r.PostForm, "redirect_uri"); c.RedirectURI != "" && redirect != c.RedirectURI {
+		return nil, oautherr.New(oautherr.InvalidGrant, "redirect_uri does not match the authorization request")
+	}
+	if err := checkCodeVerifier(c, formValue(r.PostForm, "code_verifier")); err != nil {
+		return nil, err
+	}
+	if c.DPoPJKT != "" && jkt != c.DPoPJKT {
+		return nil, oautherr.New(oautherr.InvalidGrant, "the DPoP key differs from the dpop_jkt of the authorization request")
+	}
+	g := &store.Grant{
+		ID:        c.GrantID,
+		ClientID:  client.ID,
+		Subject:   c.Subject,
+		SessionID: c.SessionID,
+		Scopes:    c.Scopes,
+		Resources: c.Resources,
+		AuthTime:  c.AuthTime,
+		AMR:       c.AMR,
+		ACR:       c.ACR,
+		CreatedAt: s.now(),
+		ExpiresAt: s.now().Add(s.cfg.RefreshTokenTTL),
+	}
+	if client.TokenEndpointAuthMethod == "none" {
+		// RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key.
+		g.JKT = jkt
+	}
+	if err := s.st.CreateGrant(ctx, g); errors.Is(err, store.ErrConflict) {
+		// A replay got here first and left a revoked tombstone: this redemption loses too.
+		return nil, badCode
+	} else if err != nil {
+		return nil, err
+	}
+	resp, refresh, err := s.issueUserTokens(ctx, r, client, g, g.Scopes, c.Nonce, jkt)
+	if err != nil {
+		return nil, err
+	}
+	if refresh != nil {
+		if err := s.st.CreateRefreshToken(ctx, refresh); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// revokeCodeGrant revokes the grant a replayed code created. The first redemption may not
+// have created it yet (a replay racing it): then a revoked tombstone takes the grant's ID, so
+// the first redemption's CreateGrant conflicts and it fails as well.
+func (s *Server) revokeCodeGrant(ctx context.Context, c *store.AuthorizationCode) error {
+	tomb := &store.Grant{ID: c.GrantID, ClientID: c.ClientID, Subject: c.Subject, SessionID: c.SessionID,
+		CreatedAt: s.now(), ExpiresAt: s.now().Add(s.cfg.RefreshTokenTTL), Revoked: true}
+	err := s.st.CreateGrant(ctx, tomb)
+	if errors.Is(err, store.ErrConflict) {
+		return s.revokeGrant(ctx, c.GrantID)
+	}
+	return err
+}
+
+// checkCodeVerifier is RFC 7636 §4.6, plus RFC 9700 §4.8.2: a verifier for a code issued
+// without a challenge is a downgrade attempt and fails too.
+func checkCodeVerifier(c *store.AuthorizationCode, verifier string) error {
+	if c.CodeChallenge == "" {
+		if verifier != "" {
+			return oautherr.New(oautherr.InvalidGrant, "code_verifier sent for a code issued without code_challenge")
+		}
+		return nil
+	}
+	if verifier == "" {
+		return oautherr.New(oautherr.InvalidGrant, "code_verifier is required")
+	}
+	if !validPKCEValue(verifier) {
+		return oautherr.New(oautherr.InvalidGrant, "code_verifier is malformed")
+	}
+	want := verifier
+	if c.CodeChallengeMethod == "S256" {
+		sum := sha256.Sum256([]byte(verifier))
+		want = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	if subtle.ConstantTimeCompare([]byte(want), []byte(c.CodeChallenge)) != 1 {
+		return oautherr.New(oautherr.InvalidGrant, "code_verifier does not match code_challenge")
+	}
+	return nil
+}
+
+// issueUserTokens mints the access token (and, as the grant allows, refresh and ID tokens) of
+// a user grant with the given scopes. It returns the response and the refresh token row, not
+// yet stored, for the caller to store or rotate in.
+func (s *Server) issueUserTokens(ctx context.Context, r *http.Request, client *store.Client, g *store.Grant, scopes []string, nonce, jkt string) (*tokenResponse, *store.RefreshToken, error) {
+	res, err := s.userTokenResource(ctx, client, g, r.PostForm["resource"])
+	if err != nil {
+		return nil, nil, err
+	}
+	if res != nil && res.DPoPBoundAccessTokensRequired && jkt == "" {
+		return nil, nil, oautherr.New(oautherr.InvalidDPoPProof, "the resource requires DPoP-bound access tokens")
+	}
+	openid := slices.Contains(scopes, "openid")
+	resp, err := s.issueAccessToken(ctx, accessTokenRequest{
+		client:   client,
+		subject:  s.subjectFor(client, g.Subject),
+		resource: res,
+		scopes:   accessScopes(scopes, res),
+		jkt:      jkt,
+		grantID:  g.ID,
+		userinfo: openid,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	// The response's scope is what was granted (RFC 6749 §5.1), not one token's share of it.
+	resp.Scope = joinScopes(scopes)
+	var next *store.RefreshToken
+	if slices.Contains(client.GrantTypes, "refresh_token") && (slices.Contains(scopes, "offline_access") || client.RefreshWithoutOfflineAccess) {
+		value := newTokenValue()
+		next = &store.RefreshToken{
+			Hash:      hashToken(value),
+			GrantID:   g.ID,
+			Scopes:    scopes,
+			CreatedAt: s.now(),
+			ExpiresAt: g.ExpiresAt,
+		}
+		resp.RefreshToken = value
+	}
+	if openid {
+		if resp.IDToken, err = s.issueIDToken(client, g, nonce, resp.AccessToken); err != nil {
+			return nil, nil, err
+		}
+	}
+	return resp, next, nil
+}
+
+// userTokenResource picks the resource of an access token from a user grant: the requested
+// one among those granted (RFC 8707 §2.2), else the first granted, else the client's default
+// resource, else none (a token for the userinfo endpoint only).
+func (s *Server) userTokenResource(ctx context.Context, client *store.Client, g *store.Grant, requested []string) (*store.Resource, error) {
+	switch {
+	case len(requested) > 1:
+		return nil, oautherr.New(oautherr.InvalidTarget, "request one resource per access token")
+	case len(requested) == 1:
+		if !slices.Contains(g.Resources, requested[0]) {
+			return nil, oautherr.New(oautherr.InvalidTarget, "the resource was not part of the authorization")
+		}
+		return s.resolveResource(ctx, client, requested)
+	case len(g.Resources) > 0:
+		return s.resolveResource(ctx, client, g.Resources[:1])
+	}
+	res, err := s.defaultResource(ctx, client)
+	if err != nil {
+		return nil, nil // no default resource: a userinfo-only token
+	}
+	return res, nil
+}
+
+// accessScopes is the share of the granted scopes an access token for res carries: the
+// resource's scopes it accepts, plus the identity scopes the userinfo endpoint reads.
+func accessScopes(granted []string, res *store.Resource) []string {
+	var out []string
+	for _, sc := range granted {
+		switch {
+		case sc == "offline_access":
+		case isIdentityScope(sc):
+			out = append(out, sc)
+		case res != nil && allowedBy(res.AllowedScopes, sc):
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+func joinScopes(scopes []string) string { return strings.Join(scopes, " ") }
+
+// revokeGrant revokes a grant's tokens and drops this server's cached in-process validations,
+// which may hold them.
+func (s *Server) revokeGrant(ctx context.Context, id string) error {
+	if id == "" {
+		return nil
+	}
+	if err := s.st.RevokeGrant(ctx, id); err != nil {
+		return err
+	}
+	s.gateway.Clear()
+	return nil
+}

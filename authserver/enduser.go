@@ -1,0 +1,100 @@
+package authserver
+
+import (
+	"context"
+	"crypto/aes"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/account"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
+)
+
+// setupEndUser prepares the end-user flows: pages, accounts, throttling and the keys derived
+// from the master key (so every instance sharing it agrees on CSRF tokens and pairwise subjects).
+func (s *Server) setupEndUser(ctx context.Context) error {
+	var err error
+	if s.ui, err = ui.New(s.cfg.TemplateDir); err != nil {
+		return fmt.Errorf("page templates: %w", err)
+	}
+	s.accounts = s.deps.Accounts
+	if s.accounts == nil {
+		s.accounts = account.NewStoreSource(s.st)
+	}
+	s.limiter = s.deps.LoginLimiter
+	if s.limiter == nil {
+		s.limiter = account.NewLimiter(account.LimiterConfig{
+			FailuresPerAccount: s.cfg.LoginFailuresPerAccount,
+			FailuresPerIP:      s.cfg.LoginFailuresPerIP,
+			Window:             s.cfg.LoginWindow,
+		})
+	}
+	s.csrfKey = s.deps.Sealer.DeriveKey("csrf")
+	s.pairwiseMACKey = s.deps.Sealer.DeriveKey("pairwise mac")
+	if s.pairwiseBlock, err = aes.NewCipher(s.deps.Sealer.DeriveKey("pairwise enc")); err != nil {
+		return err
+	}
+	return s.seedAccounts(ctx)
+}
+
+// seedAccounts writes the configured accounts to the store. The configuration is their
+// source of truth, except for the subject: an account keeps the sub it was first given, so a
+// restart never changes who a user is to the clients.
+func (s *Server) seedAccounts(ctx context.Context) error {
+	for _, ac := range s.cfg.Accounts {
+		acc, err := s.st.GetAccountByUsername(ctx, ac.Username)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			acc = &store.Account{Username: ac.Username, Subject: ac.Subject}
+			if acc.Subject == "" {
+				acc.Subject = newJTI()
+			}
+		case err != nil:
+			return fmt.Errorf("account %s: %w", ac.Username, err)
+		case ac.Subject != "" && ac.Subject != acc.Subject:
+			return fmt.Errorf("account %s: subject %s differs from the stored %s; a subject never changes", ac.Username, ac.Subject, acc.Subject)
+		}
+		acc.PasswordHash = ac.PasswordHash
+		if ac.Password != "" {
+			// Keep the stored hash when it still matches: rehashing at every start would
+			// cost an argon2id run per account and change the row for nothing.
+			if ok, _ := account.VerifyPassword(acc.PasswordHash, ac.Password); !ok || acc.PasswordHash == "" {
+				if acc.PasswordHash, err = account.HashPassword(ac.Password); err != nil {
+					return fmt.Errorf("account %s: %w", ac.Username, err)
+				}
+			}
+		}
+		acc.Claims = maps.Clone(ac.Claims)
+		acc.Disabled = ac.Disabled
+		if err := s.st.UpsertAccount(ctx, acc); err != nil {
+			return fmt.Errorf("account %s: %w", ac.Username, err)
+		}
+	}
+	return nil
+}
+
+// cors lets browser apps (SPAs, public clients) call an endpoint from any origin. The endpoints
+// wrapped take credentials in headers or the body, never cookies, so no origin gains anything
+// it could not do with curl.
+func cors(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") == "" {
+			h(w, r)
+			return
+		}
+		hd := w.Header()
+		hd.Set("Access-Control-Allow-Origin", "*")
+		hd.Set("Access-Control-Expose-Headers", "WWW-Authenticate, DPoP-Nonce")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			hd.Set("Access-Control-Allow-Methods", "GET, POST")
+			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
+			hd.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h(w, r)
+	}
+}

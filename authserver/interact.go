@@ -1,0 +1,182 @@
+package authserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/account"
+	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
+)
+
+// Messages of the login page. One message for every failed sign-in, so the page never tells
+// whether an account exists.
+const (
+	msgBadCredentials = "Incorrect username or password."
+	msgThrottled      = "Too many failed sign-in attempts. Try again in %s."
+)
+
+// pageForm reads a page's POSTed form and the interaction it continues, checking the CSRF
+// token. It answers the request itself and returns nil when any of that fails.
+func (s *Server) pageForm(w http.ResponseWriter, r *http.Request) (url.Values, *interaction, *store.Client) {
+	if err := parsePostForm(w, r); err != nil {
+		e := oautherr.As(err)
+		s.logRender(s.ui.Error(w, e.Status, ui.ErrorPage{Title: "Bad request", Code: e.Code, Description: e.Description}))
+		return nil, nil, nil
+	}
+	in := s.openInteraction(r.PostForm.Get("interaction"))
+	if in == nil {
+		s.renderExpired(w, r)
+		return nil, nil, nil
+	}
+	if !s.checkCSRF(r, r.PostForm, "i:"+in.ID) {
+		s.logRender(s.ui.Error(w, http.StatusForbidden, ui.ErrorPage{
+			Title:       "The form could not be verified",
+			Code:        oautherr.InvalidRequest,
+			Description: "The form was not sent from this browser's sign-in page (cookies may be blocked). Go back to the application and start again.",
+		}))
+		return nil, nil, nil
+	}
+	client, err := s.lookups.GetClient(r.Context(), in.Req.ClientID)
+	if err != nil || client.Disabled {
+		s.renderExpired(w, r)
+		return nil, nil, nil
+	}
+	return r.PostForm, in, client
+}
+
+// handleLogin checks the login page's credentials, starts a session and resumes the request.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	form, in, client := s.pageForm(w, r)
+	if in == nil {
+		return
+	}
+	if form.Get("decision") == "deny" {
+		s.authFail(w, r, &authError{err: oautherr.New(oautherr.AccessDenied, "the user cancelled the sign-in"), to: in.Req.target()})
+		return
+	}
+	username := account.NormalizeUsername(form.Get("username"))
+	password := form.Get("password")
+	if username == "" || password == "" {
+		s.renderLogin(w, r, client, in, http.StatusBadRequest, username, "Enter your username and password.")
+		return
+	}
+	ip := s.clientIP(r)
+	if ok, wait := s.limiter.Allow(username, ip, s.now()); !ok {
+		w.Header().Set("Retry-After", fmt.Sprint(max(1, int((wait+time.Second-1)/time.Second))))
+		s.renderLogin(w, r, client, in, http.StatusTooManyRequests, username, fmt.Sprintf(msgThrottled, roundWait(wait)))
+		return
+	}
+	acc, err := s.accounts.Authenticate(r.Context(), username, password)
+	switch {
+	case errors.Is(err, account.ErrInvalidCredentials):
+		s.limiter.Failed(username, ip, s.now())
+		s.renderLogin(w, r, client, in, http.StatusUnauthorized, username, msgBadCredentials)
+		return
+	case err != nil:
+		// A failing account source is not a failed guess: the reserved attempt just expires.
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
+		return
+	}
+	s.limiter.Succeeded(username, ip)
+	sess, err := s.startSession(r.Context(), w, r, acc, []string{"pwd"})
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
+		return
+	}
+	in.LoginSID = sess.ID
+	sealed, err := s.sealInteraction(in)
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
+		return
+	}
+	http.Redirect(w, r, s.endpoint(pathResume)+"?"+url.Values{"interaction": {sealed}}.Encode(), http.StatusSeeOther)
+}
+
+// roundWait renders a retry delay for people: whole minutes, or seconds under one.
+func roundWait(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%d seconds", max(1, int(d.Round(time.Second)/time.Second)))
+	}
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m == 1 {
+		return "1 minute"
+	}
+	return fmt.Sprintf("%d minutes", m)
+}
+
+// handleConsent records the consent page's decision and finishes the request.
+func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
+	form, in, client := s.pageForm(w, r)
+	if in == nil {
+		return
+	}
+	ctx := r.Context()
+	sess, err := s.currentSession(ctx, r)
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
+		return
+	}
+	if sess == nil || (in.LoginSID != "" && in.LoginSID != sess.ID) {
+		// Signed out (or in as someone else) in another tab meanwhile: sign in again.
+		in.LoginSID = ""
+		s.renderLogin(w, r, client, in, http.StatusOK, in.Req.LoginHint, "")
+		return
+	}
+	if form.Get("decision") != "approve" {
+		s.authFail(w, r, &authError{err: oautherr.New(oautherr.AccessDenied, "the user denied the request"), to: in.Req.target()})
+		return
+	}
+	if form.Get("remember") == "1" {
+		if err := s.rememberConsent(r, sess.Subject, client.ID, in.Req); err != nil {
+			s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
+			return
+		}
+	}
+	in.Consented = true
+	in.LoginSID = sess.ID
+	s.proceed(w, r, client, in, false)
+}
+
+// rememberConsent adds the request's scopes and resources to what the account already
+// allowed the client.
+func (s *Server) rememberConsent(r *http.Request, subject, clientID string, req *authRequest) error {
+	c, err := s.st.GetConsent(r.Context(), subject, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		c = &store.Consent{Subject: subject, ClientID: clientID}
+	} else if err != nil {
+		return err
+	}
+	for _, sc := range req.Scopes {
+		if !slices.Contains(c.Scopes, sc) {
+			c.Scopes = append(c.Scopes, sc)
+		}
+	}
+	for _, res := range req.Resources {
+		if !slices.Contains(c.Resources, res) {
+			c.Resources = append(c.Resources, res)
+		}
+	}
+	return s.st.UpsertConsent(r.Context(), c)
+}
+
+// clientIP is the address login throttling counts against: Deps.ClientIP (Caddy's trusted-proxy
+// aware client IP) or the peer address.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.deps.ClientIP != nil {
+		if ip := s.deps.ClientIP(r); ip != "" {
+			return ip
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,127 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+)
+
+// CreateSession stores s; ErrConflict if its ID exists. A zero CreatedAt is set to now
+// and written back.
+func (s *Store) CreateSession(ctx context.Context, sess *store.Session) error {
+	amr, err := encodeJSON(sess.AMR)
+	if err != nil {
+		return err
+	}
+	created := createdAt(sess.CreatedAt)
+	err = s.exec(ctx, s.stmts.createSession, func(_ sql.Result, err error) error {
+		return s.writeErr("create session", err)
+	}, sess.ID, sess.SecretHash, sess.Subject, toMillis(sess.AuthTime), amr, sess.ACR,
+		toMillis(created), toMillis(sess.LastSeenAt), toMillis(sess.ExpiresAt))
+	if err != nil {
+		return err
+	}
+	sess.CreatedAt = created
+	return nil
+}
+
+// GetSession returns the session with id, whether or not it has expired.
+func (s *Store) GetSession(ctx context.Context, id string) (*store.Session, error) {
+	var (
+		sess                                   store.Session
+		amr                                    sql.NullString
+		authTime, created, lastSeen, expiresAt int64
+	)
+	err := s.stmts.getSession.QueryRowContext(ctx, id).Scan(&sess.ID, &sess.SecretHash, &sess.Subject,
+		&authTime, &amr, &sess.ACR, &created, &lastSeen, &expiresAt)
+	if err != nil {
+		return nil, readErr("get session", err)
+	}
+	sess.AuthTime, sess.CreatedAt = fromMillis(authTime), fromMillis(created)
+	sess.LastSeenAt, sess.ExpiresAt = fromMillis(lastSeen), fromMillis(expiresAt)
+	if err := decodeJSON(amr, &sess.AMR); err != nil {
+		return nil, err
+	}
+	return &sess, nil
+}
+
+// TouchSession sets LastSeenAt of the session; ErrNotFound if it is gone.
+func (s *Store) TouchSession(ctx context.Context, id string, lastSeen time.Time) error {
+	return s.exec(ctx, s.stmts.touchSession, func(res sql.Result, err error) error {
+		return affectedOne("touch session", res, err)
+	}, id, toMillis(lastSeen))
+}
+
+// DeleteSession removes the session; a missing session is not an error. The session's
+// grants stay: RevokeSessionGrants revokes them.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	if _, err := s.stmts.deleteSession.ExecContext(ctx, id); err != nil {
+		return fmt.Errorf("sqlstore: delete session: %w", err)
+	}
+	return nil
+}
+
+// GetConsent returns the consent of subject to clientID.
+func (s *Store) GetConsent(ctx context.Context, subject, clientID string) (*store.Consent, error) {
+	var (
+		c                 store.Consent
+		scopes, resources sql.NullString
+		created, updated  int64
+	)
+	err := s.stmts.getConsent.QueryRowContext(ctx, subject, clientID).Scan(&c.Subject, &c.ClientID,
+		&scopes, &resources, &created, &updated)
+	if err != nil {
+		return nil, readErr("get consent", err)
+	}
+	c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
+	if err := decodeJSON(scopes, &c.Scopes); err != nil {
+		return nil, err
+	}
+	if err := decodeJSON(resources, &c.Resources); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// UpsertConsent replaces the consent of (c.Subject, c.ClientID), keeping the CreatedAt of
+// an existing one. It writes the stored CreatedAt and the new UpdatedAt back into c.
+func (s *Store) UpsertConsent(ctx context.Context, c *store.Consent) error {
+	scopes, err := encodeJSON(c.Scopes)
+	if err != nil {
+		return err
+	}
+	resources, err := encodeJSON(c.Resources)
+	if err != nil {
+		return err
+	}
+	updated := now()
+	created := updated
+	if !c.CreatedAt.IsZero() {
+		created = c.CreatedAt
+	}
+	var storedCreated int64
+	err = s.stmts.upsertConsent.QueryRowContext(ctx, c.Subject, c.ClientID, scopes, resources,
+		toMillis(created), toMillis(updated)).Scan(&storedCreated)
+	if err != nil {
+		return s.writeErr("upsert consent", err)
+	}
+	c.CreatedAt, c.UpdatedAt = fromMillis(storedCreated), updated
+	return nil
+}
+
+// DeleteConsent removes the consent; ErrNotFound if there is none.
+func (s *Store) DeleteConsent(ctx context.Context, subject, clientID string) error {
+	res, err := s.stmts.deleteConsent.ExecContext(ctx, subject, clientID)
+	return affectedOne("delete consent", res, err)
+}
+
+// createdAt returns t, or the current time when t is zero, at the precision the store keeps.
+func createdAt(t time.Time) time.Time {
+	if t.IsZero() {
+		return now()
+	}
+	return fromMillis(toMillis(t))
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Runs the browser suite: Debian's Chromium, driven by playwright-core, signs in, consents and
+# signs out through the pages of a freshly built Caddy with oauth_server.
+#
+#   test/browser/run.sh            # from anywhere; needs go, node >= 20.19, npm, curl
+#   CADDY_BIN=/path/caddy test/browser/run.sh   # reuse a binary instead of building
+#
+# scripts/chromium.sh installs Chromium with apt-get when it is missing. Caddy runs from
+# test/browser/Caddyfile on a free loopback port with its database, XDG dirs and secrets in a
+# temp dir, and is always stopped. Screenshots go to test/browser/artifacts/ (kept for CI);
+# the run fails when one of them is missing or empty.
+set -euo pipefail
+# shellcheck source=../../scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+artifacts="$here/artifacts"
+# Every screenshot the suite must leave behind.
+screenshots=(login login-error consent logout signed-out error)
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-browser.XXXXXX")"
+caddy_pid=""
+
+cleanup() {
+	local status=$?
+	if [[ -n "$caddy_pid" ]] && kill -0 "$caddy_pid" 2>/dev/null; then
+		kill "$caddy_pid" 2>/dev/null || true
+		wait "$caddy_pid" 2>/dev/null || true
+	fi
+	if ((status != 0)) && [[ -s "$tmp/caddy.log" ]]; then
+		echo "--- caddy.log (last 200 lines) ---" >&2
+		tail -n 200 "$tmp/caddy.log" >&2
+	fi
+	rm -rf "$tmp"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+BROWSER_CHROMIUM="$("$root/scripts/chromium.sh")"
+export BROWSER_CHROMIUM
+
+if [[ -n "${CADDY_BIN:-}" ]]; then
+	caddy="$CADDY_BIN"
+else
+	echo "building caddy..."
+	(cd "$root" && go build -o "$tmp/caddy" ./cmd/caddy)
+	caddy="$tmp/caddy"
+fi
+
+# npm ci only when node_modules is missing or was installed from another lockfile.
+lock_sum="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
+stamp="$here/node_modules/.browser-lock-sha256"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
+	echo "installing node modules..."
+	(cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+	echo "$lock_sum" >"$stamp"
+fi
+
+take_port port
+take_port rp_port
+export BROWSER_PORT="$port"
+export BROWSER_ISSUER="http://127.0.0.1:$port"
+# The relying party: an HTTP server the test itself runs at the client's redirect URIs.
+export BROWSER_RP_PORT="$rp_port"
+export BROWSER_DB="$tmp/oauth.db"
+export BROWSER_MASTER_KEY="$(random_secret)"
+export BROWSER_SECRET="$(random_secret)"
+export BROWSER_ALICE_PASSWORD="alice-$(random_secret)"
+export BROWSER_ARTIFACTS="$artifacts"
+
+# Old screenshots must not stand in for missing ones.
+rm -rf "$artifacts"
+mkdir -p "$artifacts" "$tmp/xdg-data" "$tmp/xdg-config"
+
+XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/xdg-config" \
+	"$caddy" run --config "$here/Caddyfile" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
+caddy_pid=$!
+
+echo "waiting for $BROWSER_ISSUER ..."
+for i in $(seq 1 150); do
+	curl -fsS -o /dev/null "$BROWSER_ISSUER/.well-known/openid-configuration" 2>/dev/null && break
+	if ! kill -0 "$caddy_pid" 2>/dev/null || ((i == 150)); then
+		echo "caddy did not serve $BROWSER_ISSUER" >&2
+		exit 1
+	fi
+	sleep 0.2
+done
+
+cd "$here"
+set +e
+node --test --test-reporter=spec --test-timeout=120000 tests/*.test.js
+status=$?
+set -e
+
+for name in "${screenshots[@]}"; do
+	if [[ ! -s "$artifacts/$name.png" ]]; then
+		echo "screenshot $artifacts/$name.png is missing or empty" >&2
+		status=1
+	fi
+done
+exit "$status"
