@@ -39,6 +39,17 @@ func newDPoPKey(t testing.TB) dpopKey {
 // proof builds a DPoP proof JWT for htm/htu (RFC 9449 §4.2).
 func (k dpopKey) proof(t testing.TB, htm, htu, nonce string) string {
 	t.Helper()
+	return k.signProof(t, htm, htu, nonce, "")
+}
+
+// proofWithATH builds a proof for a protected-resource request with accessToken (ath).
+func (k dpopKey) proofWithATH(t testing.TB, htm, htu, accessToken string) string {
+	t.Helper()
+	return k.signProof(t, htm, htu, "", dpop.AccessTokenHash(accessToken))
+}
+
+func (k dpopKey) signProof(t testing.TB, htm, htu, nonce, ath string) string {
+	t.Helper()
 	opts := (&jose.SignerOptions{}).WithType("dpop+jwt").WithHeader("jwk", jose.JSONWebKey{Key: &k.priv.PublicKey})
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv}, opts)
 	if err != nil {
@@ -47,6 +58,9 @@ func (k dpopKey) proof(t testing.TB, htm, htu, nonce string) string {
 	claims := map[string]any{"jti": newJTI(), "htm": htm, "htu": htu, "iat": time.Now().Unix()}
 	if nonce != "" {
 		claims["nonce"] = nonce
+	}
+	if ath != "" {
+		claims["ath"] = ath
 	}
 	payload, _ := json.Marshal(claims)
 	jws, err := signer.Sign(payload)

@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -646,5 +647,51 @@ func TestRevokeRefreshTokenRevokesGrant(t *testing.T) {
 	}
 	if ts.introspect("web", webSecret, at)["active"] != false || ts.refresh(rt, nil).body["error"] != "invalid_grant" {
 		t.Fatal("revoking the refresh token left the grant alive")
+	}
+}
+
+// TestUserinfoDPoP: a DPoP-bound access token is accepted at userinfo only with the DPoP
+// scheme and a proof by its key over this request, with ath (RFC 9449 §7).
+func TestUserinfoDPoP(t *testing.T) {
+	ts := newFlowServer(t, nil)
+	key, other := newDPoPKey(t), newDPoPKey(t)
+	q := url.Values{"client_id": {"spa"}, "redirect_uri": {spaRedirect}, "scope": {"openid email"}, "resource": nil}
+	cb := ts.browser().signIn(authURL(q))
+	form := url.Values{"grant_type": {"authorization_code"}, "client_id": {"spa"}, "code": {cb.Get("code")}, "redirect_uri": {spaRedirect}, "code_verifier": {testVerifier}}
+	res := ts.doDPoP(http.MethodPost, "/token", form, key.proof(t, http.MethodPost, testIssuer+"/token", ""))
+	if res.status != http.StatusOK || res.body["token_type"] != "DPoP" {
+		t.Fatalf("%d %s", res.status, res.raw)
+	}
+	at := res.body["access_token"].(string)
+	call := func(scheme string, proof string) *httptest.ResponseRecorder {
+		req := httptestRequest(http.MethodGet, testIssuer+"/userinfo", scheme+" "+at)
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		return serve(ts, req)
+	}
+	userinfoURL := testIssuer + "/userinfo"
+	cases := []struct {
+		name, scheme, proof string
+		status              int
+		challenge           string
+	}{
+		{"bearer scheme", "Bearer", "", http.StatusUnauthorized, `DPoP algs=`},
+		{"no proof", "DPoP", "", http.StatusUnauthorized, `error="invalid_dpop_proof"`},
+		{"other key", "DPoP", other.proofWithATH(t, http.MethodGet, userinfoURL, at), http.StatusUnauthorized, `error="invalid_dpop_proof"`},
+		{"wrong htu", "DPoP", key.proofWithATH(t, http.MethodGet, testIssuer+"/token", at), http.StatusUnauthorized, `error="invalid_dpop_proof"`},
+		{"no ath", "DPoP", key.proof(t, http.MethodGet, userinfoURL, ""), http.StatusUnauthorized, `error="invalid_dpop_proof"`},
+		{"valid", "DPoP", key.proofWithATH(t, http.MethodGet, userinfoURL, at), http.StatusOK, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := call(tc.scheme, tc.proof)
+			if rec.Code != tc.status || !strings.Contains(rec.Header().Get("WWW-Authenticate"), tc.challenge) {
+				t.Fatalf("%d %q %s", rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Body.String())
+			}
+			if tc.status == http.StatusOK && !strings.Contains(rec.Body.String(), "alice@example.test") {
+				t.Fatalf("claims: %s", rec.Body.String())
+			}
+		})
 	}
 }

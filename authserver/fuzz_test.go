@@ -3,6 +3,7 @@ package authserver
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -25,6 +26,61 @@ func FuzzEndpoints(f *testing.F) {
 		if user != "" || pass != "" {
 			req.SetBasicAuth(user, pass)
 		}
+		rec := httptest.NewRecorder()
+		ts.srv.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %q: %d %s", path, body, rec.Code, rec.Body.String())
+		}
+	})
+}
+
+// FuzzAuthorize sends arbitrary authorization requests from a signed-in browser: the answer is
+// never a 5xx, and a redirect only ever goes to a redirect URI registered for the client.
+func FuzzAuthorize(f *testing.F) {
+	f.Add(strings.TrimPrefix(authURL(nil), testIssuer+"/authorize?"))
+	f.Add(strings.TrimPrefix(authURL(url.Values{"prompt": {"none"}, "response_mode": {"form_post"}}), testIssuer+"/authorize?"))
+	f.Add("client_id=web&redirect_uri=https%3A%2F%2Fevil.example&response_type=code")
+	f.Add("client_id=spa&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fspa%2Fcb&response_type=code&max_age=%2B1&id_token_hint=a.b.c")
+	ts := newFlowServer(f, nil)
+	b := ts.browser()
+	b.signIn(authURL(nil))
+	registered := []string{webRedirect, "https://app.example.test/other", "http://127.0.0.1", "https://first.example.test/cb"}
+	f.Fuzz(func(t *testing.T, query string) {
+		req := httptest.NewRequest(http.MethodGet, testIssuer+"/authorize", nil)
+		req.URL.RawQuery = query
+		for k, v := range b.cookies {
+			req.AddCookie(&http.Cookie{Name: k, Value: v})
+		}
+		rec := httptest.NewRecorder()
+		ts.srv.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%q: %d %s", query, rec.Code, rec.Body.String())
+		}
+		if loc := rec.Header().Get("Location"); loc != "" {
+			ok := false
+			for _, r := range registered {
+				ok = ok || strings.HasPrefix(loc, r)
+			}
+			if !ok {
+				t.Fatalf("%q redirected to %q", query, loc)
+			}
+		}
+	})
+}
+
+// FuzzPages posts arbitrary forms to the interactive pages (login, consent, logout).
+func FuzzPages(f *testing.F) {
+	f.Add("/login", "interaction=abc&csrf_token=x&username=alice&password=p&decision=approve")
+	f.Add("/consent", "interaction=&decision=approve&remember=1")
+	f.Add("/end_session", "interaction=%ff&decision=approve")
+	f.Add("/end_session", "id_token_hint=a.b.c&post_logout_redirect_uri=https%3A%2F%2Fx")
+	ts := newFlowServer(f, nil)
+	f.Fuzz(func(t *testing.T, path, body string) {
+		if path != "/login" && path != "/consent" && path != "/end_session" && path != pathResume {
+			path = "/login"
+		}
+		req := httptest.NewRequest(http.MethodPost, testIssuer+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		rec := httptest.NewRecorder()
 		ts.srv.ServeHTTP(rec, req)
 		if rec.Code >= 500 {
