@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -295,7 +296,11 @@ func sortedKeys(v url.Values) []string {
 func (s *Server) authFail(w http.ResponseWriter, r *http.Request, e *authError) {
 	if e.err.Status >= http.StatusInternalServerError || e.err.Code == oautherr.ServerError {
 		s.log.Error("authorization request failed", zap.Error(e.err))
-		e.err = &oautherr.Error{Code: oautherr.ServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError}
+		if isTemporary(e.err.Cause) {
+			e.err = &oautherr.Error{Code: oautherr.TemporarilyUnavailable, Description: "the server is temporarily unable to handle the request; try again shortly", Status: http.StatusServiceUnavailable}
+		} else {
+			e.err = &oautherr.Error{Code: oautherr.ServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError}
+		}
 	}
 	if e.to != nil {
 		params := url.Values{"error": {e.err.Code}}
@@ -310,6 +315,13 @@ func (s *Server) authFail(w http.ResponseWriter, r *http.Request, e *authError) 
 		status = http.StatusBadRequest
 	}
 	s.logRender(s.ui.Error(w, status, ui.ErrorPage{Title: "Sign-in request rejected", Code: e.err.Code, Description: e.err.Description}))
+}
+
+// isTemporary reports whether err is a timeout or network failure (an overloaded or
+// unreachable database): RFC 6749 §4.1.2.1 temporarily_unavailable rather than server_error.
+func isTemporary(err error) bool {
+	var ne net.Error
+	return err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne))
 }
 
 func (s *Server) renderExpired(w http.ResponseWriter, _ *http.Request) {

@@ -54,3 +54,39 @@ func benchmarkIntrospect(b *testing.B, resource string) {
 
 func BenchmarkIntrospectJWT(b *testing.B)    { benchmarkIntrospect(b, jwtResource) }
 func BenchmarkIntrospectOpaque(b *testing.B) { benchmarkIntrospect(b, opqResource) }
+
+// BenchmarkCodeFlowWithSession is a returning user's sign-in as the server sees it: an
+// authorization request answered from the session and remembered consent (code stored), then
+// the code redeemed (grant, refresh token and JWT access-token jti stored, RS256 ID token).
+func BenchmarkCodeFlowWithSession(b *testing.B) {
+	ts := newFlowServer(b, nil)
+	br := ts.browser()
+	br.signIn(authURL(nil))
+	target := authURL(url.Values{"prompt": {"none"}})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		p := br.do(http.MethodGet, target, nil)
+		u, _ := url.Parse(p.location)
+		res := ts.redeem(u.Query().Get("code"), nil)
+		if res.status != http.StatusOK {
+			b.Fatalf("%d %s", res.status, res.raw)
+		}
+	}
+}
+
+// BenchmarkRefreshRotation refreshes along one family: each refresh rotates the token
+// (conditional update + insert in one transaction) and mints access and ID tokens.
+func BenchmarkRefreshRotation(b *testing.B) {
+	ts := newFlowServer(b, nil)
+	rt := ts.redeem(ts.browser().signIn(authURL(nil)).Get("code"), nil).body["refresh_token"].(string)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res := ts.refresh(rt, nil)
+		if res.status != http.StatusOK {
+			b.Fatalf("%d %s", res.status, res.raw)
+		}
+		rt = res.body["refresh_token"].(string)
+	}
+}

@@ -1,6 +1,9 @@
 package authserver
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
 func TestCodeFlowEndToEnd(t *testing.T) {
@@ -693,5 +698,46 @@ func TestUserinfoDPoP(t *testing.T) {
 				t.Fatalf("claims: %s", rec.Body.String())
 			}
 		})
+	}
+}
+
+// failingSessions makes session lookups fail once armed: a database that times out or breaks.
+type failingSessions struct {
+	store.Store
+	err *error
+}
+
+func (f failingSessions) GetSession(ctx context.Context, id string) (*store.Session, error) {
+	if *f.err != nil {
+		return nil, *f.err
+	}
+	return f.Store.GetSession(ctx, id)
+}
+
+// TestAuthorizeServerFailures: a failing store answers server_error, a timing-out one
+// temporarily_unavailable (RFC 6749 §4.1.2.1), both at the client's redirect URI.
+func TestAuthorizeServerFailures(t *testing.T) {
+	var fail error
+	ts := newFlowServerOn(t, nil, func(st store.Store) store.Store { return failingSessions{Store: st, err: &fail} })
+	b := ts.browser()
+	b.signIn(authURL(nil))
+	for _, tc := range []struct {
+		err  error
+		code string
+	}{
+		{errors.New("disk I/O error"), "server_error"},
+		{fmt.Errorf("query: %w", context.DeadlineExceeded), "temporarily_unavailable"},
+	} {
+		fail = tc.err
+		req := httptest.NewRequest(http.MethodGet, authURL(nil), nil)
+		for k, v := range b.cookies {
+			req.AddCookie(&http.Cookie{Name: k, Value: v})
+		}
+		rec := httptest.NewRecorder()
+		ts.srv.ServeHTTP(rec, req)
+		u, _ := url.Parse(rec.Header().Get("Location"))
+		if rec.Code != http.StatusSeeOther || !strings.HasPrefix(u.String(), webRedirect) || u.Query().Get("error") != tc.code || u.Query().Get("state") != "st4te" {
+			t.Errorf("%v: %d %q", tc.err, rec.Code, u)
+		}
 	}
 }

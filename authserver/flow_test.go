@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/html"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
 // End-user flow fixtures: a confidential web app, a public SPA, a first-party app and two
@@ -24,7 +26,11 @@ const (
 )
 
 func newFlowServer(t testing.TB, edit func(*Config)) *testServer {
-	return newTestServerWith(t, func(c *Config) {
+	return newFlowServerOn(t, edit, nil)
+}
+
+func newFlowServerOn(t testing.TB, edit func(*Config), wrap func(store.Store) store.Store) *testServer {
+	return newTestServerOn(t, func(c *Config) {
 		c.Clients = append(c.Clients,
 			ClientConfig{ID: "web", Name: "Web <App>", Secret: webSecret,
 				GrantTypes:             []string{"authorization_code", "refresh_token"},
@@ -46,7 +52,7 @@ func newFlowServer(t testing.TB, edit func(*Config)) *testServer {
 		if edit != nil {
 			edit(c)
 		}
-	})
+	}, wrap)
 }
 
 // browser is a user agent with a cookie jar talking to the test server in-process.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -69,6 +71,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := s.clientIP(r)
 	if ok, wait := s.limiter.Allow(username, ip, s.now()); !ok {
+		s.log.Warn("sign-in throttled", zap.String("client_id", client.ID), zap.String("remote_ip", ip), zap.Duration("retry_after", wait))
 		w.Header().Set("Retry-After", fmt.Sprint(max(1, int((wait+time.Second-1)/time.Second))))
 		s.renderLogin(w, r, client, in, http.StatusTooManyRequests, username, fmt.Sprintf(msgThrottled, roundWait(wait)))
 		return
@@ -77,6 +80,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, account.ErrInvalidCredentials):
 		s.limiter.Failed(username, ip, s.now())
+		// The username is not logged: people type passwords into it by mistake.
+		s.log.Info("sign-in failed", zap.String("client_id", client.ID), zap.String("remote_ip", ip))
 		s.renderLogin(w, r, client, in, http.StatusUnauthorized, username, msgBadCredentials)
 		return
 	case err != nil:
@@ -90,6 +95,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
+	s.log.Info("signed in", zap.String("sub", acc.Subject), zap.String("sid", sess.ID),
+		zap.String("client_id", client.ID), zap.String("remote_ip", ip))
 	in.LoginSID = sess.ID
 	sealed, err := s.sealInteraction(in)
 	if err != nil {

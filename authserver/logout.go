@@ -146,10 +146,13 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sess != nil {
-		if _, err := s.st.RevokeSessionGrants(ctx, sess.ID); err != nil {
+		n, err := s.st.RevokeSessionGrants(ctx, sess.ID)
+		if err != nil {
 			s.logoutError(w, oautherr.Server(err))
 			return
 		}
+		s.log.Info("signed out", zap.String("sub", sess.Subject), zap.String("sid", sess.ID),
+			zap.String("client_id", lr.ClientID), zap.Int("grants_revoked", n))
 		s.gateway.Clear()
 		if err := s.endSession(ctx, w, sess); err != nil {
 			s.logoutError(w, oautherr.Server(err))

@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore"
 )
 
@@ -46,6 +47,12 @@ func newTestServer(t testing.TB) *testServer {
 
 // newTestServerWith builds the standard test server; edit, when set, changes its config first.
 func newTestServerWith(t testing.TB, edit func(*Config)) *testServer {
+	t.Helper()
+	return newTestServerOn(t, edit, nil)
+}
+
+// newTestServerOn is newTestServerWith with the store wrapped by wrap (fault injection).
+func newTestServerOn(t testing.TB, edit func(*Config), wrap func(store.Store) store.Store) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "oauth.db"))
@@ -83,7 +90,11 @@ func newTestServerWith(t testing.TB, edit func(*Config)) *testServer {
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, err := New(ctx, cfg, Deps{Store: st, Sealer: seal, Now: func() time.Time { return time.Unix(ts.now.Load(), 0) }})
+	var served store.Store = st
+	if wrap != nil {
+		served = wrap(st)
+	}
+	srv, err := New(ctx, cfg, Deps{Store: served, Sealer: seal, Now: func() time.Time { return time.Unix(ts.now.Load(), 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}
