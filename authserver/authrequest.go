@@ -79,7 +79,7 @@ var validPrompts = []string{"none", "login", "consent", "select_account"}
 // error (RFC 6749 §3.1).
 func authorizationParams(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	switch r.Method {
-	case http.MethodGet, http.MethodHead:
+	case http.MethodGet: // not HEAD: answering it would issue a code nobody receives
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
 			return nil, oautherr.Request("the query string is malformed")

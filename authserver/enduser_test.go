@@ -718,7 +718,7 @@ func (f failingSessions) GetSession(ctx context.Context, id string) (*store.Sess
 // temporarily_unavailable (RFC 6749 §4.1.2.1), both at the client's redirect URI.
 func TestAuthorizeServerFailures(t *testing.T) {
 	var fail error
-	ts := newFlowServerOn(t, nil, func(st store.Store) store.Store { return failingSessions{Store: st, err: &fail} })
+	ts := newFlowServerOpts(t, serverOptions{wrap: func(st store.Store) store.Store { return failingSessions{Store: st, err: &fail} }})
 	b := ts.browser()
 	b.signIn(authURL(nil))
 	for _, tc := range []struct {

@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"golang.org/x/net/html"
-
-	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
 // End-user flow fixtures: a confidential web app, a public SPA, a first-party app and two
@@ -26,11 +24,13 @@ const (
 )
 
 func newFlowServer(t testing.TB, edit func(*Config)) *testServer {
-	return newFlowServerOn(t, edit, nil)
+	return newFlowServerOpts(t, serverOptions{edit: edit})
 }
 
-func newFlowServerOn(t testing.TB, edit func(*Config), wrap func(store.Store) store.Store) *testServer {
-	return newTestServerOn(t, func(c *Config) {
+// newFlowServerOpts adds the end-user fixtures to o's configuration.
+func newFlowServerOpts(t testing.TB, o serverOptions) *testServer {
+	edit := o.edit
+	o.edit = func(c *Config) {
 		c.Clients = append(c.Clients,
 			ClientConfig{ID: "web", Name: "Web <App>", Secret: webSecret,
 				GrantTypes:             []string{"authorization_code", "refresh_token"},
@@ -52,7 +52,8 @@ func newFlowServerOn(t testing.TB, edit func(*Config), wrap func(store.Store) st
 		if edit != nil {
 			edit(c)
 		}
-	}, wrap)
+	}
+	return newTestServerOpts(t, o)
 }
 
 // browser is a user agent with a cookie jar talking to the test server in-process.

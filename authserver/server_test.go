@@ -48,17 +48,29 @@ func newTestServer(t testing.TB) *testServer {
 // newTestServerWith builds the standard test server; edit, when set, changes its config first.
 func newTestServerWith(t testing.TB, edit func(*Config)) *testServer {
 	t.Helper()
-	return newTestServerOn(t, edit, nil)
+	return newTestServerOpts(t, serverOptions{edit: edit})
 }
 
-// newTestServerOn is newTestServerWith with the store wrapped by wrap (fault injection).
-func newTestServerOn(t testing.TB, edit func(*Config), wrap func(store.Store) store.Store) *testServer {
+// serverOptions vary the test server: its configuration, a wrapper around its store (fault
+// injection), and the database (default: a new SQLite file). Servers given the same driver
+// and DSN share one database, like instances of one deployment.
+type serverOptions struct {
+	edit        func(*Config)
+	wrap        func(store.Store) store.Store
+	driver, dsn string
+}
+
+func newTestServerOpts(t testing.TB, o serverOptions) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "oauth.db"))
+	if o.driver == "" {
+		o.driver, o.dsn = "sqlite", filepath.Join(t.TempDir(), "oauth.db")
+	}
+	st, err := sqlstore.Open(ctx, o.driver, o.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	edit, wrap := o.edit, o.wrap
 	t.Cleanup(func() { st.Close() })
 	seal, err := sealer.New(make([]byte, 32))
 	if err != nil {

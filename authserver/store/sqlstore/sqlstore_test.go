@@ -2,26 +2,17 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore/pgtest"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store/storetest"
-)
-
-const (
-	envPostgresDSN     = "CADDY_OAUTH_TEST_POSTGRES_DSN"
-	envRequirePostgres = "CADDY_OAUTH_REQUIRE_POSTGRES"
 )
 
 // backend opens stores of one dialect. newDSN returns the DSN of a new, empty database;
@@ -41,14 +32,8 @@ func sqliteBackend() backend {
 // subtests never see each other's rows. Without a configured server it skips the test, or
 // fails it when PostgreSQL is required.
 func postgresBackend(t testing.TB) backend {
-	dsn := os.Getenv(envPostgresDSN)
-	if dsn == "" {
-		if os.Getenv(envRequirePostgres) == "1" {
-			t.Fatalf("%s=1 but %s is not set", envRequirePostgres, envPostgresDSN)
-		}
-		t.Skipf("%s not set", envPostgresDSN)
-	}
-	return backend{DriverPostgres, func(t testing.TB) string { return freshSchema(t, dsn) }}
+	dsn := pgtest.ServerDSN(t)
+	return backend{DriverPostgres, func(t testing.TB) string { return pgtest.FreshSchema(t, dsn) }}
 }
 
 func backends() map[string]func(t *testing.T) backend {
@@ -67,46 +52,6 @@ func (b backend) open(t testing.TB, dsn string) *Store {
 	return s
 }
 
-func freshSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "oauth_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	return withSearchPath(dsn, schema)
-}
-
-// withSearchPath adds a search_path run-time parameter to a URL or keyword/value DSN.
-func withSearchPath(dsn, schema string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err == nil {
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
-	}
-	return dsn + " search_path=" + schema
-}
 
 func TestContract(t *testing.T) {
 	for name, mk := range backends() {
@@ -124,8 +69,8 @@ func TestWithSearchPath(t *testing.T) {
 		{"host=127.0.0.1 dbname=db", "host=127.0.0.1 dbname=db search_path=s1"},
 	}
 	for _, tc := range tests {
-		if got := withSearchPath(tc.dsn, "s1"); got != tc.want {
-			t.Errorf("withSearchPath(%q) = %q, want %q", tc.dsn, got, tc.want)
+		if got := pgtest.WithSearchPath(tc.dsn, "s1"); got != tc.want {
+			t.Errorf("WithSearchPath(%q) = %q, want %q", tc.dsn, got, tc.want)
 		}
 	}
 }
