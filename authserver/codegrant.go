@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -74,7 +75,7 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, r *http.Request, cl
 		AMR:       c.AMR,
 		ACR:       c.ACR,
 		CreatedAt: s.now(),
-		ExpiresAt: s.now().Add(s.cfg.RefreshTokenTTL),
+		ExpiresAt: s.now().Add(s.grantTTL(ctx, c.Resources)),
 	}
 	if client.TokenEndpointAuthMethod == "none" {
 		// RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key.
@@ -109,6 +110,19 @@ func (s *Server) revokeCodeGrant(ctx context.Context, c *store.AuthorizationCode
 		return s.revokeGrant(ctx, c.GrantID)
 	}
 	return err
+}
+
+// grantTTL is how long a grant's refresh tokens may live: the server's refresh_token_ttl, or
+// the shortest refresh_token_ttl of the granted resources that set one (per-resource policy).
+func (s *Server) grantTTL(ctx context.Context, resources []string) time.Duration {
+	ttl := s.cfg.RefreshTokenTTL
+	for _, id := range resources {
+		res, err := s.lookups.resourceByIdentifier(ctx, id)
+		if err == nil && res.RefreshTokenTTL != nil && *res.RefreshTokenTTL > 0 {
+			ttl = min(ttl, time.Duration(*res.RefreshTokenTTL)*time.Second)
+		}
+	}
+	return ttl
 }
 
 // checkCodeVerifier is RFC 7636 §4.6, plus RFC 9700 §4.8.2: a verifier for a code issued

@@ -741,3 +741,19 @@ func TestAuthorizeServerFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestResourceRefreshTTL: a resource's refresh_token_ttl bounds the grants that include it.
+func TestResourceRefreshTTL(t *testing.T) {
+	hour := time.Hour
+	ts := newFlowServer(t, func(c *Config) { c.Resources[0].RefreshTokenTTL = &hour }) // jwtResource
+	rt := ts.redeem(ts.browser().signIn(authURL(nil)).Get("code"), nil).body["refresh_token"].(string)
+	ts.now.Add(int64(hour/time.Second) - 10)
+	r := ts.refresh(rt, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("inside the resource's TTL: %s", r.raw)
+	}
+	ts.now.Add(20)
+	if r := ts.refresh(r.body["refresh_token"].(string), nil); r.body["error"] != "invalid_grant" {
+		t.Fatalf("past the resource's refresh TTL: %s", r.raw)
+	}
+}
