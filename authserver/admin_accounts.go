@@ -134,7 +134,8 @@ func (s *Server) PutAccount(ctx context.Context, in AccountInput) (AccountView, 
 		return AccountView{}, false, err
 	}
 	s.log.Info("account stored", zap.String("username", name), zap.String("sub", acc.Subject),
-		zap.Bool("created", created), zap.Bool("disabled", acc.Disabled))
+		zap.Bool("created", created), zap.Bool("disabled", acc.Disabled),
+		zap.Bool("password_changed", in.Password != "" || in.PasswordHash != ""))
 	if acc.Disabled && !wasDisabled && !created {
 		if err := s.endAccess(ctx, acc.Subject); err != nil {
 			return AccountView{}, false, fmt.Errorf("account %s is disabled, but ending its access failed: %w", name, err)

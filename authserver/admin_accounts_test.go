@@ -54,7 +54,6 @@ func wantRefused(t *testing.T, p page) {
 	}
 }
 
-
 func TestPutAccountRefusals(t *testing.T) {
 	ts := newFlowServer(t, nil)
 	ctx := context.Background()

@@ -76,9 +76,22 @@ func BenchmarkCodeFlowWithSession(b *testing.B) {
 }
 
 // BenchmarkRefreshRotation refreshes along one family: each refresh rotates the token
-// (conditional update + insert in one transaction) and mints access and ID tokens.
+// (conditional update + insert in one transaction) and mints access and ID tokens, the ID
+// token with the OIDC default RS256 and with ES256 (the client's id_token_signed_response_alg).
 func BenchmarkRefreshRotation(b *testing.B) {
-	ts := newFlowServer(b, nil)
+	for _, alg := range []string{"RS256", "ES256"} {
+		b.Run("id_token="+alg, func(b *testing.B) { benchmarkRefresh(b, alg) })
+	}
+}
+
+func benchmarkRefresh(b *testing.B, idAlg string) {
+	ts := newFlowServer(b, func(c *Config) {
+		for i := range c.Clients {
+			if c.Clients[i].ID == "web" {
+				c.Clients[i].IDTokenSignedResponseAlg = idAlg
+			}
+		}
+	})
 	rt := ts.redeem(ts.browser().signIn(authURL(nil)).Get("code"), nil).body["refresh_token"].(string)
 	b.ReportAllocs()
 	b.ResetTimer()

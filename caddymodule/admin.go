@@ -22,6 +22,18 @@ func init() {
 //	Rotates the signing key for alg now: the new key signs from then on; the old one stays
 //	published in the JWKS until the tokens it signed have expired. "issuer" may be omitted
 //	when exactly one issuer is configured; "alg" is required.
+//
+//	GET /oauth/accounts?issuer=…
+//	    Response: {"accounts": [{"subject", "username", "claims", "disabled", "configured", …}]}
+//	PUT /oauth/accounts
+//	    Request:  {"issuer", "username", "password" or "password_hash", "claims", "disabled"}
+//	    Response: the account (201 when created); fields left out keep their stored values.
+//	    "If-None-Match: *" only creates, "If-Match: *" only updates (else 412).
+//	DELETE /oauth/accounts?issuer=…&username=…
+//	    Response: 204.
+//	Manages end-user accounts at runtime. Disabling or deleting one ends its sessions and
+//	refresh tokens. Accounts declared in the configuration are refused with 409: the next
+//	start would restore them. "issuer" may be omitted as above.
 type adminAPI struct {
 	app *App
 	log *zap.Logger
@@ -52,6 +64,7 @@ func (a *adminAPI) Provision(ctx caddy.Context) error {
 func (a *adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/oauth/keys/rotate", Handler: caddy.AdminHandlerFunc(a.handleRotate)},
+		{Pattern: "/oauth/accounts", Handler: caddy.AdminHandlerFunc(a.handleAccounts)},
 	}
 }
 

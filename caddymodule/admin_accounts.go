@@ -9,7 +9,6 @@ import (
 	"slices"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
 )
@@ -30,6 +29,7 @@ type accountList struct {
 }
 
 // handleAccounts serves /oauth/accounts: GET lists, PUT creates or updates, DELETE deletes.
+// The authorization server logs each change (never a password or hash).
 func (a *adminAPI) handleAccounts(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet:
@@ -53,7 +53,6 @@ func (a *adminAPI) handleAccounts(w http.ResponseWriter, r *http.Request) error 
 		if err := srv.DeleteAccount(r.Context(), q.Get("username")); err != nil {
 			return accountError(err, http.StatusNotFound)
 		}
-		a.log.Info("account deleted", zap.String("issuer", srv.Issuer()), zap.String("username", q.Get("username")))
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	default:
@@ -97,10 +96,6 @@ func (a *adminAPI) putAccount(w http.ResponseWriter, r *http.Request) error {
 		}
 		return accountError(err, status)
 	}
-	// The password and its hash are never logged; whether one was set is enough.
-	a.log.Info("account stored", zap.String("issuer", srv.Issuer()), zap.String("username", view.Username),
-		zap.String("sub", view.Subject), zap.Bool("created", created), zap.Bool("disabled", view.Disabled),
-		zap.Bool("password_changed", req.Password != "" || req.PasswordHash != ""))
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
