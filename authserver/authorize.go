@@ -36,36 +36,44 @@ type interaction struct {
 const interactionAD = "caddy-oauth interaction v1"
 
 func (s *Server) sealInteraction(in *interaction) (string, error) {
-	plain, err := json.Marshal(in)
+	return s.sealJSON(in, interactionAD)
+}
+
+// openInteraction returns the interaction of a page's form or resume link, or nil when it is
+// missing, forged or expired.
+func (s *Server) openInteraction(v string) *interaction {
+	var in interaction
+	if !s.openJSON(v, interactionAD, &in) || in.Req == nil || in.ID == "" || s.now().Unix() > in.Exp {
+		return nil
+	}
+	return &in
+}
+
+// sealJSON encrypts v for a round trip through the browser (a hidden field or a link),
+// bound to purpose ad.
+func (s *Server) sealJSON(v any, ad string) (string, error) {
+	plain, err := json.Marshal(v)
 	if err != nil {
 		return "", err
 	}
-	sealed, err := s.deps.Sealer.Seal(plain, []byte(interactionAD))
+	sealed, err := s.deps.Sealer.Seal(plain, []byte(ad))
 	if err != nil {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(sealed), nil
 }
 
-// openInteraction returns the interaction of a page's form or resume link, or nil when it is
-// missing, forged or expired.
-func (s *Server) openInteraction(v string) *interaction {
+// openJSON reverses sealJSON into out; false for anything missing, oversized or forged.
+func (s *Server) openJSON(v, ad string, out any) bool {
 	if v == "" || len(v) > 16<<10 {
-		return nil
+		return false
 	}
 	sealed, err := base64.RawURLEncoding.DecodeString(v)
 	if err != nil {
-		return nil
+		return false
 	}
-	plain, err := s.deps.Sealer.Open(sealed, []byte(interactionAD))
-	if err != nil {
-		return nil
-	}
-	var in interaction
-	if json.Unmarshal(plain, &in) != nil || in.Req == nil || in.ID == "" || s.now().Unix() > in.Exp {
-		return nil
-	}
-	return &in
+	plain, err := s.deps.Sealer.Open(sealed, []byte(ad))
+	return err == nil && json.Unmarshal(plain, out) == nil
 }
 
 // target is where the response to the request goes.

@@ -1,8 +1,6 @@
 package authserver
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -189,32 +187,11 @@ func (s *Server) logoutError(w http.ResponseWriter, e *oautherr.Error) {
 	s.logRender(s.ui.Error(w, status, ui.ErrorPage{Title: "Sign-out request rejected", Code: e.Code, Description: e.Description}))
 }
 
-func (s *Server) sealLogout(lr *logoutRequest) (string, error) {
-	plain, err := json.Marshal(lr)
-	if err != nil {
-		return "", err
-	}
-	sealed, err := s.deps.Sealer.Seal(plain, []byte(logoutAD))
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
-}
+func (s *Server) sealLogout(lr *logoutRequest) (string, error) { return s.sealJSON(lr, logoutAD) }
 
 func (s *Server) openLogout(v string) *logoutRequest {
-	if v == "" || len(v) > 16<<10 {
-		return nil
-	}
-	sealed, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil {
-		return nil
-	}
-	plain, err := s.deps.Sealer.Open(sealed, []byte(logoutAD))
-	if err != nil {
-		return nil
-	}
 	var lr logoutRequest
-	if json.Unmarshal(plain, &lr) != nil || lr.ID == "" || s.now().Unix() > lr.Exp {
+	if !s.openJSON(v, logoutAD, &lr) || lr.ID == "" || s.now().Unix() > lr.Exp {
 		return nil
 	}
 	return &lr

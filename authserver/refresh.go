@@ -149,21 +149,13 @@ func (s *Server) discard(ctx context.Context, resp *tokenResponse) {
 	}
 }
 
-// refreshResponse is what is sealed beside a rotated refresh token for the grace period.
-type refreshResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"`
-	Scope        string `json:"scope,omitempty"`
-	RefreshToken string `json:"refresh_token,omitempty"`
-	IDToken      string `json:"id_token,omitempty"`
-}
-
+// sealRefreshResponse keeps the response of a rotation, sealed, for the grace period (the
+// unexported fields of tokenResponse are not marshalled and not needed again).
 func (s *Server) sealRefreshResponse(oldHash string, resp *tokenResponse) ([]byte, error) {
 	if s.cfg.RefreshGracePeriod <= 0 {
 		return nil, nil // nothing to answer again: keep no copy of the tokens
 	}
-	plain, err := json.Marshal(toRefreshResponse(resp))
+	plain, err := json.Marshal(resp)
 	if err != nil {
 		return nil, err
 	}
@@ -175,15 +167,9 @@ func (s *Server) openRefreshResponse(oldHash string, sealed []byte) (*tokenRespo
 	if err != nil {
 		return nil, err
 	}
-	var rr refreshResponse
-	if err := json.Unmarshal(plain, &rr); err != nil {
+	var resp tokenResponse
+	if err := json.Unmarshal(plain, &resp); err != nil {
 		return nil, err
 	}
-	return &tokenResponse{AccessToken: rr.AccessToken, TokenType: rr.TokenType, ExpiresIn: rr.ExpiresIn,
-		Scope: rr.Scope, RefreshToken: rr.RefreshToken, IDToken: rr.IDToken}, nil
-}
-
-func toRefreshResponse(t *tokenResponse) *refreshResponse {
-	return &refreshResponse{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn,
-		Scope: t.Scope, RefreshToken: t.RefreshToken, IDToken: t.IDToken}
+	return &resp, nil
 }

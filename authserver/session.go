@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -88,7 +89,7 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*userSess
 		return nil, nil
 	}
 	acc, err := s.accounts.Account(ctx, sess.Subject)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && acc.Disabled) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, account.ErrDisabled) || (err == nil && acc.Disabled) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err

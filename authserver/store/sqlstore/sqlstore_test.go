@@ -52,7 +52,6 @@ func (b backend) open(t testing.TB, dsn string) *Store {
 	return s
 }
 
-
 func TestContract(t *testing.T) {
 	for name, mk := range backends() {
 		t.Run(name, func(t *testing.T) {
