@@ -1,16 +1,13 @@
 package account
 
 import (
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/internal/phc"
 )
 
 // MaxPasswordLen bounds passwords in bytes: longer ones are refused before any hashing, so
@@ -50,13 +47,11 @@ func HashPassword(pw string) (string, error) {
 	if !passwordLenOK(pw) {
 		return "", ErrBadPassword
 	}
-	p := argonParams{memory: argonMemory, time: argonTime, threads: argonThreads}
-	p.salt = make([]byte, argonSaltLen)
-	if _, err := rand.Read(p.salt); err != nil {
-		return "", fmt.Errorf("account: salt: %w", err)
+	p, err := phc.Hash(pw, argonMemory, argonTime, argonThreads, argonSaltLen, argonKeyLen)
+	if err != nil {
+		return "", err
 	}
-	p.key = p.derive(pw, argonKeyLen)
-	return p.encode(), nil
+	return p.String(), nil
 }
 
 // VerifyPassword reports whether pw matches encoded, an argon2id PHC string or a bcrypt
@@ -87,7 +82,7 @@ func VerifyPassword(encoded, pw string) (bool, error) {
 	if !passwordLenOK(pw) {
 		return false, nil
 	}
-	return subtle.ConstantTimeCompare(p.derive(pw, len(p.key)), p.key) == 1, nil
+	return p.Verify(pw), nil
 }
 
 // ValidateHash checks at configuration time that encoded is a hash VerifyPassword accepts.
@@ -101,69 +96,13 @@ func ValidateHash(encoded string) error {
 
 func passwordLenOK(pw string) bool { return pw != "" && len(pw) <= MaxPasswordLen }
 
-type argonParams struct {
-	memory  uint32 // KiB
-	time    uint32
-	threads uint8
-	salt    []byte
-	key     []byte
-}
-
-func (p argonParams) derive(pw string, keyLen int) []byte {
-	return argon2.IDKey([]byte(pw), p.salt, p.time, p.memory, p.threads, uint32(keyLen))
-}
-
-func (p argonParams) encode() string {
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
-		p.memory, p.time, p.threads,
-		base64.RawStdEncoding.EncodeToString(p.salt), base64.RawStdEncoding.EncodeToString(p.key))
-}
-
-// parseArgon2id parses $argon2id$v=19$m=M,t=T,p=P$salt$hash within the bounds above.
-func parseArgon2id(encoded string) (argonParams, error) {
-	var p argonParams
-	// The longest valid string is well under 256 bytes; refuse to split anything bigger.
-	if len(encoded) > 256 {
+// parseArgon2id parses a password hash within this package's cost bounds.
+func parseArgon2id(encoded string) (phc.Argon2id, error) {
+	p, err := phc.Parse(encoded, phc.Limits{Memory: maxArgonMemory, Time: maxArgonTime, Threads: maxArgonThreads})
+	if err != nil {
 		return p, ErrMalformedHash
 	}
-	parts := strings.Split(encoded, "$")
-	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, hash
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" ||
-		parts[2] != "v="+strconv.Itoa(argon2.Version) {
-		return p, ErrMalformedHash
-	}
-	params := strings.Split(parts[3], ",")
-	if len(params) != 3 {
-		return p, ErrMalformedHash
-	}
-	m, okM := paramValue(params[0], "m=", maxArgonMemory)
-	t, okT := paramValue(params[1], "t=", maxArgonTime)
-	th, okP := paramValue(params[2], "p=", maxArgonThreads)
-	// argon2 needs at least 8 KiB per lane.
-	if !okM || !okT || !okP || m < 8*th {
-		return p, ErrMalformedHash
-	}
-	salt, err := base64.RawStdEncoding.Strict().DecodeString(parts[4])
-	if err != nil || len(salt) < 8 || len(salt) > 64 {
-		return p, ErrMalformedHash
-	}
-	key, err := base64.RawStdEncoding.Strict().DecodeString(parts[5])
-	if err != nil || len(key) < 16 || len(key) > 64 {
-		return p, ErrMalformedHash
-	}
-	return argonParams{memory: m, time: t, threads: uint8(th), salt: salt, key: key}, nil
-}
-
-func paramValue(s, name string, limit uint32) (uint32, bool) {
-	v, ok := strings.CutPrefix(s, name)
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(v, 10, 32)
-	if err != nil || n < 1 || n > uint64(limit) {
-		return 0, false
-	}
-	return uint32(n), true
+	return p, nil
 }
 
 func isBcrypt(encoded string) bool {

@@ -45,8 +45,8 @@ func TestDummyHashMatchesHashPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.memory != want.memory || got.time != want.time || got.threads != want.threads ||
-		len(got.salt) != len(want.salt) || len(got.key) != len(want.key) {
+	if got.Memory != want.Memory || got.Time != want.Time || got.Threads != want.Threads ||
+		len(got.Salt) != len(want.Salt) || len(got.Key) != len(want.Key) {
 		t.Fatalf("dummy hash params %+v differ from HashPassword's %+v: unknown users would verify faster", got, want)
 	}
 }

@@ -18,10 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/caddy-oauth/caddy-oauth/authserver/internal/phc"
 )
 
 // MaxSecretLen bounds presented secrets: longer ones are rejected before any hashing, so
@@ -131,13 +130,11 @@ func Hash(secret string) (string, error) {
 		sum := sha256.Sum256([]byte(secret))
 		return prefixSHA256 + base64.RawURLEncoding.EncodeToString(sum[:]), nil
 	}
-	p := argonParams{memory: argonMemory, time: argonTime, threads: argonThreads}
-	p.salt = make([]byte, argonSaltLen)
-	if _, err := rand.Read(p.salt); err != nil {
-		return "", fmt.Errorf("clientsecret: salt: %w", err)
+	p, err := phc.Hash(secret, argonMemory, argonTime, argonThreads, argonSaltLen, argonKeyLen)
+	if err != nil {
+		return "", err
 	}
-	p.key = p.derive(secret, argonKeyLen)
-	return p.encode(), nil
+	return p.String(), nil
 }
 
 // ValidateEncoded checks that encoded is a hash this package can verify, e.g. one an
@@ -172,11 +169,7 @@ func verify(encoded, presented string) bool {
 		return subtle.ConstantTimeCompare(got[:], want) == 1
 	case strings.HasPrefix(encoded, prefixArgon2id):
 		p, err := parseArgon2id(encoded)
-		if err != nil {
-			return false
-		}
-		got := p.derive(presented, uint32(len(p.key)))
-		return subtle.ConstantTimeCompare(got, p.key) == 1
+		return err == nil && p.Verify(presented)
 	}
 	return false
 }
@@ -189,63 +182,11 @@ func decodeSHA256(encoded string) ([]byte, error) {
 	return sum, nil
 }
 
-type argonParams struct {
-	memory  uint32 // KiB
-	time    uint32
-	threads uint8
-	salt    []byte
-	key     []byte
-}
-
-func (p argonParams) derive(secret string, keyLen uint32) []byte {
-	return argon2.IDKey([]byte(secret), p.salt, p.time, p.memory, p.threads, keyLen)
-}
-
-func (p argonParams) encode() string {
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
-		p.memory, p.time, p.threads,
-		base64.RawStdEncoding.EncodeToString(p.salt), base64.RawStdEncoding.EncodeToString(p.key))
-}
-
-// parseArgon2id parses $argon2id$v=19$m=M,t=T,p=P$salt$hash (PHC, unpadded standard base64).
-func parseArgon2id(encoded string) (argonParams, error) {
-	var p argonParams
-	parts := strings.Split(encoded, "$")
-	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, hash
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" ||
-		parts[2] != "v="+strconv.Itoa(argon2.Version) {
+// parseArgon2id parses a client-secret hash within this package's cost bounds.
+func parseArgon2id(encoded string) (phc.Argon2id, error) {
+	p, err := phc.Parse(encoded, phc.Limits{Memory: maxArgonMemory, Time: maxArgonTime, Threads: maxArgonThreads})
+	if err != nil {
 		return p, ErrMalformed
 	}
-	params := strings.Split(parts[3], ",")
-	if len(params) != 3 {
-		return p, ErrMalformed
-	}
-	m, okM := paramValue(params[0], "m=", maxArgonMemory)
-	t, okT := paramValue(params[1], "t=", maxArgonTime)
-	th, okP := paramValue(params[2], "p=", maxArgonThreads)
-	// argon2 needs at least 8 KiB per lane.
-	if !okM || !okT || !okP || m < 8*th {
-		return p, ErrMalformed
-	}
-	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 || len(salt) > 64 {
-		return p, ErrMalformed
-	}
-	key, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(key) < 16 || len(key) > 64 {
-		return p, ErrMalformed
-	}
-	return argonParams{memory: m, time: t, threads: uint8(th), salt: salt, key: key}, nil
-}
-
-func paramValue(s, name string, max uint32) (uint32, bool) {
-	v, ok := strings.CutPrefix(s, name)
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(v, 10, 32)
-	if err != nil || n < 1 || n > uint64(max) {
-		return 0, false
-	}
-	return uint32(n), true
+	return p, nil
 }
