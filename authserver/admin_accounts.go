@@ -169,22 +169,11 @@ func (s *Server) DeleteAccount(ctx context.Context, username string) error {
 	return nil
 }
 
-// subjectGrantRevoker is a store that can revoke every grant of a subject (as RevokeGrant
-// does one). Without it, a disabled or deleted account still loses its sessions and refresh
-// tokens, which check the account, but access tokens already issued live until they expire.
-type subjectGrantRevoker interface {
-	RevokeSubjectGrants(ctx context.Context, subject string) (int, error)
-}
-
 // endAccess ends what a disabled or deleted account still holds. Sessions (currentSession)
 // and refresh tokens (refreshTokenGrant) check the account on every use; the grants, and so
-// the access tokens issued under them, are revoked here when the store can find them.
+// the access tokens issued under them, are revoked here.
 func (s *Server) endAccess(ctx context.Context, subject string) error {
-	r, ok := s.st.(subjectGrantRevoker)
-	if !ok {
-		return nil
-	}
-	n, err := r.RevokeSubjectGrants(ctx, subject)
+	n, err := s.st.RevokeSubjectGrants(ctx, subject)
 	if err != nil {
 		return err
 	}

@@ -68,9 +68,15 @@ func (s *Server) seedAccounts(ctx context.Context) error {
 			}
 		}
 		acc.Claims = maps.Clone(ac.Claims)
+		newlyDisabled := ac.Disabled && !acc.Disabled
 		acc.Disabled = ac.Disabled
 		if err := s.st.UpsertAccount(ctx, acc); err != nil {
 			return fmt.Errorf("account %s: %w", ac.Username, err)
+		}
+		if newlyDisabled {
+			if err := s.endAccess(ctx, acc.Subject); err != nil {
+				return fmt.Errorf("account %s: %w", ac.Username, err)
+			}
 		}
 	}
 	return nil

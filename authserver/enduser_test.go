@@ -757,3 +757,25 @@ func TestResourceRefreshTTL(t *testing.T) {
 		t.Fatalf("past the resource's refresh TTL: %s", r.raw)
 	}
 }
+
+// TestDisablingAConfiguredAccountRevokesItsGrants: a restart (or reload) with `disabled` on a
+// configured account revokes the tokens it already holds.
+func TestDisablingAConfiguredAccountRevokesItsGrants(t *testing.T) {
+	dsn := t.TempDir() + "/oauth.db"
+	first := newFlowServerOpts(t, serverOptions{driver: "sqlite", dsn: dsn})
+	res := first.redeem(first.browser().signIn(authURL(nil)).Get("code"), nil)
+	at := res.body["access_token"].(string)
+	newFlowServerOpts(t, serverOptions{driver: "sqlite", dsn: dsn, edit: func(c *Config) {
+		for i := range c.Accounts {
+			if c.Accounts[i].Username == "Alice" {
+				c.Accounts[i].Disabled = true
+			}
+		}
+	}})
+	if first.introspect("web", webSecret, at)["active"] != false {
+		t.Fatal("the disabled account's access token is still active")
+	}
+	if r := first.refresh(res.body["refresh_token"].(string), nil); r.body["error"] != "invalid_grant" {
+		t.Fatalf("refresh: %s", r.raw)
+	}
+}

@@ -19,7 +19,7 @@ type accountRequest struct {
 	Username     string         `json:"username"`
 	Password     string         `json:"password,omitempty"`
 	PasswordHash string         `json:"password_hash,omitempty"`
-	Claims       map[string]any `json:"claims,omitempty"`
+	Claims       map[string]any `json:"claims,omitzero"` // {} clears, null or absent keeps
 	Disabled     *bool          `json:"disabled,omitempty"`
 }
 

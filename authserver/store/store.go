@@ -361,6 +361,9 @@ type GrantStore interface {
 	// RevokeSessionGrants revokes (as RevokeGrant) every grant of the session and returns
 	// how many it revoked.
 	RevokeSessionGrants(ctx context.Context, sessionID string) (int, error)
+	// RevokeSubjectGrants revokes (as RevokeGrant) every grant of the account with subject —
+	// an account disabled or deleted — and returns how many it revoked.
+	RevokeSubjectGrants(ctx context.Context, subject string) (int, error)
 	// RecordGrantJTI remembers a JWT access token issued under the grant until it expires,
 	// so that revoking the grant can revoke it too.
 	RecordGrantJTI(ctx context.Context, grantID, jti string, expiresAt time.Time) error

@@ -41,6 +41,11 @@ var (
 	qRevokeSessionGrantsTokens = "UPDATE oauth_access_tokens SET revoked = TRUE WHERE grant_id IN (" + sessionGrants + ") AND NOT revoked"
 	qRevokeSessionGrantsJTIs   = "INSERT INTO oauth_revoked_jtis (jti, expires_at) SELECT jti, MAX(expires_at)" +
 		" FROM oauth_grant_jtis WHERE grant_id IN (" + sessionGrants + ") GROUP BY jti" + keepLaterExpiry
+	subjectGrants              = "SELECT id FROM oauth_grants WHERE subject = $1"
+	qRevokeSubjectGrants       = "UPDATE oauth_grants SET revoked = TRUE WHERE subject = $1 AND NOT revoked"
+	qRevokeSubjectGrantsTokens = "UPDATE oauth_access_tokens SET revoked = TRUE WHERE grant_id IN (" + subjectGrants + ") AND NOT revoked"
+	qRevokeSubjectGrantsJTIs   = "INSERT INTO oauth_revoked_jtis (jti, expires_at) SELECT jti, MAX(expires_at)" +
+		" FROM oauth_grant_jtis WHERE grant_id IN (" + subjectGrants + ") GROUP BY jti" + keepLaterExpiry
 	// qGrantRevoked is run inside write transactions with the dialect's row lock appended.
 	qGrantRevoked = "SELECT revoked FROM oauth_grants WHERE id = $1"
 )
@@ -56,6 +61,7 @@ type flowStmts struct {
 	createGrant, getGrant, recordGrantJTI                                        *sql.Stmt
 	revokeGrant, revokeGrantTokens, revokeGrantJTIs                              *sql.Stmt
 	revokeSessionGrants, revokeSessionGrantsTokens, revokeSessionGrantsJTIs      *sql.Stmt
+	revokeSubjectGrants, revokeSubjectGrantsTokens, revokeSubjectGrantsJTIs      *sql.Stmt
 	createRefreshToken, getRefreshToken, useRefreshToken, refreshTokenExists     *sql.Stmt
 }
 
@@ -89,6 +95,9 @@ func (st *flowStmts) defs() []stmtDef {
 		{&st.revokeSessionGrants, true, qRevokeSessionGrants},
 		{&st.revokeSessionGrantsTokens, true, qRevokeSessionGrantsTokens},
 		{&st.revokeSessionGrantsJTIs, true, qRevokeSessionGrantsJTIs},
+		{&st.revokeSubjectGrants, true, qRevokeSubjectGrants},
+		{&st.revokeSubjectGrantsTokens, true, qRevokeSubjectGrantsTokens},
+		{&st.revokeSubjectGrantsJTIs, true, qRevokeSubjectGrantsJTIs},
 
 		{&st.createRefreshToken, true, "INSERT INTO oauth_refresh_tokens (" + refreshCols + ") VALUES (" + colParams(refreshCols) + ")"},
 		{&st.getRefreshToken, false, "SELECT " + refreshCols + " FROM oauth_refresh_tokens WHERE hash = $1"},

@@ -147,6 +147,22 @@ func (s *Store) RevokeSessionGrants(ctx context.Context, sessionID string) (int,
 	return int(n), err
 }
 
+// RevokeSubjectGrants revokes, as RevokeGrant, every grant of the account with subject and
+// returns how many were not revoked before.
+func (s *Store) RevokeSubjectGrants(ctx context.Context, subject string) (int, error) {
+	if subject == "" {
+		return 0, nil
+	}
+	var n int64
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		n, err = s.revokeGrants(ctx, tx, subject, s.stmts.revokeSubjectGrants,
+			s.stmts.revokeSubjectGrantsTokens, s.stmts.revokeSubjectGrantsJTIs)
+		return err
+	})
+	return int(n), err
+}
+
 // revokeGrants runs the three revocation statements with arg, grants first: on PostgreSQL
 // the grant rows' locks make a concurrent issuance under them finish before the tokens and
 // jtis are read. It returns how many grants it revoked.

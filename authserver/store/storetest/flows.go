@@ -25,6 +25,7 @@ var flowTests = []contractTest{
 	{"RefreshTokenRotate", testRefreshRotate},
 	{"RevokeGrant", testRevokeGrant},
 	{"RevokeSessionGrants", testRevokeSessionGrants},
+	{"RevokeSubjectGrants", testRevokeSubjectGrants},
 	{"DeleteExpiredFlows", testDeleteExpiredFlows},
 	{"RaceConsumeAuthorizationCode", testRaceConsumeCode},
 	{"RaceRotateRefreshToken", testRaceRotate},
@@ -455,9 +456,17 @@ func testRefreshRotate(t *testing.T, s store.Store) {
 // grantFixture is a grant with one opaque access token and one recorded JWT jti.
 func grantFixture(t *testing.T, s store.Store, id, sessionID string) {
 	t.Helper()
+	subjectGrantFixture(t, s, id, sessionID, "user-42")
+}
+
+// subjectGrantFixture is grantFixture for the account with subject.
+func subjectGrantFixture(t *testing.T, s store.Store, id, sessionID, subject string) {
+	t.Helper()
 	ctx := t.Context()
 	exp := epoch.Add(time.Hour)
-	mustNil(t, s.CreateGrant(ctx, newGrant(id, sessionID, exp)), "CreateGrant")
+	g := newGrant(id, sessionID, exp)
+	g.Subject = subject
+	mustNil(t, s.CreateGrant(ctx, g), "CreateGrant")
 	tok := newAccessToken("at-"+id, exp)
 	tok.GrantID = id
 	mustNil(t, s.CreateAccessToken(ctx, tok), "CreateAccessToken")
@@ -529,6 +538,30 @@ func testRevokeSessionGrants(t *testing.T, s store.Store) {
 	if n != 0 {
 		t.Errorf("RevokeSessionGrants of a session without grants revoked %d", n)
 	}
+}
+
+func testRevokeSubjectGrants(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	subjectGrantFixture(t, s, "m1", "sid-1", "mary")
+	subjectGrantFixture(t, s, "m2", "sid-2", "mary")
+	subjectGrantFixture(t, s, "o1", "sid-3", "oscar")
+
+	n, err := s.RevokeSubjectGrants(ctx, "mary")
+	mustNil(t, err, "RevokeSubjectGrants")
+	if n != 2 {
+		t.Errorf("RevokeSubjectGrants revoked %d grants, want 2", n)
+	}
+	assertGrantRevoked(t, s, "m1", true)
+	assertGrantRevoked(t, s, "m2", true)
+	assertGrantRevoked(t, s, "o1", false)
+	for subject, want := range map[string]int{"mary": 0, "nobody": 0, "": 0} {
+		n, err := s.RevokeSubjectGrants(ctx, subject)
+		mustNil(t, err, "RevokeSubjectGrants")
+		if n != want {
+			t.Errorf("RevokeSubjectGrants(%q) revoked %d, want %d", subject, n, want)
+		}
+	}
+	assertGrantRevoked(t, s, "o1", false)
 }
 
 func testDeleteExpiredFlows(t *testing.T, s store.Store) {
