@@ -82,8 +82,12 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, r *http.Request, cl
 		g.JKT = jkt
 	}
 	if err := s.st.CreateGrant(ctx, g); errors.Is(err, store.ErrConflict) {
-		// A replay got here first and left a revoked tombstone: this redemption loses too.
-		return nil, badCode
+		// A replay got between ConsumeAuthorizationCode and here and left a revoked tombstone
+		// with this grant's ID. This request still won the code, so it is answered as if the
+		// replay had come a moment later: its tokens are issued under the revoked grant and are
+		// born revoked (the store revokes what is issued under a revoked grant).
+		s.log.Warn("authorization code replayed during its redemption: its tokens are revoked",
+			zap.String("client_id", client.ID), zap.String("grant", g.ID))
 	} else if err != nil {
 		return nil, err
 	}

@@ -186,6 +186,17 @@ func TestCodeRedemptionRace(t *testing.T) {
 	if ok != 1 {
 		t.Fatalf("%d of %d concurrent redemptions succeeded, want exactly 1", ok, n)
 	}
+	// The others were replays: what the winner got is revoked (RFC 6749 §4.1.2).
+	for _, r := range results {
+		if r.status == http.StatusOK {
+			if ts.introspect("web", webSecret, r.body["access_token"].(string))["active"] != false {
+				t.Error("the access token of a replayed code is active")
+			}
+			if rr := ts.refresh(r.body["refresh_token"].(string), nil); rr.body["error"] != "invalid_grant" {
+				t.Errorf("the refresh token of a replayed code works: %s", rr.raw)
+			}
+		}
+	}
 }
 
 func TestRefreshRace(t *testing.T) {
@@ -777,5 +788,45 @@ func TestDisablingAConfiguredAccountRevokesItsGrants(t *testing.T) {
 	}
 	if r := first.refresh(res.body["refresh_token"].(string), nil); r.body["error"] != "invalid_grant" {
 		t.Fatalf("refresh: %s", r.raw)
+	}
+}
+
+// replayDuringRedemption runs replay right after the first successful code consumption:
+// the replay lands between ConsumeAuthorizationCode and CreateGrant of that redemption.
+type replayDuringRedemption struct {
+	store.Store
+	replay func()
+}
+
+func (r *replayDuringRedemption) ConsumeAuthorizationCode(ctx context.Context, hash string, usedAt time.Time) (*store.AuthorizationCode, error) {
+	c, err := r.Store.ConsumeAuthorizationCode(ctx, hash, usedAt)
+	if err == nil && r.replay != nil {
+		replay := r.replay
+		r.replay = nil
+		replay()
+	}
+	return c, err
+}
+
+// TestCodeReplayInsideRedemption: a replay that arrives before the first redemption has
+// created its grant still revokes what that redemption issues.
+func TestCodeReplayInsideRedemption(t *testing.T) {
+	hook := &replayDuringRedemption{}
+	ts := newFlowServerOpts(t, serverOptions{wrap: func(st store.Store) store.Store { hook.Store = st; return hook }})
+	code := ts.browser().signIn(authURL(nil)).Get("code")
+	var replay response
+	hook.replay = func() { replay = ts.redeem(code, nil) }
+	first := ts.redeem(code, nil)
+	if replay.status != http.StatusBadRequest || replay.body["error"] != "invalid_grant" {
+		t.Fatalf("replay: %d %s", replay.status, replay.raw)
+	}
+	if first.status != http.StatusOK {
+		t.Fatalf("the redemption that consumed the code: %d %s", first.status, first.raw)
+	}
+	if ts.introspect("web", webSecret, first.body["access_token"].(string))["active"] != false {
+		t.Error("access token issued after the replay is active")
+	}
+	if r := ts.refresh(first.body["refresh_token"].(string), nil); r.body["error"] != "invalid_grant" {
+		t.Errorf("refresh token issued after the replay works: %s", r.raw)
 	}
 }
