@@ -191,14 +191,17 @@ func (s *Server) loginNeeded(req *authRequest, client *store.Client, sess *userS
 	return "", ""
 }
 
-// consentNeeded: first-party clients never ask; otherwise a remembered consent covering every
-// requested scope and resource answers, unless prompt=consent asks again.
+// consentNeeded: prompt=consent always asks; first-party clients (skip_consent) otherwise
+// never do; for the others a remembered consent covering every requested scope and resource
+// answers.
 func (s *Server) consentNeeded(ctx context.Context, req *authRequest, client *store.Client, sess *userSession, in *interaction) (bool, error) {
-	if in.Consented || client.SkipConsent {
+	switch {
+	case in.Consented:
 		return false, nil
-	}
-	if req.hasPrompt("consent") {
-		return true, nil
+	case req.hasPrompt("consent"):
+		return true, nil // asked for explicitly, even by a first-party client
+	case client.SkipConsent:
+		return false, nil
 	}
 	c, err := s.st.GetConsent(ctx, sess.Subject, client.ID)
 	if errors.Is(err, store.ErrNotFound) {

@@ -555,6 +555,11 @@ func TestPairwiseSubjectAndSkipConsent(t *testing.T) {
 	if ui.status != http.StatusOK || ui.body["sub"] != sub || ui.body["email"] != "alice@example.test" || ui.body["name"] != nil {
 		t.Fatalf("userinfo: %d %s", ui.status, ui.raw)
 	}
+	// prompt=consent asks even a first-party client's user.
+	q.Set("prompt", "consent")
+	if p := b.do(http.MethodGet, authURL(q), nil); p.status != http.StatusOK || !strings.Contains(p.body, `value="approve">Allow`) {
+		t.Fatalf("prompt=consent for a skip_consent client: %d %q", p.status, p.location)
+	}
 }
 
 func TestUserinfoChallenges(t *testing.T) {
