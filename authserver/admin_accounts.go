@@ -136,9 +136,12 @@ func (s *Server) PutAccount(ctx context.Context, in AccountInput) (AccountView, 
 	s.log.Info("account stored", zap.String("username", name), zap.String("sub", acc.Subject),
 		zap.Bool("created", created), zap.Bool("disabled", acc.Disabled),
 		zap.Bool("password_changed", in.Password != "" || in.PasswordHash != ""))
-	if acc.Disabled && !wasDisabled && !created {
+	// A disabled account, or one whose password was changed (perhaps because it leaked),
+	// keeps nothing signed in with the old state: sessions end, grants and tokens are revoked.
+	passwordChanged := in.Password != "" || in.PasswordHash != ""
+	if !created && ((acc.Disabled && !wasDisabled) || passwordChanged) {
 		if err := s.endAccess(ctx, acc.Subject); err != nil {
-			return AccountView{}, false, fmt.Errorf("account %s is disabled, but ending its access failed: %w", name, err)
+			return AccountView{}, false, fmt.Errorf("account %s is stored, but ending its sessions and grants failed: %w", name, err)
 		}
 	}
 	return s.accountView(acc), created, nil
@@ -169,16 +172,20 @@ func (s *Server) DeleteAccount(ctx context.Context, username string) error {
 	return nil
 }
 
-// endAccess ends what a disabled or deleted account still holds. Sessions (currentSession)
-// and refresh tokens (refreshTokenGrant) check the account on every use; the grants, and so
-// the access tokens issued under them, are revoked here.
+// endAccess signs an account out everywhere: its sessions end and its grants, with the refresh
+// and access tokens issued under them, are revoked (disabled, deleted or re-keyed accounts).
 func (s *Server) endAccess(ctx context.Context, subject string) error {
+	sessions, err := s.st.DeleteSubjectSessions(ctx, subject)
+	if err != nil {
+		return err
+	}
 	n, err := s.st.RevokeSubjectGrants(ctx, subject)
 	if err != nil {
 		return err
 	}
 	s.gateway.Clear() // cached in-process validations may hold the revoked tokens
-	s.log.Info("account grants revoked", zap.String("sub", subject), zap.Int("grants_revoked", n))
+	s.log.Info("account signed out everywhere", zap.String("sub", subject),
+		zap.Int("sessions_ended", sessions), zap.Int("grants_revoked", n))
 	return nil
 }
 

@@ -125,12 +125,21 @@ func TestManagedAccountLifecycle(t *testing.T) {
 		t.Fatalf("userinfo = %d %s", ui.status, ui.raw)
 	}
 
-	// Change the password only: the claims and subject stay, the old password stops working.
+	// Change the password only: the claims and subject stay, the old password stops working,
+	// and what was signed in with it (sessions, grants and their tokens) is ended.
+	before := ts.browser()
+	old := before.tokensAs("carol", carolPassword)
 	v, created, err = ts.srv.PutAccount(ctx, AccountInput{Username: "CAROL", Password: carolNew, Mode: UpdateOnly})
 	if err != nil || created || v.Subject != sub || v.Claims["name"] != "Carol" {
 		t.Fatalf("passwd: %+v, created %v, %v", v, created, err)
 	}
 	wantRefused(t, ts.browser().loginAs("carol", carolPassword))
+	if ts.introspect("web", webSecret, old.body["access_token"].(string))["active"] != false {
+		t.Error("an access token from before the password change is active")
+	}
+	if p := before.do(http.MethodGet, authURL(nil), nil); !strings.Contains(p.body, `name="password"`) {
+		t.Errorf("a session from before the password change survived: %d %q", p.status, p.location)
+	}
 	res = ts.browser().tokensAs("carol", carolNew)
 	rt := res.body["refresh_token"].(string)
 

@@ -262,6 +262,9 @@ type SessionStore interface {
 	TouchSession(ctx context.Context, id string, lastSeen time.Time) error
 	// DeleteSession removes the session; deleting a missing session is not an error.
 	DeleteSession(ctx context.Context, id string) error
+	// DeleteSubjectSessions removes every session of the account with subject (sign out
+	// everywhere) and returns how many it removed.
+	DeleteSubjectSessions(ctx context.Context, subject string) (int, error)
 }
 
 // Consent remembers what an account allowed a client: later requests within it skip the

@@ -56,6 +56,7 @@ var (
 type flowStmts struct {
 	getAccount, getAccountByUsername, listAccounts, upsertAccount, deleteAccount *sql.Stmt
 	createSession, getSession, touchSession, deleteSession                       *sql.Stmt
+	deleteSubjectSessions                                                        *sql.Stmt
 	getConsent, upsertConsent, deleteConsent                                     *sql.Stmt
 	createCode, consumeCode, getCode                                             *sql.Stmt
 	createGrant, getGrant, recordGrantJTI                                        *sql.Stmt
@@ -77,6 +78,7 @@ func (st *flowStmts) defs() []stmtDef {
 		{&st.getSession, false, "SELECT " + sessionCols + " FROM oauth_sessions WHERE id = $1"},
 		{&st.touchSession, true, "UPDATE oauth_sessions SET last_seen_at = $2 WHERE id = $1"},
 		{&st.deleteSession, true, "DELETE FROM oauth_sessions WHERE id = $1"},
+		{&st.deleteSubjectSessions, true, "DELETE FROM oauth_sessions WHERE subject = $1"},
 
 		{&st.getConsent, false, "SELECT " + consentCols + " FROM oauth_consents WHERE subject = $1 AND client_id = $2"},
 		{&st.upsertConsent, true, qUpsertConsent},

@@ -64,6 +64,20 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return nil
 }
 
+// DeleteSubjectSessions removes every session of the account with subject and returns how
+// many it removed.
+func (s *Store) DeleteSubjectSessions(ctx context.Context, subject string) (int, error) {
+	res, err := s.stmts.deleteSubjectSessions.ExecContext(ctx, subject)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete subject sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete subject sessions: %w", err)
+	}
+	return int(n), nil
+}
+
 // GetConsent returns the consent of subject to clientID.
 func (s *Store) GetConsent(ctx context.Context, subject, clientID string) (*store.Consent, error) {
 	var (

@@ -26,6 +26,7 @@ var flowTests = []contractTest{
 	{"RevokeGrant", testRevokeGrant},
 	{"RevokeSessionGrants", testRevokeSessionGrants},
 	{"RevokeSubjectGrants", testRevokeSubjectGrants},
+	{"DeleteSubjectSessions", testDeleteSubjectSessions},
 	{"DeleteExpiredFlows", testDeleteExpiredFlows},
 	{"RaceConsumeAuthorizationCode", testRaceConsumeCode},
 	{"RaceRotateRefreshToken", testRaceRotate},
@@ -562,6 +563,29 @@ func testRevokeSubjectGrants(t *testing.T, s store.Store) {
 		}
 	}
 	assertGrantRevoked(t, s, "o1", false)
+}
+
+func testDeleteSubjectSessions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	exp := epoch.Add(time.Hour)
+	for id, subject := range map[string]string{"s1": "mary", "s2": "mary", "s3": "oscar"} {
+		sess := newSession(id, exp)
+		sess.Subject = subject
+		mustNil(t, s.CreateSession(ctx, sess), "CreateSession")
+	}
+	n, err := s.DeleteSubjectSessions(ctx, "mary")
+	mustNil(t, err, "DeleteSubjectSessions")
+	if n != 2 {
+		t.Errorf("DeleteSubjectSessions removed %d sessions, want 2", n)
+	}
+	for id, want := range map[string]error{"s1": store.ErrNotFound, "s2": store.ErrNotFound, "s3": nil} {
+		if _, err := s.GetSession(ctx, id); !errors.Is(err, want) && !(want == nil && err == nil) {
+			t.Errorf("GetSession(%s) = %v, want %v", id, err, want)
+		}
+	}
+	if n, err := s.DeleteSubjectSessions(ctx, "nobody"); err != nil || n != 0 {
+		t.Errorf("DeleteSubjectSessions(nobody) = %d, %v", n, err)
+	}
 }
 
 func testDeleteExpiredFlows(t *testing.T, s store.Store) {
