@@ -185,6 +185,8 @@ func (s *Server) loginNeeded(req *authRequest, client *store.Client, sess *userS
 		return oautherr.LoginRequired, "the sign-in is older than max_age"
 	case req.HintSubject != "" && req.HintSubject != s.subjectFor(client, sess.Subject):
 		return oautherr.LoginRequired, "the signed-in user is not the one id_token_hint names"
+	case req.Claims.requiredSubject() != "" && req.Claims.requiredSubject() != s.subjectFor(client, sess.Subject):
+		return oautherr.LoginRequired, "the signed-in user is not the one the claims parameter names"
 	case req.LoginHint != "" && req.hasPrompt("none") && !strings.EqualFold(req.LoginHint, sess.account.Username):
 		return oautherr.AccountSelectionRequired, "the signed-in user is not the one login_hint names"
 	}
@@ -209,7 +211,7 @@ func (s *Server) consentNeeded(ctx context.Context, req *authRequest, client *st
 	} else if err != nil {
 		return false, err
 	}
-	return !isSubset(req.Scopes, c.Scopes) || !isSubset(req.Resources, c.Resources), nil
+	return !isSubset(req.consentScopes(), c.Scopes) || !isSubset(req.Resources, c.Resources), nil
 }
 
 func isSubset(items, set []string) bool {
@@ -240,6 +242,7 @@ func (s *Server) issueCode(ctx context.Context, req *authRequest, sess *userSess
 		CodeChallengeMethod: req.CodeChallengeMethod,
 		DPoPJKT:             req.DPoPJKT,
 		GrantID:             newJTI(),
+		Claims:              req.Claims.encode(),
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.cfg.CodeTTL),
 	}
@@ -252,10 +255,11 @@ func (s *Server) issueCode(ctx context.Context, req *authRequest, sess *userSess
 	return code, nil
 }
 
-// acrFor returns the first requested acr value this server satisfies (OIDC Core §3.1.2.1:
-// acr_values are voluntary), or "".
+// acrFor returns the first requested acr value this server satisfies — from acr_values
+// (voluntary, OIDC Core §3.1.2.1) or the claims parameter's acr value(s) (§5.5.1.1) — or "".
 func (s *Server) acrFor(req *authRequest) string {
-	for _, v := range req.ACRValues {
+	claimed, _ := req.Claims.acrRequest()
+	for _, v := range append(slices.Clone(req.ACRValues), claimed...) {
 		if slices.Contains(s.cfg.ACRValues, v) {
 			return v
 		}
@@ -397,7 +401,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, client *s
 		ClientName: clientName(client),
 		ClientID:   client.ID,
 		Account:    sess.account.Username,
-		Scopes:     ui.DescribeScopes(in.Req.Scopes),
+		Scopes:     ui.DescribeScopes(in.Req.consentScopes()),
 	}
 	for _, id := range in.Req.Resources {
 		name := id

@@ -36,6 +36,20 @@ type authRequest struct {
 	HintSubject string   `json:"hint_sub,omitempty"`
 	ACRValues   []string `json:"acr_values,omitempty"`
 	DPoPJKT     string   `json:"dpop_jkt,omitempty"`
+	// Claims is the claims request parameter (OIDC Core §5.5), nil when absent.
+	Claims *claimsRequest `json:"claims,omitempty"`
+}
+
+// consentScopes are the scopes the user is asked about: those requested, plus those whose
+// claims the claims parameter asks for.
+func (a *authRequest) consentScopes() []string {
+	out := slices.Clone(a.Scopes)
+	for _, sc := range a.Claims.impliedScopes() {
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 func (a *authRequest) hasPrompt(p string) bool { return slices.Contains(a.Prompt, p) }
@@ -209,6 +223,15 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 			return fail(oautherr.Request("id_token_hint is not a valid ID token issued by this server to this client"))
 		}
 		req.HintSubject = sub
+	}
+	cr, cerr := parseClaimsRequest(q.Get("claims"))
+	if cerr != nil {
+		return fail(cerr)
+	}
+	req.Claims = cr
+	if _, essential := cr.acrRequest(); essential && s.acrFor(req) == "" {
+		// OIDC Core §5.5.1.1: an essential acr that cannot be met is a failed authentication.
+		return fail(oautherr.New(oautherr.AccessDenied, "none of the essential acr values requested can be satisfied"))
 	}
 	if jkt := q.Get("dpop_jkt"); jkt != "" {
 		if !isThumbprint(jkt) {

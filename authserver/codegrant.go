@@ -74,6 +74,7 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, r *http.Request, cl
 		AuthTime:  c.AuthTime,
 		AMR:       c.AMR,
 		ACR:       c.ACR,
+		Claims:    c.Claims,
 		CreatedAt: s.now(),
 		ExpiresAt: s.now().Add(s.grantTTL(ctx, c.Resources)),
 	}
@@ -194,7 +195,7 @@ func (s *Server) issueUserTokens(ctx context.Context, r *http.Request, client *s
 		resp.RefreshToken = value
 	}
 	if openid {
-		if resp.IDToken, err = s.issueIDToken(client, g, nonce, resp.AccessToken); err != nil {
+		if resp.IDToken, err = s.issueIDToken(ctx, client, g, nonce, resp.AccessToken); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -3,6 +3,7 @@ package authserver
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/account"
+	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -46,7 +49,8 @@ func idTokenAlg(c *store.Client) string {
 }
 
 // issueIDToken signs an ID token for grant's user; nonce is "" on refresh (OIDC Core §12.2).
-func (s *Server) issueIDToken(client *store.Client, g *store.Grant, nonce, accessToken string) (string, error) {
+// Claims the claims parameter asked for in the ID token (§5.5) are added to it.
+func (s *Server) issueIDToken(ctx context.Context, client *store.Client, g *store.Grant, nonce, accessToken string) (string, error) {
 	now := s.now()
 	alg := idTokenAlg(client)
 	claims := idTokenClaims{
@@ -68,6 +72,22 @@ func (s *Server) issueIDToken(client *store.Client, g *store.Grant, nonce, acces
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
+	}
+	if cr := decodeClaimsRequest(g.Claims); cr != nil && len(cr.IDToken) > 0 {
+		acc, err := s.accounts.Account(ctx, g.Subject)
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, account.ErrDisabled) {
+			return "", oautherr.New(oautherr.InvalidGrant, "the account is no longer available")
+		} else if err != nil {
+			return "", err
+		}
+		if extra := account.NamedClaims(acc, names(cr.IDToken)); len(extra) > 0 {
+			obj, err := json.Marshal(extra)
+			if err != nil {
+				return "", err
+			}
+			// NamedClaims releases only standard claims, never one idTokenClaims sets.
+			payload = appendExtraClaims(payload, obj[1:len(obj)-1])
+		}
 	}
 	return s.keys.Sign(alg, "", "JWT", payload)
 }

@@ -160,7 +160,7 @@ func (s *Server) rememberConsent(r *http.Request, subject, clientID string, req 
 	} else if err != nil {
 		return err
 	}
-	for _, sc := range req.Scopes {
+	for _, sc := range req.consentScopes() {
 		if !slices.Contains(c.Scopes, sc) {
 			c.Scopes = append(c.Scopes, sc)
 		}

@@ -30,6 +30,7 @@ type tokenInfo struct {
 	expiresAt  int64
 	jti        string
 	jkt        string
+	grantID    string         // opaque tokens of a user grant
 	extra      map[string]any // claims beyond the registered ones, shown by introspection
 }
 
@@ -202,6 +203,7 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 		issuedAt:   t.IssuedAt.Unix(),
 		expiresAt:  t.ExpiresAt.Unix(),
 		jkt:        t.JKT,
+		grantID:    t.GrantID,
 		extra:      t.Extra,
 	}, nil
 }

@@ -102,6 +102,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		PromptValuesSupported:             validPrompts,
 		ACRValuesSupported:                s.cfg.ACRValues,
 		AuthorizationResponseISSParameter: true,
+		ClaimsParameterSupported:          true,
 	})
 }
 

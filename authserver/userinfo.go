@@ -1,7 +1,9 @@
 package authserver
 
 import (
+	"context"
 	"errors"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -66,8 +68,41 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) (map[string]an
 		return nil, err
 	}
 	claims := account.ClaimsFor(acc, scopes)
+	requested, err := s.userinfoClaimsRequest(ctx, info)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(claims, account.NamedClaims(acc, names(requested)))
 	claims["sub"] = info.subject
 	return claims, nil
+}
+
+// userinfoClaimsRequest returns the userinfo member of the claims parameter of the token's
+// grant (OIDC Core §5.5), found by grant ID (opaque tokens) or by jti (JWTs).
+func (s *Server) userinfoClaimsRequest(ctx context.Context, info *tokenInfo) (map[string]*claimSpec, error) {
+	grantID := info.grantID
+	if grantID == "" && info.jwt {
+		id, err := s.st.GrantIDOfJTI(ctx, info.jti)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		grantID = id
+	}
+	if grantID == "" {
+		return nil, nil
+	}
+	g, err := s.st.GetGrant(ctx, grantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if cr := decodeClaimsRequest(g.Claims); cr != nil {
+		return cr.UserInfo, nil
+	}
+	return nil, nil
 }
 
 // userinfoCredentials extracts the access token and the scheme it came with.

@@ -57,6 +57,38 @@ func ClaimsFor(acc *store.Account, scopes []string) map[string]any {
 	return out
 }
 
+// ScopeOf returns the standard scope that releases claim name, or "" for a claim no scope
+// releases: the consent a claims request parameter (OIDC Core §5.5) needs.
+func ScopeOf(name string) string {
+	for scope, names := range scopeClaims {
+		if slices.Contains(names, name) {
+			return scope
+		}
+	}
+	return ""
+}
+
+// NamedClaims returns the claims of acc among names that some scope could release (the
+// claims request parameter asks for individual claims); others are ignored, as OIDC Core
+// §5.5 allows. updated_at falls back as in ClaimsFor.
+func NamedClaims(acc *store.Account, names []string) map[string]any {
+	out := map[string]any{}
+	if acc == nil {
+		return out
+	}
+	for _, name := range names {
+		if ScopeOf(name) == "" {
+			continue
+		}
+		if v, ok := acc.Claims[name]; ok {
+			out[name] = v
+		} else if name == "updated_at" && !acc.UpdatedAt.IsZero() {
+			out[name] = acc.UpdatedAt.Unix()
+		}
+	}
+	return out
+}
+
 // reservedClaims are set by the issuer (JWT, OIDC Core, RFC 7800) and must not come from an
 // account: a stored "sub" or "aud" would otherwise be a way to forge them.
 var reservedClaims = map[string]bool{

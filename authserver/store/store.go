@@ -306,7 +306,9 @@ type AuthorizationCode struct {
 	// DPoPJKT binds the code to a DPoP key (RFC 9449 §10, dpop_jkt).
 	DPoPJKT string
 	// GrantID is the Grant the redemption creates; a replayed code revokes that grant.
-	GrantID   string
+	GrantID string
+	// Claims is the OIDC claims request parameter (JSON, §5.5) or "".
+	Claims    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -324,7 +326,9 @@ type Grant struct {
 	AMR       []string
 	ACR       string
 	// JKT binds the grant's refresh tokens to a DPoP key (public clients, RFC 9449 §5).
-	JKT       string
+	JKT string
+	// Claims is the OIDC claims request parameter of the authorization (JSON) or "".
+	Claims    string
 	CreatedAt time.Time
 	// ExpiresAt ends the family: no refresh token of it outlives this.
 	ExpiresAt time.Time
@@ -370,6 +374,9 @@ type GrantStore interface {
 	// RecordGrantJTI remembers a JWT access token issued under the grant until it expires,
 	// so that revoking the grant can revoke it too.
 	RecordGrantJTI(ctx context.Context, grantID, jti string, expiresAt time.Time) error
+	// GrantIDOfJTI returns the grant a JWT access token was recorded under (RecordGrantJTI);
+	// ErrNotFound when it was not.
+	GrantIDOfJTI(ctx context.Context, jti string) (string, error)
 
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)

@@ -8,9 +8,9 @@ const (
 	sessionCols = "id, secret_hash, subject, auth_time, amr, acr, created_at, last_seen_at, expires_at"
 	consentCols = "subject, client_id, scopes, resources, created_at, updated_at"
 	codeCols    = "hash, client_id, redirect_uri, subject, session_id, scopes, resources, nonce, " +
-		"auth_time, amr, acr, code_challenge, code_challenge_method, dpop_jkt, grant_id, created_at, expires_at"
+		"auth_time, amr, acr, code_challenge, code_challenge_method, dpop_jkt, grant_id, created_at, expires_at, claims"
 	grantCols = "id, client_id, subject, session_id, scopes, resources, auth_time, amr, acr, jkt, " +
-		"created_at, expires_at, revoked"
+		"created_at, expires_at, revoked, claims"
 	refreshCols = "hash, grant_id, scopes, created_at, expires_at, used_at, response_sealed"
 )
 
@@ -59,7 +59,7 @@ type flowStmts struct {
 	deleteSubjectSessions                                                        *sql.Stmt
 	getConsent, upsertConsent, deleteConsent                                     *sql.Stmt
 	createCode, consumeCode, getCode                                             *sql.Stmt
-	createGrant, getGrant, recordGrantJTI                                        *sql.Stmt
+	createGrant, getGrant, recordGrantJTI, grantIDOfJTI                          *sql.Stmt
 	revokeGrant, revokeGrantTokens, revokeGrantJTIs                              *sql.Stmt
 	revokeSessionGrants, revokeSessionGrantsTokens, revokeSessionGrantsJTIs      *sql.Stmt
 	revokeSubjectGrants, revokeSubjectGrantsTokens, revokeSubjectGrantsJTIs      *sql.Stmt
@@ -91,6 +91,7 @@ func (st *flowStmts) defs() []stmtDef {
 		{&st.createGrant, true, "INSERT INTO oauth_grants (" + grantCols + ") VALUES (" + colParams(grantCols) + ")"},
 		{&st.getGrant, false, "SELECT " + grantCols + " FROM oauth_grants WHERE id = $1"},
 		{&st.recordGrantJTI, true, qRecordGrantJTI},
+		{&st.grantIDOfJTI, false, "SELECT grant_id FROM oauth_grant_jtis WHERE jti = $1 LIMIT 1"},
 		{&st.revokeGrant, true, qRevokeGrant},
 		{&st.revokeGrantTokens, true, qRevokeGrantTokens},
 		{&st.revokeGrantJTIs, true, qRevokeGrantJTIs},

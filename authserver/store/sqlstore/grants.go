@@ -29,7 +29,7 @@ func (s *Store) CreateAuthorizationCode(ctx context.Context, c *store.Authorizat
 		return s.writeErr("create authorization code", err)
 	}, c.Hash, c.ClientID, c.RedirectURI, c.Subject, c.SessionID, jsonCols[0], jsonCols[1], c.Nonce,
 		toMillis(c.AuthTime), jsonCols[2], c.ACR, c.CodeChallenge, c.CodeChallengeMethod, c.DPoPJKT,
-		c.GrantID, toMillis(created), toMillis(c.ExpiresAt))
+		c.GrantID, toMillis(created), toMillis(c.ExpiresAt), c.Claims)
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func scanCode(row scanner) (*store.AuthorizationCode, error) {
 	)
 	err := row.Scan(&c.Hash, &c.ClientID, &c.RedirectURI, &c.Subject, &c.SessionID, &scopes,
 		&resources, &c.Nonce, &authTime, &amr, &c.ACR, &c.CodeChallenge, &c.CodeChallengeMethod,
-		&c.DPoPJKT, &c.GrantID, &created, &expires)
+		&c.DPoPJKT, &c.GrantID, &created, &expires, &c.Claims)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (s *Store) CreateGrant(ctx context.Context, g *store.Grant) error {
 	err = s.exec(ctx, s.stmts.createGrant, func(_ sql.Result, err error) error {
 		return s.writeErr("create grant", err)
 	}, id, g.ClientID, g.Subject, g.SessionID, jsonCols[0], jsonCols[1], toMillis(g.AuthTime),
-		jsonCols[2], g.ACR, g.JKT, toMillis(created), toMillis(g.ExpiresAt), g.Revoked)
+		jsonCols[2], g.ACR, g.JKT, toMillis(created), toMillis(g.ExpiresAt), g.Revoked, g.Claims)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*store.Grant, error) {
 		authTime, created, expires int64
 	)
 	err := s.stmts.getGrant.QueryRowContext(ctx, id).Scan(&g.ID, &g.ClientID, &g.Subject, &g.SessionID,
-		&scopes, &resources, &authTime, &amr, &g.ACR, &g.JKT, &created, &expires, &g.Revoked)
+		&scopes, &resources, &authTime, &amr, &g.ACR, &g.JKT, &created, &expires, &g.Revoked, &g.Claims)
 	if err != nil {
 		return nil, readErr("get grant", err)
 	}
@@ -205,6 +205,15 @@ func (s *Store) RecordGrantJTI(ctx context.Context, grantID, jti string, expires
 		}
 		return nil
 	})
+}
+
+// GrantIDOfJTI returns the grant the jti was recorded under; ErrNotFound if none.
+func (s *Store) GrantIDOfJTI(ctx context.Context, jti string) (string, error) {
+	var id string
+	if err := s.stmts.grantIDOfJTI.QueryRowContext(ctx, jti).Scan(&id); err != nil {
+		return "", readErr("grant of jti", err)
+	}
+	return id, nil
 }
 
 // grantRevoked reads the grant's revoked flag in tx, locking the row on PostgreSQL until tx

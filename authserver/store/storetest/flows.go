@@ -27,6 +27,7 @@ var flowTests = []contractTest{
 	{"RevokeSessionGrants", testRevokeSessionGrants},
 	{"RevokeSubjectGrants", testRevokeSubjectGrants},
 	{"DeleteSubjectSessions", testDeleteSubjectSessions},
+	{"GrantIDOfJTI", testGrantIDOfJTI},
 	{"DeleteExpiredFlows", testDeleteExpiredFlows},
 	{"RaceConsumeAuthorizationCode", testRaceConsumeCode},
 	{"RaceRotateRefreshToken", testRaceRotate},
@@ -281,6 +282,7 @@ func newCode(hash string, expiresAt time.Time) *store.AuthorizationCode {
 		CodeChallengeMethod: "S256",
 		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		GrantID:             "grant-of-" + hash,
+		Claims:              `{"id_token":{"email":null}}`,
 		CreatedAt:           epoch,
 		ExpiresAt:           expiresAt,
 	}
@@ -344,6 +346,7 @@ func newGrant(id, sessionID string, expiresAt time.Time) *store.Grant {
 		AMR:       []string{"pwd", "hwk"},
 		ACR:       "2",
 		JKT:       "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+		Claims:    `{"userinfo":{"name":{"essential":true}}}`,
 		CreatedAt: epoch,
 		ExpiresAt: expiresAt,
 	}
@@ -585,6 +588,18 @@ func testDeleteSubjectSessions(t *testing.T, s store.Store) {
 	}
 	if n, err := s.DeleteSubjectSessions(ctx, "nobody"); err != nil || n != 0 {
 		t.Errorf("DeleteSubjectSessions(nobody) = %d, %v", n, err)
+	}
+}
+
+func testGrantIDOfJTI(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	grantFixture(t, s, "g1", "sid")
+	id, err := s.GrantIDOfJTI(ctx, "jti-g1")
+	if err != nil || id != "g1" {
+		t.Errorf("GrantIDOfJTI(jti-g1) = %q, %v; want g1", id, err)
+	}
+	if _, err := s.GrantIDOfJTI(ctx, "jti-unknown"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GrantIDOfJTI(unknown) err = %v, want ErrNotFound", err)
 	}
 }
 

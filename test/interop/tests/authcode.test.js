@@ -360,6 +360,19 @@ test('consent: Deny answers access_denied; an unremembered consent is asked agai
   });
 });
 
+test('the claims parameter: requested claims in the ID token and from userinfo, consented first', async () => {
+  const browser = newBrowser();
+  const claims = JSON.stringify({ id_token: { email: null }, userinfo: { name: { essential: true } } });
+  const { seen, claims: idToken, tokens } = await signIn(spa, browser, { scope: 'openid', claims });
+  assert.deepEqual(seen, ['login', 'consent'], 'the claims need consent like their scopes');
+  assert.equal(idToken.email, 'alice@example.com', 'email requested for the ID token');
+  assert.equal(idToken.name, undefined, 'name was requested from userinfo only');
+  const info = await client.fetchUserInfo(spa, tokens.access_token, idToken.sub);
+  assert.equal(info.name, 'Alice Example');
+  assert.equal(info.email, undefined, 'no email scope and not requested from userinfo');
+  assert.equal(metadata.claims_parameter_supported, true);
+});
+
 test('a skip_consent client never shows the consent page', async () => {
   const { seen, claims } = await signIn(firstParty, newBrowser(), { scope: 'openid profile email offline_access' });
   assert.deepEqual(seen, ['login']);
