@@ -1,5 +1,6 @@
 # Shell helpers shared by the scripts that start Caddy on loopback (test/interop/run.sh,
-# bench/run.sh, bench/gateway.sh). Source it; it defines functions and one variable only.
+# test/browser/run.sh, bench/run.sh, bench/gateway.sh). Source it; it defines functions and
+# variables only.
 
 # Ports handed out so far in this run, space-separated.
 taken_ports=" "
@@ -28,3 +29,26 @@ random_secret() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 
 # to_ms converts a wrk duration (850.00us, 1.23ms, 2.00s) to milliseconds.
 to_ms() { awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) v /= 1000; else if (d ~ /ms$/) v += 0; else if (d ~ /s$/) v *= 1000; printf "%.2f", v }'; }
+
+# use_caddy TMPDIR sets caddy to $CADDY_BIN, or to a binary built from the tree into TMPDIR.
+use_caddy() {
+	if [[ -n "${CADDY_BIN:-}" ]]; then
+		caddy="$CADDY_BIN"
+		return
+	fi
+	echo "building caddy..."
+	(cd "$(dirname "${BASH_SOURCE[0]}")/.." && go build -o "$1/caddy" ./cmd/caddy)
+	caddy="$1/caddy"
+}
+
+# npm_ci_once DIR runs npm ci in DIR only when node_modules is missing or was installed from
+# another lockfile (a stamp in node_modules remembers the lockfile's hash).
+npm_ci_once() {
+	local lock_sum stamp="$1/node_modules/.lock-sha256"
+	lock_sum="$(sha256sum "$1/package-lock.json" | cut -d' ' -f1)"
+	if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
+		echo "installing node modules in $1..."
+		(cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+		echo "$lock_sum" >"$stamp"
+	fi
+}

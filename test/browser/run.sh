@@ -40,22 +40,9 @@ trap 'exit 130' INT TERM
 BROWSER_CHROMIUM="$("$root/scripts/chromium.sh")"
 export BROWSER_CHROMIUM
 
-if [[ -n "${CADDY_BIN:-}" ]]; then
-	caddy="$CADDY_BIN"
-else
-	echo "building caddy..."
-	(cd "$root" && go build -o "$tmp/caddy" ./cmd/caddy)
-	caddy="$tmp/caddy"
-fi
+use_caddy "$tmp"
 
-# npm ci only when node_modules is missing or was installed from another lockfile.
-lock_sum="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
-stamp="$here/node_modules/.browser-lock-sha256"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
-	echo "installing node modules..."
-	(cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
-	echo "$lock_sum" >"$stamp"
-fi
+npm_ci_once "$here"
 
 take_port port
 take_port rp_port

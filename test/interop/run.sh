@@ -106,22 +106,9 @@ example_password() {
 	echo "$password"
 }
 
-if [[ -n "${CADDY_BIN:-}" ]]; then
-	caddy="$CADDY_BIN"
-else
-	echo "building caddy..."
-	(cd "$root" && go build -o "$tmp/caddy" ./cmd/caddy)
-	caddy="$tmp/caddy"
-fi
+use_caddy "$tmp"
 
-# npm ci only when node_modules is missing or was installed from another lockfile.
-lock_sum="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
-stamp="$here/node_modules/.interop-lock-sha256"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
-	echo "installing node modules..."
-	(cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
-	echo "$lock_sum" >"$stamp"
-fi
+npm_ci_once "$here"
 
 take_port port
 take_port upstream_port
