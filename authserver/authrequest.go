@@ -3,7 +3,6 @@ package authserver
 import (
 	"context"
 	"errors"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -100,28 +99,14 @@ func authorizationParams(w http.ResponseWriter, r *http.Request) (url.Values, er
 		}
 		return q, checkRepeats(q)
 	case http.MethodPost:
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/x-www-form-urlencoded" {
-			return nil, oautherr.Request("the request body must be application/x-www-form-urlencoded")
+		if err := parseFormBody(w, r); err != nil {
+			return nil, err
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-		if err := r.ParseForm(); err != nil {
-			return nil, oautherr.Request("the request body is not a valid form")
-		}
-		return r.PostForm, checkRepeats(r.PostForm)
+		return r.PostForm, nil
 	default:
 		w.Header().Set("Allow", "GET, POST")
 		return nil, &oautherr.Error{Code: oautherr.InvalidRequest, Description: "the authorization endpoint accepts GET and POST", Status: http.StatusMethodNotAllowed}
 	}
-}
-
-func checkRepeats(v url.Values) error {
-	for name, values := range v {
-		if len(values) > 1 && !repeatable[name] {
-			return oautherr.Request("parameter " + name + " is repeated")
-		}
-	}
-	return nil
 }
 
 // parseAuthRequest validates an authorization request. The order matters: until the client

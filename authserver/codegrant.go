@@ -92,7 +92,7 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, r *http.Request, cl
 	} else if err != nil {
 		return nil, err
 	}
-	resp, refresh, err := s.issueUserTokens(ctx, r, client, g, g.Scopes, c.Nonce, jkt)
+	resp, refresh, err := s.issueUserTokens(ctx, r, client, g, nil, g.Scopes, c.Nonce, jkt)
 	if err != nil {
 		return nil, err
 	}
@@ -157,9 +157,10 @@ func checkCodeVerifier(c *store.AuthorizationCode, verifier string) error {
 }
 
 // issueUserTokens mints the access token (and, as the grant allows, refresh and ID tokens) of
-// a user grant with the given scopes. It returns the response and the refresh token row, not
-// yet stored, for the caller to store or rotate in.
-func (s *Server) issueUserTokens(ctx context.Context, r *http.Request, client *store.Client, g *store.Grant, scopes []string, nonce, jkt string) (*tokenResponse, *store.RefreshToken, error) {
+// a user grant with the given scopes. acc is the grant's account when the caller has read it
+// already, else nil. It returns the response and the refresh token row, not yet stored, for
+// the caller to store or rotate in.
+func (s *Server) issueUserTokens(ctx context.Context, r *http.Request, client *store.Client, g *store.Grant, acc *store.Account, scopes []string, nonce, jkt string) (*tokenResponse, *store.RefreshToken, error) {
 	res, err := s.userTokenResource(ctx, client, g, r.PostForm["resource"])
 	if err != nil {
 		return nil, nil, err
@@ -195,7 +196,7 @@ func (s *Server) issueUserTokens(ctx context.Context, r *http.Request, client *s
 		resp.RefreshToken = value
 	}
 	if openid {
-		if resp.IDToken, err = s.issueIDToken(ctx, client, g, nonce, resp.AccessToken); err != nil {
+		if resp.IDToken, err = s.issueIDToken(ctx, client, g, acc, nonce, resp.AccessToken); err != nil {
 			return nil, nil, err
 		}
 	}

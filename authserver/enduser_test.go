@@ -835,3 +835,78 @@ func TestCodeReplayInsideRedemption(t *testing.T) {
 		t.Errorf("refresh token issued after the replay works: %s", r.raw)
 	}
 }
+
+// TestCORSForBrowserApps: /token, /userinfo and /revoke answer preflights and name any origin
+// (they take credentials in headers or the body, never cookies); the pages do not.
+func TestCORSForBrowserApps(t *testing.T) {
+	ts := newFlowServer(t, nil)
+	for _, path := range []string{"/token", "/userinfo", "/revoke"} {
+		req := httptest.NewRequest(http.MethodOptions, testIssuer+path, nil)
+		req.Header.Set("Origin", "https://spa.example")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, dpop")
+		rec := serve(ts, req)
+		h := rec.Header()
+		if rec.Code != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
+			!strings.Contains(h.Get("Access-Control-Allow-Headers"), "DPoP") || h.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("preflight %s: %d %v", path, rec.Code, h)
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, testIssuer+"/userinfo", nil)
+	req.Header.Set("Origin", "https://spa.example")
+	if h := serve(ts, req).Header(); h.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(h.Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+		t.Errorf("userinfo from a browser: %v", h)
+	}
+	req = httptest.NewRequest(http.MethodGet, authURL(nil), nil)
+	req.Header.Set("Origin", "https://spa.example")
+	if h := serve(ts, req).Header(); h.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("the authorization endpoint allows cross-origin reads: %v", h)
+	}
+}
+
+// TestCookiesOnHTTPS: on an https issuer at the root the cookies are Secure, HttpOnly,
+// SameSite=Lax, host-only and __Host- prefixed; on loopback http they cannot be Secure.
+func TestCookiesOnHTTPS(t *testing.T) {
+	for _, tc := range []struct {
+		issuer, prefix string
+		secure         bool
+	}{
+		{"https://auth.example.test", "__Host-", true},
+		{testIssuer, "", false},
+	} {
+		ts := newFlowServer(t, func(c *Config) { c.Issuer = tc.issuer })
+		req := httptest.NewRequest(http.MethodGet, tc.issuer+"/authorize?"+strings.SplitN(authURL(nil), "?", 2)[1], nil)
+		rec := serve(ts, req)
+		cookies := rec.Result().Cookies()
+		if len(cookies) == 0 {
+			t.Fatalf("%s: no CSRF cookie on the login page (%d)", tc.issuer, rec.Code)
+		}
+		for _, c := range cookies {
+			if !strings.HasPrefix(c.Name, tc.prefix) || c.Secure != tc.secure || !c.HttpOnly ||
+				c.SameSite != http.SameSiteLaxMode || c.Domain != "" || c.Path != "/" {
+				t.Errorf("%s: cookie %+v", tc.issuer, c)
+			}
+		}
+	}
+}
+
+// TestSessionAndInteractionLifetimes: session_ttl ends a session however active it is, and a
+// login page left open past interaction_ttl cannot be submitted.
+func TestSessionAndInteractionLifetimes(t *testing.T) {
+	ts := newFlowServer(t, func(c *Config) { c.SessionTTL = time.Hour })
+	b := ts.browser()
+	b.signIn(authURL(nil))
+	for range 3 { // active every 25 minutes: never idle, but past the absolute TTL at the end
+		ts.now.Add(25 * 60)
+		callback(t, b.do(http.MethodGet, authURL(url.Values{"prompt": {"none"}}), nil), webRedirect)
+	}
+	if got := callback(t, b.do(http.MethodGet, authURL(url.Values{"prompt": {"none"}}), nil), webRedirect); got.Get("error") != "login_required" {
+		t.Fatalf("session past session_ttl: %v", got)
+	}
+	slow := ts.browser()
+	p := slow.do(http.MethodGet, authURL(nil), nil)
+	ts.now.Add(int64(DefaultInteractionTTL/time.Second) + 1)
+	if late := slow.submit(p, url.Values{"username": {"alice"}, "password": {alicePassword}, "decision": {"approve"}}); late.status != http.StatusBadRequest || late.location != "" {
+		t.Fatalf("login page submitted past interaction_ttl: %d %q", late.status, late.location)
+	}
+}

@@ -17,14 +17,19 @@ const maxFormBytes = 64 << 10
 // RFC 6749 §3.1/§3.2 forbids repeating any other.
 var repeatable = map[string]bool{"resource": true}
 
-// parsePostForm checks method and content type, parses the body with a size limit and rejects
-// repeated parameters. Query-string parameters are ignored on POST endpoints: credentials and
-// tokens must not travel in URLs.
+// parsePostForm checks the method, then parses the body (parseFormBody). Query-string
+// parameters are ignored on POST endpoints: credentials and tokens must not travel in URLs.
 func parsePostForm(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return &oautherr.Error{Code: oautherr.InvalidRequest, Description: "the endpoint accepts only POST", Status: http.StatusMethodNotAllowed}
 	}
+	return parseFormBody(w, r)
+}
+
+// parseFormBody checks the content type, parses the body into r.PostForm with a size limit
+// and rejects repeated parameters.
+func parseFormBody(w http.ResponseWriter, r *http.Request) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return oautherr.Request("the request body must be application/x-www-form-urlencoded")
@@ -37,7 +42,12 @@ func parsePostForm(w http.ResponseWriter, r *http.Request) error {
 		}
 		return oautherr.Request("the request body is not a valid form")
 	}
-	for name, values := range r.PostForm {
+	return checkRepeats(r.PostForm)
+}
+
+// checkRepeats enforces RFC 6749 §3.1/§3.2: no parameter but resource may appear twice.
+func checkRepeats(v url.Values) error {
+	for name, values := range v {
 		if len(values) > 1 && !repeatable[name] {
 			return oautherr.Request("parameter " + name + " is repeated")
 		}

@@ -49,8 +49,9 @@ func idTokenAlg(c *store.Client) string {
 }
 
 // issueIDToken signs an ID token for grant's user; nonce is "" on refresh (OIDC Core §12.2).
-// Claims the claims parameter asked for in the ID token (§5.5) are added to it.
-func (s *Server) issueIDToken(ctx context.Context, client *store.Client, g *store.Grant, nonce, accessToken string) (string, error) {
+// Claims the claims parameter asked for in the ID token (§5.5) are added to it, read from acc
+// or, when nil, from the account source.
+func (s *Server) issueIDToken(ctx context.Context, client *store.Client, g *store.Grant, acc *store.Account, nonce, accessToken string) (string, error) {
 	now := s.now()
 	alg := idTokenAlg(client)
 	claims := idTokenClaims{
@@ -74,11 +75,12 @@ func (s *Server) issueIDToken(ctx context.Context, client *store.Client, g *stor
 		return "", err
 	}
 	if cr := decodeClaimsRequest(g.Claims); cr != nil && len(cr.IDToken) > 0 {
-		acc, err := s.accounts.Account(ctx, g.Subject)
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, account.ErrDisabled) {
-			return "", oautherr.New(oautherr.InvalidGrant, "the account is no longer available")
-		} else if err != nil {
-			return "", err
+		if acc == nil {
+			if acc, err = s.accounts.Account(ctx, g.Subject); errors.Is(err, store.ErrNotFound) || errors.Is(err, account.ErrDisabled) {
+				return "", oautherr.New(oautherr.InvalidGrant, "the account is no longer available")
+			} else if err != nil {
+				return "", err
+			}
 		}
 		if extra := account.NamedClaims(acc, names(cr.IDToken)); len(extra) > 0 {
 			obj, err := json.Marshal(extra)

@@ -60,7 +60,8 @@ func (s *Server) refreshTokenGrant(ctx context.Context, r *http.Request, client 
 		return nil, badRefresh
 	}
 	// A deleted or disabled account's grants end with it.
-	if _, err := s.accounts.Account(ctx, g.Subject); errors.Is(err, store.ErrNotFound) || errors.Is(err, account.ErrDisabled) {
+	acc, err := s.accounts.Account(ctx, g.Subject)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, account.ErrDisabled) {
 		return nil, badRefresh
 	} else if err != nil {
 		return nil, err
@@ -78,7 +79,7 @@ func (s *Server) refreshTokenGrant(ctx context.Context, r *http.Request, client 
 		}
 		scopes = requested // down-scoping (RFC 6749 §6)
 	}
-	resp, next, err := s.issueUserTokens(ctx, r, client, g, scopes, "", jkt)
+	resp, next, err := s.issueUserTokens(ctx, r, client, g, acc, scopes, "", jkt)
 	if err != nil {
 		return nil, err
 	}

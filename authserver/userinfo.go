@@ -128,12 +128,11 @@ func (s *Server) userinfoCredentials(w http.ResponseWriter, r *http.Request) (sc
 	}
 	if r.Method == http.MethodPost {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
-			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-			if err := r.ParseForm(); err != nil {
-				return "", "", oautherr.Request("the request body is not a valid form")
+			if err := parseFormBody(w, r); err != nil {
+				return "", "", err
 			}
 			if body := r.PostForm["access_token"]; len(body) > 0 {
-				if token != "" || len(body) > 1 {
+				if token != "" {
 					// RFC 6750 §2: exactly one method per request.
 					return "", "", s.tokenChallenge("", oautherr.InvalidRequest, "send the access token one way only", http.StatusBadRequest)
 				}

@@ -29,23 +29,12 @@ func (s *Store) ListClients(ctx context.Context) ([]*store.Client, error) {
 // UpsertClient inserts c or replaces every field of the stored client except CreatedAt.
 // It writes the stored CreatedAt and the new UpdatedAt back into c.
 func (s *Store) UpsertClient(ctx context.Context, c *store.Client) error {
-	grantTypes, err := encodeJSON(c.GrantTypes)
+	lists, err := encodeStrings(c.GrantTypes, c.RedirectURIs, c.Scopes, c.PostLogoutRedirectURIs)
 	if err != nil {
 		return err
 	}
-	redirectURIs, err := encodeJSON(c.RedirectURIs)
-	if err != nil {
-		return err
-	}
-	scopes, err := encodeJSON(c.Scopes)
-	if err != nil {
-		return err
-	}
+	grantTypes, redirectURIs, scopes, postLogoutURIs := lists[0], lists[1], lists[2], lists[3]
 	metadata, err := encodeJSON(c.Metadata)
-	if err != nil {
-		return err
-	}
-	postLogoutURIs, err := encodeJSON(c.PostLogoutRedirectURIs)
 	if err != nil {
 		return err
 	}

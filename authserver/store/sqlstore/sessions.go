@@ -103,11 +103,7 @@ func (s *Store) GetConsent(ctx context.Context, subject, clientID string) (*stor
 // UpsertConsent replaces the consent of (c.Subject, c.ClientID), keeping the CreatedAt of
 // an existing one. It writes the stored CreatedAt and the new UpdatedAt back into c.
 func (s *Store) UpsertConsent(ctx context.Context, c *store.Consent) error {
-	scopes, err := encodeJSON(c.Scopes)
-	if err != nil {
-		return err
-	}
-	resources, err := encodeJSON(c.Resources)
+	jsonCols, err := encodeStrings(c.Scopes, c.Resources)
 	if err != nil {
 		return err
 	}
@@ -117,7 +113,7 @@ func (s *Store) UpsertConsent(ctx context.Context, c *store.Consent) error {
 		created = c.CreatedAt
 	}
 	var storedCreated int64
-	err = s.stmts.upsertConsent.QueryRowContext(ctx, c.Subject, c.ClientID, scopes, resources,
+	err = s.stmts.upsertConsent.QueryRowContext(ctx, c.Subject, c.ClientID, jsonCols[0], jsonCols[1],
 		toMillis(created), toMillis(updated)).Scan(&storedCreated)
 	if err != nil {
 		return s.writeErr("upsert consent", err)
