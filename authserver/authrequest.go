@@ -52,7 +52,6 @@ func (a *authRequest) consentScopes() []string {
 }
 
 func (a *authRequest) hasPrompt(p string) bool { return slices.Contains(a.Prompt, p) }
-func (a *authRequest) hasScope(sc string) bool { return slices.Contains(a.Scopes, sc) }
 
 // authError is a failed authorization request. With a verified redirect target it is sent to
 // the client (RFC 6749 §4.1.2.1); without one it is shown to the user and never redirected.

@@ -910,3 +910,29 @@ func TestSessionAndInteractionLifetimes(t *testing.T) {
 		t.Fatalf("login page submitted past interaction_ttl: %d %q", late.status, late.location)
 	}
 }
+
+// TestPublicClientRevokesItsRefreshToken: revocation (unlike introspection) is open to public
+// clients (RFC 7009 §5: a client_id is enough), and discovery says so.
+func TestPublicClientRevokesItsRefreshToken(t *testing.T) {
+	ts := newFlowServer(t, nil)
+	q := url.Values{"client_id": {"spa"}, "redirect_uri": {spaRedirect}, "scope": {"offline_access"}, "resource": nil, "nonce": nil}
+	cb := ts.browser().signIn(authURL(q))
+	res := ts.do(http.MethodPost, "/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {"spa"},
+		"code": {cb.Get("code")}, "redirect_uri": {spaRedirect}, "code_verifier": {testVerifier}}, [2]string{})
+	rt, _ := res.body["refresh_token"].(string)
+	if rt == "" {
+		t.Fatalf("token: %s", res.raw)
+	}
+	if r := ts.do(http.MethodPost, "/revoke", url.Values{"token": {rt}, "client_id": {"spa"}}, [2]string{}); r.status != http.StatusOK {
+		t.Fatalf("revoke by the public client: %d %s", r.status, r.raw)
+	}
+	r := ts.do(http.MethodPost, "/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {"spa"}, "refresh_token": {rt}}, [2]string{})
+	if r.body["error"] != "invalid_grant" {
+		t.Fatalf("refresh after revocation: %s", r.raw)
+	}
+	md := ts.do(http.MethodGet, "/.well-known/openid-configuration", nil, [2]string{}).body
+	if !slices.Contains(md["revocation_endpoint_auth_methods_supported"].([]any), any("none")) ||
+		slices.Contains(md["introspection_endpoint_auth_methods_supported"].([]any), any("none")) {
+		t.Errorf("auth methods: revocation %v, introspection %v", md["revocation_endpoint_auth_methods_supported"], md["introspection_endpoint_auth_methods_supported"])
+	}
+}
