@@ -52,3 +52,54 @@ npm_ci_once() {
 		echo "$lock_sum" >"$stamp"
 	fi
 }
+
+# wait_for_url polls url until it answers 2xx, failing when the Caddy with pid exits first.
+wait_for_url() {
+	local url="$1" pid="$2" i
+	echo "waiting for $url ..."
+	for i in $(seq 1 150); do
+		if curl -fsS -o /dev/null "$url" 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "caddy exited before serving $url" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+	echo "caddy did not serve $url within 30s" >&2
+	return 1
+}
+
+# example_caddyfile SRC OUT PORT UPSTREAM RP copies Caddyfile.example (SRC) to OUT with its
+# ports 9080, 9081 and 9082 (the demo web app's redirect URIs) replaced by PORT, UPSTREAM and
+# RP and "admin off" added to its global options (a new block when it has none), so that it
+# runs beside another Caddy; nothing else is changed, so the tests cover the shipped file.
+example_caddyfile() {
+	local src="$1" out="$2" port="$3" upstream="$4" rp="$5"
+	grep -q ':9080\b' "$src" && grep -q ':9081\b' "$src" || {
+		echo "Caddyfile.example no longer uses ports 9080 and 9081: update scripts/lib.sh" >&2
+		return 1
+	}
+	# The global options block, if any, is the first block, opened by a line of its own "{".
+	if awk '/^[[:space:]]*(#|$)/ { next } { exit !/^[[:space:]]*\{[[:space:]]*$/ }' "$src"; then
+		awk '!done && /^[[:space:]]*\{[[:space:]]*$/ { print; print "\tadmin off"; done = 1; next } { print }' "$src"
+	else
+		printf '{\n\tadmin off\n}\n\n'
+		cat "$src"
+	fi | sed -e "s/:9080\b/:$port/g" -e "s/:9081\b/:$upstream/g" -e "s/:9082\b/:$rp/g" >"$out"
+}
+
+# need_debian_packages CMD:PACKAGE... installs Debian's PACKAGE for each CMD not on PATH.
+need_debian_packages() {
+	local pair missing=()
+	for pair in "$@"; do
+		command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+	done
+	((${#missing[@]} == 0)) && return 0
+	echo "installing ${missing[*]} with apt-get" >&2
+	local sudo=()
+	[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+	"${sudo[@]}" apt-get update
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}

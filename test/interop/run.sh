@@ -38,46 +38,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-
-
-
-# wait_for_url polls url until it answers 2xx, failing when the Caddy with pid exits first.
-wait_for_url() {
-	local url="$1" pid="$2" i
-	echo "waiting for $url ..."
-	for i in $(seq 1 150); do
-		if curl -fsS -o /dev/null "$url" 2>/dev/null; then
-			return 0
-		fi
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "caddy exited before serving $url" >&2
-			return 1
-		fi
-		sleep 0.2
-	done
-	echo "caddy did not serve $url within 30s" >&2
-	return 1
-}
-
-# example_caddyfile copies Caddyfile.example to $1 with its ports 9080, 9081 and 9082 (the
-# demo web app's redirect URIs) replaced by $2, $3 and $4 and "admin off" added to its global
-# options (a new block when it has none), so that it runs beside another Caddy; nothing else
-# is changed, so the tests cover the shipped file.
-example_caddyfile() {
-	local out="$1" port="$2" upstream="$3" rp="$4" src="$root/Caddyfile.example"
-	grep -q ':9080\b' "$src" && grep -q ':9081\b' "$src" || {
-		echo "Caddyfile.example no longer uses ports 9080 and 9081: update run.sh" >&2
-		return 1
-	}
-	# The global options block, if any, is the first block, opened by a line of its own "{".
-	if awk '/^[[:space:]]*(#|$)/ { next } { exit !/^[[:space:]]*\{[[:space:]]*$/ }' "$src"; then
-		awk '!done && /^[[:space:]]*\{[[:space:]]*$/ { print; print "\tadmin off"; done = 1; next } { print }' "$src"
-	else
-		printf '{\n\tadmin off\n}\n\n'
-		cat "$src"
-	fi | sed -e "s/:9080\b/:$port/g" -e "s/:9081\b/:$upstream/g" -e "s/:9082\b/:$rp/g" >"$out"
-}
-
 # example_secret prints the clear secret of client $1 in Caddyfile.example.
 example_secret() {
 	local name="$1" secret
@@ -153,7 +113,7 @@ export INTEROP_EXAMPLE_WEB_SECRET
 INTEROP_EXAMPLE_ALICE_PASSWORD="$(example_password alice)"
 export INTEROP_EXAMPLE_ALICE_PASSWORD
 mkdir -p "$tmp/example/xdg-data" "$tmp/example/xdg-config"
-example_caddyfile "$tmp/example/Caddyfile" "$example_port" "$example_upstream_port" "$example_rp_port"
+example_caddyfile "$root/Caddyfile.example" "$tmp/example/Caddyfile" "$example_port" "$example_upstream_port" "$example_rp_port"
 XDG_DATA_HOME="$tmp/example/xdg-data" XDG_CONFIG_HOME="$tmp/example/xdg-config" \
 	"$caddy" run --config "$tmp/example/Caddyfile" --adapter caddyfile >"$tmp/example/caddy.log" 2>&1 &
 example_pid=$!

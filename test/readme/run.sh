@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs the README's shell blocks, as written, against the configuration `make run` serves and
+# checks every output the README shows (test/readme/readme-blocks.mjs explains the rules).
+#
+#   test/readme/run.sh            # needs go, node, curl, jq, openssl (installed when missing)
+#   CADDY_BIN=/path/caddy test/readme/run.sh
+#
+# Caddyfile.example runs as shipped, only moved to free ports (the README's addresses are
+# rewritten to match) with its admin endpoint off, on a fresh data directory, so the blocks
+# see what a newcomer sees after `make run` on a new machine.
+set -euo pipefail
+# shellcheck source=../../scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-readme.XXXXXX")"
+caddy_pid=""
+
+cleanup() {
+	local status=$?
+	if [[ -n "$caddy_pid" ]] && kill -0 "$caddy_pid" 2>/dev/null; then
+		kill "$caddy_pid" 2>/dev/null || true
+		wait "$caddy_pid" 2>/dev/null || true
+	fi
+	if ((status != 0)) && [[ -s "$tmp/caddy.log" ]]; then
+		echo "--- caddy.log (last 100 lines) ---" >&2
+		tail -n 100 "$tmp/caddy.log" >&2
+	fi
+	rm -rf "$tmp"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The README lists these as what its examples need; install them like the other test tools.
+need_debian_packages curl:curl jq:jq openssl:openssl
+
+use_caddy "$tmp"
+take_port port
+take_port upstream_port
+take_port rp_port
+example_caddyfile "$root/Caddyfile.example" "$tmp/Caddyfile" "$port" "$upstream_port" "$rp_port"
+mkdir -p "$tmp/xdg-data" "$tmp/xdg-config" "$tmp/work"
+XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/xdg-config" \
+	"$caddy" run --config "$tmp/Caddyfile" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
+caddy_pid=$!
+wait_for_url "http://127.0.0.1:$port/.well-known/oauth-authorization-server" "$caddy_pid"
+wait_for_url "http://127.0.0.1:$upstream_port/" "$caddy_pid"
+
+node --test "$here/readme-blocks.test.mjs"
+
+README_PORT_MAP="9080=$port 9081=$upstream_port 9082=$rp_port" \
+	node "$here/readme-blocks.mjs" "$root/README.md" "$tmp/work"
