@@ -212,7 +212,9 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 	if cerr != nil {
 		return fail(cerr)
 	}
-	req.Claims = cr
+	// Filtered here so that neither the consent page nor the stored grant ever names a claim
+	// the client may not have; released claims are checked again (issueIDToken, userinfo).
+	req.Claims = cr.forClient(client)
 	if _, essential := cr.acrRequest(); essential && s.acrFor(req) == "" {
 		// OIDC Core §5.5.1.1: an essential acr that cannot be met is a failed authentication.
 		return fail(oautherr.New(oautherr.AccessDenied, "none of the essential acr values requested can be satisfied"))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
 // maxClaimsParam bounds the claims parameter: a request for every standard claim in both
@@ -95,6 +96,33 @@ func names(m map[string]*claimSpec) []string {
 		out = append(out, name)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// forClient returns the request without the claims the client may not have released
+// (account.Releasable against its allowed scopes), nil when nothing is left. Claims that no
+// scope releases (sub, acr) steer authentication instead of releasing data and stay. OIDC Core
+// §5.5 lets the server leave out claims it will not return, so the rest are dropped silently.
+func (cr *claimsRequest) forClient(client *store.Client) *claimsRequest {
+	if cr == nil {
+		return nil
+	}
+	keep := func(m map[string]*claimSpec) map[string]*claimSpec {
+		out := make(map[string]*claimSpec, len(m))
+		for name, spec := range m {
+			if account.ScopeOf(name) == "" || account.Releasable(name, client.Scopes) {
+				out[name] = spec
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	out := &claimsRequest{UserInfo: keep(cr.UserInfo), IDToken: keep(cr.IDToken)}
+	if out.UserInfo == nil && out.IDToken == nil {
+		return nil
+	}
 	return out
 }
 

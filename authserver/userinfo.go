@@ -72,7 +72,8 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) (map[string]an
 	if err != nil {
 		return nil, err
 	}
-	maps.Copy(claims, account.NamedClaims(acc, names(requested)))
+	// client.Scopes as they are now: a client narrowed since the authorization loses them.
+	maps.Copy(claims, account.NamedClaims(acc, names(requested), client.Scopes))
 	claims["sub"] = info.subject
 	return claims, nil
 }
