@@ -126,7 +126,7 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 	redirect := q.Get("redirect_uri")
 	switch {
 	case redirect != "":
-		if !redirectURIMatches(client.RedirectURIs, redirect) {
+		if !redirectURIMatches(client, redirect) {
 			return nil, nil, page(oautherr.Request("redirect_uri is not registered for this client"))
 		}
 		req.RedirectURI, req.RedirectParam = redirect, true
@@ -332,17 +332,20 @@ func parsePrompt(param string, req *authRequest) *oautherr.Error {
 }
 
 // redirectURIMatches is exact string matching (RFC 9700 §4.1.3), with the one exception of
-// RFC 8252 §7.3: for loopback IP redirect URIs the port may vary, because native apps listen on
-// an ephemeral port.
-func redirectURIMatches(registered []string, uri string) bool {
-	if slices.Contains(registered, uri) {
+// RFC 8252 §7.3 for clients that may use it (loopbackPortMayVary): for loopback IP redirect
+// URIs the port may vary, because native apps listen on an ephemeral port.
+func redirectURIMatches(client *store.Client, uri string) bool {
+	if slices.Contains(client.RedirectURIs, uri) {
 		return true
+	}
+	if !loopbackPortMayVary(client) {
+		return false
 	}
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme != "http" || !isLoopbackIP(u.Hostname()) {
 		return false
 	}
-	for _, reg := range registered {
+	for _, reg := range client.RedirectURIs {
 		ru, err := url.Parse(reg)
 		if err != nil || ru.Scheme != "http" || ru.Hostname() != u.Hostname() {
 			continue
@@ -352,6 +355,12 @@ func redirectURIMatches(registered []string, uri string) bool {
 		}
 	}
 	return false
+}
+
+// loopbackPortMayVary: the port exemption is for native apps, which are public clients (RFC
+// 8252 §8.4); a confidential client gets it only by opting in.
+func loopbackPortMayVary(client *store.Client) bool {
+	return client.TokenEndpointAuthMethod == "none" || client.RedirectURIAnyLoopbackPort
 }
 
 // isLoopbackIP: RFC 8252 §8.3 wants loopback IP literals, not "localhost", for port leeway.
