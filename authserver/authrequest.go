@@ -163,7 +163,7 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 		return fail(oautherr.Request("response_type is required"))
 	case "code":
 	default:
-		return fail(oautherr.New(oautherr.UnsupportedResponseType, "response_type "+rt+" is not supported: use code"))
+		return fail(oautherr.New(oautherr.UnsupportedResponseType, "unsupported response_type: only code is supported"))
 	}
 	if !slices.Contains(client.GrantTypes, "authorization_code") {
 		return fail(oautherr.New(oautherr.UnauthorizedClient, "the client is not allowed to use the authorization code grant"))
@@ -174,7 +174,7 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 	}
 	for _, sc := range scopes {
 		if !allowedBy(client.Scopes, sc) {
-			return fail(oautherr.New(oautherr.InvalidScope, "the client may not request scope "+sc))
+			return fail(oautherr.New(oautherr.InvalidScope, "scope names a scope the client may not request"))
 		}
 	}
 	if slices.Contains(scopes, "offline_access") && !slices.Contains(client.GrantTypes, "refresh_token") {
@@ -257,7 +257,7 @@ func (s *Server) checkAuthResources(ctx context.Context, client *store.Client, r
 			ok = ok || allowedBy(list, sc)
 		}
 		if !ok {
-			return oautherr.New(oautherr.InvalidScope, "no requested resource accepts scope "+sc)
+			return oautherr.New(oautherr.InvalidScope, "scope names a scope no requested resource accepts")
 		}
 	}
 	return nil
@@ -319,7 +319,7 @@ func parsePrompt(param string, req *authRequest) *oautherr.Error {
 	}
 	for _, p := range strings.Fields(param) {
 		if !slices.Contains(validPrompts, p) {
-			return oautherr.Request("prompt " + p + " is not supported")
+			return oautherr.Request("prompt has an unsupported value: use none, login, consent or select_account")
 		}
 		if !slices.Contains(req.Prompt, p) {
 			req.Prompt = append(req.Prompt, p)

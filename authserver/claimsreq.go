@@ -41,7 +41,7 @@ func parseClaimsRequest(param string) (*claimsRequest, *oautherr.Error) {
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(param), &raw); err != nil {
-		return nil, oautherr.Request("the claims parameter must be a JSON object (OpenID Connect Core §5.5)")
+		return nil, oautherr.Request("the claims parameter must be a JSON object (OpenID Connect Core, section 5.5)")
 	}
 	cr := &claimsRequest{}
 	for member, dst := range map[string]*map[string]*claimSpec{"userinfo": &cr.UserInfo, "id_token": &cr.IDToken} {
@@ -57,7 +57,8 @@ func parseClaimsRequest(param string) (*claimsRequest, *oautherr.Error) {
 		for name, spec := range claims {
 			var cs *claimSpec
 			if err := json.Unmarshal(spec, &cs); err != nil {
-				return nil, oautherr.Request("claims." + member + "." + name + " must be null or an object")
+				// member is one of the two names above; name is request input.
+				return nil, oautherr.Request("every claim in claims." + member + " must be null or an object")
 			}
 			(*dst)[name] = cs
 		}
