@@ -15,7 +15,8 @@ func TestLoopbackRedirectPort(t *testing.T) {
 	registered := []string{"http://127.0.0.1/cb", "http://[::1]/cb", "http://localhost/cb", "http://127.0.0.1:3000/fixed"}
 	ts := newTestServerWith(t, func(c *Config) {
 		c.Clients = append(c.Clients,
-			ClientConfig{ID: "native", GrantTypes: []string{"authorization_code"}, RedirectURIs: registered},
+			ClientConfig{ID: "native", GrantTypes: []string{"authorization_code"}, RedirectURIs: registered,
+				PostLogoutRedirectURIs: []string{"http://127.0.0.1/bye"}},
 			ClientConfig{ID: "confidential", Secret: webSecret, GrantTypes: []string{"authorization_code"}, RedirectURIs: registered},
 			ClientConfig{ID: "opted-in", Secret: webSecret, GrantTypes: []string{"authorization_code"}, RedirectURIs: registered,
 				RedirectURIAnyLoopbackPort: true},
@@ -56,6 +57,16 @@ func TestLoopbackRedirectPort(t *testing.T) {
 					t.Fatalf("a refused redirect_uri must get the error page, never a redirect: %d %q", p.status, p.location)
 				}
 			})
+		}
+	}
+
+	// post_logout_redirect_uris match exactly, even for a public client (no session here, so
+	// an accepted one is redirected to at once).
+	for uri, want := range map[string]int{"http://127.0.0.1/bye": http.StatusSeeOther, "http://127.0.0.1:53127/bye": http.StatusBadRequest} {
+		q := url.Values{"client_id": {"native"}, "post_logout_redirect_uri": {uri}}
+		p := ts.browser().do(http.MethodGet, testIssuer+"/end_session?"+q.Encode(), nil)
+		if p.status != want || (want == http.StatusSeeOther) != (p.location == uri) {
+			t.Errorf("end_session to %s: %d %q, want %d", uri, p.status, p.location, want)
 		}
 	}
 }
