@@ -318,18 +318,23 @@ func (s *Server) authFail(w http.ResponseWriter, r *http.Request, e *authError) 
 		}
 	}
 	if e.to != nil {
-		params := url.Values{"error": {e.err.Code}}
-		if e.err.Description != "" {
-			params.Set("error_description", e.err.Description)
-		}
-		s.respond(w, r, e.to, params)
+		s.respond(w, r, e.to, e.err.Params())
 		return
 	}
 	status := e.err.Status
-	if status == 0 || status == http.StatusUnauthorized {
+	if status == http.StatusUnauthorized {
 		status = http.StatusBadRequest
 	}
-	s.logRender(s.ui.Error(w, status, ui.ErrorPage{Title: "Sign-in request rejected", Code: e.err.Code, Description: e.err.Description}))
+	s.renderError(w, status, "Sign-in request rejected", e.err)
+}
+
+// renderError shows e on the error page (status 0 means 400), with the description
+// oautherr allows to be sent, like every other rendering of an OAuth error.
+func (s *Server) renderError(w http.ResponseWriter, status int, title string, e *oautherr.Error) {
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	s.logRender(s.ui.Error(w, status, ui.ErrorPage{Title: title, Code: e.Code, Description: e.SafeDescription()}))
 }
 
 // isTemporary reports whether err is a timeout or network failure (an overloaded or
@@ -340,11 +345,8 @@ func isTemporary(err error) bool {
 }
 
 func (s *Server) renderExpired(w http.ResponseWriter, _ *http.Request) {
-	s.logRender(s.ui.Error(w, http.StatusBadRequest, ui.ErrorPage{
-		Title:       "This sign-in request has expired",
-		Code:        oautherr.InvalidRequest,
-		Description: "The sign-in page was open too long or was already used. Go back to the application and start again.",
-	}))
+	s.renderError(w, http.StatusBadRequest, "This sign-in request has expired",
+		oautherr.Request("The sign-in page was open too long or was already used. Go back to the application and start again."))
 }
 
 func (s *Server) logRender(err error) {

@@ -126,7 +126,7 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 	redirect := q.Get("redirect_uri")
 	switch {
 	case redirect != "":
-		if !redirectURIMatches(client.RedirectURIs, redirect) {
+		if !redirectURIMatches(client, redirect) {
 			return nil, nil, page(oautherr.Request("redirect_uri is not registered for this client"))
 		}
 		req.RedirectURI, req.RedirectParam = redirect, true
@@ -163,7 +163,7 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 		return fail(oautherr.Request("response_type is required"))
 	case "code":
 	default:
-		return fail(oautherr.New(oautherr.UnsupportedResponseType, "response_type "+rt+" is not supported: use code"))
+		return fail(oautherr.New(oautherr.UnsupportedResponseType, "unsupported response_type: only code is supported"))
 	}
 	if !slices.Contains(client.GrantTypes, "authorization_code") {
 		return fail(oautherr.New(oautherr.UnauthorizedClient, "the client is not allowed to use the authorization code grant"))
@@ -174,7 +174,7 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 	}
 	for _, sc := range scopes {
 		if !allowedBy(client.Scopes, sc) {
-			return fail(oautherr.New(oautherr.InvalidScope, "the client may not request scope "+sc))
+			return fail(oautherr.New(oautherr.InvalidScope, "scope names a scope the client may not request"))
 		}
 	}
 	if slices.Contains(scopes, "offline_access") && !slices.Contains(client.GrantTypes, "refresh_token") {
@@ -212,7 +212,9 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 	if cerr != nil {
 		return fail(cerr)
 	}
-	req.Claims = cr
+	// Filtered here so that neither the consent page nor the stored grant ever names a claim
+	// the client may not have; released claims are checked again (issueIDToken, userinfo).
+	req.Claims = cr.forClient(client)
 	if _, essential := cr.acrRequest(); essential && s.acrFor(req) == "" {
 		// OIDC Core §5.5.1.1: an essential acr that cannot be met is a failed authentication.
 		return fail(oautherr.New(oautherr.AccessDenied, "none of the essential acr values requested can be satisfied"))
@@ -255,7 +257,7 @@ func (s *Server) checkAuthResources(ctx context.Context, client *store.Client, r
 			ok = ok || allowedBy(list, sc)
 		}
 		if !ok {
-			return oautherr.New(oautherr.InvalidScope, "no requested resource accepts scope "+sc)
+			return oautherr.New(oautherr.InvalidScope, "scope names a scope no requested resource accepts")
 		}
 	}
 	return nil
@@ -317,7 +319,7 @@ func parsePrompt(param string, req *authRequest) *oautherr.Error {
 	}
 	for _, p := range strings.Fields(param) {
 		if !slices.Contains(validPrompts, p) {
-			return oautherr.Request("prompt " + p + " is not supported")
+			return oautherr.Request("prompt has an unsupported value: use none, login, consent or select_account")
 		}
 		if !slices.Contains(req.Prompt, p) {
 			req.Prompt = append(req.Prompt, p)
@@ -330,17 +332,20 @@ func parsePrompt(param string, req *authRequest) *oautherr.Error {
 }
 
 // redirectURIMatches is exact string matching (RFC 9700 §4.1.3), with the one exception of
-// RFC 8252 §7.3: for loopback IP redirect URIs the port may vary, because native apps listen on
-// an ephemeral port.
-func redirectURIMatches(registered []string, uri string) bool {
-	if slices.Contains(registered, uri) {
+// RFC 8252 §7.3 for clients that may use it (loopbackPortMayVary): for loopback IP redirect
+// URIs the port may vary, because native apps listen on an ephemeral port.
+func redirectURIMatches(client *store.Client, uri string) bool {
+	if slices.Contains(client.RedirectURIs, uri) {
 		return true
+	}
+	if !loopbackPortMayVary(client) {
+		return false
 	}
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme != "http" || !isLoopbackIP(u.Hostname()) {
 		return false
 	}
-	for _, reg := range registered {
+	for _, reg := range client.RedirectURIs {
 		ru, err := url.Parse(reg)
 		if err != nil || ru.Scheme != "http" || ru.Hostname() != u.Hostname() {
 			continue
@@ -350,6 +355,12 @@ func redirectURIMatches(registered []string, uri string) bool {
 		}
 	}
 	return false
+}
+
+// loopbackPortMayVary: the port exemption is for native apps, which are public clients (RFC
+// 8252 §8.4); a confidential client gets it only by opting in.
+func loopbackPortMayVary(client *store.Client) bool {
+	return client.TokenEndpointAuthMethod == "none" || client.RedirectURIAnyLoopbackPort
 }
 
 // isLoopbackIP: RFC 8252 §8.3 wants loopback IP literals, not "localhost", for port leeway.

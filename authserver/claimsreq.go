@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
 // maxClaimsParam bounds the claims parameter: a request for every standard claim in both
@@ -40,7 +41,7 @@ func parseClaimsRequest(param string) (*claimsRequest, *oautherr.Error) {
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(param), &raw); err != nil {
-		return nil, oautherr.Request("the claims parameter must be a JSON object (OpenID Connect Core §5.5)")
+		return nil, oautherr.Request("the claims parameter must be a JSON object (OpenID Connect Core, section 5.5)")
 	}
 	cr := &claimsRequest{}
 	for member, dst := range map[string]*map[string]*claimSpec{"userinfo": &cr.UserInfo, "id_token": &cr.IDToken} {
@@ -56,7 +57,8 @@ func parseClaimsRequest(param string) (*claimsRequest, *oautherr.Error) {
 		for name, spec := range claims {
 			var cs *claimSpec
 			if err := json.Unmarshal(spec, &cs); err != nil {
-				return nil, oautherr.Request("claims." + member + "." + name + " must be null or an object")
+				// member is one of the two names above; name is request input.
+				return nil, oautherr.Request("every claim in claims." + member + " must be null or an object")
 			}
 			(*dst)[name] = cs
 		}
@@ -95,6 +97,33 @@ func names(m map[string]*claimSpec) []string {
 		out = append(out, name)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// forClient returns the request without the claims the client may not have released
+// (account.Releasable against its allowed scopes), nil when nothing is left. Claims that no
+// scope releases (sub, acr) steer authentication instead of releasing data and stay. OIDC Core
+// §5.5 lets the server leave out claims it will not return, so the rest are dropped silently.
+func (cr *claimsRequest) forClient(client *store.Client) *claimsRequest {
+	if cr == nil {
+		return nil
+	}
+	keep := func(m map[string]*claimSpec) map[string]*claimSpec {
+		out := make(map[string]*claimSpec, len(m))
+		for name, spec := range m {
+			if account.ScopeOf(name) == "" || account.Releasable(name, client.Scopes) {
+				out[name] = spec
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	out := &claimsRequest{UserInfo: keep(cr.UserInfo), IDToken: keep(cr.IDToken)}
+	if out.UserInfo == nil && out.IDToken == nil {
+		return nil
+	}
 	return out
 }
 

@@ -132,7 +132,9 @@ type ClientConfig struct {
 	TokenEndpointAuthSigningAlg string
 	GrantTypes                  []string // default client_credentials
 	RedirectURIs                []string
-	Scopes                      []string
+	// RedirectURIAnyLoopbackPort: see store.Client. Public clients need not set it.
+	RedirectURIAnyLoopbackPort bool
+	Scopes                     []string
 	// Resources are resource identifiers the client is linked to.
 	Resources             []string
 	JWKS                  string // raw JSON JWK Set

@@ -45,11 +45,12 @@ func parseFormBody(w http.ResponseWriter, r *http.Request) error {
 	return checkRepeats(r.PostForm)
 }
 
-// checkRepeats enforces RFC 6749 §3.1/§3.2: no parameter but resource may appear twice.
+// checkRepeats enforces RFC 6749 §3.1/§3.2: no parameter but resource may appear twice. The
+// description does not name the parameter: its name is request input too.
 func checkRepeats(v url.Values) error {
 	for name, values := range v {
 		if len(values) > 1 && !repeatable[name] {
-			return oautherr.Request("parameter " + name + " is repeated")
+			return oautherr.Request("a parameter is repeated: only resource may appear more than once")
 		}
 	}
 	return nil

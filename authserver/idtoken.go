@@ -82,7 +82,8 @@ func (s *Server) issueIDToken(ctx context.Context, client *store.Client, g *stor
 				return "", err
 			}
 		}
-		if extra := account.NamedClaims(acc, names(cr.IDToken)); len(extra) > 0 {
+		// client.Scopes as they are now: a client narrowed since the authorization loses them.
+		if extra := account.NamedClaims(acc, names(cr.IDToken), client.Scopes); len(extra) > 0 {
 			obj, err := json.Marshal(extra)
 			if err != nil {
 				return "", err

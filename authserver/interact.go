@@ -14,7 +14,6 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
-	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 )
 
 // Messages of the login page. One message for every failed sign-in, so the page never tells
@@ -29,7 +28,7 @@ const (
 func (s *Server) pageForm(w http.ResponseWriter, r *http.Request) (url.Values, *interaction, *store.Client) {
 	if err := parsePostForm(w, r); err != nil {
 		e := oautherr.As(err)
-		s.logRender(s.ui.Error(w, e.Status, ui.ErrorPage{Title: "Bad request", Code: e.Code, Description: e.Description}))
+		s.renderError(w, e.Status, "Bad request", e)
 		return nil, nil, nil
 	}
 	in := s.openInteraction(r.PostForm.Get("interaction"))
@@ -38,11 +37,8 @@ func (s *Server) pageForm(w http.ResponseWriter, r *http.Request) (url.Values, *
 		return nil, nil, nil
 	}
 	if !s.checkCSRF(r, r.PostForm, "i:"+in.ID) {
-		s.logRender(s.ui.Error(w, http.StatusForbidden, ui.ErrorPage{
-			Title:       "The form could not be verified",
-			Code:        oautherr.InvalidRequest,
-			Description: "The form was not sent from this browser's sign-in page (cookies may be blocked). Go back to the application and start again.",
-		}))
+		s.renderError(w, http.StatusForbidden, "The form could not be verified",
+			oautherr.Request("The form was not sent from this browser's sign-in page (cookies may be blocked). Go back to the application and start again."))
 		return nil, nil, nil
 	}
 	client, err := s.lookups.GetClient(r.Context(), in.Req.ClientID)

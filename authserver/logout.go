@@ -180,11 +180,7 @@ func (s *Server) logoutError(w http.ResponseWriter, e *oautherr.Error) {
 	if e.Code == oautherr.ServerError {
 		s.log.Error("logout failed", zap.Error(e.Cause))
 	}
-	status := e.Status
-	if status == 0 {
-		status = http.StatusBadRequest
-	}
-	s.logRender(s.ui.Error(w, status, ui.ErrorPage{Title: "Sign-out request rejected", Code: e.Code, Description: e.Description}))
+	s.renderError(w, e.Status, "Sign-out request rejected", e)
 }
 
 func (s *Server) sealLogout(lr *logoutRequest) (string, error) { return s.sealJSON(lr, logoutAD) }

@@ -74,7 +74,7 @@ func (s *Server) refreshTokenGrant(ctx context.Context, r *http.Request, client 
 		}
 		for _, sc := range requested {
 			if !slices.Contains(old.Scopes, sc) {
-				return nil, oautherr.New(oautherr.InvalidScope, "scope "+sc+" was not granted")
+				return nil, oautherr.New(oautherr.InvalidScope, "scope names a scope that was not granted")
 			}
 		}
 		scopes = requested // down-scoping (RFC 6749 §6)

@@ -156,6 +156,7 @@ func (s *Server) clientFromConfig(cc ClientConfig) (*store.Client, error) {
 		TokenEndpointAuthSigningAlg: cc.TokenEndpointAuthSigningAlg,
 		GrantTypes:                  slices.Clone(cc.GrantTypes),
 		RedirectURIs:                slices.Clone(cc.RedirectURIs),
+		RedirectURIAnyLoopbackPort:  cc.RedirectURIAnyLoopbackPort,
 		Scopes:                      slices.Clone(cc.Scopes),
 		JWKS:                        cc.JWKS,
 		JWKSURI:                     cc.JWKSURI,

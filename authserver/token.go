@@ -43,14 +43,14 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	}
 	grant, ok := s.grantHandlers[grantType]
 	if !ok {
-		return nil, oautherr.New(oautherr.UnsupportedGrantType, "grant_type "+grantType+" is not supported")
+		return nil, oautherr.New(oautherr.UnsupportedGrantType, "grant_type is not supported")
 	}
 	client, err := s.auth.Authenticate(r, s.endpoint(pathToken))
 	if err != nil {
 		return nil, err
 	}
 	if !slices.Contains(client.GrantTypes, grantType) {
-		return nil, oautherr.New(oautherr.UnauthorizedClient, "the client is not allowed to use grant_type "+grantType)
+		return nil, oautherr.New(oautherr.UnauthorizedClient, "the client is not allowed to use this grant_type")
 	}
 	return grant(ctx, r, client)
 }
@@ -128,10 +128,10 @@ func grantScopes(param string, client *store.Client, res *store.Resource) ([]str
 	}
 	for _, sc := range requested {
 		if !allowedBy(client.Scopes, sc) {
-			return nil, oautherr.New(oautherr.InvalidScope, "the client may not request scope "+sc)
+			return nil, oautherr.New(oautherr.InvalidScope, "scope names a scope the client may not request")
 		}
 		if !allowedBy(res.AllowedScopes, sc) {
-			return nil, oautherr.New(oautherr.InvalidScope, "the resource does not accept scope "+sc)
+			return nil, oautherr.New(oautherr.InvalidScope, "scope names a scope the resource does not accept")
 		}
 	}
 	return requested, nil

@@ -72,7 +72,8 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) (map[string]an
 	if err != nil {
 		return nil, err
 	}
-	maps.Copy(claims, account.NamedClaims(acc, names(requested)))
+	// client.Scopes as they are now: a client narrowed since the authorization loses them.
+	maps.Copy(claims, account.NamedClaims(acc, names(requested), client.Scopes))
 	claims["sub"] = info.subject
 	return claims, nil
 }
@@ -184,12 +185,10 @@ func (s *Server) userinfoDPoP(r *http.Request, scheme, token string, info *token
 // tokenChallenge is a resource-server error with its WWW-Authenticate challenge. An empty
 // scheme challenges with Bearer and, since DPoP is supported, DPoP too.
 func (s *Server) tokenChallenge(scheme, code, description string, status int) *oautherr.Error {
+	e := &oautherr.Error{Code: code, Description: description, Status: status}
 	params := `realm="userinfo"`
-	if code != "" {
-		params += `, error="` + code + `"`
-		if description != "" {
-			params += `, error_description="` + description + `"`
-		}
+	if p := e.ChallengeParams(); p != "" {
+		params += ", " + p
 	}
 	dpopChallenge := `DPoP algs="` + strings.Join(s.dpopAlgs(), " ") + `", ` + params
 	var header string
@@ -201,5 +200,6 @@ func (s *Server) tokenChallenge(scheme, code, description string, status int) *o
 	default:
 		header = "Bearer " + params + ", " + dpopChallenge
 	}
-	return &oautherr.Error{Code: code, Description: description, Status: status, WWWAuthenticate: header}
+	e.WWWAuthenticate = header
+	return e
 }

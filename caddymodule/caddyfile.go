@@ -61,6 +61,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        auth_signing_alg <alg>
 //	        grant_types <grant...>
 //	        redirect_uris <uri...>
+//	        redirect_uri_any_loopback_port [true|false]
 //	        scopes <scope...>
 //	        resources <identifier...>
 //	        jwks <JWK Set JSON> | jwks_uri <url>
@@ -267,6 +268,8 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 			c.GrantTypes, err = atLeastOneArg(d)
 		case "redirect_uris":
 			c.RedirectURIs, err = uriArgs(d, "redirect_uri")
+		case "redirect_uri_any_loopback_port":
+			c.RedirectURIAnyLoopbackPort, err = boolArg(d)
 		case "scopes":
 			c.Scopes, err = scopeArgs(d)
 		case "resources":

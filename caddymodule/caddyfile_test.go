@@ -49,6 +49,7 @@ const fullCaddyfile = `oauth_server {
 		auth_signing_alg ES256
 		grant_types client_credentials refresh_token
 		redirect_uris https://app.example/cb https://app.example/cb2
+		redirect_uri_any_loopback_port
 		scopes read write
 		resources https://api.example.test
 		dpop_bound_access_tokens true
@@ -94,6 +95,7 @@ const fullJSON = `{
 		"auth_signing_alg": "ES256",
 		"grant_types": ["client_credentials", "refresh_token"],
 		"redirect_uris": ["https://app.example/cb", "https://app.example/cb2"],
+		"redirect_uri_any_loopback_port": true,
 		"scopes": ["read", "write"],
 		"resources": ["https://api.example.test"],
 		"dpop_bound_access_tokens": true
@@ -393,7 +395,7 @@ func TestAdaptRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(r.CustomClaims, wantClaims) {
 		t.Errorf("claims = %#v, want %#v", r.CustomClaims, wantClaims)
 	}
-	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" {
+	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" || !c.RedirectURIAnyLoopbackPort {
 		t.Errorf("client = %+v", c)
 	}
 	if c := ac.Clients[1]; c.JWKS != `{"keys":[]}` {

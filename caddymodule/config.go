@@ -62,7 +62,10 @@ type Client struct {
 	AuthSigningAlg string   `json:"auth_signing_alg,omitempty"`
 	GrantTypes     []string `json:"grant_types,omitempty"`
 	RedirectURIs   []string `json:"redirect_uris,omitempty"`
-	Scopes         []string `json:"scopes,omitempty"`
+	// RedirectURIAnyLoopbackPort lets a confidential client's loopback IP redirect URIs
+	// match on any port (RFC 8252 §7.3), as public clients' always do.
+	RedirectURIAnyLoopbackPort bool     `json:"redirect_uri_any_loopback_port,omitempty"`
+	Scopes                     []string `json:"scopes,omitempty"`
 	// Resources are the identifiers of the resources the client is linked to.
 	Resources []string `json:"resources,omitempty"`
 	// JWKS is the client's public JWK Set, for private_key_jwt.
@@ -497,6 +500,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 			TokenEndpointAuthSigningAlg: c.AuthSigningAlg,
 			GrantTypes:                  c.GrantTypes,
 			RedirectURIs:                c.RedirectURIs,
+			RedirectURIAnyLoopbackPort:  c.RedirectURIAnyLoopbackPort,
 			Scopes:                      c.Scopes,
 			Resources:                   c.Resources,
 			JWKS:                        string(c.JWKS),

@@ -68,16 +68,25 @@ func ScopeOf(name string) string {
 	return ""
 }
 
-// NamedClaims returns the claims of acc among names that some scope could release (the
-// claims request parameter asks for individual claims); others are ignored, as OIDC Core
-// §5.5 allows. updated_at falls back as in ClaimsFor.
-func NamedClaims(acc *store.Account, names []string) map[string]any {
+// Releasable reports whether claim name may be released to a client whose allowed scopes are
+// allowedScopes (nil: any scope) when it asks for the claim by name (the claims request
+// parameter, OIDC Core §5.5): only a standard claim, and only when the client may request the
+// scope that releases it. Asking by name must never get more than asking by scope would.
+func Releasable(name string, allowedScopes []string) bool {
+	scope := ScopeOf(name)
+	return scope != "" && (allowedScopes == nil || slices.Contains(allowedScopes, scope))
+}
+
+// NamedClaims returns the claims of acc among names that are Releasable to a client allowed
+// allowedScopes; others are ignored, as OIDC Core §5.5 allows. updated_at falls back as in
+// ClaimsFor.
+func NamedClaims(acc *store.Account, names, allowedScopes []string) map[string]any {
 	out := map[string]any{}
 	if acc == nil {
 		return out
 	}
 	for _, name := range names {
-		if ScopeOf(name) == "" {
+		if !Releasable(name, allowedScopes) {
 			continue
 		}
 		if v, ok := acc.Claims[name]; ok {

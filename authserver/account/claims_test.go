@@ -124,3 +124,32 @@ func TestValidateClaims(t *testing.T) {
 		})
 	}
 }
+
+// NamedClaims (the claims request parameter) releases a claim only when the client may
+// request the scope that releases it; nil allowed scopes allow every scope.
+func TestNamedClaimsWithinAllowedScopes(t *testing.T) {
+	acc := &store.Account{Subject: "s1", Claims: map[string]any{
+		"name": "Ann", "email": "ann@example.test", "email_verified": true, "phone_number": "+33 1", "custom": "x"}}
+	names := []string{"name", "email", "email_verified", "phone_number", "custom", "sub"}
+	for _, tc := range []struct {
+		allowed []string
+		want    map[string]any
+	}{
+		{nil, map[string]any{"name": "Ann", "email": "ann@example.test", "email_verified": true, "phone_number": "+33 1"}},
+		{[]string{"openid", "profile"}, map[string]any{"name": "Ann"}},
+		{[]string{"email"}, map[string]any{"email": "ann@example.test", "email_verified": true}},
+		{[]string{}, map[string]any{}},
+	} {
+		if got := NamedClaims(acc, names, tc.allowed); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("allowed %v: NamedClaims = %v, want %v", tc.allowed, got, tc.want)
+		}
+		for name := range tc.want {
+			if !Releasable(name, tc.allowed) {
+				t.Errorf("Releasable(%s, %v) = false", name, tc.allowed)
+			}
+		}
+	}
+	if Releasable("sub", nil) || Releasable("custom", nil) {
+		t.Error("claims no scope releases must never be releasable by name")
+	}
+}

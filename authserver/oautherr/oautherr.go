@@ -1,12 +1,17 @@
 // Package oautherr is the OAuth 2.0 error model (RFC 6749 §5.2, RFC 6750 §3, RFC 9449 §7)
-// and its JSON rendering. Every endpoint answers errors through it so codes, statuses and
-// headers stay exact.
+// and its renderings: JSON (Write), authorization response parameters (Params), challenge
+// parameters (ChallengeParams) and the text of an error page (SafeDescription). Every endpoint
+// answers errors through it so codes, statuses, headers and the description's characters stay
+// exact.
 package oautherr
 
 import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
 )
 
 // Error codes used by the endpoints.
@@ -42,16 +47,18 @@ const (
 
 // Error is an OAuth error response.
 type Error struct {
-	Code        string `json:"error"`
-	Description string `json:"error_description,omitempty"`
+	Code string
+	// Description is a fixed text for developers: it names parameters but never quotes
+	// request values. It leaves this package only through SafeDescription.
+	Description string
 	// Status is the HTTP status; 0 means 400.
-	Status int `json:"-"`
+	Status int
 	// WWWAuthenticate, when set, is sent as the WWW-Authenticate header.
-	WWWAuthenticate string `json:"-"`
+	WWWAuthenticate string
 	// DPoPNonce, when set, is sent as the DPoP-Nonce header (RFC 9449 §8: use_dpop_nonce).
-	DPoPNonce string `json:"-"`
+	DPoPNonce string
 	// Cause is logged, never sent to the client.
-	Cause error `json:"-"`
+	Cause error
 }
 
 func (e *Error) Error() string {
@@ -62,6 +69,72 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Cause }
+
+// maxDescriptionLen bounds an error_description. Ours are one short sentence; anything longer
+// can only be input that slipped into one.
+const maxDescriptionLen = 256
+
+// SafeDescription returns e's description as it may be sent (SafeText).
+func (e *Error) SafeDescription() string { return SafeText(e.Description) }
+
+// SafeText keeps an error text inside the characters RFC 6749 §5.2 allows in error_description
+// (%x20-21 / %x23-5B / %x5D-7E): every other character — quotes, backslashes, control
+// characters such as CR and LF, anything non-ASCII — becomes '?', and the text is cut to
+// maxDescriptionLen bytes. Every response that carries a description (JSON, redirect, form
+// post, WWW-Authenticate, error page) goes through it, so that a description which quotes
+// request input by mistake can still not break a header, a quoted-string or a page.
+func SafeText(s string) string {
+	if len(s) > maxDescriptionLen {
+		s = s[:maxDescriptionLen]
+	}
+	if !strings.ContainsFunc(s, notAllowed) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s { // an invalid byte comes as utf8.RuneError: not allowed either
+		if notAllowed(r) {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func notAllowed(r rune) bool {
+	return r < 0x20 || r > 0x7E || r == '"' || r == '\\'
+}
+
+// MarshalJSON is the error response body (RFC 6749 §5.2), so that even an Error encoded
+// outside Write carries only the safe description.
+func (e *Error) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Code        string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{e.Code, e.SafeDescription()})
+}
+
+// Params are the error parameters of an authorization response (RFC 6749 §4.1.2.1).
+func (e *Error) Params() url.Values {
+	params := url.Values{"error": {e.Code}}
+	if d := e.SafeDescription(); d != "" {
+		params.Set("error_description", d)
+	}
+	return params
+}
+
+// ChallengeParams are the error auth-params of a WWW-Authenticate challenge (RFC 6750 §3),
+// "" without an error code. The description is safe inside a quoted-string.
+func (e *Error) ChallengeParams() string {
+	if e.Code == "" {
+		return ""
+	}
+	params := `error="` + e.Code + `"`
+	if d := e.SafeDescription(); d != "" {
+		params += `, error_description="` + d + `"`
+	}
+	return params
+}
 
 // New returns an Error with status 400.
 func New(code, description string) *Error {

@@ -44,6 +44,10 @@ type Client struct {
 	TokenEndpointAuthSigningAlg string
 	GrantTypes                  []string
 	RedirectURIs                []string
+	// RedirectURIAnyLoopbackPort lets a confidential client's loopback IP redirect URIs match
+	// on any port, as public (native) clients always may (RFC 8252 §7.3); otherwise redirect
+	// URIs match exactly (RFC 9700 §4.1.3).
+	RedirectURIAnyLoopbackPort bool
 	// Scopes the client may request; nil means no scope restriction from the client side.
 	Scopes []string
 	// JWKS is the client's public JSON Web Key Set (raw JSON), for private_key_jwt.

@@ -89,6 +89,7 @@ func newClient(id string) *store.Client {
 		TokenEndpointAuthSigningAlg: "HS256",
 		GrantTypes:                  []string{"authorization_code", "refresh_token"},
 		RedirectURIs:                []string{"https://app.example/cb", "http://127.0.0.1/cb"},
+		RedirectURIAnyLoopbackPort:  true,
 		Scopes:                      []string{"openid", "profile"},
 		JWKS:                        `{"keys":[]}`,
 		JWKSURI:                     "https://app.example/jwks.json",
@@ -118,6 +119,9 @@ func testClientRoundTrip(t *testing.T, s store.Store) {
 		"empty fields": {ID: "empty-fields", TokenEndpointAuthMethod: "none",
 			GrantTypes: []string{}, RedirectURIs: []string{}, Scopes: []string{}, Metadata: map[string]any{},
 			PostLogoutRedirectURIs: []string{}},
+		// A flag alone comes back alone (its column is its own).
+		"loopback port opt-in": {ID: "loopback-port", TokenEndpointAuthMethod: "client_secret_basic",
+			RedirectURIs: []string{"http://127.0.0.1/cb"}, RedirectURIAnyLoopbackPort: true},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
