@@ -82,11 +82,17 @@ type Config struct {
 	ACRValues []string
 	// TemplateDir holds page templates overriding the embedded ones (see authserver/ui).
 	TemplateDir string
-	// LoginFailuresPerAccount and LoginFailuresPerIP bound failed sign-ins in LoginWindow
-	// (defaults 5, 20, 15 minutes).
+	// Login throttling (see LoginLimiterConfig): LoginFailuresPerAccount failed sign-ins of
+	// one username from one client network (IPv4 address, IPv6 /64), and LoginFailuresPerIP
+	// from one network across usernames, within LoginWindow, stop further attempts from that
+	// network (defaults 5, 20, 15 minutes). A username's attempts from anywhere are not
+	// stopped but slowed: after a few failures each waits LoginDelayBase, doubling per
+	// further failure up to LoginDelayMax (defaults 1 s, 8 s; at most 30 s).
 	LoginFailuresPerAccount int
 	LoginFailuresPerIP      int
 	LoginWindow             time.Duration
+	LoginDelayBase          time.Duration
+	LoginDelayMax           time.Duration
 }
 
 // AccountConfig declares a local account.

@@ -32,6 +32,12 @@ func (c *Config) endUserDefaults() error {
 	if c.CodeTTL > 10*60e9 {
 		return errors.New("code_ttl must not exceed 10 minutes (RFC 6749 §4.1.2)")
 	}
+	limits, err := c.LoginLimiterConfig()
+	if err != nil {
+		return err
+	}
+	c.LoginFailuresPerAccount, c.LoginFailuresPerIP, c.LoginWindow = limits.FailuresPerAccount, limits.FailuresPerIP, limits.Window
+	c.LoginDelayBase, c.LoginDelayMax = limits.DelayBase, limits.DelayMax
 	users := map[string]bool{}
 	for i, ac := range c.Accounts {
 		name := account.NormalizeUsername(ac.Username)
@@ -63,6 +69,32 @@ func (c *Config) endUserDefaults() error {
 		}
 	}
 	return nil
+}
+
+// LoginLimiterConfig is the sign-in throttling c asks for, with defaults for the zero fields
+// (the one place these options are checked; caddymodule calls it too). Only Clock is left
+// for the caller.
+func (c Config) LoginLimiterConfig() (account.LimiterConfig, error) {
+	l := account.LimiterConfig{
+		FailuresPerAccount: cmp.Or(c.LoginFailuresPerAccount, account.DefaultFailuresPerAccount),
+		FailuresPerIP:      cmp.Or(c.LoginFailuresPerIP, account.DefaultFailuresPerIP),
+		Window:             cmp.Or(c.LoginWindow, account.DefaultLoginWindow),
+		DelayBase:          cmp.Or(c.LoginDelayBase, account.DefaultDelayBase),
+		DelayMax:           cmp.Or(c.LoginDelayMax, account.DefaultDelayMax),
+	}
+	switch {
+	case l.FailuresPerAccount < 0 || l.FailuresPerIP < 0:
+		return l, errors.New("login_limits: the per-account and per-IP limits must be positive integers")
+	case l.Window < 0:
+		return l, errors.New("login_limits: the window must be positive")
+	case l.DelayBase < 0 || l.DelayMax < 0:
+		return l, errors.New("login_delay: the base and the maximum must be positive")
+	case l.DelayBase > l.DelayMax:
+		return l, fmt.Errorf("login_delay: the base %s exceeds the maximum %s", l.DelayBase, l.DelayMax)
+	case l.DelayMax > account.MaxDelay:
+		return l, fmt.Errorf("login_delay: the maximum must not exceed %s (a delayed sign-in holds its request open)", account.MaxDelay)
+	}
+	return l, nil
 }
 
 func (c *Config) checkClientEndUser(cc *ClientConfig) error {

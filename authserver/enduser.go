@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -26,11 +27,12 @@ func (s *Server) setupEndUser(ctx context.Context) error {
 	}
 	s.limiter = s.deps.LoginLimiter
 	if s.limiter == nil {
-		s.limiter = account.NewLimiter(account.LimiterConfig{
-			FailuresPerAccount: s.cfg.LoginFailuresPerAccount,
-			FailuresPerIP:      s.cfg.LoginFailuresPerIP,
-			Window:             s.cfg.LoginWindow,
-		})
+		limits, err := s.cfg.LoginLimiterConfig()
+		if err != nil {
+			return err
+		}
+		limits.Clock = serverClock{s}
+		s.limiter = account.NewLimiter(limits)
 	}
 	s.csrfKey = s.deps.Sealer.DeriveKey("csrf")
 	s.pairwiseMACKey = s.deps.Sealer.DeriveKey("pairwise mac")
@@ -104,3 +106,10 @@ func cors(h http.HandlerFunc) http.HandlerFunc {
 		h(w, r)
 	}
 }
+
+// serverClock is the login limiter's clock when the Server makes its own limiter: the
+// Server's clock, and Deps.Sleep.
+type serverClock struct{ s *Server }
+
+func (c serverClock) Now() time.Time        { return c.s.now() }
+func (c serverClock) Sleep(d time.Duration) { c.s.deps.Sleep(d) }

@@ -60,9 +60,17 @@ func newFlowServerOpts(t testing.TB, o serverOptions) *testServer {
 type browser struct {
 	ts      *testServer
 	cookies map[string]string
+	addr    string // the peer address (host:port); empty means httptest's 192.0.2.1:1234
 }
 
 func (ts *testServer) browser() *browser { return &browser{ts: ts, cookies: map[string]string{}} }
+
+// browserAt is a browser connecting from the client address addr (host:port).
+func (ts *testServer) browserAt(addr string) *browser {
+	b := ts.browser()
+	b.addr = addr
+	return b
+}
 
 type page struct {
 	status   int
@@ -79,6 +87,9 @@ func (b *browser) do(method, target string, form url.Values) page {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	} else {
 		req = httptest.NewRequest(method, target, nil)
+	}
+	if b.addr != "" {
+		req.RemoteAddr = b.addr
 	}
 	for k, v := range b.cookies {
 		req.AddCookie(&http.Cookie{Name: k, Value: v})

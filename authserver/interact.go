@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -66,16 +67,20 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := s.clientIP(r)
-	if ok, wait := s.limiter.Allow(username, ip, s.now()); !ok {
+	// Begin may first wait a few seconds when the username is being guessed, the same for
+	// every username, existing or not.
+	attempt, wait := s.limiter.Begin(username, ip)
+	if attempt == nil {
 		s.log.Warn("sign-in throttled", zap.String("client_id", client.ID), zap.String("remote_ip", ip), zap.Duration("retry_after", wait))
 		w.Header().Set("Retry-After", fmt.Sprint(max(1, int((wait+time.Second-1)/time.Second))))
 		s.renderLogin(w, r, client, in, http.StatusTooManyRequests, username, fmt.Sprintf(msgThrottled, roundWait(wait)))
 		return
 	}
-	acc, err := s.accounts.Authenticate(r.Context(), username, password)
+	// Checked even if the client has gone meanwhile, so that every admitted guess counts.
+	acc, err := s.accounts.Authenticate(context.WithoutCancel(r.Context()), username, password)
 	switch {
 	case errors.Is(err, account.ErrInvalidCredentials):
-		s.limiter.Failed(username, ip, s.now())
+		attempt.Failed()
 		// The username is not logged: people type passwords into it by mistake.
 		s.log.Info("sign-in failed", zap.String("client_id", client.ID), zap.String("remote_ip", ip))
 		s.renderLogin(w, r, client, in, http.StatusUnauthorized, username, msgBadCredentials)
@@ -85,7 +90,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
-	s.limiter.Succeeded(username, ip)
+	attempt.Succeeded()
 	sess, err := s.startSession(r.Context(), w, r, acc, []string{"pwd"})
 	if err != nil {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})

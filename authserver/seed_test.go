@@ -93,6 +93,10 @@ func TestConfigValidation(t *testing.T) {
 		{"resource fragment", Config{Issuer: testIssuer, Resources: []ResourceConfig{{Identifier: "https://a.example/#f"}}}, "fragment"},
 		{"duplicate resource", Config{Issuer: testIssuer, Resources: []ResourceConfig{{Identifier: "https://a.example"}, {Identifier: "https://a.example"}}}, "twice"},
 		{"client without id", Config{Issuer: testIssuer, Clients: []ClientConfig{{}}}, "needs an id"},
+		{"negative login limit", Config{Issuer: testIssuer, LoginFailuresPerIP: -1}, "login_limits"},
+		{"negative login window", Config{Issuer: testIssuer, LoginWindow: -time.Minute}, "login_limits"},
+		{"login delay base over max", Config{Issuer: testIssuer, LoginDelayBase: 4 * time.Second, LoginDelayMax: 2 * time.Second}, "login_delay: the base 4s exceeds the maximum 2s"},
+		{"login delay too long", Config{Issuer: testIssuer, LoginDelayMax: time.Minute}, "must not exceed 30s"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,7 +108,9 @@ func TestConfigValidation(t *testing.T) {
 	}
 	got, err := Config{Issuer: testIssuer + "/"}.withDefaults()
 	if err != nil || got.Issuer != testIssuer || !*got.EnforcePerClientResources || got.ResourceSeedMode != SeedInsertOnly ||
-		got.AccessTokenSigningAlg != "ES256" || got.AccessTokenTTL != DefaultAccessTokenTTL {
+		got.AccessTokenSigningAlg != "ES256" || got.AccessTokenTTL != DefaultAccessTokenTTL ||
+		got.LoginFailuresPerAccount != 5 || got.LoginFailuresPerIP != 20 || got.LoginWindow != 15*time.Minute ||
+		got.LoginDelayBase != time.Second || got.LoginDelayMax != 8*time.Second {
 		t.Errorf("defaults: %+v %v", got, err)
 	}
 }

@@ -36,13 +36,17 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now. Tests move it.
 	Now func() time.Time
+	// Sleep waits (sign-ins slowed down by the login limiter); nil means time.Sleep. Tests
+	// move their clock instead.
+	Sleep func(time.Duration)
 	// DPoPReplay remembers used DPoP proof jtis; nil means a memory guard owned by the Server.
 	// Share one across config reloads (and use a cluster-wide one across instances).
 	DPoPReplay dpop.ReplayGuard
 	// Accounts is where end users sign in; nil means the store's own accounts.
 	Accounts account.Source
-	// LoginLimiter throttles failed sign-ins; nil means one owned by the Server (share one
-	// across config reloads so a reload does not reset the counters).
+	// LoginLimiter throttles failed sign-ins; nil means one owned by the Server, made from
+	// Config.LoginLimiterConfig (share one across config reloads so a reload does not reset
+	// the counters).
 	LoginLimiter *account.Limiter
 	// ClientIP returns the end user's address for login throttling (Caddy's trusted-proxy
 	// aware client IP); nil means the peer address.
@@ -105,6 +109,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.Logger == nil {
 		deps.Logger = zap.NewNop()
+	}
+	if deps.Sleep == nil {
+		deps.Sleep = time.Sleep
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

@@ -170,15 +170,15 @@ func loadApp(ctx caddy.Context) (*App, error) {
 // (one per issuer and configured limits) and bounded in size by the limiter itself.
 var loginLimiters sync.Map
 
-func (a *App) loginLimiter(issuer string, cfg authserver.Config) *account.Limiter {
-	key := fmt.Sprintf("%s|%d|%d|%s", issuer, cfg.LoginFailuresPerAccount, cfg.LoginFailuresPerIP, cfg.LoginWindow)
-	if l, ok := loginLimiters.Load(key); ok {
-		return l.(*account.Limiter)
+func (a *App) loginLimiter(issuer string, cfg authserver.Config) (*account.Limiter, error) {
+	limits, err := cfg.LoginLimiterConfig()
+	if err != nil {
+		return nil, err
 	}
-	l, _ := loginLimiters.LoadOrStore(key, account.NewLimiter(account.LimiterConfig{
-		FailuresPerAccount: cfg.LoginFailuresPerAccount,
-		FailuresPerIP:      cfg.LoginFailuresPerIP,
-		Window:             cfg.LoginWindow,
-	}))
-	return l.(*account.Limiter)
+	key := fmt.Sprintf("%s|%+v", issuer, limits)
+	if l, ok := loginLimiters.Load(key); ok {
+		return l.(*account.Limiter), nil
+	}
+	l, _ := loginLimiters.LoadOrStore(key, account.NewLimiter(limits))
+	return l.(*account.Limiter), nil
 }

@@ -88,6 +88,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    acr_values <acr...>
 //	    template_dir <dir>
 //	    login_limits <per_account> <per_ip> <window>
+//	    login_delay <base> <max>
 //	}
 //
 // claim and metadata values are JSON when they parse as JSON, otherwise strings.
@@ -166,6 +167,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.TemplateDir, err = oneArg(d)
 		case "login_limits":
 			err = parseLoginLimits(d, h)
+		case "login_delay":
+			err = parseLoginDelay(d, h)
 		default:
 			return d.Errf("unknown oauth_server subdirective %q", d.Val())
 		}
@@ -361,6 +364,25 @@ func parseLoginLimits(d *caddyfile.Dispenser, h *Handler) error {
 		return d.Errf("login_limits: invalid window %q", window)
 	}
 	h.LoginWindow = caddy.Duration(w)
+	return nil
+}
+
+// parseLoginDelay reads `login_delay <base> <max>`; authserver checks how they relate.
+func parseLoginDelay(d *caddyfile.Dispenser, h *Handler) error {
+	var base, maxDelay string
+	if !d.AllArgs(&base, &maxDelay) {
+		return d.ArgErr()
+	}
+	for _, v := range []struct {
+		arg string
+		to  *caddy.Duration
+	}{{base, &h.LoginDelayBase}, {maxDelay, &h.LoginDelayMax}} {
+		dur, err := caddy.ParseDuration(v.arg)
+		if err != nil || dur <= 0 {
+			return d.Errf("login_delay: invalid duration %q", v.arg)
+		}
+		*v.to = caddy.Duration(dur)
+	}
 	return nil
 }
 

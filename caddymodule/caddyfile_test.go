@@ -115,6 +115,7 @@ const endUserCaddyfile = `oauth_server {
 	allow_plain_pkce
 	acr_values urn:example:pwd
 	login_limits 3 10 10m
+	login_delay 500ms 4s
 	client web {
 		secret {env.WEB_SECRET}
 		grant_types authorization_code refresh_token
@@ -172,7 +173,9 @@ const endUserJSON = `{
 	"acr_values": ["urn:example:pwd"],
 	"login_failures_per_account": 3,
 	"login_failures_per_ip": 10,
-	"login_window": 600000000000
+	"login_window": 600000000000,
+	"login_delay_base": 500000000,
+	"login_delay_max": 4000000000
 }`
 
 func TestUnmarshalCaddyfile(t *testing.T) {
@@ -202,6 +205,11 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "account twice", input: "oauth_server {\n issuer https://a.example\n account Bob {\n password x\n }\n account bob {\n password y\n }\n}", wantErr: "declared twice"},
 		{name: "bad subject_type", input: "oauth_server {\n issuer https://a.example\n client c {\n subject_type secret\n }\n}", wantErr: "subject_type"},
 		{name: "bad login_limits", input: "oauth_server {\n issuer https://a.example\n login_limits 0 20 15m\n}", wantErr: "positive integer"},
+		{name: "login_delay arguments", input: "oauth_server {\n issuer https://a.example\n login_delay 1s\n}", wantErr: "wrong argument count"},
+		{name: "bad login_delay", input: "oauth_server {\n issuer https://a.example\n login_delay 0 8s\n}", wantErr: `login_delay: invalid duration "0"`},
+		{name: "login_delay base over max", input: "oauth_server {\n issuer https://a.example\n login_delay 10s 5s\n}", wantErr: "login_delay: the base 10s exceeds the maximum 5s"},
+		{name: "login_delay base equal to max", input: "oauth_server {\n issuer https://a.example\n login_delay 10s 10s\n login_limits 5 20 15m\n}", want: `{"issuer":"https://a.example","login_delay_base":10000000000,"login_delay_max":10000000000,"login_failures_per_account":5,"login_failures_per_ip":20,"login_window":900000000000}`},
+		{name: "login_delay max too long", input: "oauth_server {\n issuer https://a.example\n login_delay 1s 1m\n}", wantErr: "login_delay: the maximum must not exceed 30s"},
 
 		{name: "args on directive", input: "oauth_server https://a.example {\n}", wantErr: "wrong argument count"},
 		{name: "missing issuer", input: "oauth_server {\n access_token_ttl 5m\n}", wantErr: "issuer is required"},
@@ -279,6 +287,11 @@ func TestValidateJSON(t *testing.T) {
 		{"client_secret_jwt needs clear secret", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_method":"client_secret_jwt","secret_hash":"sha256$47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}]}`, "needs secret"},
 		{"jwks and uri", `{"issuer":"https://a.example","clients":[{"client_id":"c","jwks":{"keys":[]},"jwks_uri":"https://k"}]}`, "not both"},
 		{"alg none", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_signing_alg":"none"}]}`, "unsupported value"},
+		{"login limits", `{"issuer":"https://a.example","login_failures_per_account":-1}`, "login_limits: the per-account and per-IP limits must be positive"},
+		{"login window", `{"issuer":"https://a.example","login_window":-1}`, "login_limits: the window must be positive"},
+		{"login delay base only", `{"issuer":"https://a.example","login_delay_base":"10s"}`, "login_delay: the base 10s exceeds the maximum 8s"},
+		{"login delay max", `{"issuer":"https://a.example","login_delay_max":"31s"}`, "login_delay: the maximum must not exceed 30s"},
+		{"login delay", `{"issuer":"https://a.example","login_delay_base":"2s","login_delay_max":"30s"}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

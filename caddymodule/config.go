@@ -244,11 +244,15 @@ func (h *Handler) Validate() error {
 		"session_ttl":          h.SessionTTL,
 		"session_idle_ttl":     h.SessionIdleTTL,
 		"refresh_grace_period": h.RefreshGracePeriod,
-		"login_window":         h.LoginWindow,
 	} {
 		if d < 0 {
 			return fmt.Errorf("%s must not be negative", what)
 		}
+	}
+	var limits authserver.Config
+	h.applyLoginLimits(&limits)
+	if _, err := limits.LoginLimiterConfig(); err != nil {
+		return err
 	}
 	if h.TemplateDir != "" && !strings.Contains(h.TemplateDir, "{") {
 		if fi, err := os.Stat(h.TemplateDir); err != nil || !fi.IsDir() {
@@ -406,6 +410,15 @@ func (a *Account) validate() error {
 	return nil
 }
 
+// applyLoginLimits copies the login throttling options into cfg.
+func (h *Handler) applyLoginLimits(cfg *authserver.Config) {
+	cfg.LoginFailuresPerAccount = h.LoginFailuresPerAccount
+	cfg.LoginFailuresPerIP = h.LoginFailuresPerIP
+	cfg.LoginWindow = time.Duration(h.LoginWindow)
+	cfg.LoginDelayBase = time.Duration(h.LoginDelayBase)
+	cfg.LoginDelayMax = time.Duration(h.LoginDelayMax)
+}
+
 // authConfig translates the module configuration into authserver.Config, resolving
 // placeholders in client secrets. It assumes Validate passed.
 func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
@@ -428,10 +441,8 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		AllowPlainPKCE:            h.AllowPlainPKCE,
 		ACRValues:                 h.ACRValues,
 		TemplateDir:               h.TemplateDir,
-		LoginFailuresPerAccount:   h.LoginFailuresPerAccount,
-		LoginFailuresPerIP:        h.LoginFailuresPerIP,
-		LoginWindow:               time.Duration(h.LoginWindow),
 	}
+	h.applyLoginLimits(&cfg)
 	for _, a := range h.Accounts {
 		password := a.Password
 		if password != "" {

@@ -73,11 +73,15 @@ type Handler struct {
 	ACRValues []string `json:"acr_values,omitempty"`
 	// TemplateDir holds page templates overriding the embedded ones.
 	TemplateDir string `json:"template_dir,omitempty"`
-	// Login throttling: failed sign-ins allowed per account and per client IP within LoginWindow
-	// (defaults 5, 20, 15m).
+	// Login throttling (authserver.Config): failed sign-ins allowed per account from one client
+	// network and per client network within LoginWindow (defaults 5, 20, 15m), and the delay
+	// of a guessed account's attempts from anywhere, doubling from LoginDelayBase up to
+	// LoginDelayMax (defaults 1s, 8s).
 	LoginFailuresPerAccount int            `json:"login_failures_per_account,omitempty"`
 	LoginFailuresPerIP      int            `json:"login_failures_per_ip,omitempty"`
 	LoginWindow             caddy.Duration `json:"login_window,omitempty"`
+	LoginDelayBase          caddy.Duration `json:"login_delay_base,omitempty"`
+	LoginDelayMax           caddy.Duration `json:"login_delay_max,omitempty"`
 
 	app          *App
 	srv          *authserver.Server
@@ -135,9 +139,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.releaseGuard = releaseGuard
 
+	limiter, err := h.app.loginLimiter(h.Issuer, cfg)
+	if err != nil {
+		return err
+	}
 	srv, err := authserver.New(ctx, cfg, authserver.Deps{
 		Store: st, Sealer: seal, Logger: h.logger, DPoPReplay: guard,
-		LoginLimiter: h.app.loginLimiter(h.Issuer, cfg),
+		LoginLimiter: limiter,
 		ClientIP:     clientIP,
 	})
 	if err != nil {
