@@ -48,6 +48,10 @@ type Config struct {
 
 	// ClientAssertionMaxAge bounds exp-iat (and exp-now) of client assertions (default 5 min).
 	ClientAssertionMaxAge time.Duration
+	// ClientAssertionEndpointAudience also accepts the URL of the receiving endpoint as the aud
+	// of a client assertion, for legacy clients; by default only the issuer identifier is
+	// accepted, as the single aud value (draft-ietf-oauth-rfc7523bis).
+	ClientAssertionEndpointAudience bool
 
 	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
 	DPoPAlgs []string

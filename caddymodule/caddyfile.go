@@ -36,6 +36,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    signing_algs <alg...>
 //	    key_rotation <duration>
 //	    client_assertion_max_age <duration>
+//	    client_assertion_endpoint_audience [true|false]
 //	    dpop_algs <alg...>
 //	    dpop_nonce <secret>
 //	    dpop_replay_redis <url>
@@ -122,6 +123,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.KeyRotation, err = durationArg(d)
 		case "client_assertion_max_age":
 			h.ClientAssertionMaxAge, err = durationArg(d)
+		case "client_assertion_endpoint_audience":
+			h.ClientAssertionEndpointAudience, err = boolArg(d)
 		case "dpop_algs":
 			h.DPoPAlgs, err = enumArgs(d, asymmetricAlgs)
 		case "dpop_nonce":

@@ -25,6 +25,7 @@ const fullCaddyfile = `oauth_server {
 	signing_algs RS256 ES256
 	key_rotation 720h
 	client_assertion_max_age 5m
+	client_assertion_endpoint_audience
 	enforce_per_client_resources false
 	resource_seed_mode merge
 	resource https://api.example.test {
@@ -70,6 +71,7 @@ const fullJSON = `{
 	"signing_algs": ["RS256", "ES256"],
 	"key_rotation": 2592000000000000,
 	"client_assertion_max_age": 300000000000,
+	"client_assertion_endpoint_audience": true,
 	"enforce_per_client_resources": false,
 	"resource_seed_mode": "merge",
 	"resources": [{
@@ -237,6 +239,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "jwks not a set", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks `[1]`\n }\n}", wantErr: "jwks: must be a JSON JWK Set"},
 		{name: "http jwks_uri", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks_uri http://keys.example/jwks\n }\n}", wantErr: "jwks_uri"},
 		{name: "redirect with fragment", input: "oauth_server {\n issuer https://a.example\n client c {\n redirect_uris https://app/cb#f\n }\n}", wantErr: "fragment"},
+		{name: "client_assertion_endpoint_audience false", input: "oauth_server {\n issuer https://a.example\n client_assertion_endpoint_audience false\n}", want: `{"issuer":"https://a.example"}`},
 		{name: "duplicate client", input: "oauth_server {\n issuer https://a.example\n client c\n client c\n}", wantErr: `client "c": declared twice`},
 	}
 	for _, tt := range tests {
@@ -398,6 +401,9 @@ func TestAdaptRoundTrip(t *testing.T) {
 	}
 	if c := ac.Clients[1]; c.JWKS != `{"keys":[]}` {
 		t.Errorf("jwks = %q", c.JWKS)
+	}
+	if !ac.ClientAssertionEndpointAudience {
+		t.Error("client_assertion_endpoint_audience did not reach the server's config")
 	}
 	if *ac.EnforcePerClientResources || ac.ResourceSeedMode != "merge" || ac.KeyRotationPeriod != 720*3600*1e9 {
 		t.Errorf("server policy = %+v", ac)

@@ -428,6 +428,8 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		LoginFailuresPerAccount:   h.LoginFailuresPerAccount,
 		LoginFailuresPerIP:        h.LoginFailuresPerIP,
 		LoginWindow:               time.Duration(h.LoginWindow),
+
+		ClientAssertionEndpointAudience: h.ClientAssertionEndpointAudience,
 	}
 	for _, a := range h.Accounts {
 		password := a.Password

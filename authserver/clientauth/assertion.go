@@ -126,8 +126,11 @@ func (a *Authenticator) checkClaims(c *assertionClaims, bodyID, endpointURL stri
 		return invalid("iss and sub of client_assertion must both be the client_id")
 	case bodyID != "" && bodyID != c.Subject:
 		return oautherr.Request("client_id does not match the sub of client_assertion")
-	case !(a.Issuer != "" && c.Audience.Contains(a.Issuer)) && !(endpointURL != "" && c.Audience.Contains(endpointURL)):
-		return invalid("the aud of client_assertion must be the issuer or the endpoint URL")
+	case !a.audienceIsThisServer(c.Audience, endpointURL):
+		if a.EndpointAudience {
+			return invalid("the aud of client_assertion must be the issuer identifier or the endpoint URL, as its only value")
+		}
+		return invalid("the aud of client_assertion must be the issuer identifier, as its only value")
 	case c.Expiry == nil:
 		return invalid("client_assertion must have exp")
 	case c.ID == "":
@@ -149,6 +152,18 @@ func (a *Authenticator) checkClaims(c *assertionClaims, bodyID, endpointURL stri
 		return invalid(fmt.Sprintf("client_assertion lives longer than %s (exp - iat)", maxAge))
 	}
 	return nil
+}
+
+// audienceIsThisServer accepts the issuer identifier as the single aud value
+// (draft-ietf-oauth-rfc7523bis; the OpenID Foundation's 2025 advisory on audience injection).
+// An array naming other audiences too, or the token endpoint URL that another server's
+// metadata can claim as its own, would let an assertion a client made for that server be
+// replayed here. EndpointAudience restores the endpoint URL for legacy clients, still alone.
+func (a *Authenticator) audienceIsThisServer(aud jwt.Audience, endpointURL string) bool {
+	if len(aud) != 1 || aud[0] == "" {
+		return false
+	}
+	return aud[0] == a.Issuer || (a.EndpointAudience && aud[0] == endpointURL)
 }
 
 // verifySignature checks the assertion with the client's HMAC secret or public keys.

@@ -67,8 +67,12 @@ type SecretOpener interface {
 // Authenticator authenticates the client of a request. Set the exported fields before first
 // use and do not copy it afterwards (it holds the jwks_uri cache).
 type Authenticator struct {
-	// Issuer is accepted as the aud of a client assertion, as is the endpoint URL.
-	Issuer  string
+	// Issuer is the only aud a client assertion may carry (see EndpointAudience).
+	Issuer string
+	// EndpointAudience also accepts, for clients written before the issuer-only rule, the URL
+	// of the endpoint receiving the assertion as its aud (still as the only value).
+	EndpointAudience bool
+
 	Clients ClientSource
 	Secrets SecretVerifier
 	Sealed  SecretOpener
