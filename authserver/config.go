@@ -137,8 +137,12 @@ type ClientConfig struct {
 	GrantTypes                  []string // default client_credentials
 	RedirectURIs                []string
 	Scopes                      []string
-	// Resources are resource identifiers the client is linked to.
-	Resources             []string
+	// Resources are the identifiers of the resources the client may obtain tokens for.
+	Resources []string
+	// Introspects are the identifiers of the resources whose server or gateway this client
+	// is: it may introspect their tokens, whichever client they were issued to. This grants
+	// no tokens for them (list a resource in Resources too for that).
+	Introspects           []string
 	JWKS                  string // raw JSON JWK Set
 	JWKSURI               string
 	DPoPBoundAccessTokens bool
@@ -258,7 +262,7 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("client %s is declared twice", cc.ID)
 		}
 		clientIDs[cc.ID] = true
-		for _, res := range cc.Resources {
+		for _, res := range slices.Concat(cc.Resources, cc.Introspects) {
 			if !seen[res] {
 				// Linking to a resource that exists only in the store is fine, but it must
 				// at least be a valid identifier.

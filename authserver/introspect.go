@@ -208,8 +208,10 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 	}, nil
 }
 
-// mayIntrospect: the client the token was issued to, or a client linked to the token's resource
-// (a resource server's or gateway's credentials).
+// mayIntrospect: the client the token was issued to, or the server or gateway of the token's
+// resource, that is a client whose link to the resource grants introspection
+// (ClientConfig.Introspects). A client that may only obtain tokens for the resource learns
+// nothing about other clients' tokens.
 func (s *Server) mayIntrospect(ctx context.Context, caller *store.Client, info *tokenInfo) (bool, error) {
 	if caller.ID == info.clientID {
 		return true, nil
@@ -217,7 +219,7 @@ func (s *Server) mayIntrospect(ctx context.Context, caller *store.Client, info *
 	if info.resourceID == "" {
 		return false, nil
 	}
-	return s.st.IsClientLinked(ctx, caller.ID, info.resourceID)
+	return s.lookups.isIntrospector(ctx, caller.ID, info.resourceID)
 }
 
 // handleIntrospect is RFC 7662 token introspection.
@@ -236,7 +238,7 @@ func (s *Server) introspect(ctx context.Context, w http.ResponseWriter, r *http.
 	if err := parsePostForm(w, r); err != nil {
 		return nil, err
 	}
-	caller, err := s.auth.Authenticate(r, s.endpoint(pathIntrospect))
+	caller, err := s.authenticateClient(r, pathIntrospect)
 	if err != nil {
 		return nil, err
 	}

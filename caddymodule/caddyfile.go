@@ -64,6 +64,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        redirect_uris <uri...>
 //	        scopes <scope...>
 //	        resources <identifier...>
+//	        introspects <identifier...>
 //	        jwks <JWK Set JSON> | jwks_uri <url>
 //	        dpop_bound_access_tokens [true|false]
 //	        post_logout_redirect_uris <uri...>
@@ -274,6 +275,8 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 			c.Scopes, err = scopeArgs(d)
 		case "resources":
 			c.Resources, err = uriArgs(d, "resource")
+		case "introspects":
+			c.Introspects, err = uriArgs(d, "resource")
 		case "jwks":
 			var raw string
 			if raw, err = oneArg(d); err == nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,6 +53,7 @@ const fullCaddyfile = `oauth_server {
 		redirect_uris https://app.example/cb https://app.example/cb2
 		scopes read write
 		resources https://api.example.test
+		introspects https://api.example.test https://other.example.test
 		dpop_bound_access_tokens true
 	}
 	client jwt-client {
@@ -98,6 +100,7 @@ const fullJSON = `{
 		"redirect_uris": ["https://app.example/cb", "https://app.example/cb2"],
 		"scopes": ["read", "write"],
 		"resources": ["https://api.example.test"],
+		"introspects": ["https://api.example.test", "https://other.example.test"],
 		"dpop_bound_access_tokens": true
 	}, {
 		"client_id": "jwt-client",
@@ -240,6 +243,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "http jwks_uri", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks_uri http://keys.example/jwks\n }\n}", wantErr: "jwks_uri"},
 		{name: "redirect with fragment", input: "oauth_server {\n issuer https://a.example\n client c {\n redirect_uris https://app/cb#f\n }\n}", wantErr: "fragment"},
 		{name: "client_assertion_endpoint_audience false", input: "oauth_server {\n issuer https://a.example\n client_assertion_endpoint_audience false\n}", want: `{"issuer":"https://a.example"}`},
+		{name: "relative introspects", input: "oauth_server {\n issuer https://a.example\n client c {\n introspects /api\n }\n}", wantErr: "must be an absolute URI"},
+		{name: "introspects without a resource", input: "oauth_server {\n issuer https://a.example\n client c {\n introspects\n }\n}", wantErr: "wrong argument count"},
 		{name: "duplicate client", input: "oauth_server {\n issuer https://a.example\n client c\n client c\n}", wantErr: `client "c": declared twice`},
 	}
 	for _, tt := range tests {
@@ -280,6 +285,7 @@ func TestValidateJSON(t *testing.T) {
 		{"client_secret_jwt needs clear secret", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_method":"client_secret_jwt","secret_hash":"sha256$47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}]}`, "needs secret"},
 		{"jwks and uri", `{"issuer":"https://a.example","clients":[{"client_id":"c","jwks":{"keys":[]},"jwks_uri":"https://k"}]}`, "not both"},
 		{"alg none", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_signing_alg":"none"}]}`, "unsupported value"},
+		{"relative introspects", `{"issuer":"https://a.example","clients":[{"client_id":"c","introspects":["api"]}]}`, "must be an absolute URI"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -396,7 +402,9 @@ func TestAdaptRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(r.CustomClaims, wantClaims) {
 		t.Errorf("claims = %#v, want %#v", r.CustomClaims, wantClaims)
 	}
-	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" {
+	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" ||
+		!slices.Equal(c.Resources, []string{"https://api.example.test"}) ||
+		!slices.Equal(c.Introspects, []string{"https://api.example.test", "https://other.example.test"}) {
 		t.Errorf("client = %+v", c)
 	}
 	if c := ac.Clients[1]; c.JWKS != `{"keys":[]}` {

@@ -63,8 +63,11 @@ type Client struct {
 	GrantTypes     []string `json:"grant_types,omitempty"`
 	RedirectURIs   []string `json:"redirect_uris,omitempty"`
 	Scopes         []string `json:"scopes,omitempty"`
-	// Resources are the identifiers of the resources the client is linked to.
+	// Resources are the identifiers of the resources the client may obtain tokens for.
 	Resources []string `json:"resources,omitempty"`
+	// Introspects are the identifiers of the resources whose server or gateway this client
+	// is: it may introspect their tokens, whoever they were issued to (no tokens for them).
+	Introspects []string `json:"introspects,omitempty"`
 	// JWKS is the client's public JWK Set, for private_key_jwt.
 	JWKS                  json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI               string          `json:"jwks_uri,omitempty"`
@@ -356,7 +359,7 @@ func (c *Client) validate() error {
 			return wrap(err)
 		}
 	}
-	for _, res := range c.Resources {
+	for _, res := range slices.Concat(c.Resources, c.Introspects) {
 		if err := checkAbsoluteURI("resource", res); err != nil {
 			return wrap(err)
 		}
@@ -501,6 +504,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 			RedirectURIs:                c.RedirectURIs,
 			Scopes:                      c.Scopes,
 			Resources:                   c.Resources,
+			Introspects:                 c.Introspects,
 			JWKS:                        string(c.JWKS),
 			JWKSURI:                     c.JWKSURI,
 			DPoPBoundAccessTokens:       c.DPoPBoundAccessTokens,

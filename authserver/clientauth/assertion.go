@@ -60,7 +60,7 @@ type assertionClaims struct {
 // come first with precise descriptions; everything after the lookup fails with descFailed
 // until the signature proves the caller holds the client's key. The jti is recorded last so
 // that unsigned garbage cannot fill the replay store.
-func (a *Authenticator) authenticateAssertion(ctx context.Context, cred credentials, endpointURL string) (*store.Client, error) {
+func (a *Authenticator) authenticateAssertion(ctx context.Context, cred credentials, endpointURL string, methods []string) (*store.Client, error) {
 	if len(cred.assertion) > maxAssertionBytes {
 		return nil, oautherr.Client("client_assertion is too large", false)
 	}
@@ -74,6 +74,9 @@ func (a *Authenticator) authenticateAssertion(ctx context.Context, cred credenti
 	method := MethodPrivateKeyJWT
 	if slices.Contains(hmacAlgs, alg) {
 		method = MethodSecretJWT
+	}
+	if err := methodAccepted(methods, method, false); err != nil {
+		return nil, err
 	}
 
 	var claims assertionClaims

@@ -21,7 +21,8 @@ type authCase struct {
 	name     string
 	auth     []string // Authorization header values
 	form     url.Values
-	endpoint string // default tokenURL
+	endpoint string   // default tokenURL
+	methods  []string // accepted at the endpoint; default Methods()
 	// wantID is the authenticated client; empty means an error with wantCode.
 	wantID     string
 	wantCode   string
@@ -36,7 +37,11 @@ func (c authCase) run(t *testing.T, a *Authenticator) {
 	if endpoint == "" {
 		endpoint = tokenURL
 	}
-	client, err := a.Authenticate(newRequest(c.form, c.auth...), endpoint)
+	methods := c.methods
+	if methods == nil {
+		methods = Methods()
+	}
+	client, err := a.Authenticate(newRequest(c.form, c.auth...), endpoint, methods)
 	if c.wantID != "" {
 		if err != nil {
 			t.Fatalf("want client %q, got error %v (cause %v)", c.wantID, err, errors.Unwrap(err))
@@ -162,7 +167,7 @@ func TestFailuresLookAlike(t *testing.T) {
 		"wrong hs secret": newRequest(assertionForm(sign(t, jose.HS256, []byte(strings.Repeat("z", 32)), "", claims("hs", nil)))),
 	}
 	for name, r := range requests {
-		_, err := a.Authenticate(r, tokenURL)
+		_, err := a.Authenticate(r, tokenURL, Methods())
 		var e *oautherr.Error
 		if !errors.As(err, &e) {
 			t.Fatalf("%s: %v", name, err)
@@ -339,7 +344,7 @@ func TestAssertionReplay(t *testing.T) {
 	// A failed assertion records nothing: unsigned garbage must not fill the store.
 	before := len(replay.seen)
 	bad := sign(t, jose.HS256, []byte(strings.Repeat("w", 64)), "", claims("hs", nil))
-	if _, err := a.Authenticate(newRequest(assertionForm(bad)), tokenURL); err == nil {
+	if _, err := a.Authenticate(newRequest(assertionForm(bad)), tokenURL, Methods()); err == nil {
 		t.Fatal("bad signature accepted")
 	}
 	if len(replay.seen) != before {
@@ -468,5 +473,34 @@ func TestAssertionAudience(t *testing.T) {
 				ac.run(t, a)
 			})
 		}
+	}
+}
+
+// TestEndpointMethods: an endpoint accepts only the methods it is given (the ones its
+// discovery metadata advertises); a refused method fails before any client lookup, so the
+// answer is the same for known and unknown clients.
+func TestEndpointMethods(t *testing.T) {
+	confidential := slices.DeleteFunc(Methods(), func(m string) bool { return m == MethodNone })
+	hsAssertion := sign(t, jose.HS256, hsSecret, "", claims("hs", nil))
+	esAssertion := sign(t, jose.ES256, keys().ec256, "ec256", claims("pk", nil))
+	cases := []authCase{
+		{name: "public client where none is not accepted", form: form("client_id", "public"), methods: confidential,
+			wantCode: badClient, wantStatus: 401, wantDesc: "requires client authentication"},
+		{name: "unknown client where none is not accepted", form: form("client_id", "ghost"), methods: confidential,
+			wantCode: badClient, wantStatus: 401, wantDesc: "requires client authentication"},
+		{name: "basic where none is not accepted", auth: []string{basicAuth("basic", goodSecret)}, methods: confidential, wantID: "basic"},
+		{name: "post where none is not accepted", form: form("client_id", "post", "client_secret", goodSecret), methods: confidential, wantID: "post"},
+		{name: "client_secret_jwt where none is not accepted", form: assertionForm(hsAssertion), methods: confidential, wantID: "hs"},
+		{name: "private_key_jwt where none is not accepted", form: assertionForm(esAssertion), methods: confidential, wantID: "pk"},
+		{name: "basic where only none is accepted", auth: []string{basicAuth("basic", goodSecret)}, methods: []string{MethodNone},
+			wantCode: badClient, wantStatus: 401, wantBasic: true, wantDesc: "does not accept client_secret_basic"},
+		{name: "client_secret_jwt where only private_key_jwt is accepted", form: assertionForm(sign(t, jose.HS256, hsSecret, "", claims("hs", nil))),
+			methods: []string{MethodPrivateKeyJWT}, wantCode: badClient, wantStatus: 401, wantDesc: "does not accept client_secret_jwt"},
+		{name: "nothing accepted", form: form("client_id", "public"), methods: []string{},
+			wantCode: badClient, wantStatus: 401},
+	}
+	a := newTestAuthenticator(func() time.Time { return testNow })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(t, a) })
 	}
 }
