@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 )
 
 // spaTokens signs alice in through the public client "spa" (offline_access, so it also gets
@@ -88,6 +89,136 @@ func TestLinkedClientsCannotIntrospectOthersTokens(t *testing.T) {
 	// Its own tokens, a client may always introspect.
 	if got := ts.introspect("weak", weakSecret, ts.mustToken("weak", weakSecret, jwtResource, "")); got["active"] != true {
 		t.Errorf("weak introspecting its own token: %v", got)
+	}
+}
+
+// TestIntrospectRefreshToken: RFC 7662 §2.1 covers refresh tokens; only the client they were
+// issued to learns about them.
+func TestIntrospectRefreshToken(t *testing.T) {
+	ts := newFlowServer(t, nil)
+	res := ts.redeem(ts.browser().signIn(authURL(nil)).Get("code"), nil)
+	rt := res.body["refresh_token"].(string)
+	issued := ts.now.Load()
+
+	introspect := func(client, secret, token, hint string) map[string]any {
+		t.Helper()
+		form := url.Values{"token": {token}}
+		if hint != "" {
+			form.Set("token_type_hint", hint)
+		}
+		r := ts.do(http.MethodPost, "/introspect", form, [2]string{client, secret})
+		if r.status != http.StatusOK {
+			t.Fatalf("introspect: %d %s", r.status, r.raw)
+		}
+		return r.body
+	}
+	// Whatever the hint says (or no hint, or one the server does not know), the token is found.
+	for _, hint := range []string{"", "refresh_token", "access_token", "id_token", "bogus"} {
+		got := introspect("web", webSecret, rt, hint)
+		want := map[string]any{
+			"active": true, "client_id": "web", "sub": "alice-sub", "scope": "openid profile email offline_access read",
+			"iss": testIssuer, "token_type": "refresh_token", "iat": float64(issued),
+			"exp": float64(issued + int64(DefaultRefreshTokenTTL/time.Second)),
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("hint %q: %v, want %v", hint, got, want)
+		}
+	}
+	// An access-token hint does not hide the access token behind a refresh token, nor the other way.
+	if got := introspect("web", webSecret, res.body["access_token"].(string), "refresh_token"); got["active"] != true || got["token_type"] == "refresh_token" {
+		t.Errorf("access token with a refresh_token hint: %v", got)
+	}
+	// Nobody else: not an unrelated client, not the gateway that introspects the grant's resource.
+	for _, c := range [][2]string{{"svc", svcSecret}, {"weak", weakSecret}, {"gateway", gwSecret}} {
+		if got := introspect(c[0], c[1], rt, "refresh_token"); len(got) != 1 || got["active"] != false {
+			t.Errorf("%s introspecting web's refresh token: %v", c[0], got)
+		}
+	}
+
+	// Rotation retires it; its successor is active.
+	next := ts.refresh(rt, nil)
+	if next.status != http.StatusOK {
+		t.Fatalf("refresh: %s", next.raw)
+	}
+	if got := introspect("web", webSecret, rt, ""); len(got) != 1 || got["active"] != false {
+		t.Errorf("rotated refresh token: %v", got)
+	}
+	rt2 := next.body["refresh_token"].(string)
+	if got := introspect("web", webSecret, rt2, ""); got["active"] != true {
+		t.Errorf("successor: %v", got)
+	}
+	// Expiry.
+	ts.now.Add(int64(DefaultRefreshTokenTTL/time.Second) + 1)
+	if got := introspect("web", webSecret, rt2, ""); got["active"] != false {
+		t.Errorf("expired refresh token: %v", got)
+	}
+}
+
+func TestIntrospectRefreshTokenEnds(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		end  func(t *testing.T, ts *testServer, rt string)
+	}{
+		{"revoked", func(t *testing.T, ts *testServer, rt string) {
+			if r := ts.do(http.MethodPost, "/revoke", url.Values{"token": {rt}}, [2]string{"web", webSecret}); r.status != http.StatusOK {
+				t.Fatalf("revoke: %d %s", r.status, r.raw)
+			}
+		}},
+		// The account check holds on its own, even if revoking the grants failed.
+		{"account disabled", func(t *testing.T, ts *testServer, _ string) {
+			acc, err := ts.srv.st.GetAccount(ctx, "alice-sub")
+			if err != nil {
+				t.Fatal(err)
+			}
+			acc.Disabled = true
+			if err := ts.srv.st.UpsertAccount(ctx, acc); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"account deleted", func(t *testing.T, ts *testServer, _ string) {
+			if err := ts.srv.st.DeleteAccount(ctx, "alice-sub"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newFlowServer(t, nil)
+			rt := ts.redeem(ts.browser().signIn(authURL(nil)).Get("code"), nil).body["refresh_token"].(string)
+			if got := ts.introspect("web", webSecret, rt); got["active"] != true {
+				t.Fatalf("fresh refresh token: %v", got)
+			}
+			tc.end(t, ts, rt)
+			if got := ts.introspect("web", webSecret, rt); len(got) != 1 || got["active"] != false {
+				t.Errorf("after %s: %v", tc.name, got)
+			}
+		})
+	}
+}
+
+// TestIntrospectRefreshTokenPairwise: the sub is the one the client knows.
+func TestIntrospectRefreshTokenPairwise(t *testing.T) {
+	const redirect = "https://pair.example.test/cb"
+	ts := newFlowServer(t, func(c *Config) {
+		c.Clients = append(c.Clients, ClientConfig{ID: "pair", Secret: webSecret, SkipConsent: true, SubjectType: "pairwise",
+			GrantTypes: []string{"authorization_code", "refresh_token"}, RedirectURIs: []string{redirect}})
+	})
+	b := ts.browser()
+	q := url.Values{"client_id": {"pair"}, "redirect_uri": {redirect}, "scope": {"openid offline_access"}, "resource": nil}
+	p := b.do(http.MethodGet, authURL(q), nil)
+	p = b.follow(b.submit(p, url.Values{"username": {"alice"}, "password": {alicePassword}, "decision": {"approve"}}))
+	cb := callback(t, p, redirect)
+	res := ts.do(http.MethodPost, "/token", url.Values{"grant_type": {"authorization_code"}, "code": {cb.Get("code")},
+		"redirect_uri": {redirect}, "code_verifier": {testVerifier}}, [2]string{"pair", webSecret})
+	if res.status != http.StatusOK || res.body["refresh_token"] == nil {
+		t.Fatalf("token: %d %s", res.status, res.raw)
+	}
+	sub := jwtClaims(t, res.body["id_token"].(string))["sub"]
+	if sub == "alice-sub" {
+		t.Fatal("the pairwise client got the public sub")
+	}
+	if got := ts.introspect("pair", webSecret, res.body["refresh_token"].(string)); got["active"] != true || got["sub"] != sub {
+		t.Errorf("introspection: %v, want sub %v", got, sub)
 	}
 }
 
