@@ -48,6 +48,10 @@ type Config struct {
 
 	// ClientAssertionMaxAge bounds exp-iat (and exp-now) of client assertions (default 5 min).
 	ClientAssertionMaxAge time.Duration
+	// ClientAssertionEndpointAudience also accepts the URL of the receiving endpoint as the aud
+	// of a client assertion, for legacy clients; by default only the issuer identifier is
+	// accepted, as the single aud value (draft-ietf-oauth-rfc7523bis).
+	ClientAssertionEndpointAudience bool
 
 	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
 	DPoPAlgs []string
@@ -141,8 +145,12 @@ type ClientConfig struct {
 	// RedirectURIAnyLoopbackPort: see store.Client. Public clients need not set it.
 	RedirectURIAnyLoopbackPort bool
 	Scopes                     []string
-	// Resources are resource identifiers the client is linked to.
-	Resources             []string
+	// Resources are the identifiers of the resources the client may obtain tokens for.
+	Resources []string
+	// Introspects are the identifiers of the resources whose server or gateway this client
+	// is: it may introspect their tokens, whichever client they were issued to. This grants
+	// no tokens for them (list a resource in Resources too for that).
+	Introspects           []string
 	JWKS                  string // raw JSON JWK Set
 	JWKSURI               string
 	DPoPBoundAccessTokens bool
@@ -262,7 +270,7 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("client %s is declared twice", cc.ID)
 		}
 		clientIDs[cc.ID] = true
-		for _, res := range cc.Resources {
+		for _, res := range slices.Concat(cc.Resources, cc.Introspects) {
 			if !seen[res] {
 				// Linking to a resource that exists only in the store is fine, but it must
 				// at least be a valid identifier.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -208,8 +209,10 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 	}, nil
 }
 
-// mayIntrospect: the client the token was issued to, or a client linked to the token's resource
-// (a resource server's or gateway's credentials).
+// mayIntrospect: the client the token was issued to, or the server or gateway of the token's
+// resource, that is a client whose link to the resource grants introspection
+// (ClientConfig.Introspects). A client that may only obtain tokens for the resource learns
+// nothing about other clients' tokens.
 func (s *Server) mayIntrospect(ctx context.Context, caller *store.Client, info *tokenInfo) (bool, error) {
 	if caller.ID == info.clientID {
 		return true, nil
@@ -217,7 +220,7 @@ func (s *Server) mayIntrospect(ctx context.Context, caller *store.Client, info *
 	if info.resourceID == "" {
 		return false, nil
 	}
-	return s.st.IsClientLinked(ctx, caller.ID, info.resourceID)
+	return s.lookups.isIntrospector(ctx, caller.ID, info.resourceID)
 }
 
 // handleIntrospect is RFC 7662 token introspection.
@@ -232,11 +235,15 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 
 var inactive = map[string]any{"active": false}
 
+// introspector answers for one kind of token: the response, or nil when token is not an
+// active token of that kind that caller may learn about.
+type introspector func(ctx context.Context, caller *store.Client, token string) (map[string]any, error)
+
 func (s *Server) introspect(ctx context.Context, w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	if err := parsePostForm(w, r); err != nil {
 		return nil, err
 	}
-	caller, err := s.auth.Authenticate(r, s.endpoint(pathIntrospect))
+	caller, err := s.authenticateClient(r, pathIntrospect)
 	if err != nil {
 		return nil, err
 	}
@@ -244,12 +251,30 @@ func (s *Server) introspect(ctx context.Context, w http.ResponseWriter, r *http.
 	if token == "" {
 		return nil, oautherr.Request("token is required")
 	}
+	if len(token) > maxTokenLen {
+		return inactive, nil
+	}
+	// RFC 7662 §2.1: token_type_hint only says where to look first; a token of the other
+	// kind is still found, and an unknown hint is ignored.
+	order := []introspector{s.introspectAccessToken, s.introspectRefreshToken}
+	if formValue(r.PostForm, "token_type_hint") == "refresh_token" {
+		slices.Reverse(order)
+	}
+	for _, kind := range order {
+		if resp, err := kind(ctx, caller, token); err != nil || resp != nil {
+			return resp, err
+		}
+	}
+	return inactive, nil
+}
+
+func (s *Server) introspectAccessToken(ctx context.Context, caller *store.Client, token string) (map[string]any, error) {
 	info, err := s.activeToken(ctx, token)
 	if err != nil || info == nil {
-		return inactive, err
+		return nil, err
 	}
 	if ok, err := s.mayIntrospect(ctx, caller, info); err != nil || !ok {
-		return inactive, err
+		return nil, err
 	}
 	out := make(map[string]any, 12+len(info.extra))
 	for k, v := range info.extra {
@@ -278,6 +303,48 @@ func (s *Server) introspect(ctx context.Context, w http.ResponseWriter, r *http.
 	if info.jkt != "" {
 		out["token_type"] = "DPoP"
 		out["cnf"] = map[string]string{"jkt": info.jkt}
+	}
+	return out, nil
+}
+
+// introspectRefreshToken answers for a refresh token, to the client it was issued to only: a
+// refresh token is that client's credential, not something a resource server ever sees. It is
+// active while the refresh grant would accept it: not rotated, not expired, its grant not
+// revoked and its account neither disabled nor deleted.
+func (s *Server) introspectRefreshToken(ctx context.Context, caller *store.Client, token string) (map[string]any, error) {
+	if strings.Contains(token, ".") {
+		return nil, nil // a JWT; refresh tokens are opaque
+	}
+	rt, err := s.st.GetRefreshToken(ctx, hashToken(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	g, err := s.st.GetGrant(ctx, rt.GrantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if g.ClientID != caller.ID || g.Revoked || rt.UsedAt != nil {
+		return nil, nil
+	}
+	if acc, err := s.refreshAccount(ctx, rt, g); err != nil || acc == nil {
+		return nil, err
+	}
+	out := map[string]any{
+		"active":    true,
+		"iss":       s.cfg.Issuer,
+		"client_id": g.ClientID,
+		"sub":       s.subjectFor(caller, g.Subject), // pairwise clients know their own sub
+		"exp":       min(rt.ExpiresAt.Unix(), g.ExpiresAt.Unix()),
+		"iat":       rt.CreatedAt.Unix(),
+		// Not a token_type of RFC 6749 §7.1; oidc-provider answers the same for refresh tokens.
+		"token_type": "refresh_token",
+	}
+	if len(rt.Scopes) > 0 {
+		out["scope"] = strings.Join(rt.Scopes, " ")
 	}
 	return out, nil
 }

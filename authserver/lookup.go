@@ -65,12 +65,26 @@ func (l *lookups) resourceByIdentifier(ctx context.Context, identifier string) (
 	return r, nil
 }
 
+// isLinked reports whether the client may obtain tokens for the resource.
 func (l *lookups) isLinked(ctx context.Context, clientID, resourceID string) (bool, error) {
-	key := clientID + "\x00" + resourceID
+	return l.link("tokens\x00"+clientID+"\x00"+resourceID, func() (bool, error) {
+		return l.st.IsClientLinked(ctx, clientID, resourceID)
+	})
+}
+
+// isIntrospector reports whether the client may introspect the resource's tokens.
+func (l *lookups) isIntrospector(ctx context.Context, clientID, resourceID string) (bool, error) {
+	return l.link("introspect\x00"+clientID+"\x00"+resourceID, func() (bool, error) {
+		return l.st.IsClientIntrospector(ctx, clientID, resourceID)
+	})
+}
+
+// link caches one yes/no answer about a client–resource link under key.
+func (l *lookups) link(key string, read func() (bool, error)) (bool, error) {
 	if ok, hit := l.links.Get(key); hit {
 		return ok, nil
 	}
-	ok, err := l.st.IsClientLinked(ctx, clientID, resourceID)
+	ok, err := read()
 	if err != nil {
 		return false, err
 	}

@@ -3,9 +3,11 @@ package authserver
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
 // Endpoint paths, relative to the issuer URL.
@@ -65,14 +67,6 @@ func (s *Server) buildMetadata() ([]byte, error) {
 			grantTypes = append(grantTypes, g)
 		}
 	}
-	// Introspection and revocation are for confidential callers: a public client has no
-	// credentials that would make it a legitimate introspector.
-	var confidential []string
-	for _, m := range clientauth.Methods() {
-		if m != "none" {
-			confidential = append(confidential, m)
-		}
-	}
 	algs := clientauth.AssertionAlgs()
 	return json.Marshal(metadata{
 		Issuer:                                    s.cfg.Issuer,
@@ -82,11 +76,11 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		RevocationEndpoint:                        s.endpoint(pathRevoke),
 		ResponseTypesSupported:                    []string{"code"},
 		GrantTypesSupported:                       grantTypes,
-		TokenEndpointAuthMethodsSupported:         clientauth.Methods(),
+		TokenEndpointAuthMethodsSupported:         clientAuthMethods(pathToken),
 		TokenEndpointAuthSigningAlgValues:         algs,
-		IntrospectionEndpointAuthMethodsSupported: confidential,
+		IntrospectionEndpointAuthMethodsSupported: clientAuthMethods(pathIntrospect),
 		IntrospectionEndpointAuthSigningAlgValues: algs,
-		RevocationEndpointAuthMethodsSupported:    clientauth.Methods(), // public clients revoke their own tokens too
+		RevocationEndpointAuthMethodsSupported:    clientAuthMethods(pathRevoke),
 		RevocationEndpointAuthSigningAlgValues:    algs,
 		DPoPSigningAlgValuesSupported:             s.dpopAlgs(),
 
@@ -104,6 +98,26 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		AuthorizationResponseISSParameter: true,
 		ClaimsParameterSupported:          true,
 	})
+}
+
+// clientAuthMethods are the client authentication methods the endpoint at path accepts.
+// Discovery advertises these lists and authenticateClient enforces them: one rule, one place.
+func clientAuthMethods(path string) []string {
+	all := clientauth.Methods()
+	if path == pathIntrospect {
+		// Introspection reveals what a token carries, so only a client that proves who it is
+		// may ask (RFC 7662 §2.1, §4): a public client's bare client_id proves nothing.
+		return slices.DeleteFunc(all, func(m string) bool { return m == clientauth.MethodNone })
+	}
+	// Token and revocation endpoints serve public clients too (RFC 7009 §2.1: they revoke
+	// their own tokens).
+	return all
+}
+
+// authenticateClient authenticates the caller of the endpoint at path with the methods that
+// endpoint accepts.
+func (s *Server) authenticateClient(r *http.Request, path string) (*store.Client, error) {
+	return s.auth.Authenticate(r, s.endpoint(path), clientAuthMethods(path))
 }
 
 func (s *Server) pkceMethods() []string {

@@ -55,17 +55,14 @@ func (s *Server) refreshTokenGrant(ctx context.Context, r *http.Request, client 
 	if old.UsedAt != nil {
 		return s.refreshReused(ctx, g, old)
 	}
-	now := s.now()
-	if !now.Before(old.ExpiresAt) || !now.Before(g.ExpiresAt) {
-		return nil, badRefresh
-	}
-	// A deleted or disabled account's grants end with it.
-	acc, err := s.accounts.Account(ctx, g.Subject)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, account.ErrDisabled) {
-		return nil, badRefresh
-	} else if err != nil {
+	acc, err := s.refreshAccount(ctx, old, g)
+	if err != nil {
 		return nil, err
 	}
+	if acc == nil {
+		return nil, badRefresh
+	}
+	now := s.now()
 	scopes := old.Scopes
 	if param := formValue(r.PostForm, "scope"); param != "" {
 		requested, ok := parseScope(param)
@@ -107,6 +104,21 @@ func (s *Server) refreshTokenGrant(ctx context.Context, r *http.Request, client 
 		return nil, err
 	}
 	return resp, nil
+}
+
+// refreshAccount checks what ends an unused refresh token of a live grant besides
+// revocation: its own expiry, its grant's, and its account (a deleted or disabled account's
+// grants end with it). It returns the account, or nil when the token has ended.
+func (s *Server) refreshAccount(ctx context.Context, rt *store.RefreshToken, g *store.Grant) (*store.Account, error) {
+	now := s.now()
+	if !now.Before(rt.ExpiresAt) || !now.Before(g.ExpiresAt) {
+		return nil, nil
+	}
+	acc, err := s.accounts.Account(ctx, g.Subject)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, account.ErrDisabled) {
+		return nil, nil
+	}
+	return acc, err
 }
 
 // refreshDPoP checks the proof of a refresh request: a grant bound to a key (public client)

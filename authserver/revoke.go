@@ -27,7 +27,7 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err := parsePostForm(w, r); err != nil {
 		return err
 	}
-	caller, err := s.auth.Authenticate(r, s.endpoint(pathRevoke))
+	caller, err := s.authenticateClient(r, pathRevoke)
 	if err != nil {
 		return err
 	}

@@ -123,7 +123,8 @@ var knownGrantTypes = []string{
 }
 
 // seedClients writes the configured clients (the configuration is their source of truth) and
-// links them to their resources.
+// links them to their resources: one link per resource, granting tokens for the client's
+// resources and introspection for the ones it introspects.
 func (s *Server) seedClients(ctx context.Context) error {
 	for _, cc := range s.cfg.Clients {
 		c, err := s.clientFromConfig(cc)
@@ -133,19 +134,49 @@ func (s *Server) seedClients(ctx context.Context) error {
 		if err := s.st.UpsertClient(ctx, c); err != nil {
 			return fmt.Errorf("client %s: %w", cc.ID, err)
 		}
-		for _, identifier := range cc.Resources {
-			r, err := s.st.GetResourceByIdentifier(ctx, identifier)
+		for _, link := range configuredLinks(cc) {
+			r, err := s.st.GetResourceByIdentifier(ctx, link.identifier)
 			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("client %s: resource %s is not declared", cc.ID, identifier)
+				return fmt.Errorf("client %s: resource %s is not declared", cc.ID, link.identifier)
 			} else if err != nil {
 				return fmt.Errorf("client %s: %w", cc.ID, err)
 			}
-			if err := s.st.LinkClientResource(ctx, &store.ClientResource{ClientID: c.ID, ResourceID: r.ID}); err != nil {
-				return fmt.Errorf("client %s: linking %s: %w", cc.ID, identifier, err)
+			err = s.st.LinkClientResource(ctx, &store.ClientResource{ClientID: c.ID, ResourceID: r.ID, Tokens: link.tokens, Introspect: link.introspect})
+			if err != nil {
+				return fmt.Errorf("client %s: linking %s: %w", cc.ID, link.identifier, err)
 			}
 		}
 	}
 	return nil
+}
+
+// configuredLink is what a client's configuration grants it on one resource.
+type configuredLink struct {
+	identifier         string
+	tokens, introspect bool
+}
+
+// configuredLinks merges a client's resources and introspects into one link per resource, in
+// the order they first appear.
+func configuredLinks(cc ClientConfig) []configuredLink {
+	var links []configuredLink
+	index := map[string]int{}
+	grant := func(identifier string) *configuredLink {
+		i, ok := index[identifier]
+		if !ok {
+			i = len(links)
+			index[identifier] = i
+			links = append(links, configuredLink{identifier: identifier})
+		}
+		return &links[i]
+	}
+	for _, id := range cc.Resources {
+		grant(id).tokens = true
+	}
+	for _, id := range cc.Introspects {
+		grant(id).introspect = true
+	}
+	return links
 }
 
 func (s *Server) clientFromConfig(cc ClientConfig) (*store.Client, error) {
@@ -242,6 +273,9 @@ func (s *Server) clientFromConfig(cc ClientConfig) (*store.Client, error) {
 	}
 	if c.TokenEndpointAuthMethod == "none" && slices.Contains(c.GrantTypes, "client_credentials") {
 		return nil, errors.New("a public client (auth_method none) cannot use client_credentials")
+	}
+	if c.TokenEndpointAuthMethod == "none" && len(cc.Introspects) > 0 {
+		return nil, errors.New("a public client (auth_method none) cannot introspect: introspects needs a confidential client")
 	}
 	for _, sc := range c.Scopes {
 		if !validScopeToken(sc) {

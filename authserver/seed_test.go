@@ -132,6 +132,10 @@ func TestClientConfigValidation(t *testing.T) {
 		{"bad hash", ClientConfig{ID: "c", SecretHash: "md5$abc"}, "secret_hash"},
 		{"bad scope", ClientConfig{ID: "c", Secret: svcSecret, Scopes: []string{`a"b`}}, "scope"},
 		{"unknown resource", ClientConfig{ID: "c", Secret: svcSecret, Resources: []string{"https://undeclared.example"}}, "not declared"},
+		{"unknown introspected resource", ClientConfig{ID: "c", Secret: svcSecret, Introspects: []string{"https://undeclared.example"}}, "not declared"},
+		{"relative introspected resource", ClientConfig{ID: "c", Secret: svcSecret, Introspects: []string{"/api"}}, "absolute URI"},
+		// Introspection takes client credentials, which a public client has none of.
+		{"public client introspects", ClientConfig{ID: "c", Introspects: []string{"https://undeclared.example"}}, "cannot introspect"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -172,6 +172,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		HTTPClient:      deps.HTTPClient,
 		MaxAssertionAge: cfg.ClientAssertionMaxAge,
 		Now:             deps.Now,
+
+		EndpointAudience: cfg.ClientAssertionEndpointAudience,
 	}
 	if err := s.setupDPoP(); err != nil {
 		return nil, err

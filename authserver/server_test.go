@@ -95,7 +95,8 @@ func newTestServerOpts(t testing.TB, o serverOptions) *testServer {
 				Resources: []string{jwtResource, rsResource, opqResource, offResource}},
 			{ID: "poster", Secret: otherSecret, TokenEndpointAuthMethod: "client_secret_post", Resources: []string{jwtResource}},
 			{ID: "weak", Secret: weakSecret, Resources: []string{jwtResource}},
-			{ID: "gateway", Secret: gwSecret, Resources: []string{opqResource, jwtResource}, GrantTypes: []string{"refresh_token"}},
+			// The server of the opaque and JWT resources: it introspects their tokens.
+			{ID: "gateway", Secret: gwSecret, Introspects: []string{opqResource, jwtResource}, GrantTypes: []string{"refresh_token"}},
 			{ID: "public", GrantTypes: []string{"authorization_code"}},
 		},
 	}
@@ -401,15 +402,15 @@ func TestIntrospection(t *testing.T) {
 	if got["active"] != true || got["aud"] != opqResource || got["scope"] != "read" || got["tier"] != "gold" {
 		t.Errorf("opaque introspection = %v", got)
 	}
-	// A gateway linked to the resource may introspect; an unrelated client learns nothing.
+	// The resource's gateway may introspect; an unrelated client learns nothing.
 	if got := ts.introspect("gateway", gwSecret, opqTok); got["active"] != true {
-		t.Errorf("linked gateway: %v", got)
+		t.Errorf("the resource's gateway: %v", got)
 	}
 	if got := ts.introspect("weak", weakSecret, opqTok); len(got) != 1 || got["active"] != false {
 		t.Errorf("unrelated client: %v", got)
 	}
 	if got := ts.introspect("gateway", gwSecret, ts.mustToken("svc", svcSecret, rsResource, "")); got["active"] != false {
-		t.Errorf("gateway not linked to rs resource: %v", got)
+		t.Errorf("gateway not introspecting the rs resource: %v", got)
 	}
 	for _, garbage := range []string{"x", "a.b.c", jwtTok + "x", strings.Repeat("A", maxTokenLen+1), "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0."} {
 		if got := ts.introspect("svc", svcSecret, garbage); got["active"] != false {

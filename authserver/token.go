@@ -45,7 +45,7 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if !ok {
 		return nil, oautherr.New(oautherr.UnsupportedGrantType, "grant_type is not supported")
 	}
-	client, err := s.auth.Authenticate(r, s.endpoint(pathToken))
+	client, err := s.authenticateClient(r, pathToken)
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +93,10 @@ func (s *Server) resolveResource(ctx context.Context, client *store.Client, requ
 	return res, nil
 }
 
-// defaultResource serves requests without a resource parameter: a client linked to exactly
-// one resource gets that one; anything else must say which it wants.
+// defaultResource serves requests without a resource parameter: a client that may obtain
+// tokens for exactly one resource gets that one; anything else must say which it wants.
 func (s *Server) defaultResource(ctx context.Context, client *store.Client) (*store.Resource, error) {
-	links, err := s.st.ListClientResources(ctx, client.ID)
+	links, err := s.tokenLinks(ctx, client.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +113,16 @@ func (s *Server) defaultResource(ctx context.Context, client *store.Client) (*st
 		return nil, oautherr.New(oautherr.InvalidTarget, "the resource is disabled")
 	}
 	return res, nil
+}
+
+// tokenLinks are the client's links that let it obtain tokens; links that only let it
+// introspect a resource's tokens play no part in issuance.
+func (s *Server) tokenLinks(ctx context.Context, clientID string) ([]*store.ClientResource, error) {
+	links, err := s.st.ListClientResources(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(links, func(l *store.ClientResource) bool { return !l.Tokens }), nil
 }
 
 // grantScopes checks the requested scope against the client's and the resource's allowlists.

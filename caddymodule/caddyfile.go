@@ -36,6 +36,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    signing_algs <alg...>
 //	    key_rotation <duration>
 //	    client_assertion_max_age <duration>
+//	    client_assertion_endpoint_audience [true|false]
 //	    dpop_algs <alg...>
 //	    dpop_nonce <secret>
 //	    dpop_replay_redis <url>
@@ -64,6 +65,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        redirect_uri_any_loopback_port [true|false]
 //	        scopes <scope...>
 //	        resources <identifier...>
+//	        introspects <identifier...>
 //	        jwks <JWK Set JSON> | jwks_uri <url>
 //	        dpop_bound_access_tokens [true|false]
 //	        post_logout_redirect_uris <uri...>
@@ -124,6 +126,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.KeyRotation, err = durationArg(d)
 		case "client_assertion_max_age":
 			h.ClientAssertionMaxAge, err = durationArg(d)
+		case "client_assertion_endpoint_audience":
+			h.ClientAssertionEndpointAudience, err = boolArg(d)
 		case "dpop_algs":
 			h.DPoPAlgs, err = enumArgs(d, asymmetricAlgs)
 		case "dpop_nonce":
@@ -277,6 +281,8 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 			c.Scopes, err = scopeArgs(d)
 		case "resources":
 			c.Resources, err = uriArgs(d, "resource")
+		case "introspects":
+			c.Introspects, err = uriArgs(d, "resource")
 		case "jwks":
 			var raw string
 			if raw, err = oneArg(d); err == nil {

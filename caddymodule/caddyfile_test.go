@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,6 +26,7 @@ const fullCaddyfile = `oauth_server {
 	signing_algs RS256 ES256
 	key_rotation 720h
 	client_assertion_max_age 5m
+	client_assertion_endpoint_audience
 	enforce_per_client_resources false
 	resource_seed_mode merge
 	resource https://api.example.test {
@@ -52,6 +54,7 @@ const fullCaddyfile = `oauth_server {
 		redirect_uri_any_loopback_port
 		scopes read write
 		resources https://api.example.test
+		introspects https://api.example.test https://other.example.test
 		dpop_bound_access_tokens true
 	}
 	client jwt-client {
@@ -71,6 +74,7 @@ const fullJSON = `{
 	"signing_algs": ["RS256", "ES256"],
 	"key_rotation": 2592000000000000,
 	"client_assertion_max_age": 300000000000,
+	"client_assertion_endpoint_audience": true,
 	"enforce_per_client_resources": false,
 	"resource_seed_mode": "merge",
 	"resources": [{
@@ -98,6 +102,7 @@ const fullJSON = `{
 		"redirect_uri_any_loopback_port": true,
 		"scopes": ["read", "write"],
 		"resources": ["https://api.example.test"],
+		"introspects": ["https://api.example.test", "https://other.example.test"],
 		"dpop_bound_access_tokens": true
 	}, {
 		"client_id": "jwt-client",
@@ -247,6 +252,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "jwks not a set", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks `[1]`\n }\n}", wantErr: "jwks: must be a JSON JWK Set"},
 		{name: "http jwks_uri", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks_uri http://keys.example/jwks\n }\n}", wantErr: "jwks_uri"},
 		{name: "redirect with fragment", input: "oauth_server {\n issuer https://a.example\n client c {\n redirect_uris https://app/cb#f\n }\n}", wantErr: "fragment"},
+		{name: "client_assertion_endpoint_audience false", input: "oauth_server {\n issuer https://a.example\n client_assertion_endpoint_audience false\n}", want: `{"issuer":"https://a.example"}`},
+		{name: "relative introspects", input: "oauth_server {\n issuer https://a.example\n client c {\n introspects /api\n }\n}", wantErr: "must be an absolute URI"},
+		{name: "introspects without a resource", input: "oauth_server {\n issuer https://a.example\n client c {\n introspects\n }\n}", wantErr: "wrong argument count"},
 		{name: "duplicate client", input: "oauth_server {\n issuer https://a.example\n client c\n client c\n}", wantErr: `client "c": declared twice`},
 	}
 	for _, tt := range tests {
@@ -292,6 +300,7 @@ func TestValidateJSON(t *testing.T) {
 		{"login delay base only", `{"issuer":"https://a.example","login_delay_base":"10s"}`, "login_delay: the base 10s exceeds the maximum 8s"},
 		{"login delay max", `{"issuer":"https://a.example","login_delay_max":"31s"}`, "login_delay: the maximum must not exceed 30s"},
 		{"login delay", `{"issuer":"https://a.example","login_delay_base":"2s","login_delay_max":"30s"}`, ""},
+		{"relative introspects", `{"issuer":"https://a.example","clients":[{"client_id":"c","introspects":["api"]}]}`, "must be an absolute URI"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -408,11 +417,16 @@ func TestAdaptRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(r.CustomClaims, wantClaims) {
 		t.Errorf("claims = %#v, want %#v", r.CustomClaims, wantClaims)
 	}
-	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" || !c.RedirectURIAnyLoopbackPort {
+	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" || !c.RedirectURIAnyLoopbackPort ||
+		!slices.Equal(c.Resources, []string{"https://api.example.test"}) ||
+		!slices.Equal(c.Introspects, []string{"https://api.example.test", "https://other.example.test"}) {
 		t.Errorf("client = %+v", c)
 	}
 	if c := ac.Clients[1]; c.JWKS != `{"keys":[]}` {
 		t.Errorf("jwks = %q", c.JWKS)
+	}
+	if !ac.ClientAssertionEndpointAudience {
+		t.Error("client_assertion_endpoint_audience did not reach the server's config")
 	}
 	if *ac.EnforcePerClientResources || ac.ResourceSeedMode != "merge" || ac.KeyRotationPeriod != 720*3600*1e9 {
 		t.Errorf("server policy = %+v", ac)

@@ -66,8 +66,11 @@ type Client struct {
 	// match on any port (RFC 8252 §7.3), as public clients' always do.
 	RedirectURIAnyLoopbackPort bool     `json:"redirect_uri_any_loopback_port,omitempty"`
 	Scopes                     []string `json:"scopes,omitempty"`
-	// Resources are the identifiers of the resources the client is linked to.
+	// Resources are the identifiers of the resources the client may obtain tokens for.
 	Resources []string `json:"resources,omitempty"`
+	// Introspects are the identifiers of the resources whose server or gateway this client
+	// is: it may introspect their tokens, whoever they were issued to (no tokens for them).
+	Introspects []string `json:"introspects,omitempty"`
 	// JWKS is the client's public JWK Set, for private_key_jwt.
 	JWKS                  json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI               string          `json:"jwks_uri,omitempty"`
@@ -363,7 +366,7 @@ func (c *Client) validate() error {
 			return wrap(err)
 		}
 	}
-	for _, res := range c.Resources {
+	for _, res := range slices.Concat(c.Resources, c.Introspects) {
 		if err := checkAbsoluteURI("resource", res); err != nil {
 			return wrap(err)
 		}
@@ -441,6 +444,8 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		AllowPlainPKCE:            h.AllowPlainPKCE,
 		ACRValues:                 h.ACRValues,
 		TemplateDir:               h.TemplateDir,
+
+		ClientAssertionEndpointAudience: h.ClientAssertionEndpointAudience,
 	}
 	h.applyLoginLimits(&cfg)
 	for _, a := range h.Accounts {
@@ -514,6 +519,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 			RedirectURIAnyLoopbackPort:  c.RedirectURIAnyLoopbackPort,
 			Scopes:                      c.Scopes,
 			Resources:                   c.Resources,
+			Introspects:                 c.Introspects,
 			JWKS:                        string(c.JWKS),
 			JWKSURI:                     c.JWKSURI,
 			DPoPBoundAccessTokens:       c.DPoPBoundAccessTokens,

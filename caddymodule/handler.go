@@ -44,6 +44,9 @@ type Handler struct {
 	SigningAlgs           []string       `json:"signing_algs,omitempty"`
 	KeyRotation           caddy.Duration `json:"key_rotation,omitempty"`
 	ClientAssertionMaxAge caddy.Duration `json:"client_assertion_max_age,omitempty"`
+	// ClientAssertionEndpointAudience also accepts the receiving endpoint's URL as the aud
+	// of client assertions, for legacy clients (default: only the issuer identifier).
+	ClientAssertionEndpointAudience bool `json:"client_assertion_endpoint_audience,omitempty"`
 	// DPoPAlgs restricts the DPoP proof algorithms accepted at the token endpoint.
 	DPoPAlgs []string `json:"dpop_algs,omitempty"`
 	// DPoPNonce, when set, is the shared secret of stateless DPoP nonces (RFC 9449 §8) that

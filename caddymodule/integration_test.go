@@ -187,6 +187,10 @@ func TestIntegration(t *testing.T) {
 			secret 9fK2pQ7vLx4mN8rT1wZc6bH3jY5dS0aGeUoViRnXtMk
 			scopes read
 			resources ` + tc.issuer + `/api
+		}
+		client opaque-gateway {
+			secret Qp3Lr6Ns9Ot2Pu5Qv8Rw1Sx4Ty7Uz0Va3Wb6Xc9Yd2Z
+			introspects ` + tc.issuer + `/opaque-api
 		}`
 		err := tc.load(t, tc.caddyfile(t, tc.storage(), extra))
 		close(stop)
@@ -205,8 +209,19 @@ func TestIntegration(t *testing.T) {
 				t.Errorf("%s token issued before the reload is inactive after it", name)
 			}
 		}
-		// The added client works.
+		// The added clients work: second-service gets tokens for /api but learns nothing about
+		// demo-service's; opaque-gateway introspects the opaque API's tokens and nothing else.
 		requestToken(t, meta.TokenEndpoint, "second-service", "9fK2pQ7vLx4mN8rT1wZc6bH3jY5dS0aGeUoViRnXtMk", tc.issuer+"/api", "read")
+		if introspect(t, meta.Introspection, "second-service", "9fK2pQ7vLx4mN8rT1wZc6bH3jY5dS0aGeUoViRnXtMk", jwtToken) {
+			t.Error("a client with tokens for /api introspected another client's token for it")
+		}
+		const gwSecret = "Qp3Lr6Ns9Ot2Pu5Qv8Rw1Sx4Ty7Uz0Va3Wb6Xc9Yd2Z"
+		if !introspect(t, meta.Introspection, "opaque-gateway", gwSecret, opaqueToken) {
+			t.Error("introspects: the opaque API's gateway cannot introspect its tokens")
+		}
+		if introspect(t, meta.Introspection, "opaque-gateway", gwSecret, jwtToken) {
+			t.Error("introspects: the opaque API's gateway introspected a token of another resource")
+		}
 	})
 
 	t.Run("admin API rotates keys", func(t *testing.T) {

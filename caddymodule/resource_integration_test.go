@@ -83,7 +83,8 @@ func TestResourceIntegration(t *testing.T) {
 		Clients: []authserver.ClientConfig{
 			{ID: "remote-app", Secret: testSecret, GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"},
 				Resources: []string{gateway + "/jwt", gateway + "/opaque"}},
-			{ID: "gateway", Secret: gatewaySecret, GrantTypes: []string{"refresh_token"}, Resources: []string{gateway + "/opaque"}},
+			// The gateway's introspection_client: the opaque resource's server.
+			{ID: "gateway", Secret: gatewaySecret, GrantTypes: []string{"refresh_token"}, Introspects: []string{gateway + "/opaque"}},
 		},
 	})
 

@@ -60,7 +60,7 @@ type assertionClaims struct {
 // come first with precise descriptions; everything after the lookup fails with descFailed
 // until the signature proves the caller holds the client's key. The jti is recorded last so
 // that unsigned garbage cannot fill the replay store.
-func (a *Authenticator) authenticateAssertion(ctx context.Context, cred credentials, endpointURL string) (*store.Client, error) {
+func (a *Authenticator) authenticateAssertion(ctx context.Context, cred credentials, endpointURL string, methods []string) (*store.Client, error) {
 	if len(cred.assertion) > maxAssertionBytes {
 		return nil, oautherr.Client("client_assertion is too large", false)
 	}
@@ -74,6 +74,9 @@ func (a *Authenticator) authenticateAssertion(ctx context.Context, cred credenti
 	method := MethodPrivateKeyJWT
 	if slices.Contains(hmacAlgs, alg) {
 		method = MethodSecretJWT
+	}
+	if err := methodAccepted(methods, method, false); err != nil {
+		return nil, err
 	}
 
 	var claims assertionClaims
@@ -126,8 +129,11 @@ func (a *Authenticator) checkClaims(c *assertionClaims, bodyID, endpointURL stri
 		return invalid("iss and sub of client_assertion must both be the client_id")
 	case bodyID != "" && bodyID != c.Subject:
 		return oautherr.Request("client_id does not match the sub of client_assertion")
-	case !(a.Issuer != "" && c.Audience.Contains(a.Issuer)) && !(endpointURL != "" && c.Audience.Contains(endpointURL)):
-		return invalid("the aud of client_assertion must be the issuer or the endpoint URL")
+	case !a.audienceIsThisServer(c.Audience, endpointURL):
+		if a.EndpointAudience {
+			return invalid("the aud of client_assertion must be the issuer identifier or the endpoint URL, as its only value")
+		}
+		return invalid("the aud of client_assertion must be the issuer identifier, as its only value")
 	case c.Expiry == nil:
 		return invalid("client_assertion must have exp")
 	case c.ID == "":
@@ -149,6 +155,18 @@ func (a *Authenticator) checkClaims(c *assertionClaims, bodyID, endpointURL stri
 		return invalid(fmt.Sprintf("client_assertion lives longer than %s (exp - iat)", maxAge))
 	}
 	return nil
+}
+
+// audienceIsThisServer accepts the issuer identifier as the single aud value
+// (draft-ietf-oauth-rfc7523bis; the OpenID Foundation's 2025 advisory on audience injection).
+// An array naming other audiences too, or the token endpoint URL that another server's
+// metadata can claim as its own, would let an assertion a client made for that server be
+// replayed here. EndpointAudience restores the endpoint URL for legacy clients, still alone.
+func (a *Authenticator) audienceIsThisServer(aud jwt.Audience, endpointURL string) bool {
+	if len(aud) != 1 || aud[0] == "" {
+		return false
+	}
+	return aud[0] == a.Issuer || (a.EndpointAudience && aud[0] == endpointURL)
 }
 
 // verifySignature checks the assertion with the client's HMAC secret or public keys.

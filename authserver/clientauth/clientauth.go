@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,8 +68,12 @@ type SecretOpener interface {
 // Authenticator authenticates the client of a request. Set the exported fields before first
 // use and do not copy it afterwards (it holds the jwks_uri cache).
 type Authenticator struct {
-	// Issuer is accepted as the aud of a client assertion, as is the endpoint URL.
-	Issuer  string
+	// Issuer is the only aud a client assertion may carry (see EndpointAudience).
+	Issuer string
+	// EndpointAudience also accepts, for clients written before the issuer-only rule, the URL
+	// of the endpoint receiving the assertion as its aud (still as the only value).
+	EndpointAudience bool
+
 	Clients ClientSource
 	Secrets SecretVerifier
 	Sealed  SecretOpener
@@ -105,16 +110,21 @@ type credentials struct {
 }
 
 // Authenticate reads r.PostForm (already parsed by the caller) and the Authorization header
-// and returns the authenticated client, or an *oautherr.Error. The returned client may be
-// shared with a cache and must not be modified.
-func (a *Authenticator) Authenticate(r *http.Request, endpointURL string) (*store.Client, error) {
+// and returns the authenticated client, or an *oautherr.Error. endpointURL is the URL of the
+// endpoint the request came to and methods the authentication methods it accepts (the list
+// its discovery metadata advertises). The returned client may be shared with a cache and must
+// not be modified.
+func (a *Authenticator) Authenticate(r *http.Request, endpointURL string, methods []string) (*store.Client, error) {
 	cred, err := readCredentials(r)
 	if err != nil {
 		return nil, err
 	}
 	ctx := r.Context()
 	if cred.method == MethodSecretJWT || cred.method == MethodPrivateKeyJWT {
-		return a.authenticateAssertion(ctx, cred, endpointURL)
+		return a.authenticateAssertion(ctx, cred, endpointURL, methods)
+	}
+	if err := methodAccepted(methods, cred.method, cred.basic); err != nil {
+		return nil, err
 	}
 	client, err := a.lookup(ctx, cred.clientID, cred.basic)
 	if err != nil {
@@ -246,6 +256,19 @@ func (a *Authenticator) lookup(ctx context.Context, id string, basic bool) (*sto
 		return nil, failed(basic, fmt.Sprintf("client %q is disabled", id))
 	}
 	return client, nil
+}
+
+// methodAccepted refuses a method the endpoint does not accept before any client lookup, so
+// the answer says nothing about the client. A bare client_id (none) is the usual case: it is
+// no credential, and endpoints that reveal token contents do not take it.
+func methodAccepted(methods []string, method string, basic bool) error {
+	if slices.Contains(methods, method) {
+		return nil
+	}
+	if method == MethodNone {
+		return oautherr.Client("this endpoint requires client authentication", basic)
+	}
+	return oautherr.Client("this endpoint does not accept "+method, basic)
 }
 
 // registeredMethod is the client's method, client_secret_basic when unset (RFC 7591 §2).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,7 +21,8 @@ type authCase struct {
 	name     string
 	auth     []string // Authorization header values
 	form     url.Values
-	endpoint string // default tokenURL
+	endpoint string   // default tokenURL
+	methods  []string // accepted at the endpoint; default Methods()
 	// wantID is the authenticated client; empty means an error with wantCode.
 	wantID     string
 	wantCode   string
@@ -35,7 +37,11 @@ func (c authCase) run(t *testing.T, a *Authenticator) {
 	if endpoint == "" {
 		endpoint = tokenURL
 	}
-	client, err := a.Authenticate(newRequest(c.form, c.auth...), endpoint)
+	methods := c.methods
+	if methods == nil {
+		methods = Methods()
+	}
+	client, err := a.Authenticate(newRequest(c.form, c.auth...), endpoint, methods)
 	if c.wantID != "" {
 		if err != nil {
 			t.Fatalf("want client %q, got error %v (cause %v)", c.wantID, err, errors.Unwrap(err))
@@ -161,7 +167,7 @@ func TestFailuresLookAlike(t *testing.T) {
 		"wrong hs secret": newRequest(assertionForm(sign(t, jose.HS256, []byte(strings.Repeat("z", 32)), "", claims("hs", nil)))),
 	}
 	for name, r := range requests {
-		_, err := a.Authenticate(r, tokenURL)
+		_, err := a.Authenticate(r, tokenURL, Methods())
 		var e *oautherr.Error
 		if !errors.As(err, &e) {
 			t.Fatalf("%s: %v", name, err)
@@ -260,16 +266,6 @@ func TestAssertions(t *testing.T) {
 		fail("aud with a number", hs(jose.HS256, "hs", set("aud", []any{1})), badClient, "malformed"),
 		fail("exp as a string", hs(jose.HS256, "hs", set("exp", "tomorrow")), badClient, "malformed"),
 
-		// aud variants
-		ok("aud is the issuer", hs(jose.HS256, "hs", set("aud", testIssuer)), "hs"),
-		ok("aud array with the endpoint", hs(jose.HS256, "hs", set("aud", []string{"https://other.example", tokenURL})), "hs"),
-		ok("aud array with the issuer", hs(jose.HS256, "hs", set("aud", []string{testIssuer, "https://other.example"})), "hs"),
-		fail("aud is another endpoint", hs(jose.HS256, "hs", set("aud", introURL)), badClient, "aud"),
-		fail("aud is another server", hs(jose.HS256, "hs", set("aud", []string{"https://other.example"})), badClient, "aud"),
-		fail("aud is the issuer with a trailing slash", hs(jose.HS256, "hs", set("aud", testIssuer+"/")), badClient, "aud"),
-		fail("aud is empty", hs(jose.HS256, "hs", set("aud", "")), badClient, "aud"),
-		fail("aud missing", hs(jose.HS256, "hs", del("aud")), badClient, "aud"),
-
 		// iss, sub, client_id
 		fail("iss differs from sub", hs(jose.HS256, "hs", set("iss", "pk")), badClient, "iss and sub"),
 		fail("iss missing", hs(jose.HS256, "hs", del("iss")), badClient, "iss and sub"),
@@ -305,12 +301,9 @@ func TestAssertions(t *testing.T) {
 	}
 }
 
-func TestAssertionAudienceForEndpoint(t *testing.T) {
+// TestAssertionAudienceNeverMatchesAnEmptyIssuer: an empty aud must never match an unset issuer.
+func TestAssertionAudienceNeverMatchesAnEmptyIssuer(t *testing.T) {
 	a := newTestAuthenticator(func() time.Time { return testNow })
-	assertion := sign(t, jose.HS256, hsSecret, "", claims("hs", func(c map[string]any) { c["aud"] = introURL }))
-	authCase{name: "introspection endpoint", form: assertionForm(assertion), endpoint: introURL, wantID: "hs"}.run(t, a)
-	// Without a configured issuer, only the endpoint URL is an acceptable aud; an empty
-	// aud must never match an empty issuer.
 	a.Issuer = ""
 	empty := sign(t, jose.HS256, hsSecret, "", claims("hs", func(c map[string]any) { c["aud"] = "" }))
 	authCase{name: "empty issuer", form: assertionForm(empty), wantCode: badClient, wantStatus: 401}.run(t, a)
@@ -351,7 +344,7 @@ func TestAssertionReplay(t *testing.T) {
 	// A failed assertion records nothing: unsigned garbage must not fill the store.
 	before := len(replay.seen)
 	bad := sign(t, jose.HS256, []byte(strings.Repeat("w", 64)), "", claims("hs", nil))
-	if _, err := a.Authenticate(newRequest(assertionForm(bad)), tokenURL); err == nil {
+	if _, err := a.Authenticate(newRequest(assertionForm(bad)), tokenURL, Methods()); err == nil {
 		t.Fatal("bad signature accepted")
 	}
 	if len(replay.seen) != before {
@@ -422,4 +415,92 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestAssertionAudience: the aud of a client assertion is the issuer identifier as its only
+// value (draft-ietf-oauth-rfc7523bis; OpenID Foundation advisory on audience injection, 2025),
+// so an assertion made for another server can never be replayed here. EndpointAudience also
+// accepts the URL of the endpoint receiving it, for legacy clients, still as the only value.
+func TestAssertionAudience(t *testing.T) {
+	const other = "https://other.example"
+	cases := []struct {
+		name     string
+		aud      any // nil: no aud claim
+		endpoint string
+		// wantDefault and wantLegacy: accepted by default, and with EndpointAudience.
+		wantDefault, wantLegacy bool
+	}{
+		{"the issuer", testIssuer, tokenURL, true, true},
+		{"the issuer at the introspection endpoint", testIssuer, introURL, true, true},
+		{"an array of just the issuer", []string{testIssuer}, tokenURL, true, true},
+		{"the token endpoint URL", tokenURL, tokenURL, false, true},
+		{"an array of just the endpoint URL", []string{tokenURL}, tokenURL, false, true},
+		{"the introspection endpoint URL there", introURL, introURL, false, true},
+		{"the token endpoint URL at the introspection endpoint", tokenURL, introURL, false, false},
+		{"another endpoint of this server", introURL, tokenURL, false, false},
+		{"the issuer and another server", []string{testIssuer, other}, tokenURL, false, false},
+		{"another server and the issuer", []string{other, testIssuer}, tokenURL, false, false},
+		{"the issuer and the endpoint URL", []string{testIssuer, tokenURL}, tokenURL, false, false},
+		{"another server and the endpoint URL", []string{other, tokenURL}, tokenURL, false, false},
+		{"the issuer twice", []string{testIssuer, testIssuer}, tokenURL, false, false},
+		{"another server", other, tokenURL, false, false},
+		{"the issuer with a trailing slash", testIssuer + "/", tokenURL, false, false},
+		{"the issuer in upper case", strings.ToUpper(testIssuer), tokenURL, false, false},
+		{"empty", "", tokenURL, false, false},
+		{"an empty array", []string{}, tokenURL, false, false},
+		{"missing", nil, tokenURL, false, false},
+	}
+	for _, legacy := range []bool{false, true} {
+		a := newTestAuthenticator(func() time.Time { return testNow })
+		a.EndpointAudience = legacy
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("endpoint audience %v/%s", legacy, c.name), func(t *testing.T) {
+				assertion := sign(t, jose.HS256, hsSecret, "", claims("hs", func(m map[string]any) {
+					if c.aud == nil {
+						delete(m, "aud")
+					} else {
+						m["aud"] = c.aud
+					}
+				}))
+				accepted := c.wantDefault
+				if legacy {
+					accepted = c.wantLegacy
+				}
+				ac := authCase{name: c.name, form: assertionForm(assertion), endpoint: c.endpoint, wantID: "hs"}
+				if !accepted {
+					ac.wantID, ac.wantCode, ac.wantStatus, ac.wantDesc = "", badClient, 401, "aud"
+				}
+				ac.run(t, a)
+			})
+		}
+	}
+}
+
+// TestEndpointMethods: an endpoint accepts only the methods it is given (the ones its
+// discovery metadata advertises); a refused method fails before any client lookup, so the
+// answer is the same for known and unknown clients.
+func TestEndpointMethods(t *testing.T) {
+	confidential := slices.DeleteFunc(Methods(), func(m string) bool { return m == MethodNone })
+	hsAssertion := sign(t, jose.HS256, hsSecret, "", claims("hs", nil))
+	esAssertion := sign(t, jose.ES256, keys().ec256, "ec256", claims("pk", nil))
+	cases := []authCase{
+		{name: "public client where none is not accepted", form: form("client_id", "public"), methods: confidential,
+			wantCode: badClient, wantStatus: 401, wantDesc: "requires client authentication"},
+		{name: "unknown client where none is not accepted", form: form("client_id", "ghost"), methods: confidential,
+			wantCode: badClient, wantStatus: 401, wantDesc: "requires client authentication"},
+		{name: "basic where none is not accepted", auth: []string{basicAuth("basic", goodSecret)}, methods: confidential, wantID: "basic"},
+		{name: "post where none is not accepted", form: form("client_id", "post", "client_secret", goodSecret), methods: confidential, wantID: "post"},
+		{name: "client_secret_jwt where none is not accepted", form: assertionForm(hsAssertion), methods: confidential, wantID: "hs"},
+		{name: "private_key_jwt where none is not accepted", form: assertionForm(esAssertion), methods: confidential, wantID: "pk"},
+		{name: "basic where only none is accepted", auth: []string{basicAuth("basic", goodSecret)}, methods: []string{MethodNone},
+			wantCode: badClient, wantStatus: 401, wantBasic: true, wantDesc: "does not accept client_secret_basic"},
+		{name: "client_secret_jwt where only private_key_jwt is accepted", form: assertionForm(sign(t, jose.HS256, hsSecret, "", claims("hs", nil))),
+			methods: []string{MethodPrivateKeyJWT}, wantCode: badClient, wantStatus: 401, wantDesc: "does not accept client_secret_jwt"},
+		{name: "nothing accepted", form: form("client_id", "public"), methods: []string{},
+			wantCode: badClient, wantStatus: 401},
+	}
+	a := newTestAuthenticator(func() time.Time { return testNow })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(t, a) })
+	}
 }

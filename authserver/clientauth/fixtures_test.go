@@ -250,7 +250,7 @@ func claims(id string, edit func(map[string]any)) map[string]any {
 	c := map[string]any{
 		"iss": id,
 		"sub": id,
-		"aud": tokenURL,
+		"aud": testIssuer,
 		"iat": testNow.Unix(),
 		"exp": testNow.Add(time.Minute).Unix(),
 		"jti": fmt.Sprintf("jti-%d", jtiCounter.Add(1)),

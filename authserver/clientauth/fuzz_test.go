@@ -57,7 +57,7 @@ func FuzzAuthenticate(f *testing.F) {
 		if header != "" {
 			r.Header["Authorization"] = []string{header}
 		}
-		client, err := a.Authenticate(r, tokenURL)
+		client, err := a.Authenticate(r, tokenURL, Methods())
 		if err == nil {
 			if client == nil || client.ID == "" {
 				t.Fatalf("no error and no client")

@@ -104,7 +104,7 @@ func TestJWKSURIRotation(t *testing.T) {
 			status = s.status
 		}
 		srv.set(body, status)
-		_, err := a.Authenticate(newRequest(assertionForm(assert(s.key, s.kid))), tokenURL)
+		_, err := a.Authenticate(newRequest(assertionForm(assert(s.key, s.kid))), tokenURL, Methods())
 		if (err == nil) != s.wantOK {
 			t.Fatalf("%s: err = %v (cause %v), want ok=%v", s.name, err, causeOf(err), s.wantOK)
 		}
@@ -164,7 +164,7 @@ func TestJWKSURIConcurrent(t *testing.T) {
 	errs := make(chan error, len(assertions))
 	for _, as := range assertions {
 		wg.Go(func() {
-			if _, err := a.Authenticate(newRequest(assertionForm(as)), tokenURL); err != nil {
+			if _, err := a.Authenticate(newRequest(assertionForm(as)), tokenURL, Methods()); err != nil {
 				errs <- err
 			}
 		})

@@ -108,11 +108,16 @@ type Resource struct {
 	UpdatedAt                     time.Time
 }
 
-// ClientResource links a client to a resource it may request tokens for (and, for a
-// resource-server client, introspect tokens of).
+// ClientResource links a client to a resource and says what the link grants. A link that
+// grants neither is stored but allows nothing.
 type ClientResource struct {
 	ClientID   string
 	ResourceID string
+	// Tokens lets the client obtain access tokens for the resource.
+	Tokens bool
+	// Introspect marks the client as the resource's server or gateway: it may introspect
+	// the access tokens issued for the resource, whichever client they were issued to.
+	Introspect bool
 	Metadata   map[string]any
 	CreatedAt  time.Time
 }
@@ -176,10 +181,17 @@ type ResourceStore interface {
 	DeleteResource(ctx context.Context, id string) error
 	ListResources(ctx context.Context) ([]*Resource, error)
 
-	// LinkClientResource is idempotent: linking an existing pair is not an error.
+	// LinkClientResource is idempotent: linking an existing pair is not an error, and
+	// replaces its grants (Tokens, Introspect) and metadata.
 	LinkClientResource(ctx context.Context, link *ClientResource) error
 	UnlinkClientResource(ctx context.Context, clientID, resourceID string) error
+	// IsClientLinked reports whether a link lets the client obtain tokens for the resource
+	// (ClientResource.Tokens).
 	IsClientLinked(ctx context.Context, clientID, resourceID string) (bool, error)
+	// IsClientIntrospector reports whether a link lets the client introspect the resource's
+	// tokens (ClientResource.Introspect).
+	IsClientIntrospector(ctx context.Context, clientID, resourceID string) (bool, error)
+	// ListClientResources returns every link of the client, whatever it grants.
 	ListClientResources(ctx context.Context, clientID string) ([]*ClientResource, error)
 }
 

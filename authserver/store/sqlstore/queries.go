@@ -20,7 +20,7 @@ const (
 	resourceCols = "id, identifier, name, access_token_ttl, refresh_token_ttl, access_token_format, " +
 		"signing_alg, signing_key_id, allowed_scopes, custom_claims, dpop_bound_access_tokens_required, " +
 		"disabled, policy_version, metadata, updated_at, created_at"
-	linkCols        = "client_id, resource_id, metadata, created_at"
+	linkCols        = "client_id, resource_id, tokens, introspect, metadata, created_at"
 	accessTokenCols = "hash, client_id, subject, resource_id, audience, scope, jkt, x5t_s256, extra, " +
 		"issued_at, expires_at, revoked, grant_id"
 	signingKeyCols = "id, alg, private_sealed, public_jwk, created_at, retired_at, purge_after"
@@ -42,8 +42,9 @@ var (
 	qCreateResource = "INSERT INTO oauth_resources (" + resourceCols + ") VALUES (" + colParams(resourceCols) + ")"
 	qUpdateResource = "UPDATE oauth_resources SET " + setParams(resourceCols, "id", "created_at") +
 		" WHERE id = $1 RETURNING created_at"
-	qLinkClientResource = "INSERT INTO oauth_client_resources (" + linkCols + ") VALUES ($1, $2, $3, $4)" +
-		" ON CONFLICT (client_id, resource_id) DO UPDATE SET metadata = excluded.metadata RETURNING created_at"
+	qLinkClientResource = "INSERT INTO oauth_client_resources (" + linkCols + ") VALUES (" + colParams(linkCols) + ")" +
+		" ON CONFLICT (client_id, resource_id) DO UPDATE SET " + setExcluded(linkCols, "client_id", "resource_id", "created_at") +
+		" RETURNING created_at"
 	qCreateAccessToken = "INSERT INTO oauth_access_tokens (" + accessTokenCols + ") VALUES (" + colParams(accessTokenCols) + ")"
 	qRevokeJTI         = "INSERT INTO oauth_revoked_jtis (jti, expires_at) VALUES ($1, $2)" + keepLaterExpiry
 	// The insert either creates the key or takes over an expired one; a live key makes the
@@ -137,7 +138,7 @@ type statements struct {
 	getResource, getResourceByIdentifier, listResources                   *sql.Stmt
 	createResource, updateResource, deleteResource                        *sql.Stmt
 	linkClientResource, unlinkClientResource                              *sql.Stmt
-	isClientLinked, listClientResources                                   *sql.Stmt
+	isClientLinked, isClientIntrospector, listClientResources             *sql.Stmt
 	createAccessToken, getAccessToken, revokeAccessToken                  *sql.Stmt
 	revokeJTI, isJTIRevoked, useOnce                                      *sql.Stmt
 	listSigningKeys, createSigningKey, retireSigningKey, deleteSigningKey *sql.Stmt
@@ -166,7 +167,8 @@ func (st *statements) defs() []stmtDef {
 		{&st.deleteResource, true, "DELETE FROM oauth_resources WHERE id = $1"},
 		{&st.linkClientResource, true, qLinkClientResource},
 		{&st.unlinkClientResource, true, "DELETE FROM oauth_client_resources WHERE client_id = $1 AND resource_id = $2"},
-		{&st.isClientLinked, false, "SELECT 1 FROM oauth_client_resources WHERE client_id = $1 AND resource_id = $2"},
+		{&st.isClientLinked, false, "SELECT 1 FROM oauth_client_resources WHERE client_id = $1 AND resource_id = $2 AND tokens = TRUE"},
+		{&st.isClientIntrospector, false, "SELECT 1 FROM oauth_client_resources WHERE client_id = $1 AND resource_id = $2 AND introspect = TRUE"},
 		{&st.listClientResources, false, "SELECT " + linkCols + " FROM oauth_client_resources WHERE client_id = $1 ORDER BY resource_id"},
 
 		{&st.createAccessToken, true, qCreateAccessToken},

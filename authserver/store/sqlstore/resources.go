@@ -137,7 +137,7 @@ func scanResource(row scanner) (*store.Resource, error) {
 }
 
 // LinkClientResource links the client to the resource. Linking an existing pair replaces
-// its metadata and keeps its CreatedAt; either side missing is ErrNotFound.
+// its grants and metadata and keeps its CreatedAt; either side missing is ErrNotFound.
 func (s *Store) LinkClientResource(ctx context.Context, link *store.ClientResource) error {
 	metadata, err := encodeJSON(link.Metadata)
 	if err != nil {
@@ -149,7 +149,7 @@ func (s *Store) LinkClientResource(ctx context.Context, link *store.ClientResour
 	}
 	var stored int64
 	err = s.stmts.linkClientResource.QueryRowContext(ctx,
-		link.ClientID, link.ResourceID, metadata, toMillis(created)).Scan(&stored)
+		link.ClientID, link.ResourceID, link.Tokens, link.Introspect, metadata, toMillis(created)).Scan(&stored)
 	if err != nil {
 		return s.writeErr("link client resource", err)
 	}
@@ -163,11 +163,18 @@ func (s *Store) UnlinkClientResource(ctx context.Context, clientID, resourceID s
 	return affectedOne("unlink client resource", res, err)
 }
 
-// IsClientLinked reports whether the client is linked to the resource.
+// IsClientLinked reports whether a link lets the client obtain tokens for the resource.
 func (s *Store) IsClientLinked(ctx context.Context, clientID, resourceID string) (bool, error) {
 	var one int
 	err := s.stmts.isClientLinked.QueryRowContext(ctx, clientID, resourceID).Scan(&one)
 	return exists("is client linked", err)
+}
+
+// IsClientIntrospector reports whether a link lets the client introspect the resource's tokens.
+func (s *Store) IsClientIntrospector(ctx context.Context, clientID, resourceID string) (bool, error) {
+	var one int
+	err := s.stmts.isClientIntrospector.QueryRowContext(ctx, clientID, resourceID).Scan(&one)
+	return exists("is client introspector", err)
 }
 
 // ListClientResources returns the client's links ordered by resource ID.
@@ -185,7 +192,7 @@ func scanLink(row scanner) (*store.ClientResource, error) {
 		meta    sql.NullString
 		created int64
 	)
-	if err := row.Scan(&l.ClientID, &l.ResourceID, &meta, &created); err != nil {
+	if err := row.Scan(&l.ClientID, &l.ResourceID, &l.Tokens, &l.Introspect, &meta, &created); err != nil {
 		return nil, err
 	}
 	l.CreatedAt = fromMillis(created)

@@ -187,7 +187,7 @@ func TestLinksFollowClients(t *testing.T) {
 					t.Errorf("LinkClientResource(%s, %s) = %v, want ErrNotFound", l.ClientID, l.ResourceID, err)
 				}
 			}
-			if err := s.LinkClientResource(ctx, &store.ClientResource{ClientID: "c", ResourceID: r.ID}); err != nil {
+			if err := s.LinkClientResource(ctx, &store.ClientResource{ClientID: "c", ResourceID: r.ID, Tokens: true}); err != nil {
 				t.Fatal(err)
 			}
 			// Re-registering a client must not delete its links (an upsert is not delete+insert).
@@ -226,6 +226,46 @@ func TestCanceledWrite(t *testing.T) {
 			s.Close()
 			if err := s.CreateAccessToken(t.Context(), tok); err == nil {
 				t.Error("CreateAccessToken after Close succeeded")
+			}
+		})
+	}
+}
+
+// TestLinkGrantsMigration: links made before migration 5 keep granting tokens and grant no
+// introspection, which until then any linked client had implicitly.
+func TestLinkGrantsMigration(t *testing.T) {
+	const before = 4
+	for name, mk := range backends() {
+		t.Run(name, func(t *testing.T) {
+			b := mk(t)
+			dsn := b.newDSN(t)
+			ctx := t.Context()
+			s := b.open(t, dsn)
+			if err := s.UpsertClient(ctx, &store.Client{ID: "c"}); err != nil {
+				t.Fatal(err)
+			}
+			r := &store.Resource{Identifier: "https://api.example"}
+			if err := s.CreateResource(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			// The opposite of what the migration must produce, so the test sees it apply.
+			if err := s.LinkClientResource(ctx, &store.ClientResource{ClientID: "c", ResourceID: r.ID, Introspect: true}); err != nil {
+				t.Fatal(err)
+			}
+			p, err := migrationProvider(s.dialect, s.writer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.DownTo(ctx, before); err != nil {
+				t.Fatalf("down to %d: %v", before, err)
+			}
+			s.Close()
+
+			s = b.open(t, dsn) // migrates up again
+			defer s.Close()
+			links, err := s.ListClientResources(ctx, "c")
+			if err != nil || len(links) != 1 || !links[0].Tokens || links[0].Introspect {
+				t.Fatalf("after migrating: %+v, %v; want one link granting tokens only", links, err)
 			}
 		})
 	}

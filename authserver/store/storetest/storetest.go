@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ResourceDeleteRemovesLinksKeepsTokens", testResourceDelete},
 		{"LinkIdempotentAndUnlink", testLinkIdempotent},
 		{"LinkList", testLinkList},
+		{"LinkGrantsTokensAndIntrospection", testLinkGrants},
 		{"AccessTokenRoundTrip", testAccessTokenRoundTrip},
 		{"AccessTokenConflictAndNotFound", testAccessTokenConflict},
 		{"AccessTokenRevoke", testAccessTokenRevoke},
@@ -380,7 +381,7 @@ func testResourceDelete(t *testing.T, s store.Store) {
 	keep := newResource("https://keep.example")
 	mustNil(t, s.CreateResource(ctx, keep), "CreateResource")
 	for _, id := range []string{r.ID, keep.ID} {
-		mustNil(t, s.LinkClientResource(ctx, &store.ClientResource{ClientID: "client", ResourceID: id}), "LinkClientResource")
+		mustNil(t, s.LinkClientResource(ctx, &store.ClientResource{ClientID: "client", ResourceID: id, Tokens: true, Introspect: true}), "LinkClientResource")
 	}
 	tok := newAccessToken("tok-of-deleted", epoch.Add(time.Hour))
 	tok.ResourceID = r.ID
@@ -394,7 +395,9 @@ func testResourceDelete(t *testing.T, s store.Store) {
 	mustBe(t, err, store.ErrNotFound, "GetResourceByIdentifier after delete")
 	linked, err := s.IsClientLinked(ctx, "client", r.ID)
 	mustNil(t, err, "IsClientLinked")
-	if linked {
+	introspector, err := s.IsClientIntrospector(ctx, "client", r.ID)
+	mustNil(t, err, "IsClientIntrospector")
+	if linked || introspector {
 		t.Error("link to the deleted resource survived")
 	}
 	links, err := s.ListClientResources(ctx, "client")
@@ -420,7 +423,7 @@ func testLinkIdempotent(t *testing.T, s store.Store) {
 	}
 	meta := map[string]any{"introspect": true}
 	for i := range 2 {
-		err := s.LinkClientResource(ctx, &store.ClientResource{ClientID: "client", ResourceID: r.ID, Metadata: meta})
+		err := s.LinkClientResource(ctx, &store.ClientResource{ClientID: "client", ResourceID: r.ID, Tokens: true, Metadata: meta})
 		mustNil(t, err, fmt.Sprintf("LinkClientResource #%d", i+1))
 	}
 	linked, err = s.IsClientLinked(ctx, "client", r.ID)
@@ -434,7 +437,7 @@ func testLinkIdempotent(t *testing.T, s store.Store) {
 		t.Fatalf("ListClientResources returned %d links after linking twice, want 1", len(links))
 	}
 	l := links[0]
-	if l.ClientID != "client" || l.ResourceID != r.ID || !reflect.DeepEqual(l.Metadata, meta) || l.CreatedAt.IsZero() {
+	if l.ClientID != "client" || l.ResourceID != r.ID || !l.Tokens || l.Introspect || !reflect.DeepEqual(l.Metadata, meta) || l.CreatedAt.IsZero() {
 		t.Errorf("link = %+v", l)
 	}
 
@@ -462,7 +465,9 @@ func testLinkList(t *testing.T, s store.Store) {
 		} else {
 			c1Want = append(c1Want, r.ID)
 		}
-		mustNil(t, s.LinkClientResource(ctx, &store.ClientResource{ClientID: client, ResourceID: r.ID}), "LinkClientResource")
+		// Every link is listed, whatever it grants.
+		link := &store.ClientResource{ClientID: client, ResourceID: r.ID, Tokens: i != 1, Introspect: i == 1}
+		mustNil(t, s.LinkClientResource(ctx, link), "LinkClientResource")
 	}
 	links, err := s.ListClientResources(ctx, "c1")
 	mustNil(t, err, "ListClientResources")
@@ -477,6 +482,38 @@ func testLinkList(t *testing.T, s store.Store) {
 	mustNil(t, err, "ListClientResources (unknown client)")
 	if len(links) != 0 {
 		t.Errorf("unknown client has %d links", len(links))
+	}
+}
+
+// testLinkGrants: a link grants tokens, introspection, both or neither, each checked on its
+// own; relinking replaces the grants.
+func testLinkGrants(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mustNil(t, s.UpsertClient(ctx, newClient("client")), "UpsertClient")
+	r := newResource("https://grants.example")
+	mustNil(t, s.CreateResource(ctx, r), "CreateResource")
+	other := newResource("https://unlinked.example")
+	mustNil(t, s.CreateResource(ctx, other), "CreateResource")
+	for _, g := range []struct{ tokens, introspect bool }{{true, false}, {false, true}, {true, true}, {false, false}, {true, false}} {
+		link := &store.ClientResource{ClientID: "client", ResourceID: r.ID, Tokens: g.tokens, Introspect: g.introspect}
+		mustNil(t, s.LinkClientResource(ctx, link), "LinkClientResource")
+		linked, err := s.IsClientLinked(ctx, "client", r.ID)
+		mustNil(t, err, "IsClientLinked")
+		introspector, err := s.IsClientIntrospector(ctx, "client", r.ID)
+		mustNil(t, err, "IsClientIntrospector")
+		if linked != g.tokens || introspector != g.introspect {
+			t.Errorf("linked with tokens=%v introspect=%v: IsClientLinked %v, IsClientIntrospector %v", g.tokens, g.introspect, linked, introspector)
+		}
+		links, err := s.ListClientResources(ctx, "client")
+		mustNil(t, err, "ListClientResources")
+		if len(links) != 1 || links[0].Tokens != g.tokens || links[0].Introspect != g.introspect {
+			t.Errorf("linked with tokens=%v introspect=%v: listed %+v", g.tokens, g.introspect, links)
+		}
+		for _, check := range []func(context.Context, string, string) (bool, error){s.IsClientLinked, s.IsClientIntrospector} {
+			if ok, err := check(ctx, "client", other.ID); err != nil || ok {
+				t.Errorf("a grant on the unlinked resource: %v, %v", ok, err)
+			}
+		}
 	}
 }
 

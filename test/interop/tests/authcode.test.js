@@ -270,6 +270,30 @@ test('refresh rotates; reusing a rotated token fails and revokes the whole famil
   assert.equal(await isActive(webApp, first.tokens.access_token), true);
 });
 
+// RFC 7662 §2.1: refresh tokens introspect too, for the client they were issued to only.
+test('a refresh token introspects for its own client: active until rotated or revoked', async () => {
+  const { tokens, claims } = await signIn(webApp, aliceBrowser, { scope: 'openid offline_access', login: undefined });
+  for (const hint of [undefined, 'refresh_token', 'access_token']) {
+    const info = await client.tokenIntrospection(webApp, tokens.refresh_token, hint && { token_type_hint: hint });
+    assert.equal(info.active, true, `hint ${hint}`);
+    assert.equal(info.client_id, 'web-app');
+    assert.equal(info.sub, claims.sub);
+    assert.equal(info.iss, issuer);
+    assert.equal(info.token_type, 'refresh_token');
+    assert.deepEqual(info.scope.split(' ').sort(), ['offline_access', 'openid']);
+    const now = Date.now() / 1000;
+    assert.ok(info.iat <= now + 5 && info.exp > now, `iat ${info.iat} / exp ${info.exp} around now ${now}`);
+  }
+  assert.deepEqual({ ...await client.tokenIntrospection(firstParty, tokens.refresh_token) }, { active: false },
+    'another client learns nothing');
+
+  const rotated = await client.refreshTokenGrant(webApp, tokens.refresh_token);
+  assert.equal(await isActive(webApp, tokens.refresh_token), false, 'rotated');
+  assert.equal(await isActive(webApp, rotated.refresh_token), true, 'its successor');
+  await client.tokenRevocation(webApp, rotated.refresh_token);
+  assert.equal(await isActive(webApp, rotated.refresh_token), false, 'revoked');
+});
+
 test('a replayed code fails and revokes the tokens of its first redemption', async () => {
   const { tokens, callback, checks } = await signIn(webApp, aliceBrowser, { scope: 'openid offline_access', login: undefined });
   await rejectsWithOAuthError(client.authorizationCodeGrant(webApp, callback, checks), { error: 'invalid_grant', status: 400 });

@@ -42,6 +42,23 @@ for (const { method, id, auth } of authenticatedClients) {
   });
 }
 
+// What openid-client v6 puts in its client assertions: the issuer identifier as a plain
+// string, the only aud this server accepts by default (draft-ietf-oauth-rfc7523bis).
+for (const { method, id, auth } of authenticatedClients.filter((c) => c.method.endsWith('_jwt'))) {
+  test(`openid-client's ${method} assertion has aud = the issuer`, async () => {
+    const config = await configure(id, await auth());
+    const sent = [];
+    config[client.customFetch] = (url, options) => {
+      const assertion = new URLSearchParams(options.body).get('client_assertion');
+      if (assertion) sent.push(jose.decodeJwt(assertion));
+      return fetch(url, options);
+    };
+    await client.clientCredentialsGrant(config, { resource: resources.es256, scope: 'read' });
+    assert.equal(sent.length, 1, 'one assertion sent');
+    assert.equal(sent[0].aud, config.serverMetadata().issuer);
+  });
+}
+
 test('client_credentials is refused to a public client (none, RFC 6749 §4.4)', async () => {
   const config = await configure(clients.public.id, client.None());
   const { code } = await oauthErrorOf(client.clientCredentialsGrant(config, { resource: resources.es256, scope: 'read' }));

@@ -133,12 +133,23 @@ test('private_key_jwt: a replayed assertion is refused', async () => {
   await expectClientError(await postAssertion(signed), 'second use of the same jti');
 });
 
-test('private_key_jwt: the audience may be the issuer or the token endpoint', async (t) => {
+// draft-ietf-oauth-rfc7523bis and the OpenID Foundation's 2025 advisory on audience
+// injection: the issuer identifier, as the only aud value; the token endpoint URL and arrays
+// naming anyone else are refused (client_assertion_endpoint_audience is off here).
+test('private_key_jwt: the audience is the issuer identifier alone', async (t) => {
   const key = await privateKeyJwtKey();
-  for (const aud of [issuer, tokenEndpoint]) {
-    await t.test(aud, async () => {
+  const cases = [
+    { name: 'the issuer', aud: issuer, ok: true },
+    { name: 'an array of just the issuer', aud: [issuer], ok: true },
+    { name: 'the token endpoint', aud: tokenEndpoint, ok: false },
+    { name: 'the issuer and the token endpoint', aud: [issuer, tokenEndpoint], ok: false },
+    { name: 'the issuer and another server', aud: [issuer, 'https://someone-else.test'], ok: false },
+  ];
+  for (const { name, aud, ok } of cases) {
+    await t.test(name, async () => {
       const res = await postAssertion(await assertion(key, { aud }));
-      assert.equal(res.status, 200, JSON.stringify(await res.clone().json()));
+      if (ok) assert.equal(res.status, 200, JSON.stringify(await res.clone().json()));
+      else await expectClientError(res, name);
     });
   }
 });

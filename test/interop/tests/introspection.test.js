@@ -10,6 +10,7 @@ import {
   issuer,
   otherConfig,
   oauthErrorOf,
+  postConfig,
   rejectsWithOAuthError,
   resourceServerConfig,
   resources,
@@ -47,12 +48,16 @@ for (const { kind, resource, extra } of [
       assertActive(info, { resource, scope: 'read write' });
       for (const [name, value] of Object.entries(extra)) assert.deepEqual(info[name], value, `custom claim ${name}`);
     });
-    await t.test('a client linked to the resource sees it active', async () => {
+    await t.test("the resource's server (introspects) sees it active", async () => {
       const info = await client.tokenIntrospection(await resourceServerConfig(), token, { token_type_hint: 'access_token' });
       assertActive(info, { resource, scope: 'read write' });
     });
     await t.test('an unrelated client sees it inactive', async () => {
-      assertInactive(await client.tokenIntrospection(await otherConfig(), token), 'other-client is neither issuer nor linked');
+      assertInactive(await client.tokenIntrospection(await otherConfig(), token), 'other-client is neither issuer nor introspector');
+    });
+    await t.test('another client that may get tokens for the resource sees it inactive', async () => {
+      // post-client has `resources` for both APIs: that is no licence to read others' tokens.
+      assertInactive(await client.tokenIntrospection(await postConfig(), token), 'post-client only gets tokens for it');
     });
     await t.test('an unrelated client cannot revoke it', async () => {
       // RFC 7009 §2.1 lets the server refuse with an error or answer 200 and do nothing;
@@ -113,5 +118,19 @@ test('introspection and revocation require client authentication', async (t) => 
   });
   await t.test('revocation', async () => {
     await rejectsWithOAuthError(client.tokenRevocation(await wrong(), 'whatever'), { error: 'invalid_client', status: 401 });
+  });
+});
+
+test("a public client's bare client_id is no credential for introspection", async (t) => {
+  const publicConfig = await configure(clients.public.id, client.None());
+  assert.ok(!publicConfig.serverMetadata().introspection_endpoint_auth_methods_supported.includes('none'),
+    'discovery leaves none out for introspection');
+  const { access_token: token } = await client.clientCredentialsGrant(await basicConfig(), { resource: resources.es256, scope: 'read' });
+  await t.test("another client's token", async () => {
+    const err = await rejectsWithOAuthError(client.tokenIntrospection(publicConfig, token), { error: 'invalid_client', status: 401 });
+    assert.equal(err.cause?.active, undefined, 'no token data in the refusal');
+  });
+  await t.test('garbage', async () => {
+    await rejectsWithOAuthError(client.tokenIntrospection(publicConfig, 'whatever'), { error: 'invalid_client', status: 401 });
   });
 });
