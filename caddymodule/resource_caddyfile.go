@@ -13,11 +13,11 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("oauth_resource", parseResourceCaddyfile)
-	// Just before reverse_proxy, which it guards. Plugins may only be ordered relative to
-	// standard directives; oauth_server was inserted before reverse_proxy first (caddyfile.go
-	// initializes before this file), so this lands between the two and a site can be its
-	// own issuer and protect its API. TestResourceDirectiveOrder checks it.
-	httpcaddyfile.RegisterDirectiveOrder("oauth_resource", httpcaddyfile.Before, "reverse_proxy")
+	// With Caddy's own authentication handlers, after forward_auth: before every handler of
+	// its block that could answer the request (templates, invoke, handle, route, respond,
+	// metrics, reverse_proxy, php_fastcgi, file_server…), and before request_header, which
+	// may then use {oauth.*}. TestResourceDirectiveOrder checks it.
+	httpcaddyfile.RegisterDirectiveOrder("oauth_resource", httpcaddyfile.After, "forward_auth")
 }
 
 func parseResourceCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

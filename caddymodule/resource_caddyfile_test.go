@@ -272,27 +272,42 @@ func TestResourceDirective(t *testing.T) {
 	}
 }
 
+// TestResourceDirectiveOrder: without an `order` line, oauth_resource runs before every
+// handler that could answer the request, wherever either is written in the block.
 func TestResourceDirectiveOrder(t *testing.T) {
-	// No `order` line: oauth_server, then oauth_resource, then reverse_proxy, whatever the
-	// order in the site block.
-	cfg, err := adapt(`http://127.0.0.1:9080 {
-	reverse_proxy 127.0.0.1:9999
-	oauth_resource {
+	const guard = `oauth_resource {
 		resource http://127.0.0.1:9080/api
 		issuer http://127.0.0.1:9080
+	}`
+	tests := []struct {
+		sibling string
+		handler string // the handler the sibling adapts to
+	}{
+		{"respond secret 200", "static_response"},
+		{"metrics", "metrics"},
+		{"file_server", "file_server"},
+		{"templates", "templates"},
+		{"reverse_proxy 127.0.0.1:9999", "reverse_proxy"},
+		{"php_fastcgi 127.0.0.1:9000", "rewrite"}, // its try_files rewrite comes first
+		{"php_fastcgi 127.0.0.1:9000", "reverse_proxy"},
+		{"handle /x/* {\n respond x\n }", "subroute"},
+		{"route {\n respond x\n }", "subroute"},
+		{"request_header X-User {oauth.sub}", "headers"}, // after, so it can use {oauth.*}
 	}
-	oauth_server {
-		issuer http://127.0.0.1:9080
-	}
-}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(cfg)
-	as := strings.Index(s, `"handler":"oauth_server"`)
-	rs := strings.Index(s, `"handler":"oauth_resource"`)
-	rp := strings.Index(s, `"handler":"reverse_proxy"`)
-	if as < 0 || rs < 0 || rp < 0 || as > rs || rs > rp {
-		t.Fatalf("want oauth_server (%d) < oauth_resource (%d) < reverse_proxy (%d):\n%s", as, rs, rp, s)
+	for _, tt := range tests {
+		for _, block := range []string{tt.sibling + "\n" + guard, guard + "\n" + tt.sibling} {
+			cfg, err := adapt("http://127.0.0.1:9080 {\n" + block + "\n}")
+			if err != nil {
+				t.Fatalf("%s: %v", tt.sibling, err)
+			}
+			// Inside the site's subroute, the handler written first runs first.
+			s := string(cfg)
+			inner := s[strings.Index(s, `"handler":"subroute"`)+1:]
+			rs := strings.Index(inner, `"handler":"oauth_resource"`)
+			other := strings.Index(inner, `"handler":"`+tt.handler+`"`)
+			if rs < 0 || other < 0 || rs > other {
+				t.Errorf("%q: oauth_resource (at %d) must come before %s (at %d):\n%s", tt.sibling, rs, tt.handler, other, s)
+			}
+		}
 	}
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/fcgi"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -391,4 +395,145 @@ func (ra *remoteAuthServer) configure(t *testing.T, cfg authserver.Config) {
 	ra.http.Listener = ra.ln
 	ra.http.Start()
 	t.Cleanup(ra.http.Close)
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// TestResourceGuardsSiblings runs a real Caddy where oauth_resource shares each block with a
+// handler that answers by itself. Without a token every one of them must stay silent (and
+// php_fastcgi must not even connect to its FastCGI server); with one, each answers.
+func TestResourceGuardsSiblings(t *testing.T) {
+	tc := newTestCaddy(t)
+	root := t.TempDir()
+	for name, content := range map[string]string{
+		"files/secret.txt": "file secret",
+		"tmpl/page.html":   `<p>{{"rendered"}} template secret</p>`,
+		"index.php":        "<?php // served by the FastCGI server below",
+	} {
+		path := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var upstreamHits atomic.Int64
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstreamHits.Add(1)
+		_, _ = w.Write([]byte("proxied secret"))
+	}))
+	t.Cleanup(upstream.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	phpServer := &countingListener{Listener: ln}
+	t.Cleanup(func() { ln.Close() })
+	go fcgi.Serve(phpServer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("php secret"))
+	}))
+
+	guard := fmt.Sprintf("oauth_resource {\n resource %[1]s/guarded\n issuer %[1]s\n }", tc.issuer)
+	cf := tc.globals() + fmt.Sprintf(`%[1]s {
+	oauth_server {
+		issuer %[1]s
+		%[2]s
+		resource %[1]s/guarded
+		client demo-service {
+			secret %[3]s
+			grant_types client_credentials
+			resources %[1]s/guarded
+		}
+	}
+	handle /respond/* {
+		respond "respond secret" 200
+		%[4]s
+	}
+	handle /metrics {
+		%[4]s
+		metrics
+	}
+	handle /files/* {
+		root * %[5]s
+		file_server
+		%[4]s
+	}
+	handle /tmpl/* {
+		root * %[5]s
+		templates
+		file_server
+		%[4]s
+	}
+	handle /proxy/* {
+		reverse_proxy %[6]s
+		%[4]s
+	}
+	handle /php/* {
+		root * %[5]s
+		php_fastcgi %[7]s
+		%[4]s
+	}
+}`, tc.issuer, tc.storage(), testSecret, guard, root, upstream.URL, ln.Addr())
+	if err := tc.load(t, cf); err != nil {
+		t.Fatal(err)
+	}
+	token := requestToken(t, tc.issuer+"/token", "demo-service", testSecret, tc.issuer+"/guarded", "")
+
+	tests := []struct{ path, wantBody string }{
+		{"/respond/x", "respond secret"},
+		{"/metrics", "# HELP"},
+		{"/files/secret.txt", "file secret"},
+		{"/tmpl/page.html", "<p>rendered template secret</p>"},
+		{"/proxy/x", "proxied secret"},
+		{"/php/x", "php secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			status, body := getWithToken(t, tc.issuer+tt.path, "")
+			if status != http.StatusUnauthorized || strings.Contains(body, "secret") || strings.Contains(body, "# HELP") {
+				t.Errorf("without a token: %d %.80q, want 401 and nothing of the content", status, body)
+			}
+			status, body = getWithToken(t, tc.issuer+tt.path, token)
+			if status != http.StatusOK || !strings.Contains(body, tt.wantBody) {
+				t.Errorf("with a token: %d %.80q, want 200 with %q", status, body, tt.wantBody)
+			}
+		})
+	}
+	// Each sibling above was reached exactly once: with the token.
+	if n := upstreamHits.Load(); n != 1 {
+		t.Errorf("reverse_proxy upstream was called %d times, want 1", n)
+	}
+	if n := phpServer.accepted.Load(); n != 1 {
+		t.Errorf("the FastCGI server accepted %d connections, want 1", n)
+	}
+}
+
+// getWithToken sends a GET with an optional bearer token and returns status and body.
+func getWithToken(t *testing.T, u, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
