@@ -17,11 +17,13 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("oauth_resource", parseResourceCaddyfile)
-	// With Caddy's own authentication handlers, after forward_auth: before every handler of
-	// its block that could answer the request (templates, invoke, handle, route, respond,
-	// metrics, reverse_proxy, php_fastcgi, file_server…), and before request_header, which
-	// may then use {oauth.*}. TestResourceDirectiveOrder checks it.
-	httpcaddyfile.RegisterDirectiveOrder("oauth_resource", httpcaddyfile.After, "forward_auth")
+	// With Caddy's own authentication handlers, just after basic_auth and forward_auth:
+	// before every handler of its block that could answer the request (templates, invoke,
+	// handle, route, respond, metrics, reverse_proxy, php_fastcgi, file_server…), and before
+	// request_header, which may then use {oauth.*}. Anchored on request_header so that a
+	// directive registered earlier after forward_auth (oauth_server, if it moves there)
+	// stays ahead of it. TestResourceDirectiveOrder checks it.
+	httpcaddyfile.RegisterDirectiveOrder("oauth_resource", httpcaddyfile.Before, "request_header")
 }
 
 func parseResourceCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
