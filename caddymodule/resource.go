@@ -71,9 +71,15 @@ type ResourceHandler struct {
 	// instead of in memory, so that gateways sharing it reject each other's replays.
 	DPoPReplayRedis string `json:"dpop_replay_redis,omitempty"`
 	// ExternalURL is the origin clients use (https://api.example.com), against which DPoP
-	// proofs' htu is checked. When empty it is the request's scheme and Host; behind a
-	// TLS-terminating proxy that is not a Caddy trusted proxy, set it.
+	// proofs' htu is checked. Set it or Hosts; set it behind a proxy or port mapping that
+	// changes the scheme, host or port clients see.
 	ExternalURL string `json:"external_url,omitempty"`
+	// Hosts, when ExternalURL is empty, are the host[:port] values clients address this
+	// resource at ("api.example.com", "*.example.com" for one label, "127.0.0.1:9080"; no
+	// port: the default of the connection's scheme). A DPoP proof must name the request's
+	// scheme and Host, and only a Host listed here: a request for any other gets
+	// invalid_dpop_proof. The Caddyfile fills it from the site's addresses.
+	Hosts []string `json:"hosts,omitempty"`
 	// KeepCredentials forwards Authorization and DPoP upstream; by default they are removed.
 	KeepCredentials bool `json:"keep_credentials,omitempty"`
 	// Scopes and Claims are required on every request; a claim passes when it has one of
@@ -92,6 +98,7 @@ type ResourceHandler struct {
 	remote   *remoteIssuer
 	base     rsvalidate.Config // everything but the token source, which is chosen lazily
 	metaPath string
+	hosts    []originHost
 	headers  []upHeader
 	releases []func()
 
@@ -125,6 +132,9 @@ func (*ResourceHandler) CaddyModule() caddy.ModuleInfo {
 func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if err := h.Validate(); err != nil {
+		return err
+	}
+	if err := h.provisionOrigins(); err != nil {
 		return err
 	}
 	app, err := loadApp(ctx)
@@ -196,7 +206,7 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 	h.base.AllowBodyToken = h.TokenInBody
 	h.base.RequireDPoP = h.RequireDPoP
 	h.base.DPoP = verifier
-	h.base.ExternalURL = h.externalURL
+	h.base.Origin = h.requestOrigin
 	h.base.ScopesSupported = h.scopesSupported()
 	return nil
 }
@@ -250,24 +260,6 @@ func resourceMetadataLocation(resource string) (path, absURL string) {
 	}
 	path = wellKnownResource + p
 	return path, u.Scheme + "://" + u.Host + path
-}
-
-// externalURL is the origin clients address, for DPoP htu: the configured one, else the
-// request's. X-Forwarded-Proto counts only from a proxy Caddy's trusted_proxies trusts.
-func (h *ResourceHandler) externalURL(r *http.Request) string {
-	if h.ExternalURL != "" {
-		return h.ExternalURL
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	} else if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted {
-		proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
-		if proto = strings.TrimSpace(proto); proto == "https" || proto == "http" {
-			scheme = proto
-		}
-	}
-	return scheme + "://" + r.Host
 }
 
 // getValidator returns the validator, building it on first use: the issuer is looked up in
@@ -456,6 +448,14 @@ func (h *ResourceHandler) Validate() error {
 	}
 	if h.ExternalURL != "" {
 		if err := checkExternalURL(h.ExternalURL); err != nil {
+			return err
+		}
+		if len(h.Hosts) > 0 {
+			return errors.New("external_url and hosts: set one (external_url is the only origin clients use)")
+		}
+	}
+	for _, host := range h.Hosts {
+		if _, err := parseOriginHost(host); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,10 @@
 package caddymodule
 
 import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,18 +17,105 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("oauth_resource", parseResourceCaddyfile)
-	// Just before reverse_proxy, which it guards. Plugins may only be ordered relative to
-	// standard directives; oauth_server was inserted before reverse_proxy first (caddyfile.go
-	// initializes before this file), so this lands between the two and a site can be its
-	// own issuer and protect its API. TestResourceDirectiveOrder checks it.
-	httpcaddyfile.RegisterDirectiveOrder("oauth_resource", httpcaddyfile.Before, "reverse_proxy")
+	// With Caddy's own authentication handlers, just after basic_auth and forward_auth:
+	// before every handler of its block that could answer the request (templates, invoke,
+	// handle, route, respond, metrics, reverse_proxy, php_fastcgi, file_server…), and before
+	// request_header, which may then use {oauth.*}. Anchored on request_header so that a
+	// directive registered earlier after forward_auth (oauth_server, if it moves there)
+	// stays ahead of it. TestResourceDirectiveOrder checks it.
+	httpcaddyfile.RegisterDirectiveOrder("oauth_resource", httpcaddyfile.Before, "request_header")
 }
 
 func parseResourceCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(ResourceHandler)
 	// The helper knows the site block's named matchers, which rules refer to.
-	err := m.unmarshal(h.Dispenser, func() (caddy.ModuleMap, bool, error) { return h.MatcherToken() })
-	return m, err
+	if err := m.unmarshal(h.Dispenser, func() (caddy.ModuleMap, bool, error) { return h.MatcherToken() }); err != nil {
+		return nil, err
+	}
+	if m.ExternalURL == "" && len(m.Hosts) == 0 {
+		hosts, err := siteHosts(h)
+		if err != nil {
+			return nil, h.Errf("oauth_resource: %v", err)
+		}
+		m.Hosts = hosts
+	}
+	return m, nil
+}
+
+// siteHosts returns the host[:port] of each of the site's addresses, for Hosts: an address
+// without a port listens on the http_port or https_port option when set, else on its
+// scheme's default port. It fails when the site accepts any host (:8080, http://): the
+// origin DPoP proofs must name can then not be told from the request.
+func siteHosts(h httpcaddyfile.Helper) ([]string, error) {
+	const what = "set external_url <origin> (or hosts <host[:port]>...)"
+	if h.IsNamedRoute() {
+		return nil, fmt.Errorf("a named route has no site addresses, so the origin DPoP proofs must name is unknown: %s", what)
+	}
+	keys, err := siteAddresses(h)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %s", err, what)
+	}
+	var hosts []string
+	for _, key := range keys {
+		addr, err := httpcaddyfile.ParseAddress(key)
+		if err != nil {
+			return nil, err
+		}
+		if addr.Host == "" || strings.Contains(addr.Host, "{") {
+			return nil, fmt.Errorf("this site accepts any host (address %q), so the origin DPoP proofs must name cannot be told from the request: %s", key, what)
+		}
+		host := strings.ToLower(addr.Host)
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		if port := listenPort(h, addr); port != "" {
+			host += ":" + port
+		}
+		if !slices.Contains(hosts, host) {
+			hosts = append(hosts, host)
+		}
+	}
+	return hosts, nil
+}
+
+// listenPort is the port an address is served on, "" for its scheme's default; like Caddy,
+// an address without a port listens on the https_port (or, for http://, http_port) option.
+func listenPort(h httpcaddyfile.Helper, addr httpcaddyfile.Address) string {
+	if addr.Port != "" {
+		return addr.Port
+	}
+	option, standard := "https_port", "443"
+	if strings.EqualFold(addr.Scheme, "http") {
+		option, standard = "http_port", "80"
+	}
+	if port, ok := h.Option(option).(int); ok && strconv.Itoa(port) != standard {
+		return strconv.Itoa(port)
+	}
+	return ""
+}
+
+// siteAddresses returns the keys (addresses) of the site block the directive is in. Caddy
+// v2.11's Helper keeps that block in an unexported field and offers no accessor, so it is
+// read by reflection (read-only); TestResourceSiteHosts fails if an upgrade moves it, and
+// the error then asks for external_url or hosts.
+func siteAddresses(h httpcaddyfile.Helper) ([]string, error) {
+	errUnknown := errors.New("cannot read the site's addresses from this Caddy version")
+	keys := reflect.ValueOf(h).FieldByName("parentBlock")
+	if keys.IsValid() {
+		keys = keys.FieldByName("Keys")
+	}
+	if !keys.IsValid() || keys.Kind() != reflect.Slice || keys.Len() == 0 {
+		return nil, errUnknown
+	}
+	out := make([]string, keys.Len())
+	for i := range out {
+		text := keys.Index(i).FieldByName("Text")
+		if text.Kind() != reflect.String {
+			return nil, errUnknown
+		}
+		out[i] = text.String()
+	}
+	return out, nil
 }
 
 // matcherTokenFunc reads the next argument as a request matcher (@name, /path or *).
@@ -47,6 +138,7 @@ type matcherTokenFunc func() (caddy.ModuleMap, bool, error)
 //	    dpop_replay_capacity <n>
 //	    dpop_replay_redis <url>
 //	    external_url <origin>
+//	    hosts <host[:port]...>
 //	    keep_credentials [true|false]
 //	    scopes <scope...>
 //	    claim <name> <value...>
@@ -58,7 +150,8 @@ type matcherTokenFunc func() (caddy.ModuleMap, bool, error)
 //	}
 //
 // Outside a site block (this method) a rule's matcher can only be a path or *; through the
-// directive it can be any named matcher of the site.
+// directive it can be any named matcher of the site, and hosts defaults to the site's
+// addresses.
 func (h *ResourceHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return h.unmarshal(d, func() (caddy.ModuleMap, bool, error) { return pathMatcherToken(d) })
 }
@@ -110,6 +203,12 @@ func (h *ResourceHandler) unmarshal(d *caddyfile.Dispenser, matcherToken matcher
 			h.DPoPReplayRedis, err = oneArg(d)
 		case "external_url":
 			h.ExternalURL, err = oneArg(d)
+		case "hosts":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.Hosts = append(h.Hosts, args...)
 		case "keep_credentials":
 			h.KeepCredentials, err = boolArg(d)
 		case "scopes":

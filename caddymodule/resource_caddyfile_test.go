@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,6 +110,17 @@ func TestResourceUnmarshalCaddyfile(t *testing.T) {
 		{name: "redis and capacity", input: block("dpop_replay_redis redis://127.0.0.1:6379\n dpop_replay_capacity 10"), wantErr: "no effect with dpop_replay_redis"},
 		{name: "external url with path", input: block("external_url https://api.example/v1"), wantErr: "must be an origin only"},
 		{name: "external url relative", input: block("external_url api.example"), wantErr: "must be an http(s) URL"},
+		{name: "hosts", input: block("hosts api.example *.api.example\n hosts 127.0.0.1:9080 [::1]:8443"),
+			want: `{"resource":"https://api.example","issuer":"https://auth.example","hosts":["api.example","*.api.example","127.0.0.1:9080","[::1]:8443"]}`},
+		{name: "hosts without value", input: block("hosts"), wantErr: "wrong argument count"},
+		{name: "hosts with scheme", input: block("hosts https://api.example"), wantErr: "is not a host"},
+		{name: "hosts with path", input: block("hosts api.example/v1"), wantErr: "is not a host"},
+		{name: "hosts bad port", input: block("hosts api.example:99999"), wantErr: "invalid port"},
+		{name: "hosts empty port", input: block("hosts api.example:"), wantErr: "is not a host"},
+		{name: "hosts bad label", input: block("hosts api..example"), wantErr: "invalid label"},
+		{name: "hosts partial wildcard", input: block("hosts a*.example"), wantErr: "invalid label"},
+		{name: "hosts bad ipv6", input: block("hosts [::g]"), wantErr: "not an IPv6 address"},
+		{name: "hosts and external url", input: block("hosts api.example\n external_url https://api.example"), wantErr: "external_url and hosts: set one"},
 		{name: "scope with quote", input: block(`scopes "a\"b"`), wantErr: "invalid character"},
 		{name: "claim without value", input: block("claim tier"), wantErr: "usage: claim <name> <value...>"},
 		{name: "claim twice", input: block("claim a 1\n claim a 2"), wantErr: `claim "a": set twice`},
@@ -164,6 +177,9 @@ func TestResourceValidateJSON(t *testing.T) {
 		{"empty rule", `{` + ok + `,"rules":[{"match":[{"path":["/x"]}]}]}`, "rule 0: requires nothing"},
 		{"rule scope", `{` + ok + `,"rules":[{"scopes":["a b"]}]}`, "rule 0: scope"},
 		{"header name", `{` + ok + `,"header_up":{"":"x"}}`, "invalid header name"},
+		{"hosts", `{` + ok + `,"hosts":["api.example","*.example:8443"]}`, ""},
+		{"bad host", `{` + ok + `,"hosts":["https://api.example"]}`, "is not a host"},
+		{"hosts and external_url", `{` + ok + `,"hosts":["api.example"],"external_url":"https://api.example"}`, "set one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,6 +254,7 @@ func TestResourceAdaptRoundTrip(t *testing.T) {
 		"resource": "https://api.example.com",
 		"issuer": "https://auth.example.com",
 		"dpop_replay_redis": "{env.REDIS_URL}",
+		"hosts": ["api.example.com"],
 		"scopes": ["read"],
 		"rules": [
 			{"match": [{"path": ["/admin/*"]}], "scopes": ["admin"]},
@@ -272,27 +289,95 @@ func TestResourceDirective(t *testing.T) {
 	}
 }
 
+// TestResourceDirectiveOrder: without an `order` line, oauth_resource runs before every
+// handler that could answer the request, wherever either is written in the block.
 func TestResourceDirectiveOrder(t *testing.T) {
-	// No `order` line: oauth_server, then oauth_resource, then reverse_proxy, whatever the
-	// order in the site block.
-	cfg, err := adapt(`http://127.0.0.1:9080 {
-	reverse_proxy 127.0.0.1:9999
-	oauth_resource {
+	const guard = `oauth_resource {
 		resource http://127.0.0.1:9080/api
 		issuer http://127.0.0.1:9080
+	}`
+	tests := []struct {
+		sibling string
+		handler string // the handler the sibling adapts to
+	}{
+		{"respond secret 200", "static_response"},
+		{"metrics", "metrics"},
+		{"file_server", "file_server"},
+		{"templates", "templates"},
+		{"reverse_proxy 127.0.0.1:9999", "reverse_proxy"},
+		{"php_fastcgi 127.0.0.1:9000", "rewrite"}, // its try_files rewrite comes first
+		{"php_fastcgi 127.0.0.1:9000", "reverse_proxy"},
+		{"handle /x/* {\n respond x\n }", "subroute"},
+		{"route {\n respond x\n }", "subroute"},
+		{"request_header X-User {oauth.sub}", "headers"}, // after, so it can use {oauth.*}
 	}
-	oauth_server {
-		issuer http://127.0.0.1:9080
+	for _, tt := range tests {
+		for _, block := range []string{tt.sibling + "\n" + guard, guard + "\n" + tt.sibling} {
+			cfg, err := adapt("http://127.0.0.1:9080 {\n" + block + "\n}")
+			if err != nil {
+				t.Fatalf("%s: %v", tt.sibling, err)
+			}
+			// Inside the site's subroute, the handler written first runs first.
+			s := string(cfg)
+			inner := s[strings.Index(s, `"handler":"subroute"`)+1:]
+			rs := strings.Index(inner, `"handler":"oauth_resource"`)
+			other := strings.Index(inner, `"handler":"`+tt.handler+`"`)
+			if rs < 0 || other < 0 || rs > other {
+				t.Errorf("%q: oauth_resource (at %d) must come before %s (at %d):\n%s", tt.sibling, rs, tt.handler, other, s)
+			}
+		}
 	}
-}`)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestResourceSiteHosts: through the directive, hosts are the site's addresses (with their
+// ports, or the http_port/https_port options), unless external_url or hosts is given.
+func TestResourceSiteHosts(t *testing.T) {
+	const guard = "oauth_resource {\n resource https://api.example\n issuer https://auth.example\n %s\n }"
+	tests := []struct {
+		name, globals, site, extra string
+		want                       []string // nil: no hosts in the JSON
+	}{
+		{name: "one host", site: "api.example.com", want: []string{"api.example.com"}},
+		{name: "hosts, ports, case and duplicates", site: "https://API.example.com:8443, http://api.example.com, api.example.com, *.gw.example.com, 127.0.0.1:9080, [::1]:8080",
+			want: []string{"api.example.com:8443", "api.example.com", "*.gw.example.com", "127.0.0.1:9080", "[::1]:8080"}},
+		{name: "https_port option", globals: "https_port 8443", site: "api.example.com", want: []string{"api.example.com:8443"}},
+		{name: "http_port option", globals: "http_port 8080", site: "http://api.example.com, https://api.example.com",
+			want: []string{"api.example.com:8080", "api.example.com"}},
+		{name: "inside handle", site: "http://127.0.0.1:9080", want: []string{"127.0.0.1:9080"}},
+		{name: "external_url wins", site: ":8080", extra: "external_url https://api.example"},
+		{name: "hosts given", site: ":8080", extra: "hosts api.example", want: []string{"api.example"}},
 	}
-	s := string(cfg)
-	as := strings.Index(s, `"handler":"oauth_server"`)
-	rs := strings.Index(s, `"handler":"oauth_resource"`)
-	rp := strings.Index(s, `"handler":"reverse_proxy"`)
-	if as < 0 || rs < 0 || rp < 0 || as > rs || rs > rp {
-		t.Fatalf("want oauth_server (%d) < oauth_resource (%d) < reverse_proxy (%d):\n%s", as, rs, rp, s)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := fmt.Sprintf(guard, tt.extra)
+			if tt.name == "inside handle" {
+				body = "handle /api/* {\n" + body + "\n}"
+			}
+			cfg, err := adapt(fmt.Sprintf("{\n%s\n}\n%s {\n%s\n}", tt.globals, tt.site, body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A site on several ports is copied into one server per port, hosts and all.
+			handlers := findHandlers(t, cfg, "oauth_resource")
+			if len(handlers) == 0 {
+				t.Fatal("no oauth_resource handler")
+			}
+			for _, raw := range handlers {
+				var h ResourceHandler
+				if err := json.Unmarshal(raw, &h); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(h.Hosts, tt.want) {
+					t.Errorf("hosts = %q, want %q", h.Hosts, tt.want)
+				}
+			}
+		})
 	}
+
+	t.Run("named route", func(t *testing.T) {
+		_, err := adapt("&(api) {\n" + fmt.Sprintf(guard, "") + "\n}\napi.example.com {\n invoke api\n}")
+		if err == nil || !strings.Contains(err.Error(), "named route") || !strings.Contains(err.Error(), "external_url") {
+			t.Fatalf("error = %v, want one that asks for external_url", err)
+		}
+	})
 }

@@ -2,21 +2,31 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/fcgi"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore"
+	"github.com/caddy-oauth/caddy-oauth/dpop"
 )
 
 const gatewaySecret = "Gw4Ay7Tq1Mz9Xc2Vb5Nl8Kj3Hf6Dg0Sa4Pe7Ro1Ui9Y"
@@ -392,4 +402,320 @@ func (ra *remoteAuthServer) configure(t *testing.T, cfg authserver.Config) {
 	ra.http.Listener = ra.ln
 	ra.http.Start()
 	t.Cleanup(ra.http.Close)
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// TestResourceGuardsSiblings runs a real Caddy where oauth_resource shares each block with a
+// handler that answers by itself. Without a token every one of them must stay silent (and
+// php_fastcgi must not even connect to its FastCGI server); with one, each answers.
+func TestResourceGuardsSiblings(t *testing.T) {
+	tc := newTestCaddy(t)
+	root := t.TempDir()
+	for name, content := range map[string]string{
+		"files/secret.txt": "file secret",
+		"tmpl/page.html":   `<p>{{"rendered"}} template secret</p>`,
+		"index.php":        "<?php // served by the FastCGI server below",
+	} {
+		path := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var upstreamHits atomic.Int64
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstreamHits.Add(1)
+		_, _ = w.Write([]byte("proxied secret"))
+	}))
+	t.Cleanup(upstream.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	phpServer := &countingListener{Listener: ln}
+	t.Cleanup(func() { ln.Close() })
+	go fcgi.Serve(phpServer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("php secret"))
+	}))
+
+	guard := fmt.Sprintf("oauth_resource {\n resource %[1]s/guarded\n issuer %[1]s\n }", tc.issuer)
+	cf := tc.globals() + fmt.Sprintf(`%[1]s {
+	oauth_server {
+		issuer %[1]s
+		%[2]s
+		resource %[1]s/guarded
+		client demo-service {
+			secret %[3]s
+			grant_types client_credentials
+			resources %[1]s/guarded
+		}
+	}
+	handle /respond/* {
+		respond "respond secret" 200
+		%[4]s
+	}
+	handle /metrics {
+		%[4]s
+		metrics
+	}
+	handle /files/* {
+		root * %[5]s
+		file_server
+		%[4]s
+	}
+	handle /tmpl/* {
+		root * %[5]s
+		templates
+		file_server
+		%[4]s
+	}
+	handle /proxy/* {
+		reverse_proxy %[6]s
+		%[4]s
+	}
+	handle /php/* {
+		root * %[5]s
+		php_fastcgi %[7]s
+		%[4]s
+	}
+}`, tc.issuer, tc.storage(), testSecret, guard, root, upstream.URL, ln.Addr())
+	if err := tc.load(t, cf); err != nil {
+		t.Fatal(err)
+	}
+	token := requestToken(t, tc.issuer+"/token", "demo-service", testSecret, tc.issuer+"/guarded", "")
+
+	tests := []struct{ path, wantBody string }{
+		{"/respond/x", "respond secret"},
+		{"/metrics", "# HELP"},
+		{"/files/secret.txt", "file secret"},
+		{"/tmpl/page.html", "<p>rendered template secret</p>"},
+		{"/proxy/x", "proxied secret"},
+		{"/php/x", "php secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			status, body := getWithToken(t, tc.issuer+tt.path, "")
+			if status != http.StatusUnauthorized || strings.Contains(body, "secret") || strings.Contains(body, "# HELP") {
+				t.Errorf("without a token: %d %.80q, want 401 and nothing of the content", status, body)
+			}
+			status, body = getWithToken(t, tc.issuer+tt.path, token)
+			if status != http.StatusOK || !strings.Contains(body, tt.wantBody) {
+				t.Errorf("with a token: %d %.80q, want 200 with %q", status, body, tt.wantBody)
+			}
+		})
+	}
+	// Each sibling above was reached exactly once: with the token.
+	if n := upstreamHits.Load(); n != 1 {
+		t.Errorf("reverse_proxy upstream was called %d times, want 1", n)
+	}
+	if n := phpServer.accepted.Load(); n != 1 {
+		t.Errorf("the FastCGI server accepted %d connections, want 1", n)
+	}
+}
+
+// getWithToken sends a GET with an optional bearer token and returns status and body.
+func getWithToken(t *testing.T, u, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// dpopProver signs DPoP proofs with one key, for tests against a real Caddy.
+type dpopProver struct {
+	t      *testing.T
+	signer jose.Signer
+}
+
+func newDPoPProver(t *testing.T) *dpopProver {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := (&jose.SignerOptions{}).WithType("dpop+jwt").WithHeader("jwk", jose.JSONWebKey{Key: &priv.PublicKey})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &dpopProver{t, signer}
+}
+
+// proof returns a fresh proof for method and htu; with an access token, its ath too.
+func (p *dpopProver) proof(method, htu, accessToken string) string {
+	claims := map[string]any{"jti": rand.Text(), "htm": method, "htu": htu, "iat": time.Now().Unix()}
+	if accessToken != "" {
+		claims["ath"] = dpop.AccessTokenHash(accessToken)
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := p.signer.Sign(payload)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	s, _ := jws.CompactSerialize()
+	return s
+}
+
+// token obtains a DPoP-bound client_credentials token for resource.
+func (p *dpopProver) token(issuer, clientID, secret, resource string) string {
+	t := p.t
+	form := url.Values{"grant_type": {"client_credentials"}, "resource": {resource}}
+	req, _ := http.NewRequest(http.MethodPost, issuer+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("DPoP", p.proof(http.MethodPost, issuer+"/token", ""))
+	req.SetBasicAuth(clientID, secret)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.TokenType != "DPoP" {
+		t.Fatalf("DPoP token request: %d %+v %v", resp.StatusCode, out, err)
+	}
+	return out.AccessToken
+}
+
+// TestResourceDPoPOriginFromSite: the origin DPoP proofs must name comes from the site's
+// addresses, never from the client's Host header. Another gateway of the same resource at
+// 127.0.0.1:<other port> (Caddy routes by host name, not port) must not be able to pass its
+// clients' proofs to this one.
+func TestResourceDPoPOriginFromSite(t *testing.T) {
+	tc := newTestCaddy(t)
+	upstream := echoUpstream(t)
+	port := strings.TrimPrefix(tc.issuer, "http://127.0.0.1:")
+	otherGateway := "127.0.0.1:" + freePort(t)
+	cf := tc.globals() + fmt.Sprintf(`%[1]s, http://localhost:%[2]s {
+	oauth_server {
+		issuer %[1]s
+		%[3]s
+		resource %[1]s/api
+		client demo-service {
+			secret %[4]s
+			grant_types client_credentials
+			resources %[1]s/api
+		}
+	}
+	@api path /api/* /.well-known/oauth-protected-resource/api
+	handle @api {
+		oauth_resource {
+			resource %[1]s/api
+			issuer %[1]s
+		}
+		reverse_proxy %[5]s
+	}
+}`, tc.issuer, port, tc.storage(), testSecret, upstream.URL)
+	if err := tc.load(t, cf); err != nil {
+		t.Fatal(err)
+	}
+	prover := newDPoPProver(t)
+	bound := prover.token(tc.issuer, "demo-service", testSecret, tc.issuer+"/api")
+	bearer := requestToken(t, tc.issuer+"/token", "demo-service", testSecret, tc.issuer+"/api", "")
+
+	tests := []struct {
+		name, host, htu string
+		dpop            bool
+		wantStatus      int
+	}{
+		{"proof for this site", "127.0.0.1:" + port, "http://127.0.0.1:" + port, true, http.StatusOK},
+		{"proof for its other address", "localhost:" + port, "http://localhost:" + port, true, http.StatusOK},
+		{"Host names the proof's port, not this site's", otherGateway, "http://" + otherGateway, true, http.StatusUnauthorized},
+		{"proof for the site, Host of another port", otherGateway, "http://127.0.0.1:" + port, true, http.StatusUnauthorized},
+		{"Bearer token: Host does not matter", otherGateway, "", false, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, tc.issuer+"/api/x", nil)
+			req.Host = tt.host
+			if tt.dpop {
+				req.Header.Set("Authorization", "DPoP "+bound)
+				req.Header.Set("DPoP", prover.proof(http.MethodGet, tt.htu+"/api/x", bound))
+			} else {
+				req.Header.Set("Authorization", "Bearer "+bearer)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			chall := strings.Join(resp.Header.Values("WWW-Authenticate"), "\n")
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d (WWW-Authenticate %q), want %d", resp.StatusCode, chall, tt.wantStatus)
+			}
+			if tt.wantStatus == http.StatusUnauthorized && !strings.Contains(chall, `DPoP error="invalid_dpop_proof"`) {
+				t.Errorf("WWW-Authenticate %q, want a DPoP challenge with invalid_dpop_proof", chall)
+			}
+		})
+	}
+
+	t.Run("metadata does not follow the Host header", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, tc.issuer+"/.well-known/oauth-protected-resource/api", nil)
+		req.Host = otherGateway
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var md struct {
+			Resource string `json:"resource"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&md); err != nil || md.Resource != tc.issuer+"/api" {
+			t.Fatalf("metadata resource = %q (%v), want %q", md.Resource, err, tc.issuer+"/api")
+		}
+	})
+}
+
+// TestResourceAnyHostNeedsExternalURL: a site that accepts any host cannot name the origin
+// clients use, so a gateway there must be told it.
+func TestResourceAnyHostNeedsExternalURL(t *testing.T) {
+	for _, site := range []string{":8080", "http://", "http://127.0.0.1:9080, :8080"} {
+		_, err := adapt(site + ` {
+	oauth_resource {
+		resource https://api.example
+		issuer https://auth.example
+	}
+	respond ok
+}`)
+		if err == nil || !strings.Contains(err.Error(), "accepts any host") || !strings.Contains(err.Error(), "external_url") {
+			t.Errorf("site %q: error = %v, want one that asks for external_url", site, err)
+		}
+	}
+
+	// JSON skips the Caddyfile: provisioning refuses a handler with neither.
+	newTestCaddy(t)
+	cfg := fmt.Sprintf(`{"admin": {"disabled": true}, "apps": {"http": {"servers": {"gw": {
+		"listen": ["127.0.0.1:%s"],
+		"routes": [{"handle": [{"handler": "oauth_resource", "resource": "https://api.example", "issuer": "https://auth.example"}]}]
+	}}}}}`, freePort(t))
+	err := caddy.Load([]byte(cfg), false)
+	if err == nil || !strings.Contains(err.Error(), "set external_url") || !strings.Contains(err.Error(), "hosts") {
+		t.Fatalf("JSON without hosts or external_url: error = %v, want one that asks for them", err)
+	}
 }

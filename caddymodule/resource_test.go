@@ -58,12 +58,18 @@ func newUnitHandler(t testing.TB, h *ResourceHandler, tokens fakeIssuer) *Resour
 	for name, tmpl := range h.HeaderUp {
 		h.headers = append(h.headers, upHeader{name, tmpl})
 	}
+	if h.Hosts == nil && h.ExternalURL == "" {
+		h.Hosts = []string{"api.example", "gw.example"} // the hosts the unit tests call
+	}
+	if err := h.provisionOrigins(); err != nil {
+		t.Fatal(err)
+	}
 	h.metaPath, h.base.ResourceMetadataURL = resourceMetadataLocation(h.Resource)
 	guard := dpop.NewMemoryGuard(1000, 0)
 	t.Cleanup(guard.Close)
 	v, err := rsvalidate.New(rsvalidate.Config{
 		Resource: h.Resource, Issuer: h.Issuer, Local: tokens, AllowQueryToken: h.TokenInQuery,
-		DPoP: &dpop.Verifier{Replay: guard}, ResourceMetadataURL: h.base.ResourceMetadataURL,
+		DPoP: &dpop.Verifier{Replay: guard}, ResourceMetadataURL: h.base.ResourceMetadataURL, Origin: h.requestOrigin,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -229,24 +235,53 @@ func TestResourceServesMetadata(t *testing.T) {
 	}
 }
 
-func TestResourceExternalURL(t *testing.T) {
+// TestResourceRequestOrigin: the origin a DPoP proof must name is external_url, or the
+// request's scheme and Host when that Host is one of hosts; otherwise there is none.
+func TestResourceRequestOrigin(t *testing.T) {
+	site := []string{"api.example:8080", "*.gw.example", "127.0.0.1:9080", "[::1]:8443", "plain.example"}
 	tests := []struct {
-		name, configured string
-		tls, trusted     bool
-		forwarded        string
-		want             string
+		name, host   string
+		hosts        []string // default: site
+		configured   string
+		tls, trusted bool
+		forwarded    string
+		want         string // "" → no origin
 	}{
-		{name: "plain", want: "http://api.example:8080"},
-		{name: "tls", tls: true, want: "https://api.example:8080"},
-		{name: "untrusted forwarded proto ignored", forwarded: "https", want: "http://api.example:8080"},
-		{name: "trusted forwarded proto", trusted: true, forwarded: "https, http", want: "https://api.example:8080"},
-		{name: "trusted garbage proto", trusted: true, forwarded: "gopher", want: "http://api.example:8080"},
-		{name: "configured wins", configured: "https://public.example", trusted: true, forwarded: "http", want: "https://public.example"},
+		{name: "plain", host: "api.example:8080", want: "http://api.example:8080"},
+		{name: "tls", host: "api.example:8080", tls: true, want: "https://api.example:8080"},
+		{name: "host case", host: "API.Example:8080", want: "http://api.example:8080"},
+		{name: "untrusted forwarded proto ignored", host: "api.example:8080", forwarded: "https", want: "http://api.example:8080"},
+		{name: "trusted forwarded proto", host: "api.example:8080", trusted: true, forwarded: "https, http", want: "https://api.example:8080"},
+		{name: "trusted garbage proto", host: "api.example:8080", trusted: true, forwarded: "gopher", want: "http://api.example:8080"},
+		{name: "configured wins", host: "evil.example", configured: "https://public.example", trusted: true, forwarded: "http", want: "https://public.example"},
+		{name: "another host", host: "evil.example:8080"},
+		{name: "another port", host: "api.example:9090"},
+		{name: "port omitted: the default is not the site's", host: "api.example"},
+		{name: "no port in hosts: default port", host: "plain.example", tls: true, want: "https://plain.example"},
+		{name: "no port in hosts: default port written out", host: "plain.example:443", tls: true, want: "https://plain.example"},
+		{name: "no port in hosts: other port", host: "plain.example:8443", tls: true},
+		{name: "no port in hosts, plain http", host: "plain.example", want: "http://plain.example"},
+		{name: "wildcard: one label", host: "a.gw.example", tls: true, want: "https://a.gw.example"},
+		{name: "wildcard: not two labels", host: "a.b.gw.example", tls: true},
+		{name: "wildcard: not zero labels", host: "gw.example", tls: true},
+		{name: "wildcard: not an odd label", host: "a%2F.gw.example", tls: true},
+		{name: "ip", host: "127.0.0.1:9080", want: "http://127.0.0.1:9080"},
+		{name: "ipv6", host: "[::1]:8443", tls: true, want: "https://[::1]:8443"},
+		{name: "ipv6 other port", host: "[::1]:8444", tls: true},
+		{name: "garbage host", host: "api.example:8080:1"},
+		{name: "empty host", host: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &ResourceHandler{ExternalURL: tt.configured}
-			r := httptest.NewRequest(http.MethodGet, "http://api.example:8080/x", nil)
+			h := &ResourceHandler{ExternalURL: tt.configured, Hosts: tt.hosts}
+			if h.Hosts == nil && h.ExternalURL == "" {
+				h.Hosts = site
+			}
+			if err := h.provisionOrigins(); err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodGet, "http://placeholder/x", nil)
+			r.Host = tt.host
 			if tt.tls {
 				r.TLS = &tls.ConnectionState{}
 			}
@@ -255,8 +290,9 @@ func TestResourceExternalURL(t *testing.T) {
 			}
 			r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), nil, nil)
 			caddyhttp.SetVar(r.Context(), caddyhttp.TrustedProxyVarKey, tt.trusted)
-			if got := h.externalURL(r); got != tt.want {
-				t.Errorf("externalURL = %q, want %q", got, tt.want)
+			got, ok := h.requestOrigin(r)
+			if got != tt.want || ok != (tt.want != "") {
+				t.Errorf("requestOrigin = %q, %v; want %q", got, ok, tt.want)
 			}
 		})
 	}

@@ -31,9 +31,15 @@ func (v *Validator) checkDPoP(ctx context.Context, r *http.Request, c credential
 	if id.JKT == "" {
 		return dpopTokenError("access token is not DPoP-bound", nil)
 	}
+	origin, ok := v.cfg.Origin(r)
+	if !ok {
+		// Refused before the proof is verified, so its jti is not spent.
+		return &Error{Status: http.StatusUnauthorized, Code: CodeInvalidDPoPProof,
+			Description: "DPoP proof cannot match: the request's host is not one this resource is served at", scheme: "DPoP"}
+	}
 	proof, err := v.dpop.Verify(ctx, c.proof, dpop.Request{
 		Method:      r.Method,
-		URL:         v.externalURL(r) + r.URL.EscapedPath(),
+		URL:         origin + r.URL.EscapedPath(),
 		AccessToken: c.token,
 	})
 	if err != nil {
@@ -54,16 +60,6 @@ func dpopTokenError(desc string, cause error) *Error {
 	e := invalidToken(desc, cause)
 	e.scheme = "DPoP"
 	return e
-}
-
-func (v *Validator) externalURL(r *http.Request) string {
-	if v.cfg.ExternalURL != nil {
-		return v.cfg.ExternalURL(r)
-	}
-	if r.TLS != nil {
-		return "https://" + r.Host
-	}
-	return "http://" + r.Host
 }
 
 // checkCertBinding enforces RFC 8705 §3: a token with cnf.x5t#S256 is only good over a TLS

@@ -242,7 +242,7 @@ func baseConfig(t testing.TB, f *fixtureKeys) Config {
 		Algs:                []string{"ES256", "RS256"},
 		DPoP:                newVerifier(t, nil),
 		ResourceMetadataURL: testMetadata,
-		ExternalURL:         func(*http.Request) string { return "https://api.example" },
+		Origin:              func(*http.Request) (string, bool) { return "https://api.example", true },
 		Now:                 clock,
 	}
 }
@@ -285,9 +285,6 @@ func written(v *Validator, e *Error) *httptest.ResponseRecorder {
 
 func joinLines(s []string) string { return strings.Join(s, "\n") }
 
-var (
-	base64URL = base64.RawURLEncoding
-	tlsState  tls.ConnectionState
-)
+var base64URL = base64.RawURLEncoding
 
 func sha256Sum(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }

@@ -40,9 +40,11 @@ type Config struct {
 	RequireDPoP bool
 	// DPoP verifies proofs; nil → the DPoP scheme is refused.
 	DPoP *dpop.Verifier
-	// ExternalURL returns scheme://host[:port] as the client sees it (for htu); nil → from
-	// r.TLS and r.Host.
-	ExternalURL func(r *http.Request) string
+	// Origin returns the scheme://host[:port] the client addressed, which a DPoP proof's htu
+	// must name; false when the request is for a host this resource is not served at (no
+	// proof can then match). Required with DPoP: the Host header alone is the client's word,
+	// and would let a proof minted for another gateway of the resource pass here.
+	Origin func(r *http.Request) (origin string, ok bool)
 	// ResourceMetadataURL is the absolute URL of this resource's RFC 9728 document, for
 	// challenges.
 	ResourceMetadataURL string
@@ -126,6 +128,9 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.DPoP != nil {
 		if cfg.DPoP.Replay == nil {
 			return nil, errors.New("rsvalidate: the DPoP verifier needs a replay guard")
+		}
+		if cfg.Origin == nil {
+			return nil, errors.New("rsvalidate: the DPoP verifier needs the resource's Origin")
 		}
 		v.dpop = cfg.DPoP
 		v.nonces = cfg.DPoP.Nonces

@@ -320,11 +320,10 @@ func TestAuthenticateDPoPAndMTLS(t *testing.T) {
 			req: func(*testing.T) *http.Request { return req() }, status: 401, challenges: []string{bareDPoP}},
 		{name: "DPoP scheme without verifier is not ours", cfg: func(c *Config) { c.DPoP = nil }, req: dpopReq(bound, good()),
 			status: 401, challenges: []string{bareBearer}},
-		{name: "external URL from the request", cfg: func(c *Config) { c.ExternalURL = nil }, req: func(t *testing.T) *http.Request {
-			r := req("Authorization", "DPoP "+bound, "DPoP", proof(t, f.dpop, "GET", testURL, bound))
-			r.TLS = &tlsState
-			return r
-		}},
+		{name: "request for a host the resource is not served at", cfg: func(c *Config) {
+			c.Origin = func(*http.Request) (string, bool) { return "", false }
+		}, req: dpopReq(bound, good()), status: 401, code: "invalid_dpop_proof",
+			challenges: []string{bareBearer, dpopErr("invalid_dpop_proof", "DPoP proof cannot match: the request's host is not one this resource is served at")}},
 		{name: "mTLS bound token with its certificate", req: func(*testing.T) *http.Request {
 			return withTLSCert(req("Authorization", "Bearer "+mtls), certDER)
 		}},
@@ -470,6 +469,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"negative skew":                func(c *Config) { c.Skew = -time.Second },
 		"DPoP required, no verifier":   func(c *Config) { c.RequireDPoP, c.DPoP = true, nil },
 		"DPoP without replay guard":    func(c *Config) { c.DPoP.Replay = nil },
+		"DPoP without origin":          func(c *Config) { c.Origin = nil },
 		"issuer differs from local AS": func(c *Config) { c.Local = &fakeLocal{issuer: "https://other.example"} },
 	} {
 		cfg := baseConfig(t, f)
