@@ -14,7 +14,11 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("oauth_server", parseCaddyfile)
-	httpcaddyfile.RegisterDirectiveOrder("oauth_server", httpcaddyfile.Before, "reverse_proxy")
+	// Right after Caddy's authentication handlers and just before oauth_resource: it answers
+	// only its own endpoints and passes everything else on, so nothing that could answer a
+	// request (respond, file_server, templates, reverse_proxy, …) nor an unmatched gateway
+	// in the issuer's own site may run before it.
+	httpcaddyfile.RegisterDirectiveOrder("oauth_server", httpcaddyfile.After, "forward_auth")
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

@@ -434,16 +434,32 @@ func TestAdaptRoundTrip(t *testing.T) {
 }
 
 func TestDirectiveOrder(t *testing.T) {
-	// No `order` line needed, and oauth_server runs before reverse_proxy whatever the
-	// order in the site block.
-	cfg, err := adapt("http://127.0.0.1:9080 {\n reverse_proxy 127.0.0.1:9999\n oauth_server {\n issuer http://127.0.0.1:9080\n }\n}")
+	// No `order` line needed: oauth_server runs before every handler that could answer its
+	// requests (and before oauth_resource, so an unmatched gateway in the issuer's own site
+	// does not demand a token for /token), whatever the order in the site block.
+	cfg, err := adapt(`http://127.0.0.1:9080 {
+		reverse_proxy 127.0.0.1:9999
+		respond "catch-all"
+		file_server
+		templates
+		oauth_resource {
+			resource http://127.0.0.1:9080/api
+			issuer http://127.0.0.1:9080
+		}
+		oauth_server {
+			issuer http://127.0.0.1:9080
+		}
+	}`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(cfg)
-	as, rp := strings.Index(s, `"handler":"oauth_server"`), strings.Index(s, `"handler":"reverse_proxy"`)
-	if as < 0 || rp < 0 || as > rp {
-		t.Fatalf("oauth_server (at %d) should come before reverse_proxy (at %d):\n%s", as, rp, s)
+	as := strings.Index(s, `"handler":"oauth_server"`)
+	for _, other := range []string{"reverse_proxy", "static_response", "file_server", "templates", "oauth_resource"} {
+		at := strings.Index(s, `"handler":"`+other+`"`)
+		if as < 0 || at < 0 || as > at {
+			t.Errorf("oauth_server (at %d) should come before %s (at %d):\n%s", as, other, at, s)
+		}
 	}
 }
 

@@ -3,7 +3,7 @@
 //
 // Registered here:
 //   - app `oauth` (global option `oauth { }`): shared stores and the in-process issuer registry;
-//   - handler `http.handlers.oauth_server` (directive `oauth_server`, ordered before reverse_proxy);
+//   - handler `http.handlers.oauth_server` (directive `oauth_server`, ordered right after forward_auth, before oauth_resource);
 //   - handler `http.handlers.oauth_resource` (directive `oauth_resource`, ordered with
 //     Caddy's authentication handlers, after forward_auth, so before every handler that could
 //     answer the request): the resource-server gateway, validating access tokens in-process
