@@ -150,11 +150,14 @@ func (s *Server) clientCredentials(ctx context.Context, r *http.Request, client 
 	if err != nil {
 		return nil, err
 	}
-	jkt, err := s.tokenDPoP(r, res.DPoPBoundAccessTokensRequired || client.DPoPBoundAccessTokens)
+	proof, err := s.tokenProof(r, res.DPoPBoundAccessTokensRequired || client.DPoPBoundAccessTokens)
 	if err != nil {
 		return nil, err
 	}
-	return s.issueAccessToken(ctx, accessTokenRequest{client: client, subject: client.ID, resource: res, scopes: scopes, jkt: jkt})
+	if err := s.recordTokenProof(ctx, proof); err != nil {
+		return nil, err
+	}
+	return s.issueAccessToken(ctx, accessTokenRequest{client: client, subject: client.ID, resource: res, scopes: scopes, jkt: proofJKT(proof)})
 }
 
 // writeJSON sends v with the no-store headers every token-bearing response needs.

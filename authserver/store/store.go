@@ -353,6 +353,9 @@ type RefreshToken struct {
 // GrantStore persists authorization codes, grants and refresh tokens.
 type GrantStore interface {
 	CreateAuthorizationCode(ctx context.Context, c *AuthorizationCode) error
+	// GetAuthorizationCode returns the code, used or not, without changing it; ErrNotFound
+	// for an unknown code. The token endpoint checks a code before it spends it.
+	GetAuthorizationCode(ctx context.Context, hash string) (*AuthorizationCode, error)
 	// ConsumeAuthorizationCode atomically marks the code used and returns it. A code used
 	// before is returned with ErrAlreadyUsed (so the caller can revoke its grant); an unknown
 	// code gives ErrNotFound. Expiry is the caller's to check. Of N concurrent calls for one
