@@ -236,8 +236,9 @@ func (s *Server) issueUserTokens(ctx context.Context, r *http.Request, client *s
 }
 
 // userTokenResource picks the resource of an access token from a user grant: the requested
-// one among those granted (RFC 8707 §2.2), else the first granted, else the client's default
-// resource, else none (a token for the userinfo endpoint only).
+// one among those granted (RFC 8707 §2.2), else the client's default_resource if granted, else
+// the first granted, else the client's default resource, else none (a token for the userinfo
+// endpoint only).
 func (s *Server) userTokenResource(ctx context.Context, client *store.Client, g *store.Grant, requested []string) (*store.Resource, error) {
 	switch {
 	case len(requested) > 1:
@@ -247,14 +248,17 @@ func (s *Server) userTokenResource(ctx context.Context, client *store.Client, g 
 			return nil, oautherr.New(oautherr.InvalidTarget, "the resource was not part of the authorization")
 		}
 		return s.resolveResource(ctx, client, requested)
+	case slices.Contains(g.Resources, client.DefaultResource):
+		return s.resolveResource(ctx, client, []string{client.DefaultResource})
 	case len(g.Resources) > 0:
 		return s.resolveResource(ctx, client, g.Resources[:1])
 	}
 	res, err := s.defaultResource(ctx, client)
-	if err != nil {
+	var unusable *oautherr.Error
+	if errors.As(err, &unusable) {
 		return nil, nil // no default resource: a userinfo-only token
 	}
-	return res, nil
+	return res, err
 }
 
 // accessScopes is the share of the granted scopes an access token for res carries: the

@@ -63,6 +63,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        redirect_uris <uri...>
 //	        scopes <scope...>
 //	        resources <identifier...>
+//	        default_resource <identifier>
 //	        jwks <JWK Set JSON> | jwks_uri <url>
 //	        dpop_bound_access_tokens [true|false]
 //	        post_logout_redirect_uris <uri...>
@@ -271,6 +272,12 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 			c.Scopes, err = scopeArgs(d)
 		case "resources":
 			c.Resources, err = uriArgs(d, "resource")
+		case "default_resource":
+			if c.DefaultResource, err = oneArg(d); err == nil {
+				if err = checkAbsoluteURI("default_resource", c.DefaultResource); err != nil {
+					err = d.WrapErr(err)
+				}
+			}
 		case "jwks":
 			var raw string
 			if raw, err = oneArg(d); err == nil {

@@ -51,6 +51,7 @@ const fullCaddyfile = `oauth_server {
 		redirect_uris https://app.example/cb https://app.example/cb2
 		scopes read write
 		resources https://api.example.test
+		default_resource https://api.example.test
 		dpop_bound_access_tokens true
 	}
 	client jwt-client {
@@ -96,6 +97,7 @@ const fullJSON = `{
 		"redirect_uris": ["https://app.example/cb", "https://app.example/cb2"],
 		"scopes": ["read", "write"],
 		"resources": ["https://api.example.test"],
+		"default_resource": "https://api.example.test",
 		"dpop_bound_access_tokens": true
 	}, {
 		"client_id": "jwt-client",
@@ -237,6 +239,13 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "jwks not a set", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks `[1]`\n }\n}", wantErr: "jwks: must be a JSON JWK Set"},
 		{name: "http jwks_uri", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks_uri http://keys.example/jwks\n }\n}", wantErr: "jwks_uri"},
 		{name: "redirect with fragment", input: "oauth_server {\n issuer https://a.example\n client c {\n redirect_uris https://app/cb#f\n }\n}", wantErr: "fragment"},
+		{name: "default_resource", input: "oauth_server {\n issuer https://a.example\n client c {\n resources https://a.example/api https://a.example/b\n default_resource https://a.example/b\n }\n}",
+			want: `{"issuer":"https://a.example","clients":[{"client_id":"c","resources":["https://a.example/api","https://a.example/b"],"default_resource":"https://a.example/b"}]}`},
+		{name: "default_resource unlinked, links not enforced", input: "oauth_server {\n issuer https://a.example\n enforce_per_client_resources false\n client c {\n default_resource https://a.example/api\n }\n}",
+			want: `{"issuer":"https://a.example","enforce_per_client_resources":false,"clients":[{"client_id":"c","default_resource":"https://a.example/api"}]}`},
+		{name: "default_resource not linked", input: "oauth_server {\n issuer https://a.example\n client c {\n resources https://a.example/api\n default_resource https://a.example/other\n }\n}", wantErr: "must be one of the client's resources"},
+		{name: "relative default_resource", input: "oauth_server {\n issuer https://a.example\n client c {\n default_resource /api\n }\n}", wantErr: "default_resource \"/api\": must be an absolute URI"},
+		{name: "two default_resources", input: "oauth_server {\n issuer https://a.example\n client c {\n default_resource https://a.example/a https://a.example/b\n }\n}", wantErr: "wrong argument count"},
 		{name: "duplicate client", input: "oauth_server {\n issuer https://a.example\n client c\n client c\n}", wantErr: `client "c": declared twice`},
 	}
 	for _, tt := range tests {
@@ -277,6 +286,8 @@ func TestValidateJSON(t *testing.T) {
 		{"client_secret_jwt needs clear secret", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_method":"client_secret_jwt","secret_hash":"sha256$47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}]}`, "needs secret"},
 		{"jwks and uri", `{"issuer":"https://a.example","clients":[{"client_id":"c","jwks":{"keys":[]},"jwks_uri":"https://k"}]}`, "not both"},
 		{"alg none", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_signing_alg":"none"}]}`, "unsupported value"},
+		{"default_resource not linked", `{"issuer":"https://a.example","clients":[{"client_id":"c","resources":["https://a.example/api"],"default_resource":"https://a.example/other"}]}`, "must be one of the client's resources"},
+		{"default_resource with fragment", `{"issuer":"https://a.example","enforce_per_client_resources":false,"clients":[{"client_id":"c","default_resource":"https://a.example/api#x"}]}`, "default_resource"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -393,7 +404,7 @@ func TestAdaptRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(r.CustomClaims, wantClaims) {
 		t.Errorf("claims = %#v, want %#v", r.CustomClaims, wantClaims)
 	}
-	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" {
+	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" || c.DefaultResource != "https://api.example.test" {
 		t.Errorf("client = %+v", c)
 	}
 	if c := ac.Clients[1]; c.JWKS != `{"keys":[]}` {

@@ -65,6 +65,9 @@ type Client struct {
 	Scopes         []string `json:"scopes,omitempty"`
 	// Resources are the identifiers of the resources the client is linked to.
 	Resources []string `json:"resources,omitempty"`
+	// DefaultResource is the resource of requests that name none (RFC 8707 §2); with
+	// enforce_per_client_resources on, one of Resources.
+	DefaultResource string `json:"default_resource,omitempty"`
 	// JWKS is the client's public JWK Set, for private_key_jwt.
 	JWKS                  json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI               string          `json:"jwks_uri,omitempty"`
@@ -252,11 +255,15 @@ func (h *Handler) Validate() error {
 			return fmt.Errorf("template_dir %q: not a directory", h.TemplateDir)
 		}
 	}
+	enforceLinks := h.EnforcePerClientResources == nil || *h.EnforcePerClientResources
 	seen = make(map[string]bool, len(h.Clients))
 	for i := range h.Clients {
 		c := &h.Clients[i]
 		if err := c.validate(); err != nil {
 			return err
+		}
+		if err := authserver.ValidateDefaultResource(c.DefaultResource, c.Resources, enforceLinks); err != nil {
+			return fmt.Errorf("client %q: %w", c.ID, err)
 		}
 		if seen[c.ID] {
 			return fmt.Errorf("client %q: declared twice", c.ID)
@@ -499,6 +506,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 			RedirectURIs:                c.RedirectURIs,
 			Scopes:                      c.Scopes,
 			Resources:                   c.Resources,
+			DefaultResource:             c.DefaultResource,
 			JWKS:                        string(c.JWKS),
 			JWKSURI:                     c.JWKSURI,
 			DPoPBoundAccessTokens:       c.DPoPBoundAccessTokens,

@@ -69,6 +69,9 @@ type Client struct {
 	// RefreshWithoutOfflineAccess issues refresh tokens even when offline_access was not
 	// granted (the client must still be allowed the refresh_token grant).
 	RefreshWithoutOfflineAccess bool
+	// DefaultResource is the identifier of the resource a request naming none is for (RFC
+	// 8707 §2); empty: the one resource the client is linked to, if it has exactly one.
+	DefaultResource string
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -49,7 +49,7 @@ func (s *Store) UpsertClient(ctx context.Context, c *store.Client) error {
 		c.TokenEndpointAuthSigningAlg, grantTypes, redirectURIs, scopes, c.JWKS, c.JWKSURI,
 		c.DPoPBoundAccessTokens, c.Disabled, metadata, postLogoutURIs, c.SubjectType,
 		c.SectorIdentifier, c.IDTokenSignedResponseAlg, c.SkipConsent, c.PKCEOptional,
-		c.RefreshWithoutOfflineAccess, toMillis(created), toMillis(updated),
+		c.RefreshWithoutOfflineAccess, c.DefaultResource, toMillis(created), toMillis(updated),
 	).Scan(&storedCreated)
 	if err != nil {
 		return s.writeErr("upsert client", err)
@@ -76,7 +76,7 @@ func scanClient(row scanner) (*store.Client, error) {
 		&c.TokenEndpointAuthSigningAlg, &grantTypes, &redirectURIs, &scopes, &c.JWKS, &c.JWKSURI,
 		&c.DPoPBoundAccessTokens, &c.Disabled, &meta, &postLogoutURIs, &c.SubjectType,
 		&c.SectorIdentifier, &c.IDTokenSignedResponseAlg, &c.SkipConsent, &c.PKCEOptional,
-		&c.RefreshWithoutOfflineAccess, &created, &updated)
+		&c.RefreshWithoutOfflineAccess, &c.DefaultResource, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
