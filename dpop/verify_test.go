@@ -470,15 +470,17 @@ func TestRecordTakesACheckedProof(t *testing.T) {
 	}
 }
 
-// checkThenRecordOnce presents one proof from workers goroutines at once, each calling Check
-// then Record, and fails unless exactly one Record succeeds.
-func checkThenRecordOnce(t *testing.T, v *Verifier, proof string, req Request) {
+// checkThenRecordOnce presents one proof from 64 goroutines at once, spread over the
+// verifiers (instances sharing a replay store), each calling Check then Record, and fails
+// unless exactly one Record succeeds.
+func checkThenRecordOnce(t *testing.T, verifiers []*Verifier, proof string, req Request) {
 	t.Helper()
 	const workers = 64
 	var ok, replay atomic.Int32
 	var start, done sync.WaitGroup
 	start.Add(1)
-	for range workers {
+	for i := range workers {
+		v := verifiers[i%len(verifiers)]
 		done.Add(1)
 		go func() {
 			defer done.Done()
@@ -512,17 +514,22 @@ func TestCheckThenRecordIsExact(t *testing.T) {
 	t.Run("memory", func(t *testing.T) {
 		v := newTestVerifier(t)
 		for range 10 {
-			checkThenRecordOnce(t, v, newSpec(t, "EdDSA", keyEd).sign(t), req)
+			checkThenRecordOnce(t, []*Verifier{v}, newSpec(t, "EdDSA", keyEd).sign(t), req)
 		}
 	})
 	t.Run("redis", func(t *testing.T) {
-		// The Redis guard compares expiries with the real clock.
+		// The Redis guard compares expiries with the real clock. Two instances, each with its
+		// own client (connection pool), as in TestRedisGuardConcurrent.
 		now := time.Now()
-		v := &Verifier{Replay: NewRedisGuard(testRedis(t), testPrefix(t)), Now: func() time.Time { return now }}
+		prefix := testPrefix(t)
+		var instances []*Verifier
+		for range 2 {
+			instances = append(instances, &Verifier{Replay: NewRedisGuard(testRedis(t), prefix), Now: func() time.Time { return now }})
+		}
 		for range 10 {
 			spec := newSpec(t, "EdDSA", keyEd)
 			spec.claims["iat"] = now.Unix()
-			checkThenRecordOnce(t, v, spec.sign(t), req)
+			checkThenRecordOnce(t, instances, spec.sign(t), req)
 		}
 	})
 }
