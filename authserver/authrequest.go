@@ -243,9 +243,16 @@ func (s *Server) checkAuthResources(ctx context.Context, client *store.Client, r
 			allowed = append(allowed, res.AllowedScopes)
 		}
 	}
+	var noDefault *oautherr.Error // why no default resource stands in for the parameter
 	if len(resources) == 0 {
-		if res, err := s.defaultResource(ctx, client); err == nil {
+		// RFC 8707 §2: the client's default resource stands in, recorded so that the consent
+		// page names it and the code is for it.
+		res, err := s.defaultResource(ctx, client)
+		if err == nil {
+			req.Resources = []string{res.Identifier}
 			allowed = append(allowed, res.AllowedScopes)
+		} else if !errors.As(err, &noDefault) {
+			return oautherr.Server(err)
 		}
 	}
 	for _, sc := range req.Scopes {
@@ -255,6 +262,9 @@ func (s *Server) checkAuthResources(ctx context.Context, client *store.Client, r
 		ok := false
 		for _, list := range allowed {
 			ok = ok || allowedBy(list, sc)
+		}
+		if !ok && noDefault != nil {
+			return noDefault // a resource scope needs a resource: say how to name one
 		}
 		if !ok {
 			return oautherr.New(oautherr.InvalidScope, "scope names a scope no requested resource accepts")

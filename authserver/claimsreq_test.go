@@ -87,7 +87,7 @@ func narrowAuthURL(scope, claims string) string {
 	return authURL(q)
 }
 
-func (ts *testServer) redeemAs(client, code string) response {
+func (ts *testServer) redeemNarrow(client, code string) response {
 	ts.t.Helper()
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {testVerifier}}
 	res := ts.do(http.MethodPost, "/token", form, [2]string{client, webSecret})
@@ -117,7 +117,7 @@ func TestClaimsParameterStaysWithinClientScopes(t *testing.T) {
 		t.Errorf("the consent page must ask for profile and never for email:\n%s", consent.body)
 	}
 	cb := callback(t, b.submit(consent, url.Values{"decision": {"approve"}, "remember": {"1"}}), webRedirect)
-	res := ts.redeemAs("narrow", cb.Get("code"))
+	res := ts.redeemNarrow("narrow", cb.Get("code"))
 
 	id := ts.verifyIDToken(res.body["id_token"].(string), "RS256")
 	if id["email"] != nil || id["email_verified"] != nil {
@@ -141,7 +141,7 @@ func TestClaimsParameterFollowsNarrowedClientScopes(t *testing.T) {
 		edit: func(c *Config) { c.Clients = append(c.Clients, narrowClient("openid", "email", "offline_access")) }})
 	claims := `{"id_token":{"email":null},"userinfo":{"email":null}}`
 	cb := before.browser().signIn(narrowAuthURL("openid offline_access", claims))
-	res := before.redeemAs("narrow", cb.Get("code"))
+	res := before.redeemNarrow("narrow", cb.Get("code"))
 	if id := jwtClaims(t, res.body["id_token"].(string)); id["email"] != "alice@example.test" {
 		t.Fatalf("while allowed, the claims parameter releases email: %v", id)
 	}

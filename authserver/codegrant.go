@@ -23,6 +23,14 @@ var badCode = oautherr.New(oautherr.InvalidGrant, "the authorization code is inv
 
 // authorizationCodeGrant is RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6), OIDC Core §3.1.3 and
 // DPoP code binding (RFC 9449 §10).
+//
+// Order: the code is read and checked against what only its rightful redeemer holds
+// (checkCodeRedeemer) before anything is spent; then the DPoP proof is spent, then the code.
+// So a request failing those checks changes nothing: it neither burns the code, nor revokes
+// the grant of a used one, nor fills the DPoP replay store. A proof refused when it is spent
+// (a replayed jti, a full replay store, its backend down) is refused before the code is
+// consumed, so the client's retry with a fresh proof or nonce redeems the same code; an
+// exact replay of a whole earlier request is refused for its proof and revokes nothing.
 func (s *Server) authorizationCodeGrant(ctx context.Context, r *http.Request, client *store.Client) (*tokenResponse, error) {
 	code := formValue(r.PostForm, "code")
 	if code == "" {
@@ -31,18 +39,32 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, r *http.Request, cl
 	if len(code) > maxTokenLen {
 		return nil, badCode
 	}
-	// The proof is checked before the code is used up: a client told use_dpop_nonce retries
-	// with the same code (RFC 9449 §8).
-	jkt, err := s.tokenDPoP(r, client.DPoPBoundAccessTokens)
+	proof, err := s.tokenProof(r, client.DPoPBoundAccessTokens)
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.st.ConsumeAuthorizationCode(ctx, hashToken(code), s.now())
+	jkt := proofJKT(proof)
+	hash := hashToken(code)
+	c, err := s.st.GetAuthorizationCode(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, badCode
+	} else if err != nil {
+		return nil, err
+	}
+	if err := checkCodeRedeemer(r, client, c, jkt); err != nil {
+		return nil, err
+	}
+	if err := s.recordTokenProof(ctx, proof); err != nil {
+		return nil, err
+	}
+	c, err = s.st.ConsumeAuthorizationCode(ctx, hash, s.now())
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound): // expired and cleaned up since it was read
 		return nil, badCode
 	case errors.Is(err, store.ErrAlreadyUsed):
 		// RFC 6749 §4.1.2: a code used twice means it leaked; revoke what the first use got.
+		// Only a request that passed checkCodeRedeemer gets here, so another client (or anyone
+		// without the verifier) presenting a stolen code cannot revoke its owner's grant.
 		s.log.Warn("authorization code replayed: revoking its grant",
 			zap.String("client_id", c.ClientID), zap.String("grant", c.GrantID))
 		if err := s.revokeCodeGrant(ctx, c); err != nil {
@@ -52,17 +74,8 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, r *http.Request, cl
 	case err != nil:
 		return nil, err
 	}
-	if c.ClientID != client.ID || !s.now().Before(c.ExpiresAt) {
+	if !s.now().Before(c.ExpiresAt) {
 		return nil, badCode
-	}
-	if redirect := formValue(r.PostForm, "redirect_uri"); c.RedirectURI != "" && redirect != c.RedirectURI {
-		return nil, oautherr.New(oautherr.InvalidGrant, "redirect_uri does not match the authorization request")
-	}
-	if err := checkCodeVerifier(c, formValue(r.PostForm, "code_verifier")); err != nil {
-		return nil, err
-	}
-	if c.DPoPJKT != "" && jkt != c.DPoPJKT {
-		return nil, oautherr.New(oautherr.InvalidGrant, "the DPoP key differs from the dpop_jkt of the authorization request")
 	}
 	g := &store.Grant{
 		ID:        c.GrantID,
@@ -83,8 +96,8 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, r *http.Request, cl
 		g.JKT = jkt
 	}
 	if err := s.st.CreateGrant(ctx, g); errors.Is(err, store.ErrConflict) {
-		// A replay got between ConsumeAuthorizationCode and here and left a revoked tombstone
-		// with this grant's ID. This request still won the code, so it is answered as if the
+		// The code's own client replayed it between ConsumeAuthorizationCode and here, leaving
+		// a revoked tombstone with this grant's ID. This request still won the code, so it is answered as if the
 		// replay had come a moment later: its tokens are issued under the revoked grant and are
 		// born revoked (the store revokes what is issued under a revoked grant).
 		s.log.Warn("authorization code replayed during its redemption: its tokens are revoked",
@@ -115,6 +128,25 @@ func (s *Server) revokeCodeGrant(ctx context.Context, c *store.AuthorizationCode
 		return s.revokeGrant(ctx, c.GrantID)
 	}
 	return err
+}
+
+// checkCodeRedeemer checks that the request could redeem c: the code was issued to this
+// client, and the request repeats the authorization's redirect_uri and proves possession of
+// its PKCE verifier and dpop_jkt key. Another client learns only badCode.
+func checkCodeRedeemer(r *http.Request, client *store.Client, c *store.AuthorizationCode, jkt string) error {
+	if c.ClientID != client.ID {
+		return badCode
+	}
+	if redirect := formValue(r.PostForm, "redirect_uri"); c.RedirectURI != "" && redirect != c.RedirectURI {
+		return oautherr.New(oautherr.InvalidGrant, "redirect_uri does not match the authorization request")
+	}
+	if err := checkCodeVerifier(c, formValue(r.PostForm, "code_verifier")); err != nil {
+		return err
+	}
+	if c.DPoPJKT != "" && jkt != c.DPoPJKT {
+		return oautherr.New(oautherr.InvalidGrant, "the DPoP key differs from the dpop_jkt of the authorization request")
+	}
+	return nil
 }
 
 // grantTTL is how long a grant's refresh tokens may live: the server's refresh_token_ttl, or
@@ -204,8 +236,9 @@ func (s *Server) issueUserTokens(ctx context.Context, r *http.Request, client *s
 }
 
 // userTokenResource picks the resource of an access token from a user grant: the requested
-// one among those granted (RFC 8707 §2.2), else the first granted, else the client's default
-// resource, else none (a token for the userinfo endpoint only).
+// one among those granted (RFC 8707 §2.2), else the client's default_resource if granted, else
+// the first granted, else the client's default resource, else none (a token for the userinfo
+// endpoint only).
 func (s *Server) userTokenResource(ctx context.Context, client *store.Client, g *store.Grant, requested []string) (*store.Resource, error) {
 	switch {
 	case len(requested) > 1:
@@ -215,14 +248,17 @@ func (s *Server) userTokenResource(ctx context.Context, client *store.Client, g 
 			return nil, oautherr.New(oautherr.InvalidTarget, "the resource was not part of the authorization")
 		}
 		return s.resolveResource(ctx, client, requested)
+	case slices.Contains(g.Resources, client.DefaultResource):
+		return s.resolveResource(ctx, client, []string{client.DefaultResource})
 	case len(g.Resources) > 0:
 		return s.resolveResource(ctx, client, g.Resources[:1])
 	}
 	res, err := s.defaultResource(ctx, client)
-	if err != nil {
+	var unusable *oautherr.Error
+	if errors.As(err, &unusable) {
 		return nil, nil // no default resource: a userinfo-only token
 	}
-	return res, nil
+	return res, err
 }
 
 // accessScopes is the share of the granted scopes an access token for res carries: the

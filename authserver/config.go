@@ -150,7 +150,10 @@ type ClientConfig struct {
 	// Introspects are the identifiers of the resources whose server or gateway this client
 	// is: it may introspect their tokens, whichever client they were issued to. This grants
 	// no tokens for them (list a resource in Resources too for that).
-	Introspects           []string
+	Introspects []string
+	// DefaultResource is the resource identifier used when a request names none (RFC 8707
+	// §2); with enforced links it must be one of Resources.
+	DefaultResource       string
 	JWKS                  string // raw JSON JWK Set
 	JWKSURI               string
 	DPoPBoundAccessTokens bool
@@ -279,6 +282,9 @@ func (c Config) withDefaults() (Config, error) {
 				}
 			}
 		}
+		if err := ValidateDefaultResource(cc.DefaultResource, cc.Resources, *c.EnforcePerClientResources); err != nil {
+			return c, fmt.Errorf("client %s: %w", cc.ID, err)
+		}
 	}
 	return c, nil
 }
@@ -315,6 +321,22 @@ func IsLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// ValidateDefaultResource checks a client's default_resource (empty: none) against the
+// resources it is linked to: a resource identifier and, where links are enforced, one of
+// them (a default the client may not use would only fail every request that relies on it).
+func ValidateDefaultResource(def string, linked []string, enforceLinks bool) error {
+	if def == "" {
+		return nil
+	}
+	if err := ValidateResourceIdentifier(def); err != nil {
+		return fmt.Errorf("default_resource: %w", err)
+	}
+	if enforceLinks && !slices.Contains(linked, def) {
+		return fmt.Errorf("default_resource %q must be one of the client's resources (enforce_per_client_resources is on)", def)
+	}
+	return nil
 }
 
 // ValidateResourceIdentifier enforces RFC 8707 §2: an absolute URI without a fragment.

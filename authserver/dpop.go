@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -36,32 +37,62 @@ func (s *Server) setupDPoP() error {
 	return nil
 }
 
-// tokenDPoP verifies the DPoP proof of a token request (RFC 9449 §5) and returns the JWK
-// thumbprint to bind the tokens to, or "" when the request carries no proof. required says
-// whether the client or resource demands binding.
-func (s *Server) tokenDPoP(r *http.Request, required bool) (string, error) {
+// tokenProof checks the DPoP proof of a token request (RFC 9449 §5) without consuming it, and
+// returns nil when the request carries none. required says whether the client or resource
+// demands binding. The grant records the proof (recordTokenProof) only once the client is
+// authenticated and the grant's own checks have passed, so requests that fail them — which
+// anyone can send — never fill the replay store; and a use_dpop_nonce answer comes before
+// anything is spent, so the client retries with the same code (RFC 9449 §8).
+func (s *Server) tokenProof(r *http.Request, required bool) (*dpop.Proof, error) {
 	proofs := r.Header.Values("DPoP")
 	switch {
 	case len(proofs) == 0 && required:
-		return "", oautherr.New(oautherr.InvalidDPoPProof, "a DPoP proof is required: the client or the resource demands DPoP-bound access tokens")
+		return nil, oautherr.New(oautherr.InvalidDPoPProof, "a DPoP proof is required: the client or the resource demands DPoP-bound access tokens")
 	case len(proofs) == 0:
-		return "", nil
+		return nil, nil
 	case len(proofs) > 1:
-		return "", oautherr.New(oautherr.InvalidDPoPProof, "send exactly one DPoP header")
+		return nil, oautherr.New(oautherr.InvalidDPoPProof, "send exactly one DPoP header")
 	}
-	proof, err := s.dpop.Verify(r.Context(), proofs[0], dpop.Request{Method: r.Method, URL: s.endpoint(pathToken)})
+	proof, err := s.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: s.endpoint(pathToken)})
 	if err != nil {
-		var de *dpop.Error
-		if errors.As(err, &de) {
-			e := oautherr.New(de.Code, de.Description)
-			if de.Code == oautherr.UseDPoPNonce && s.dpop.Nonces != nil {
-				e.DPoPNonce = s.dpop.Nonces.Current()
-			}
-			return "", e
-		}
-		return "", err
+		return nil, s.dpopError(err)
 	}
-	return proof.JKT, nil
+	return proof, nil
+}
+
+// recordTokenProof makes the proof of a token request single-use; nil (no proof) passes. Call
+// it after every check that anyone could fail, and before tokens are issued.
+func (s *Server) recordTokenProof(ctx context.Context, proof *dpop.Proof) error {
+	if proof == nil {
+		return nil
+	}
+	if err := s.dpop.Record(ctx, proof); err != nil {
+		return s.dpopError(err)
+	}
+	return nil
+}
+
+// dpopError turns a proof rejection into the token endpoint's error, with a fresh nonce
+// when the client is to retry with one; other errors (the replay backend failing) pass as
+// server errors.
+func (s *Server) dpopError(err error) error {
+	var de *dpop.Error
+	if !errors.As(err, &de) {
+		return err
+	}
+	e := oautherr.New(de.Code, de.Description)
+	if de.Code == oautherr.UseDPoPNonce && s.dpop.Nonces != nil {
+		e.DPoPNonce = s.dpop.Nonces.Current()
+	}
+	return e
+}
+
+// proofJKT is the thumbprint to bind tokens to: the proof's key, or "" without a proof.
+func proofJKT(proof *dpop.Proof) string {
+	if proof == nil {
+		return ""
+	}
+	return proof.JKT
 }
 
 // dpopAlgs is what discovery advertises as dpop_signing_alg_values_supported.

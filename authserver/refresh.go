@@ -12,6 +12,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/dpop"
 )
 
 var badRefresh = oautherr.New(oautherr.InvalidGrant, "the refresh token is invalid, expired or revoked")
@@ -48,11 +49,16 @@ func (s *Server) refreshTokenGrant(ctx context.Context, r *http.Request, client 
 	if g.Revoked {
 		return nil, badRefresh
 	}
-	jkt, err := s.refreshDPoP(r, client, g)
+	proof, err := s.refreshProof(r, client, g)
 	if err != nil {
 		return nil, err
 	}
 	if old.UsedAt != nil {
+		// The proof is spent before the reuse is judged: an exact replay of an earlier
+		// request is refused for its proof, and neither gets the grace answer nor revokes.
+		if err := s.recordTokenProof(ctx, proof); err != nil {
+			return nil, err
+		}
 		return s.refreshReused(ctx, g, old)
 	}
 	acc, err := s.refreshAccount(ctx, old, g)
@@ -63,6 +69,10 @@ func (s *Server) refreshTokenGrant(ctx context.Context, r *http.Request, client 
 		return nil, badRefresh
 	}
 	now := s.now()
+	if err := s.recordTokenProof(ctx, proof); err != nil {
+		return nil, err
+	}
+	jkt := proofJKT(proof)
 	scopes := old.Scopes
 	if param := formValue(r.PostForm, "scope"); param != "" {
 		requested, ok := parseScope(param)
@@ -121,17 +131,18 @@ func (s *Server) refreshAccount(ctx context.Context, rt *store.RefreshToken, g *
 	return acc, err
 }
 
-// refreshDPoP checks the proof of a refresh request: a grant bound to a key (public client)
-// needs a proof with that key; otherwise a proof only binds the new access token.
-func (s *Server) refreshDPoP(r *http.Request, client *store.Client, g *store.Grant) (string, error) {
-	jkt, err := s.tokenDPoP(r, client.DPoPBoundAccessTokens || g.JKT != "")
+// refreshProof checks (without spending it) the proof of a refresh request: a grant bound to
+// a key (public client) needs a proof with that key; otherwise a proof only binds the new
+// access token.
+func (s *Server) refreshProof(r *http.Request, client *store.Client, g *store.Grant) (*dpop.Proof, error) {
+	proof, err := s.tokenProof(r, client.DPoPBoundAccessTokens || g.JKT != "")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if g.JKT != "" && jkt != g.JKT {
-		return "", oautherr.New(oautherr.InvalidGrant, "the refresh token is bound to another DPoP key")
+	if g.JKT != "" && proofJKT(proof) != g.JKT {
+		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token is bound to another DPoP key")
 	}
-	return jkt, nil
+	return proof, nil
 }
 
 // refreshReused answers a rotated refresh token presented again.

@@ -199,6 +199,7 @@ func (s *Server) clientFromConfig(cc ClientConfig) (*store.Client, error) {
 		SkipConsent:                 cc.SkipConsent,
 		PKCEOptional:                cc.PKCEOptional,
 		RefreshWithoutOfflineAccess: cc.RefreshWithoutOfflineAccess,
+		DefaultResource:             cc.DefaultResource,
 	}
 	hasSecret := cc.Secret != "" || cc.SecretHash != ""
 	if cc.Secret != "" && cc.SecretHash != "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore"
+	"github.com/caddy-oauth/caddy-oauth/dpop"
 )
 
 const (
@@ -58,6 +59,8 @@ type serverOptions struct {
 	edit        func(*Config)
 	wrap        func(store.Store) store.Store
 	driver, dsn string
+	// dpopReplay replaces the Server's own DPoP replay guard.
+	dpopReplay dpop.ReplayGuard
 }
 
 func newTestServerOpts(t testing.TB, o serverOptions) *testServer {
@@ -107,7 +110,7 @@ func newTestServerOpts(t testing.TB, o serverOptions) *testServer {
 	if wrap != nil {
 		served = wrap(st)
 	}
-	srv, err := New(ctx, cfg, Deps{Store: served, Sealer: seal,
+	srv, err := New(ctx, cfg, Deps{Store: served, Sealer: seal, DPoPReplay: o.dpopReplay,
 		Now: func() time.Time { return time.Unix(ts.now.Load(), 0) },
 		// Sign-ins slowed by the login limiter move the clock instead of sleeping.
 		Sleep: func(d time.Duration) { ts.now.Add(int64((d + time.Second - 1) / time.Second)) },

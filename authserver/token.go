@@ -93,19 +93,28 @@ func (s *Server) resolveResource(ctx context.Context, client *store.Client, requ
 	return res, nil
 }
 
-// defaultResource serves requests without a resource parameter: a client that may obtain
-// tokens for exactly one resource gets that one; anything else must say which it wants.
+// errNoDefaultResource answers a request without resource from a client that has no
+// default resource (RFC 8707 §2 leaves the choice to the server; this one does not guess).
+var errNoDefaultResource = oautherr.New(oautherr.InvalidTarget,
+	"the resource parameter is required: send the resource parameter, or configure default_resource for the client")
+
+// defaultResource is the resource of a request that names none: the client's
+// default_resource, else the one resource it is linked to. A client linked to several (or
+// none) without a default must say which it wants.
 func (s *Server) defaultResource(ctx context.Context, client *store.Client) (*store.Resource, error) {
+	if client.DefaultResource != "" {
+		return s.resolveResource(ctx, client, []string{client.DefaultResource})
+	}
 	links, err := s.tokenLinks(ctx, client.ID)
 	if err != nil {
 		return nil, err
 	}
 	if len(links) != 1 {
-		return nil, oautherr.New(oautherr.InvalidTarget, "the resource parameter is required")
+		return nil, errNoDefaultResource
 	}
 	res, err := s.st.GetResource(ctx, links[0].ResourceID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, oautherr.New(oautherr.InvalidTarget, "the resource parameter is required")
+		return nil, errNoDefaultResource
 	} else if err != nil {
 		return nil, err
 	}
@@ -160,11 +169,14 @@ func (s *Server) clientCredentials(ctx context.Context, r *http.Request, client 
 	if err != nil {
 		return nil, err
 	}
-	jkt, err := s.tokenDPoP(r, res.DPoPBoundAccessTokensRequired || client.DPoPBoundAccessTokens)
+	proof, err := s.tokenProof(r, res.DPoPBoundAccessTokensRequired || client.DPoPBoundAccessTokens)
 	if err != nil {
 		return nil, err
 	}
-	return s.issueAccessToken(ctx, accessTokenRequest{client: client, subject: client.ID, resource: res, scopes: scopes, jkt: jkt})
+	if err := s.recordTokenProof(ctx, proof); err != nil {
+		return nil, err
+	}
+	return s.issueAccessToken(ctx, accessTokenRequest{client: client, subject: client.ID, resource: res, scopes: scopes, jkt: proofJKT(proof)})
 }
 
 // writeJSON sends v with the no-store headers every token-bearing response needs.

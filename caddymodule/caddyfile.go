@@ -70,6 +70,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        scopes <scope...>
 //	        resources <identifier...>
 //	        introspects <identifier...>
+//	        default_resource <identifier>
 //	        jwks <JWK Set JSON> | jwks_uri <url>
 //	        dpop_bound_access_tokens [true|false]
 //	        post_logout_redirect_uris <uri...>
@@ -287,6 +288,12 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 			c.Resources, err = uriArgs(d, "resource")
 		case "introspects":
 			c.Introspects, err = uriArgs(d, "resource")
+		case "default_resource":
+			if c.DefaultResource, err = oneArg(d); err == nil {
+				if err = checkAbsoluteURI("default_resource", c.DefaultResource); err != nil {
+					err = d.WrapErr(err)
+				}
+			}
 		case "jwks":
 			var raw string
 			if raw, err = oneArg(d); err == nil {

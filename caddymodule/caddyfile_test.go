@@ -55,6 +55,7 @@ const fullCaddyfile = `oauth_server {
 		scopes read write
 		resources https://api.example.test
 		introspects https://api.example.test https://other.example.test
+		default_resource https://api.example.test
 		dpop_bound_access_tokens true
 	}
 	client jwt-client {
@@ -103,6 +104,7 @@ const fullJSON = `{
 		"scopes": ["read", "write"],
 		"resources": ["https://api.example.test"],
 		"introspects": ["https://api.example.test", "https://other.example.test"],
+		"default_resource": "https://api.example.test",
 		"dpop_bound_access_tokens": true
 	}, {
 		"client_id": "jwt-client",
@@ -255,6 +257,13 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "client_assertion_endpoint_audience false", input: "oauth_server {\n issuer https://a.example\n client_assertion_endpoint_audience false\n}", want: `{"issuer":"https://a.example"}`},
 		{name: "relative introspects", input: "oauth_server {\n issuer https://a.example\n client c {\n introspects /api\n }\n}", wantErr: "must be an absolute URI"},
 		{name: "introspects without a resource", input: "oauth_server {\n issuer https://a.example\n client c {\n introspects\n }\n}", wantErr: "wrong argument count"},
+		{name: "default_resource", input: "oauth_server {\n issuer https://a.example\n client c {\n resources https://a.example/api https://a.example/b\n default_resource https://a.example/b\n }\n}",
+			want: `{"issuer":"https://a.example","clients":[{"client_id":"c","resources":["https://a.example/api","https://a.example/b"],"default_resource":"https://a.example/b"}]}`},
+		{name: "default_resource unlinked, links not enforced", input: "oauth_server {\n issuer https://a.example\n enforce_per_client_resources false\n client c {\n default_resource https://a.example/api\n }\n}",
+			want: `{"issuer":"https://a.example","enforce_per_client_resources":false,"clients":[{"client_id":"c","default_resource":"https://a.example/api"}]}`},
+		{name: "default_resource not linked", input: "oauth_server {\n issuer https://a.example\n client c {\n resources https://a.example/api\n default_resource https://a.example/other\n }\n}", wantErr: "must be one of the client's resources"},
+		{name: "relative default_resource", input: "oauth_server {\n issuer https://a.example\n client c {\n default_resource /api\n }\n}", wantErr: "default_resource \"/api\": must be an absolute URI"},
+		{name: "two default_resources", input: "oauth_server {\n issuer https://a.example\n client c {\n default_resource https://a.example/a https://a.example/b\n }\n}", wantErr: "wrong argument count"},
 		{name: "duplicate client", input: "oauth_server {\n issuer https://a.example\n client c\n client c\n}", wantErr: `client "c": declared twice`},
 	}
 	for _, tt := range tests {
@@ -301,6 +310,8 @@ func TestValidateJSON(t *testing.T) {
 		{"login delay max", `{"issuer":"https://a.example","login_delay_max":"31s"}`, "login_delay: the maximum must not exceed 30s"},
 		{"login delay", `{"issuer":"https://a.example","login_delay_base":"2s","login_delay_max":"30s"}`, ""},
 		{"relative introspects", `{"issuer":"https://a.example","clients":[{"client_id":"c","introspects":["api"]}]}`, "must be an absolute URI"},
+		{"default_resource not linked", `{"issuer":"https://a.example","clients":[{"client_id":"c","resources":["https://a.example/api"],"default_resource":"https://a.example/other"}]}`, "must be one of the client's resources"},
+		{"default_resource with fragment", `{"issuer":"https://a.example","enforce_per_client_resources":false,"clients":[{"client_id":"c","default_resource":"https://a.example/api#x"}]}`, "default_resource"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -417,7 +428,7 @@ func TestAdaptRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(r.CustomClaims, wantClaims) {
 		t.Errorf("claims = %#v, want %#v", r.CustomClaims, wantClaims)
 	}
-	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" || !c.RedirectURIAnyLoopbackPort ||
+	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" || !c.RedirectURIAnyLoopbackPort || c.DefaultResource != "https://api.example.test" ||
 		!slices.Equal(c.Resources, []string{"https://api.example.test"}) ||
 		!slices.Equal(c.Introspects, []string{"https://api.example.test", "https://other.example.test"}) {
 		t.Errorf("client = %+v", c)

@@ -71,6 +71,9 @@ type Client struct {
 	// Introspects are the identifiers of the resources whose server or gateway this client
 	// is: it may introspect their tokens, whoever they were issued to (no tokens for them).
 	Introspects []string `json:"introspects,omitempty"`
+	// DefaultResource is the resource of requests that name none (RFC 8707 §2); with
+	// enforce_per_client_resources on, one of Resources.
+	DefaultResource string `json:"default_resource,omitempty"`
 	// JWKS is the client's public JWK Set, for private_key_jwt.
 	JWKS                  json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI               string          `json:"jwks_uri,omitempty"`
@@ -262,11 +265,15 @@ func (h *Handler) Validate() error {
 			return fmt.Errorf("template_dir %q: not a directory", h.TemplateDir)
 		}
 	}
+	enforceLinks := h.EnforcePerClientResources == nil || *h.EnforcePerClientResources
 	seen = make(map[string]bool, len(h.Clients))
 	for i := range h.Clients {
 		c := &h.Clients[i]
 		if err := c.validate(); err != nil {
 			return err
+		}
+		if err := authserver.ValidateDefaultResource(c.DefaultResource, c.Resources, enforceLinks); err != nil {
+			return fmt.Errorf("client %q: %w", c.ID, err)
 		}
 		if seen[c.ID] {
 			return fmt.Errorf("client %q: declared twice", c.ID)
@@ -520,6 +527,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 			Scopes:                      c.Scopes,
 			Resources:                   c.Resources,
 			Introspects:                 c.Introspects,
+			DefaultResource:             c.DefaultResource,
 			JWKS:                        string(c.JWKS),
 			JWKSURI:                     c.JWKSURI,
 			DPoPBoundAccessTokens:       c.DPoPBoundAccessTokens,

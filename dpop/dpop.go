@@ -50,6 +50,9 @@ type Proof struct {
 	IssuedAt time.Time
 	Nonce    string
 	Key      jose.JSONWebKey // public key from the header
+
+	// replayUntil is how long Record remembers the jti; set by Check only.
+	replayUntil time.Time
 }
 
 // Request describes the HTTP request a proof must match.

@@ -112,14 +112,34 @@ type proofClaims struct {
 	Nonce string   `json:"nonce"`
 }
 
-// Verify checks proof (the DPoP header value) against req and consumes its jti. A rejected
-// proof yields *Error; any other error is a server-side failure (e.g. the replay backend is
-// unreachable) and must fail closed. Cheap checks run before the signature, and the signature
-// before the replay guard, so junk can neither cost a verification nor fill the guard.
+// Verify checks proof (the DPoP header value) against req and consumes its jti: Check, then
+// Record. A rejected proof yields *Error; any other error is a server-side failure (e.g. the
+// replay backend is unreachable) and must fail closed. Use it where the request's other
+// credentials were checked first (a resource server verifies the access token before the
+// proof), so that only requests worth serving reach the replay guard.
 func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proof, error) {
 	if v.Replay == nil {
 		return nil, errors.New("dpop: Verifier.Replay is required")
 	}
+	p, err := v.Check(proof, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Record(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Check verifies everything about proof but its single use: syntax, signature, request
+// binding, freshness and the server nonce. It consumes nothing, so a caller that still has to
+// authenticate the request (the token endpoint: client, code or refresh token) checks the
+// proof first — a client told use_dpop_nonce retries before anything is spent — and calls
+// Record only once the request has passed its own checks. Otherwise a flood of requests that
+// fail those checks would fill the replay guard. A proof from Check is not yet safe to act on:
+// Record must succeed first. Cheap checks run before the signature, so junk costs no
+// verification.
+func (v *Verifier) Check(proof string, req Request) (*Proof, error) {
 	if proof == "" {
 		return nil, invalid("missing DPoP proof")
 	}
@@ -204,21 +224,37 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	if err != nil {
 		return nil, invalid("DPoP proof key has no thumbprint")
 	}
+	// A verifier on another instance may run up to Skew behind this one and still accept the
+	// proof until its own iat+MaxAge, so the jti is remembered that much longer.
+	return &Proof{JKT: jkt, JTI: c.JTI, IssuedAt: iat, Nonce: c.Nonce, Key: *jwk, replayUntil: iat.Add(maxAge + skew)}, nil
+}
+
+// Record consumes the jti of p, a proof returned by Check: of any number of Record calls for
+// one proof, concurrent or not, exactly one succeeds (as long as the ReplayGuard is exact).
+// Errors are as Verify's: *Error for a replayed proof or a full guard, anything else a
+// server-side failure.
+func (v *Verifier) Record(ctx context.Context, p *Proof) error {
+	if v.Replay == nil {
+		return errors.New("dpop: Verifier.Replay is required")
+	}
+	if p == nil || p.replayUntil.IsZero() {
+		return errors.New("dpop: Record takes a proof returned by Check")
+	}
 	// Keyed "<jkt>:<jti>", so one key's jti cannot block another key's proof.
-	switch err := v.Replay.Use(ctx, jkt+":"+c.JTI, iat.Add(maxAge+skew)); {
+	switch err := v.Replay.Use(ctx, p.JKT+":"+p.JTI, p.replayUntil); {
 	case err == nil:
+		return nil
 	case errors.Is(err, ErrReplay):
-		return nil, &Error{Code: CodeInvalidProof, Description: "DPoP proof replayed", Err: ErrReplay}
+		return &Error{Code: CodeInvalidProof, Description: "DPoP proof replayed", Err: ErrReplay}
 	case errors.Is(err, ErrFull):
 		// Refuse rather than forget: with nonces the client retries with a fresh one.
 		if v.Nonces != nil {
-			return nil, &Error{Code: CodeUseNonce, Description: "DPoP replay cache full; retry with a fresh nonce", Err: ErrFull}
+			return &Error{Code: CodeUseNonce, Description: "DPoP replay cache full; retry with a fresh nonce", Err: ErrFull}
 		}
-		return nil, &Error{Code: CodeInvalidProof, Description: "DPoP replay cache full; retry later", Err: ErrFull}
+		return &Error{Code: CodeInvalidProof, Description: "DPoP replay cache full; retry later", Err: ErrFull}
 	default:
-		return nil, fmt.Errorf("dpop: replay guard: %w", err)
+		return fmt.Errorf("dpop: replay guard: %w", err)
 	}
-	return &Proof{JKT: jkt, JTI: c.JTI, IssuedAt: iat, Nonce: c.Nonce, Key: *jwk}, nil
 }
 
 func (v *Verifier) now() time.Time {

@@ -414,3 +414,164 @@ func TestVerifyReplayTTLCoversFutureIat(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckConsumesNothing: Check verifies a proof without touching the replay guard, so
+// checking it again succeeds; Record then consumes it once, and after that the proof is a
+// replay for Record and Verify alike.
+func TestCheckConsumesNothing(t *testing.T) {
+	loadKeys(t)
+	v := newTestVerifier(t)
+	guard := v.Replay.(*MemoryGuard)
+	req := Request{Method: "POST", URL: testURL, AccessToken: "tok"}
+	proof := newSpec(t, "ES256", keyP256).sign(t)
+	var p *Proof
+	for i := range 3 {
+		var err error
+		if p, err = v.Check(proof, req); err != nil {
+			t.Fatalf("Check #%d: %v", i+1, err)
+		}
+	}
+	if guard.Len() != 0 {
+		t.Fatalf("Check stored %d keys, want 0", guard.Len())
+	}
+	if err := v.Record(context.Background(), p); err != nil {
+		t.Fatalf("Record: %v", err)
+	}
+	if err := v.Record(context.Background(), p); !errors.Is(err, ErrReplay) {
+		t.Fatalf("second Record: %v, want ErrReplay", err)
+	}
+	if _, err := v.Verify(context.Background(), proof, req); !errors.Is(err, ErrReplay) {
+		t.Fatalf("Verify after Record: %v, want ErrReplay", err)
+	}
+	if guard.Len() != 1 {
+		t.Errorf("guard holds %d keys, want 1", guard.Len())
+	}
+}
+
+func TestRecordTakesACheckedProof(t *testing.T) {
+	loadKeys(t)
+	v := newTestVerifier(t)
+	for name, p := range map[string]*Proof{
+		"nil":            nil,
+		"not from Check": {JKT: "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", JTI: "x", IssuedAt: testNow},
+	} {
+		err := v.Record(context.Background(), p)
+		var e *Error
+		if err == nil || errors.As(err, &e) {
+			t.Errorf("%s: Record = %v, want a programming error (not *Error)", name, err)
+		}
+	}
+	p, err := v.Check(newSpec(t, "EdDSA", keyEd).sign(t), Request{Method: "POST", URL: testURL, AccessToken: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Verifier{}).Record(context.Background(), p); err == nil {
+		t.Error("Record without a replay guard succeeded")
+	}
+}
+
+// checkThenRecordOnce presents one proof from 64 goroutines at once, spread over the
+// verifiers (instances sharing a replay store), each calling Check then Record, and fails
+// unless exactly one Record succeeds.
+func checkThenRecordOnce(t *testing.T, verifiers []*Verifier, proof string, req Request) {
+	t.Helper()
+	const workers = 64
+	var ok, replay atomic.Int32
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i := range workers {
+		v := verifiers[i%len(verifiers)]
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			p, err := v.Check(proof, req)
+			if err == nil {
+				err = v.Record(context.Background(), p)
+			}
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrReplay):
+				replay.Add(1)
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}()
+	}
+	start.Done()
+	done.Wait()
+	if ok.Load() != 1 || replay.Load() != workers-1 {
+		t.Fatalf("%d successes, %d replays; want 1 and %d", ok.Load(), replay.Load(), workers-1)
+	}
+}
+
+// TestCheckThenRecordIsExact: split verification stays exact with the memory guard and, when
+// a test Redis is available, with the Redis guard shared by two instances.
+func TestCheckThenRecordIsExact(t *testing.T) {
+	loadKeys(t)
+	req := Request{Method: "POST", URL: testURL, AccessToken: "tok"}
+	t.Run("memory", func(t *testing.T) {
+		v := newTestVerifier(t)
+		for range 10 {
+			checkThenRecordOnce(t, []*Verifier{v}, newSpec(t, "EdDSA", keyEd).sign(t), req)
+		}
+	})
+	t.Run("redis", func(t *testing.T) {
+		// The Redis guard compares expiries with the real clock. Two instances, each with its
+		// own client (connection pool), as in TestRedisGuardConcurrent.
+		now := time.Now()
+		prefix := testPrefix(t)
+		var instances []*Verifier
+		for range 2 {
+			instances = append(instances, &Verifier{Replay: NewRedisGuard(testRedis(t), prefix), Now: func() time.Time { return now }})
+		}
+		for range 10 {
+			spec := newSpec(t, "EdDSA", keyEd)
+			spec.claims["iat"] = now.Unix()
+			checkThenRecordOnce(t, instances, spec.sign(t), req)
+		}
+	})
+}
+
+// TestReplayGuardForgetsExpiredProofs: a full memory guard accepts new proofs again once the
+// proofs it holds can no longer be accepted — at most Skew (the margin for a verifier on
+// another instance whose clock runs behind) plus one expiry bucket after iat+MaxAge — so it
+// is full only under the load of the last ReplayTTL, never for good.
+func TestReplayGuardForgetsExpiredProofs(t *testing.T) {
+	loadKeys(t)
+	clock := &fixedClock{t: testNow}
+	v := &Verifier{MaxAge: time.Minute, Skew: 10 * time.Second, Now: clock.Now}
+	guard := newMemoryGuard(3, v.ReplayTTL(), clock.Now)
+	v.Replay = guard
+	req := Request{Method: "POST", URL: testURL, AccessToken: "tok"}
+	sign := func() string {
+		s := newSpec(t, "EdDSA", keyEd)
+		s.claims["iat"] = clock.Now().Unix()
+		return s.sign(t)
+	}
+	var old []string
+	for range 3 {
+		p := sign()
+		if _, err := v.Verify(context.Background(), p, req); err != nil {
+			t.Fatal(err)
+		}
+		old = append(old, p)
+	}
+	if _, err := v.Verify(context.Background(), sign(), req); !errors.Is(err, ErrFull) {
+		t.Fatalf("over capacity: %v, want ErrFull", err)
+	}
+	clock.Add(time.Minute + time.Second)
+	for _, p := range old {
+		if _, err := v.Check(p, req); err == nil || errors.Is(err, ErrReplay) {
+			t.Fatalf("an expired proof: %v, want iat too old", err)
+		}
+	}
+	clock.Add(v.skew() + guard.ttlSlack())
+	if _, err := v.Verify(context.Background(), sign(), req); err != nil {
+		t.Fatalf("after the held proofs expired: %v", err)
+	}
+	if guard.Len() != 1 {
+		t.Errorf("guard holds %d keys, want 1", guard.Len())
+	}
+}

@@ -73,6 +73,9 @@ type Client struct {
 	// RefreshWithoutOfflineAccess issues refresh tokens even when offline_access was not
 	// granted (the client must still be allowed the refresh_token grant).
 	RefreshWithoutOfflineAccess bool
+	// DefaultResource is the identifier of the resource a request naming none is for (RFC
+	// 8707 §2); empty: the one resource the client is linked to, if it has exactly one.
+	DefaultResource string
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -369,6 +372,9 @@ type RefreshToken struct {
 // GrantStore persists authorization codes, grants and refresh tokens.
 type GrantStore interface {
 	CreateAuthorizationCode(ctx context.Context, c *AuthorizationCode) error
+	// GetAuthorizationCode returns the code, used or not, without changing it; ErrNotFound
+	// for an unknown code. The token endpoint checks a code before it spends it.
+	GetAuthorizationCode(ctx context.Context, hash string) (*AuthorizationCode, error)
 	// ConsumeAuthorizationCode atomically marks the code used and returns it. A code used
 	// before is returned with ErrAlreadyUsed (so the caller can revoke its grant); an unknown
 	// code gives ErrNotFound. Expiry is the caller's to check. Of N concurrent calls for one

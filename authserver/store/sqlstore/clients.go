@@ -49,7 +49,7 @@ func (s *Store) UpsertClient(ctx context.Context, c *store.Client) error {
 		c.TokenEndpointAuthSigningAlg, grantTypes, redirectURIs, scopes, c.JWKS, c.JWKSURI,
 		c.DPoPBoundAccessTokens, c.Disabled, metadata, postLogoutURIs, c.SubjectType,
 		c.SectorIdentifier, c.IDTokenSignedResponseAlg, c.SkipConsent, c.PKCEOptional,
-		c.RefreshWithoutOfflineAccess, c.RedirectURIAnyLoopbackPort, toMillis(created), toMillis(updated),
+		c.RefreshWithoutOfflineAccess, c.RedirectURIAnyLoopbackPort, c.DefaultResource, toMillis(created), toMillis(updated),
 	).Scan(&storedCreated)
 	if err != nil {
 		return s.writeErr("upsert client", err)
@@ -76,7 +76,7 @@ func scanClient(row scanner) (*store.Client, error) {
 		&c.TokenEndpointAuthSigningAlg, &grantTypes, &redirectURIs, &scopes, &c.JWKS, &c.JWKSURI,
 		&c.DPoPBoundAccessTokens, &c.Disabled, &meta, &postLogoutURIs, &c.SubjectType,
 		&c.SectorIdentifier, &c.IDTokenSignedResponseAlg, &c.SkipConsent, &c.PKCEOptional,
-		&c.RefreshWithoutOfflineAccess, &c.RedirectURIAnyLoopbackPort, &created, &updated)
+		&c.RefreshWithoutOfflineAccess, &c.RedirectURIAnyLoopbackPort, &c.DefaultResource, c.DefaultResource, &created, &updated)
 	if err != nil {
 		return nil, err
 	}

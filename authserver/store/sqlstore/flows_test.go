@@ -154,7 +154,7 @@ func TestMigrationDownUp(t *testing.T) {
 			c, err := s.GetClient(ctx, "old")
 			must(t, err)
 			if c.Name != "Old" || c.PostLogoutRedirectURIs != nil || c.SubjectType != "" || c.SkipConsent ||
-				c.PKCEOptional || c.RefreshWithoutOfflineAccess || c.IDTokenSignedResponseAlg != "" || c.RedirectURIAnyLoopbackPort {
+				c.PKCEOptional || c.RefreshWithoutOfflineAccess || c.IDTokenSignedResponseAlg != "" || c.RedirectURIAnyLoopbackPort || c.DefaultResource != "" {
 				t.Errorf("client from before the migration: %+v", c)
 			}
 		})

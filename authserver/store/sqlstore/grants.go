@@ -37,6 +37,15 @@ func (s *Store) CreateAuthorizationCode(ctx context.Context, c *store.Authorizat
 	return nil
 }
 
+// GetAuthorizationCode returns the code with hash, used or not.
+func (s *Store) GetAuthorizationCode(ctx context.Context, hash string) (*store.AuthorizationCode, error) {
+	c, err := scanCode(s.stmts.getCode.QueryRowContext(ctx, hash))
+	if err != nil {
+		return nil, readErr("get authorization code", err)
+	}
+	return c, nil
+}
+
 // ConsumeAuthorizationCode marks the code used at usedAt and returns it. A code used before
 // comes back with ErrAlreadyUsed, an unknown one gives ErrNotFound. One conditional UPDATE
 // decides, so of concurrent calls exactly one succeeds.

@@ -16,7 +16,7 @@ const (
 		"token_endpoint_auth_signing_alg, grant_types, redirect_uris, scopes, jwks, jwks_uri, " +
 		"dpop_bound_access_tokens, disabled, metadata, post_logout_redirect_uris, subject_type, " +
 		"sector_identifier, id_token_signed_response_alg, skip_consent, pkce_optional, " +
-		"refresh_without_offline_access, redirect_uri_any_loopback_port, created_at, updated_at"
+		"refresh_without_offline_access, redirect_uri_any_loopback_port, default_resource, created_at, updated_at"
 	resourceCols = "id, identifier, name, access_token_ttl, refresh_token_ttl, access_token_format, " +
 		"signing_alg, signing_key_id, allowed_scopes, custom_claims, dpop_bound_access_tokens_required, " +
 		"disabled, policy_version, metadata, updated_at, created_at"

@@ -20,6 +20,7 @@ var flowTests = []contractTest{
 	{"ConsentRoundTripAndReplace", testConsent},
 	{"AuthorizationCodeRoundTrip", testCodeRoundTrip},
 	{"AuthorizationCodeConsumeOnce", testCodeConsumeOnce},
+	{"AuthorizationCodeGetDoesNotConsume", testCodeGet},
 	{"GrantRoundTrip", testGrantRoundTrip},
 	{"RefreshTokenRoundTrip", testRefreshRoundTrip},
 	{"RefreshTokenRotate", testRefreshRotate},
@@ -332,6 +333,25 @@ func testCodeConsumeOnce(t *testing.T, s store.Store) {
 	// Consuming one code leaves the others alone.
 	_, err = s.ConsumeAuthorizationCode(ctx, "b", epoch)
 	mustNil(t, err, "ConsumeAuthorizationCode (other code)")
+}
+
+// testCodeGet: GetAuthorizationCode reads a code, used or not, and never spends it.
+func testCodeGet(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	want := newCode("g", epoch.Add(time.Minute))
+	mustNil(t, s.CreateAuthorizationCode(ctx, newCode("g", epoch.Add(time.Minute))), "CreateAuthorizationCode")
+	for i := range 2 {
+		got, err := s.GetAuthorizationCode(ctx, "g")
+		mustNil(t, err, fmt.Sprintf("GetAuthorizationCode #%d", i+1))
+		assertEqual(t, got, want)
+	}
+	_, err := s.ConsumeAuthorizationCode(ctx, "g", epoch)
+	mustNil(t, err, "ConsumeAuthorizationCode after GetAuthorizationCode")
+	got, err := s.GetAuthorizationCode(ctx, "g")
+	mustNil(t, err, "GetAuthorizationCode (used)")
+	assertEqual(t, got, want)
+	_, err = s.GetAuthorizationCode(ctx, "missing")
+	mustBe(t, err, store.ErrNotFound, "GetAuthorizationCode (missing)")
 }
 
 func newGrant(id, sessionID string, expiresAt time.Time) *store.Grant {

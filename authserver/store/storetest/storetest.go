@@ -108,6 +108,7 @@ func newClient(id string) *store.Client {
 		SkipConsent:                 true,
 		PKCEOptional:                true,
 		RefreshWithoutOfflineAccess: true,
+		DefaultResource:             "https://api.example/v1",
 	}
 }
 
