@@ -76,7 +76,7 @@ func scanClient(row scanner) (*store.Client, error) {
 		&c.TokenEndpointAuthSigningAlg, &grantTypes, &redirectURIs, &scopes, &c.JWKS, &c.JWKSURI,
 		&c.DPoPBoundAccessTokens, &c.Disabled, &meta, &postLogoutURIs, &c.SubjectType,
 		&c.SectorIdentifier, &c.IDTokenSignedResponseAlg, &c.SkipConsent, &c.PKCEOptional,
-		&c.RefreshWithoutOfflineAccess, &c.RedirectURIAnyLoopbackPort, &c.DefaultResource, c.DefaultResource, &created, &updated)
+		&c.RefreshWithoutOfflineAccess, &c.RedirectURIAnyLoopbackPort, &c.DefaultResource, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
