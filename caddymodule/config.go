@@ -15,6 +15,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver"
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
+	"github.com/caddy-oauth/caddy-oauth/jwa"
 )
 
 // Storage selects the database of one authorization server.
@@ -109,9 +110,9 @@ var (
 	subjectTypes   = []string{"public", "pairwise"}
 	seedModes      = []string{"insert_only", "merge", "overwrite"}
 	authMethods    = []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"}
-	asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	asymmetricAlgs = jwa.Asymmetric()
 	// Client assertions may also be HMAC-signed (client_secret_jwt); `none` never is accepted.
-	assertionAlgs = append(slices.Clone(asymmetricAlgs), "HS256", "HS384", "HS512")
+	assertionAlgs = jwa.ClientAssertion()
 )
 
 func checkEnum(what, v string, allowed []string) error {
