@@ -60,6 +60,8 @@ var clientFields = []metadataField{
 	{"jwks-uri", "jwks_uri", fieldText, "URL of the client's JWK Set"},
 	{"post-logout-redirect-uri", "post_logout_redirect_uris", fieldList, "Post-logout redirect URI (repeatable)"},
 	{"subject-type", "subject_type", fieldText, "public or pairwise"},
+	{"sector-identifier", "sector_identifier", fieldText, "Sector of its pairwise subjects"},
+	{"secret-hash", "client_secret_hash", fieldText, "Use this secret hash (see caddy oauth-secret) instead of a generated secret"},
 	{"id-token-alg", "id_token_signed_response_alg", fieldText, "JWS algorithm of its ID tokens"},
 	{"dpop-bound", "dpop_bound_access_tokens", fieldBool, "Require DPoP-bound access tokens"},
 	{"client-uri", "client_uri", fieldText, "Home page of the client"},

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 )
 
 // fakeAdmin is an admin endpoint that records each request and answers with the next
@@ -498,5 +500,21 @@ func TestManageListPages(t *testing.T) {
 	}
 	if r := admin.requests(); len(r) != 1 || r[0].uri != "/oauth/resources?after=https%3A%2F%2Fa.example&limit=5" {
 		t.Errorf("requests %+v", r)
+	}
+}
+
+// TestClientFieldsAreClientMetadata keeps the flags of oauth-client on the JSON names of
+// spec.ClientMetadata, which the admin API reads.
+func TestClientFieldsAreClientMetadata(t *testing.T) {
+	members := map[string]bool{}
+	ty := reflect.TypeOf(spec.ClientMetadata{})
+	for i := range ty.NumField() {
+		name, _, _ := strings.Cut(ty.Field(i).Tag.Get("json"), ",")
+		members[name] = true
+	}
+	for _, f := range clientAddFields {
+		if !members[f.json] {
+			t.Errorf("--%s sets %q, which spec.ClientMetadata does not have", f.flag, f.json)
+		}
 	}
 }
