@@ -14,6 +14,7 @@
 #   bench/clients.sh                                # defaults: 10 vs 100000, 6 rounds of 8s, -c 32
 #   BENCH_MANY=20000 BENCH_ROUNDS=4 BENCH_DURATION=5s bench/clients.sh
 #   CADDY_BIN=/path/caddy bench/clients.sh
+#   BENCH_PROFILE=/tmp/prof bench/clients.sh       # also CPU-profile each set in the last round
 #
 # Exits non-zero when a request failed. The ratio's target (≥ 0.95) is reported, not enforced.
 set -euo pipefail
@@ -28,6 +29,7 @@ rounds="${BENCH_ROUNDS:-6}"
 concurrency="${BENCH_CONCURRENCY:-32}"
 duration="${BENCH_DURATION:-8s}"
 warmup="${BENCH_WARMUP:-5s}"
+profile_dir="${BENCH_PROFILE:-}"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-clients-bench.XXXXXX")"
 caddy_pid=""
 
@@ -48,7 +50,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "== caddy-oauth benchmark: token issuance with $few vs $many registered clients"
-echo "command     BENCH_FEW=$few BENCH_MANY=$many BENCH_ROUNDS=$rounds BENCH_CONCURRENCY=$concurrency BENCH_DURATION=$duration BENCH_WARMUP=$warmup ${CADDY_BIN:+CADDY_BIN=$CADDY_BIN }bench/clients.sh"
+echo "command     BENCH_FEW=$few BENCH_MANY=$many BENCH_ROUNDS=$rounds BENCH_CONCURRENCY=$concurrency BENCH_DURATION=$duration BENCH_WARMUP=$warmup ${CADDY_BIN:+CADDY_BIN=$CADDY_BIN }${profile_dir:+BENCH_PROFILE=$profile_dir }bench/clients.sh"
 echo "commit      $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
 echo "machine     $(nproc) cores, $(go env GOOS)/$(go env GOARCH), $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
 
@@ -67,10 +69,19 @@ export BENCH_PORT_FEW="$port_few" BENCH_PORT_MANY="$port_many"
 export BENCH_DB_FEW="$tmp/few.db" BENCH_DB_MANY="$tmp/many.db"
 export BENCH_MASTER_KEY="$(random_secret)" BENCH_SEED="$(random_secret)"
 
+config="$here/clients.Caddyfile"
+if [[ -n "$profile_dir" ]]; then
+	# A copy of the configuration with the admin endpoint (and its /debug/pprof/) on loopback.
+	mkdir -p "$profile_dir"
+	take_port admin_port
+	sed "s/^\tadmin off$/\tadmin 127.0.0.1:$admin_port/" "$config" >"$tmp/clients.Caddyfile"
+	config="$tmp/clients.Caddyfile"
+fi
+
 mkdir -p "$tmp/xdg-data" "$tmp/xdg-config"
 # One core for Caddy (Go sizes GOMAXPROCS to it), the other for wrk.
 XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/xdg-config" \
-	taskset -c 0 "$caddy" run --config "$here/clients.Caddyfile" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
+	taskset -c 0 "$caddy" run --config "$config" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
 caddy_pid=$!
 wait_for_url "http://127.0.0.1:$port_few/.well-known/oauth-authorization-server" "$caddy_pid"
 wait_for_url "http://127.0.0.1:$port_many/.well-known/oauth-authorization-server" "$caddy_pid"
@@ -95,16 +106,23 @@ for set in few many; do
 done
 
 export BENCH_BODY="$body"
+seconds() { local d=$1; case "$d" in *m) echo $((${d%m} * 60)) ;; *s) echo "${d%s}" ;; *) echo "$d" ;; esac; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$caddy_pid/stat"; }
 hz="$(getconf CLK_TCK)"
 
 # measure SET SECONDS: one wrk run on CPU 1; appends a RESULT line.
 measure() {
-	local set=$1 out t0 t1 rps requests errors
+	local set=$1 out t0 t1 rps requests errors profiler=""
+	if [[ -n "$profile_dir" && "$round" == "$rounds" ]]; then
+		curl -fsS -o "$profile_dir/$set.pprof" \
+			"http://127.0.0.1:$admin_port/debug/pprof/profile?seconds=$(($(seconds "$duration") - 1))" &
+		profiler=$!
+	fi
 	t0="$(cpu_ticks)"
 	out="$(BENCH_CLIENTS="$tmp/$set.clients" taskset -c 1 wrk -t1 -c "$concurrency" -d "$duration" \
 		-s "$here/lua/clients.lua" "${url[$set]}")"
 	t1="$(cpu_ticks)"
+	[[ -z "$profiler" ]] || wait "$profiler"
 	rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
 	requests="$(awk '/requests in/ {print $1}' <<<"$out")"
 	errors="$(awk '/Non-2xx or 3xx responses/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")"
@@ -112,9 +130,13 @@ measure() {
 	printf 'round %-3s %-5s %10.1f tokens/s  errors %s\n' "$round" "$set" "$rps" "$errors"
 }
 
-# Warm-up: every client of the small set, and the many set's caches into their steady state.
+# Warm-up: each set's clients in turn, long enough to reach every one of them (at a rate
+# well below what the server sustains), then BENCH_WARMUP of the measured load.
 round=warm
 for set in few many; do
+	sweep=$(($(wc -l <"$tmp/$set.clients") / 2500 + 1))
+	BENCH_ORDER=sequential BENCH_CLIENTS="$tmp/$set.clients" taskset -c 1 wrk -t1 -c "$concurrency" -d "${sweep}s" \
+		-s "$here/lua/clients.lua" "${url[$set]}" >/dev/null
 	BENCH_CLIENTS="$tmp/$set.clients" taskset -c 1 wrk -t1 -c "$concurrency" -d "$warmup" \
 		-s "$here/lua/clients.lua" "${url[$set]}" >/dev/null
 done
@@ -148,3 +170,11 @@ awk -v few="$few" -v many="$many" -v rss="$rss" '
 		exit err > 0
 	}
 ' "$tmp/results" || { echo "some requests failed" >&2; exit 1; }
+
+if [[ -n "$profile_dir" ]]; then
+	for set in few many; do
+		echo
+		echo "== profile $set, round $rounds ($profile_dir/$set.pprof)"
+		go tool pprof -top -nodecount=25 "$caddy" "$profile_dir/$set.pprof" 2>/dev/null | sed -n '1,32p'
+	done
+fi
