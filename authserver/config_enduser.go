@@ -76,4 +76,3 @@ func (c Config) LoginLimiterConfig() (account.LimiterConfig, error) {
 	}
 	return l, nil
 }
-

@@ -8,8 +8,8 @@ import (
 	"slices"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
-	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
 // grantHandler serves one grant type for an authenticated client. New grants (authorization

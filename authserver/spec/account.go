@@ -25,10 +25,7 @@ func ValidateAccount(a Account) error {
 		return about("account", errorf(CodeInvalidValue, "username", "", "is required"))
 	}
 	subject := fmt.Sprintf("account %q", name)
-	switch {
-	case a.Password != "" && a.PasswordHash != "":
-		return about(subject, errorf(CodeInvalidValue, "password", "", "set password or password_hash, not both"))
-	case a.Password == "" && a.PasswordHash == "":
+	if a.Password == "" && a.PasswordHash == "" {
 		return about(subject, errorf(CodeInvalidValue, "password", "", "password or password_hash is required"))
 	}
 	return about(subject, ValidateAccountFields(a))
@@ -37,9 +34,12 @@ func ValidateAccount(a Account) error {
 // ValidateAccountFields checks what an account change sets (a password hash, claims) without
 // requiring a password: runtime updates may leave it as stored.
 func ValidateAccountFields(a Account) error {
+	if a.Password != "" && a.PasswordHash != "" {
+		return errorf(CodeInvalidValue, "password", "", "set password or password_hash, not both")
+	}
 	if a.PasswordHash != "" {
 		if err := account.ValidateHash(a.PasswordHash); err != nil {
-			return errorf(CodeInvalidValue, "password_hash", "", "not an argon2id or bcrypt hash (see `caddy oauth-password`)")
+			return errorf(CodeInvalidValue, "password_hash", "", "not an argon2id or bcrypt hash: %v (see `caddy oauth-password`)", err)
 		}
 	}
 	if err := account.ValidateClaims(a.Claims); err != nil {

@@ -393,11 +393,11 @@ func ConsentCursor(c *Consent) string {
 // ErrInvalidCursor if after is not one.
 func ParseConsentCursor(after string) (subject, clientID string, err error) {
 	b, err := base64.RawURLEncoding.DecodeString(after)
-	var key [2]string
+	var key []string
 	if err == nil {
 		err = json.Unmarshal(b, &key)
 	}
-	if err != nil {
+	if err != nil || len(key) != 2 {
 		return "", "", ErrInvalidCursor
 	}
 	return key[0], key[1], nil

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RaceMixedReadsAndWrites", testRaceMixed},
 	}
 	tests = append(tests, flowTests...)
+	tests = append(tests, manageTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -139,7 +140,7 @@ func testClientRoundTrip(t *testing.T, s store.Store) {
 		"loopback port opt-in": {ID: "loopback-port", TokenEndpointAuthMethod: "client_secret_basic",
 			RedirectURIs: []string{"http://127.0.0.1/cb"}, RedirectURIAnyLoopbackPort: true},
 		// Each new field alone, so a column swap cannot go unnoticed.
-		"registration": {ID: "registration", Source: store.SourceRegistration, RegistrationTokenHash: "rat"},
+		"registration":  {ID: "registration", Source: store.SourceRegistration, RegistrationTokenHash: "rat"},
 		"secret expiry": {ID: "secret-expiry", Source: store.SourceMetadataDocument, SecretExpiresAt: ptr(epoch)},
 		"previous secret": {ID: "previous-secret", PreviousSecretHash: "prev",
 			PreviousSecretExpiresAt: ptr(epoch.Add(time.Hour))},
