@@ -50,6 +50,12 @@ type Config struct {
 	// accepted, as the single aud value (draft-ietf-oauth-rfc7523bis).
 	ClientAssertionEndpointAudience bool
 
+	// CacheSyncInterval is how often the server checks the store for client, resource and link
+	// changes made elsewhere (another instance sharing the database, or a direct write) and
+	// drops its lookup caches when there are any: the longest such a change takes to apply
+	// here (default 2 s; negative disables the check, leaving a 10-minute cache expiry).
+	CacheSyncInterval time.Duration
+
 	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
 	DPoPAlgs []string
 	// DPoPNonceSecret, when set, makes the token endpoint demand server nonces in DPoP proofs
@@ -123,6 +129,7 @@ const (
 	DefaultSessionIdleTTL        = 24 * time.Hour
 	DefaultInteractionTTL        = 30 * time.Minute
 	DefaultIDTokenSigningAlg     = "RS256"
+	DefaultCacheSyncInterval     = 2 * time.Second
 )
 
 // DefaultSigningAlgs are the algorithms with a signing key unless configured otherwise:
@@ -184,6 +191,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 	}
 	if c.ClientAssertionMaxAge == 0 {
 		c.ClientAssertionMaxAge = DefaultClientAssertionMaxAge
+	}
+	if c.CacheSyncInterval == 0 {
+		c.CacheSyncInterval = DefaultCacheSyncInterval
 	}
 	if err := c.endUserDefaults(); err != nil {
 		return c, err
