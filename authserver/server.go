@@ -19,6 +19,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
+	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -67,6 +68,7 @@ type Server struct {
 	ownGuard *dpop.MemoryGuard
 	secrets  *clientsecret.Verifier
 	lookups  *lookups
+	manage   *manage.Service
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -185,6 +187,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := s.setupEndUser(ctx); err != nil {
 		return nil, err
 	}
+	s.manage = s.newManage()
 	s.grantHandlers = s.grants()
 	if s.metadataJSON, err = s.buildMetadata(); err != nil {
 		return nil, err
