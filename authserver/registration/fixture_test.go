@@ -215,4 +215,3 @@ func with(m map[string]any, kv ...any) map[string]any {
 	}
 	return out
 }
-

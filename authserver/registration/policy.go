@@ -46,30 +46,32 @@ func heldOf(c *store.Client, links []spec.LinkView) spec.Client {
 	return held
 }
 
-// checkOperatorOnly refuses a request that changes an operator-only setting: on registration
-// every one must be left out; on update it may only repeat what the client holds (a client
-// sends back what it read). The request then carries exactly what the client holds.
+// checkOperatorOnly refuses a request that grants an operator-only setting the client does
+// not hold: on registration each must be left out (or false); on update it may repeat what
+// the client holds (a client sends back what it read), and leaving it out keeps it, since
+// only the operator may take it away. The request then carries exactly what the client holds.
 func checkOperatorOnly(c *spec.Client, held spec.Client) error {
 	want, got := operatorOnlyOf(held), operatorOnlyOf(*c)
 	for _, f := range []struct {
 		name    string
 		changed bool
 	}{
-		{"introspects", !sameSet(got.Introspects, want.Introspects)},
-		{"skip_consent", got.SkipConsent != want.SkipConsent},
-		{"pkce_optional", got.PKCEOptional != want.PKCEOptional},
-		{"redirect_uri_any_loopback_port", got.RedirectURIAnyLoopbackPort != want.RedirectURIAnyLoopbackPort},
-		{"refresh_without_offline_access", got.RefreshWithoutOfflineAccess != want.RefreshWithoutOfflineAccess},
+		{"introspects", len(got.Introspects) > 0 && !sameSet(got.Introspects, want.Introspects)},
+		{"skip_consent", got.SkipConsent && !want.SkipConsent},
+		{"pkce_optional", got.PKCEOptional && !want.PKCEOptional},
+		{"redirect_uri_any_loopback_port", got.RedirectURIAnyLoopbackPort && !want.RedirectURIAnyLoopbackPort},
+		{"refresh_without_offline_access", got.RefreshWithoutOfflineAccess && !want.RefreshWithoutOfflineAccess},
 		{"sector_identifier", got.SectorIdentifier != "" && got.SectorIdentifier != want.SectorIdentifier},
-		{"disabled", got.Disabled != want.Disabled},
+		{"disabled", got.Disabled && !want.Disabled},
 	} {
 		if f.changed {
 			return metadataError(f.name + ": only the server's operator may set it")
 		}
 	}
 	c.Introspects = slices.Clone(want.Introspects)
-	c.SectorIdentifier = want.SectorIdentifier
-	c.Disabled = want.Disabled
+	c.SkipConsent, c.PKCEOptional = want.SkipConsent, want.PKCEOptional
+	c.RedirectURIAnyLoopbackPort, c.RefreshWithoutOfflineAccess = want.RedirectURIAnyLoopbackPort, want.RefreshWithoutOfflineAccess
+	c.SectorIdentifier, c.Disabled = want.SectorIdentifier, want.Disabled
 	return nil
 }
 
