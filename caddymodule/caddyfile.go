@@ -97,6 +97,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    template_dir <dir>
 //	    login_limits <per_account> <per_ip> <window>
 //	    login_delay <base> <max>
+//	    registration {
+//	        policy off|initial_access_token|open
+//	        initial_access_token <token>
+//	        grant_types <grant...>
+//	        scopes <scope...>
+//	        resources <identifier...>
+//	        auth_methods <method...>
+//	        client_secret_ttl <duration>
+//	        redirect_uris_https_only [true|false]
+//	        redirect_hosts <host...>
+//	        software_statement_jwks <JWK Set JSON>
+//	        require_software_statement [true|false]
+//	    }
 //	}
 //
 // claim and metadata values are JSON when they parse as JSON, otherwise strings.
@@ -181,6 +194,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = parseLoginLimits(d, h)
 		case "login_delay":
 			err = parseLoginDelay(d, h)
+		case "registration":
+			if h.Registration != nil {
+				return d.Err("registration: declared twice")
+			}
+			h.Registration, err = parseRegistration(d)
 		default:
 			return d.Errf("unknown oauth_server subdirective %q", d.Val())
 		}

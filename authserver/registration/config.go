@@ -183,7 +183,7 @@ func (c Config) Validate(placeholders bool) error {
 		if hasPlaceholder(c.InitialAccessToken) {
 			c.InitialAccessToken = strings.Repeat("x", MinStaticTokenLength)
 		}
-		if hasPlaceholder(c.SoftwareStatementJWKS) {
+		if hasPlaceholder(c.SoftwareStatementJWKS) && !json.Valid([]byte(c.SoftwareStatementJWKS)) { // JSON has braces too
 			c.SoftwareStatementJWKS, c.RequireSoftwareStatement = "", false
 		}
 	}
