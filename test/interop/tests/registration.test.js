@@ -94,10 +94,16 @@ test('registration with an initial access token, a token, then read, update, del
 });
 
 test('registration without the initial access token is refused where one is required', async () => {
-  const { status } = await oauthErrorOf(
+  // RFC 6750 §3.1: a request without the token gets the Bearer challenge and no error body.
+  await assert.rejects(
     client.dynamicClientRegistration(new URL(issuer), serviceMetadata, client.ClientSecretBasic(), insecure),
+    (err) => {
+      assert.ok(err instanceof client.WWWAuthenticateChallengeError, `${err}`);
+      assert.equal(err.status, 401);
+      assert.equal(err.cause[0].scheme, 'bearer');
+      return true;
+    },
   );
-  assert.equal(status, 401);
 });
 
 test('invalid metadata is refused with the RFC 7591 error code', async () => {
