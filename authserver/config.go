@@ -52,6 +52,10 @@ type Config struct {
 	// of a client assertion, for legacy clients; by default only the issuer identifier is
 	// accepted, as the single aud value (draft-ietf-oauth-rfc7523bis).
 	ClientAssertionEndpointAudience bool
+	// OutboundAllowPrivate lets fetches of URLs that clients name (jwks_uri) reach private,
+	// loopback and link-local addresses, and plain http URLs. Off by default: a client (with
+	// dynamic registration, anyone) could otherwise aim the server at its own network.
+	OutboundAllowPrivate bool
 
 	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
 	DPoPAlgs []string

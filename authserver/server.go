@@ -32,8 +32,6 @@ type Deps struct {
 	Store  store.Store
 	Sealer *sealer.Sealer
 	Logger *zap.Logger
-	// HTTPClient fetches client jwks_uri documents; nil means a client with sane timeouts.
-	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now. Tests move it.
 	Now func() time.Time
 	// Sleep waits (sign-ins slowed down by the login limiter); nil means time.Sleep. Tests
@@ -116,9 +114,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	if deps.HTTPClient == nil {
-		deps.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
 	s := &Server{cfg: cfg, deps: deps, st: deps.Store, log: deps.Logger, now: deps.Now}
 
 	if s.lookups, err = newLookups(s.st); err != nil {
@@ -169,7 +164,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		Secrets:         s.secrets,
 		Sealed:          deps.Sealer,
 		Replay:          s.st,
-		HTTPClient:      deps.HTTPClient,
+		Fetcher:         clientauth.NewJWKSFetcher(cfg.OutboundAllowPrivate),
 		MaxAssertionAge: cfg.ClientAssertionMaxAge,
 		Now:             deps.Now,
 

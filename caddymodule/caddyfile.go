@@ -41,6 +41,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    key_rotation <duration>
 //	    client_assertion_max_age <duration>
 //	    client_assertion_endpoint_audience [true|false]
+//	    outbound_allow_private [true|false]
 //	    dpop_algs <alg...>
 //	    dpop_nonce <secret>
 //	    dpop_replay_redis <url>
@@ -133,6 +134,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.ClientAssertionMaxAge, err = durationArg(d)
 		case "client_assertion_endpoint_audience":
 			h.ClientAssertionEndpointAudience, err = boolArg(d)
+		case "outbound_allow_private":
+			h.OutboundAllowPrivate, err = boolArg(d)
 		case "dpop_algs":
 			h.DPoPAlgs, err = enumArgs(d, asymmetricAlgs)
 		case "dpop_nonce":

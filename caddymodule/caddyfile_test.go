@@ -27,6 +27,7 @@ const fullCaddyfile = `oauth_server {
 	key_rotation 720h
 	client_assertion_max_age 5m
 	client_assertion_endpoint_audience
+	outbound_allow_private
 	enforce_per_client_resources false
 	resource_seed_mode merge
 	resource https://api.example.test {
@@ -76,6 +77,7 @@ const fullJSON = `{
 	"key_rotation": 2592000000000000,
 	"client_assertion_max_age": 300000000000,
 	"client_assertion_endpoint_audience": true,
+	"outbound_allow_private": true,
 	"enforce_per_client_resources": false,
 	"resource_seed_mode": "merge",
 	"resources": [{
@@ -254,6 +256,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "jwks not a set", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks `[1]`\n }\n}", wantErr: "jwks: must be a JSON JWK Set"},
 		{name: "http jwks_uri", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks_uri http://keys.example/jwks\n }\n}", wantErr: "jwks_uri"},
 		{name: "redirect with fragment", input: "oauth_server {\n issuer https://a.example\n client c {\n redirect_uris https://app/cb#f\n }\n}", wantErr: "fragment"},
+		{name: "outbound_allow_private false", input: "oauth_server {\n issuer https://a.example\n outbound_allow_private false\n}", want: `{"issuer":"https://a.example"}`},
+		{name: "outbound_allow_private bad value", input: "oauth_server {\n issuer https://a.example\n outbound_allow_private maybe\n}", wantErr: "outbound_allow_private"},
 		{name: "client_assertion_endpoint_audience false", input: "oauth_server {\n issuer https://a.example\n client_assertion_endpoint_audience false\n}", want: `{"issuer":"https://a.example"}`},
 		{name: "relative introspects", input: "oauth_server {\n issuer https://a.example\n client c {\n introspects /api\n }\n}", wantErr: "must be an absolute URI"},
 		{name: "introspects without a resource", input: "oauth_server {\n issuer https://a.example\n client c {\n introspects\n }\n}", wantErr: "wrong argument count"},
@@ -438,6 +442,9 @@ func TestAdaptRoundTrip(t *testing.T) {
 	}
 	if !ac.ClientAssertionEndpointAudience {
 		t.Error("client_assertion_endpoint_audience did not reach the server's config")
+	}
+	if !ac.OutboundAllowPrivate {
+		t.Error("outbound_allow_private did not reach the server's config")
 	}
 	if *ac.EnforcePerClientResources || ac.ResourceSeedMode != "merge" || ac.KeyRotationPeriod != 720*3600*1e9 {
 		t.Errorf("server policy = %+v", ac)

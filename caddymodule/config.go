@@ -453,6 +453,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		TemplateDir:               h.TemplateDir,
 
 		ClientAssertionEndpointAudience: h.ClientAssertionEndpointAudience,
+		OutboundAllowPrivate:            h.OutboundAllowPrivate,
 	}
 	h.applyLoginLimits(&cfg)
 	for _, a := range h.Accounts {

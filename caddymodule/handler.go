@@ -47,6 +47,9 @@ type Handler struct {
 	// ClientAssertionEndpointAudience also accepts the receiving endpoint's URL as the aud
 	// of client assertions, for legacy clients (default: only the issuer identifier).
 	ClientAssertionEndpointAudience bool `json:"client_assertion_endpoint_audience,omitempty"`
+	// OutboundAllowPrivate lets the server fetch URLs that clients name (jwks_uri) from
+	// private, loopback and link-local addresses and over plain http (default: public https only).
+	OutboundAllowPrivate bool `json:"outbound_allow_private,omitempty"`
 	// DPoPAlgs restricts the DPoP proof algorithms accepted at the token endpoint.
 	DPoPAlgs []string `json:"dpop_algs,omitempty"`
 	// DPoPNonce, when set, is the shared secret of stateless DPoP nonces (RFC 9449 §8) that
