@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
+	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -83,18 +84,9 @@ func (s *Server) PutAccount(ctx context.Context, in AccountInput) (AccountView, 
 	if err != nil {
 		return AccountView{}, false, err
 	}
-	if in.Password != "" && in.PasswordHash != "" {
-		return AccountView{}, false, invalidAccount(name, errors.New("set password or password_hash, not both"))
-	}
-	if in.PasswordHash != "" {
-		if err := account.ValidateHash(in.PasswordHash); err != nil {
-			return AccountView{}, false, invalidAccount(name, err)
-		}
-	}
-	if in.Claims != nil {
-		if err := account.ValidateClaims(in.Claims); err != nil {
-			return AccountView{}, false, invalidAccount(name, err)
-		}
+	// The same rules as a declared account's (spec), minus the password a change may keep.
+	if err := spec.ValidateAccountFields(spec.Account{Username: name, Password: in.Password, PasswordHash: in.PasswordHash, Claims: in.Claims}); err != nil {
+		return AccountView{}, false, invalidAccount(name, err)
 	}
 
 	acc, err := s.st.GetAccountByUsername(ctx, name)

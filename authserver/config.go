@@ -1,15 +1,12 @@
 package authserver
 
 import (
-	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
+	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -103,73 +100,13 @@ type Config struct {
 	LoginDelayMax           time.Duration
 }
 
-// AccountConfig declares a local account.
-type AccountConfig struct {
-	Username string
-	// Subject is the stable sub; default: a value derived from nothing but a fresh random ID
-	// at first seeding, kept afterwards.
-	Subject string
-	// Password in clear (hashed at start) or PasswordHash (argon2id PHC or bcrypt).
-	Password     string
-	PasswordHash string
-	Claims       map[string]any
-	Disabled     bool
-}
-
-// ResourceConfig declares a protected resource. Nil/empty fields inherit server defaults
-// (and, in merge mode, leave the stored value alone).
-type ResourceConfig struct {
-	Identifier                    string
-	Name                          string
-	AccessTokenTTL                *time.Duration
-	RefreshTokenTTL               *time.Duration
-	AccessTokenFormat             string
-	SigningAlg                    string
-	SigningKeyID                  string
-	AllowedScopes                 []string
-	CustomClaims                  map[string]any
-	DPoPBoundAccessTokensRequired *bool
-	Disabled                      *bool
-	Metadata                      map[string]any
-}
-
-// ClientConfig declares a client.
-type ClientConfig struct {
-	ID   string
-	Name string
-	// Secret is the client secret in clear (hashed before it is stored), or empty.
-	Secret string
-	// SecretHash is an already-encoded hash (sha256$… or $argon2id$…), as an alternative
-	// to Secret so configuration files need not hold the clear secret.
-	SecretHash                  string
-	TokenEndpointAuthMethod     string // default client_secret_basic, or none without a secret
-	TokenEndpointAuthSigningAlg string
-	GrantTypes                  []string // default client_credentials
-	RedirectURIs                []string
-	// RedirectURIAnyLoopbackPort: see store.Client. Public clients need not set it.
-	RedirectURIAnyLoopbackPort bool
-	Scopes                     []string
-	// Resources are the identifiers of the resources the client may obtain tokens for.
-	Resources []string
-	// Introspects are the identifiers of the resources whose server or gateway this client
-	// is: it may introspect their tokens, whichever client they were issued to. This grants
-	// no tokens for them (list a resource in Resources too for that).
-	Introspects []string
-	// DefaultResource is the resource identifier used when a request names none (RFC 8707
-	// §2); with enforced links it must be one of Resources.
-	DefaultResource       string
-	JWKS                  string // raw JSON JWK Set
-	JWKSURI               string
-	DPoPBoundAccessTokens bool
-
-	PostLogoutRedirectURIs      []string
-	SubjectType                 string // "public" (default) or "pairwise"
-	SectorIdentifier            string // host for pairwise subjects; default: the redirect URIs' host
-	IDTokenSignedResponseAlg    string // default RS256
-	SkipConsent                 bool
-	PKCEOptional                bool
-	RefreshWithoutOfflineAccess bool
-}
+// AccountConfig, ResourceConfig and ClientConfig declare accounts, resources and clients; their
+// rules live in package spec, the one validation contract every entry point shares.
+type (
+	AccountConfig  = spec.Account
+	ResourceConfig = spec.Resource
+	ClientConfig   = spec.Client
+)
 
 // Seed modes for configured resources.
 const (
@@ -198,19 +135,24 @@ var DefaultSigningAlgs = []string{"RS256", "ES256"}
 
 // withDefaults returns a copy of c with every unset field at its default, or an error that
 // names the first invalid field.
-func (c Config) withDefaults() (Config, error) {
-	if err := ValidateIssuer(c.Issuer); err != nil {
+func (c Config) withDefaults() (Config, error) { return c.normalize(false) }
+
+// normalize is withDefaults, tolerating run-time placeholders when asked to.
+func (c Config) normalize(placeholders bool) (Config, error) {
+	if err := spec.ValidateServerIssuer(c.Issuer); err != nil {
 		return c, err
 	}
-	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
 	if c.AccessTokenTTL == 0 {
 		c.AccessTokenTTL = DefaultAccessTokenTTL
 	}
 	if c.RefreshTokenTTL == 0 {
 		c.RefreshTokenTTL = DefaultRefreshTokenTTL
 	}
-	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
-		return c, errors.New("token TTLs must be positive")
+	for name, d := range map[string]time.Duration{"access_token_ttl": c.AccessTokenTTL, "refresh_token_ttl": c.RefreshTokenTTL,
+		"key_rotation": c.KeyRotationPeriod, "client_assertion_max_age": c.ClientAssertionMaxAge} {
+		if d < 0 {
+			return c, fmt.Errorf("%s: must not be negative", name)
+		}
 	}
 	switch c.AccessTokenFormat {
 	case "":
@@ -250,104 +192,50 @@ func (c Config) withDefaults() (Config, error) {
 	if err := c.endUserDefaults(); err != nil {
 		return c, err
 	}
+	env := c.specEnv(placeholders)
 	seen := map[string]bool{}
 	for _, rc := range c.Resources {
-		if err := ValidateResourceIdentifier(rc.Identifier); err != nil {
+		if err := spec.ValidateResource(rc, env); err != nil {
 			return c, err
 		}
 		if seen[rc.Identifier] {
-			return c, fmt.Errorf("resource %s is declared twice", rc.Identifier)
+			return c, fmt.Errorf("resource %q: declared twice", rc.Identifier)
 		}
 		seen[rc.Identifier] = true
-		if rc.SigningAlg != "" && !slices.Contains(c.SigningAlgs, rc.SigningAlg) {
-			return c, fmt.Errorf("resource %s: signing_alg %s has no signing key: add it to signing_algs", rc.Identifier, rc.SigningAlg)
-		}
-		switch rc.AccessTokenFormat {
-		case "", store.FormatJWT, store.FormatOpaque:
-		default:
-			return c, fmt.Errorf("resource %s: access_token_format %q: want jwt or opaque", rc.Identifier, rc.AccessTokenFormat)
-		}
 	}
 	clientIDs := map[string]bool{}
-	for _, cc := range c.Clients {
-		if cc.ID == "" {
-			return c, errors.New("a client needs an id")
+	clients := make([]ClientConfig, len(c.Clients))
+	for i, cc := range c.Clients {
+		n, err := spec.NormalizeClient(cc, env)
+		if err != nil {
+			return c, err
 		}
-		if clientIDs[cc.ID] {
-			return c, fmt.Errorf("client %s is declared twice", cc.ID)
+		if clientIDs[n.ID] {
+			return c, fmt.Errorf("client %q: declared twice", n.ID)
 		}
-		clientIDs[cc.ID] = true
-		for _, res := range slices.Concat(cc.Resources, cc.Introspects) {
-			if !seen[res] {
-				// Linking to a resource that exists only in the store is fine, but it must
-				// at least be a valid identifier.
-				if err := ValidateResourceIdentifier(res); err != nil {
-					return c, fmt.Errorf("client %s: %w", cc.ID, err)
-				}
-			}
-		}
-		if err := ValidateDefaultResource(cc.DefaultResource, cc.Resources, *c.EnforcePerClientResources); err != nil {
-			return c, fmt.Errorf("client %s: %w", cc.ID, err)
-		}
+		clientIDs[n.ID] = true
+		clients[i] = n
 	}
+	c.Clients = clients
 	return c, nil
 }
 
-// ValidateIssuer enforces OIDC Discovery §3 / RFC 8414 §2: an https URL without user info,
-// query or fragment; plain http only on loopback, for development.
-func ValidateIssuer(iss string) error {
-	if iss == "" {
-		return errors.New("issuer is required")
-	}
-	u, err := url.Parse(iss)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("issuer %q is not an absolute URL", iss)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(iss, "#?") {
-		return fmt.Errorf("issuer %q must not have user info, a query or a fragment", iss)
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !IsLoopbackHost(u.Hostname()) {
-			return fmt.Errorf("issuer %q: http is allowed only on loopback; use https", iss)
-		}
-	default:
-		return fmt.Errorf("issuer %q must use https", iss)
-	}
-	return nil
+// specEnv is what the client and resource rules need to know about this server (c has its
+// defaults).
+func (c Config) specEnv(placeholders bool) spec.Env {
+	return spec.Env{SigningAlgs: c.SigningAlgs, EnforceLinks: c.EnforcePerClientResources == nil || *c.EnforcePerClientResources, Placeholders: placeholders}
 }
+
+// Validate applies every rule to c without touching storage, as New would: `caddy adapt` and
+// `caddy validate` call it through caddymodule. With placeholders, values holding Caddy
+// placeholders that only resolve at run time are tolerated.
+func (c Config) Validate(placeholders bool) error {
+	_, err := c.normalize(placeholders)
+	return err
+}
+
+// ValidateIssuer enforces OIDC Discovery §3 / RFC 8414 §2 (see spec.ValidateIssuer).
+func ValidateIssuer(iss string) error { return spec.ValidateIssuer(iss) }
 
 // IsLoopbackHost reports whether host is localhost or a loopback IP address.
-func IsLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// ValidateDefaultResource checks a client's default_resource (empty: none) against the
-// resources it is linked to: a resource identifier and, where links are enforced, one of
-// them (a default the client may not use would only fail every request that relies on it).
-func ValidateDefaultResource(def string, linked []string, enforceLinks bool) error {
-	if def == "" {
-		return nil
-	}
-	if err := ValidateResourceIdentifier(def); err != nil {
-		return fmt.Errorf("default_resource: %w", err)
-	}
-	if enforceLinks && !slices.Contains(linked, def) {
-		return fmt.Errorf("default_resource %q must be one of the client's resources (enforce_per_client_resources is on)", def)
-	}
-	return nil
-}
-
-// ValidateResourceIdentifier enforces RFC 8707 §2: an absolute URI without a fragment.
-func ValidateResourceIdentifier(id string) error {
-	u, err := url.Parse(id)
-	if err != nil || !u.IsAbs() || strings.Contains(id, "#") {
-		return fmt.Errorf("resource %q must be an absolute URI without a fragment (RFC 8707)", id)
-	}
-	return nil
-}
+func IsLoopbackHost(host string) bool { return spec.IsLoopbackHost(host) }

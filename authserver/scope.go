@@ -3,22 +3,9 @@ package authserver
 import (
 	"slices"
 	"strings"
-)
 
-// validScopeToken reports whether s is a scope-token per RFC 6749 §3.3:
-// 1*( %x21 / %x23-5B / %x5D-7E ).
-func validScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c == 0x22 || c == 0x5C || c > 0x7E {
-			return false
-		}
-	}
-	return true
-}
+	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
+)
 
 // parseScope splits a scope parameter into distinct tokens in request order. ok is false when a
 // token is malformed (which includes doubled or leading spaces, as the grammar has single SPs).
@@ -27,7 +14,7 @@ func parseScope(param string) (scopes []string, ok bool) {
 		return nil, true
 	}
 	for _, s := range strings.Split(param, " ") {
-		if !validScopeToken(s) {
+		if !spec.ValidScopeToken(s) {
 			return nil, false
 		}
 		if !slices.Contains(scopes, s) {

@@ -82,7 +82,7 @@ func TestConfigValidation(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"no issuer", Config{}, "issuer is required"},
+		{"no issuer", Config{}, "issuer: is required"},
 		{"http issuer off loopback", Config{Issuer: "http://auth.example.com"}, "loopback"},
 		{"issuer with query", Config{Issuer: "https://a.example/?x=1"}, "query"},
 		{"bad format", Config{Issuer: testIssuer, AccessTokenFormat: "paseto"}, "jwt or opaque"},
@@ -92,7 +92,7 @@ func TestConfigValidation(t *testing.T) {
 		{"relative resource", Config{Issuer: testIssuer, Resources: []ResourceConfig{{Identifier: "/api"}}}, "absolute URI"},
 		{"resource fragment", Config{Issuer: testIssuer, Resources: []ResourceConfig{{Identifier: "https://a.example/#f"}}}, "fragment"},
 		{"duplicate resource", Config{Issuer: testIssuer, Resources: []ResourceConfig{{Identifier: "https://a.example"}, {Identifier: "https://a.example"}}}, "twice"},
-		{"client without id", Config{Issuer: testIssuer, Clients: []ClientConfig{{}}}, "needs an id"},
+		{"client without id", Config{Issuer: testIssuer, Clients: []ClientConfig{{}}}, "client_id: is required"},
 		{"negative login limit", Config{Issuer: testIssuer, LoginFailuresPerIP: -1}, "login_limits"},
 		{"negative login window", Config{Issuer: testIssuer, LoginWindow: -time.Minute}, "login_limits"},
 		{"login delay base over max", Config{Issuer: testIssuer, LoginDelayBase: 4 * time.Second, LoginDelayMax: 2 * time.Second}, "login_delay: the base 4s exceeds the maximum 2s"},
@@ -106,7 +106,10 @@ func TestConfigValidation(t *testing.T) {
 			}
 		})
 	}
-	got, err := Config{Issuer: testIssuer + "/"}.withDefaults()
+	if _, err := (Config{Issuer: testIssuer + "/"}).withDefaults(); err == nil || !strings.Contains(err.Error(), "must not end with a slash") {
+		t.Errorf("issuer with a trailing slash: err = %v", err)
+	}
+	got, err := Config{Issuer: testIssuer}.withDefaults()
 	if err != nil || got.Issuer != testIssuer || !*got.EnforcePerClientResources || got.ResourceSeedMode != SeedInsertOnly ||
 		got.AccessTokenSigningAlg != "ES256" || got.AccessTokenTTL != DefaultAccessTokenTTL ||
 		got.LoginFailuresPerAccount != 5 || got.LoginFailuresPerIP != 20 || got.LoginWindow != 15*time.Minute ||
@@ -121,10 +124,10 @@ func TestClientConfigValidation(t *testing.T) {
 		cc   ClientConfig
 		want string
 	}{
-		{"basic without secret", ClientConfig{ID: "c", TokenEndpointAuthMethod: "client_secret_basic"}, "needs a secret"},
-		{"jwt with hash only", ClientConfig{ID: "c", SecretHash: "sha256$AAAA", TokenEndpointAuthMethod: "client_secret_jwt"}, "needs the secret itself"},
+		{"basic without secret", ClientConfig{ID: "c", TokenEndpointAuthMethod: "client_secret_basic"}, "needs a client secret"},
+		{"jwt with hash only", ClientConfig{ID: "c", SecretHash: "sha256$AAAA", TokenEndpointAuthMethod: "client_secret_jwt"}, "needs the client secret itself"},
 		{"private_key_jwt without keys", ClientConfig{ID: "c", TokenEndpointAuthMethod: "private_key_jwt"}, "jwks"},
-		{"public with secret", ClientConfig{ID: "c", Secret: svcSecret, TokenEndpointAuthMethod: "none"}, "no secret"},
+		{"public with secret", ClientConfig{ID: "c", Secret: svcSecret, TokenEndpointAuthMethod: "none"}, "takes no client secret"},
 		{"public client_credentials", ClientConfig{ID: "c", GrantTypes: []string{"client_credentials"}}, "cannot use client_credentials"},
 		{"unknown method", ClientConfig{ID: "c", Secret: svcSecret, TokenEndpointAuthMethod: "tls_client_auth"}, "not supported"},
 		{"typo grant", ClientConfig{ID: "c", Secret: svcSecret, GrantTypes: []string{"client_credential"}}, "unknown"},

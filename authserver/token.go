@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -69,7 +70,7 @@ func (s *Server) resolveResource(ctx context.Context, client *store.Client, requ
 		return nil, oautherr.New(oautherr.InvalidTarget, "request one resource per access token")
 	}
 	identifier := requested[0]
-	if err := ValidateResourceIdentifier(identifier); err != nil {
+	if err := spec.ValidateResourceIdentifier("resource", identifier); err != nil {
 		return nil, oautherr.New(oautherr.InvalidTarget, "resource must be an absolute URI without a fragment")
 	}
 	res, err := s.lookups.resourceByIdentifier(ctx, identifier)

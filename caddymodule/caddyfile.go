@@ -261,7 +261,7 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 	var c Client
 	var err error
 	if !d.NextArg() || d.Val() == "{" {
-		return c, d.Err("client: a client_id is required")
+		return c, d.Err("client: client_id: is required")
 	}
 	c.ID = d.Val()
 	if d.NextArg() {

@@ -48,8 +48,8 @@ const fullCaddyfile = `oauth_server {
 	client demo-service {
 		name "Demo service"
 		secret {env.DEMO_SECRET}
-		auth_method client_secret_post
-		auth_signing_alg ES256
+		auth_method client_secret_jwt
+		auth_signing_alg HS256
 		grant_types client_credentials refresh_token
 		redirect_uris https://app.example/cb https://app.example/cb2
 		redirect_uri_any_loopback_port
@@ -98,8 +98,8 @@ const fullJSON = `{
 		"client_id": "demo-service",
 		"name": "Demo service",
 		"secret": "{env.DEMO_SECRET}",
-		"auth_method": "client_secret_post",
-		"auth_signing_alg": "ES256",
+		"auth_method": "client_secret_jwt",
+		"auth_signing_alg": "HS256",
 		"grant_types": ["client_credentials", "refresh_token"],
 		"redirect_uris": ["https://app.example/cb", "https://app.example/cb2"],
 		"redirect_uri_any_loopback_port": true,
@@ -221,7 +221,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "login_delay max too long", input: "oauth_server {\n issuer https://a.example\n login_delay 1s 1m\n}", wantErr: "login_delay: the maximum must not exceed 30s"},
 
 		{name: "args on directive", input: "oauth_server https://a.example {\n}", wantErr: "wrong argument count"},
-		{name: "missing issuer", input: "oauth_server {\n access_token_ttl 5m\n}", wantErr: "issuer is required"},
+		{name: "missing issuer", input: "oauth_server {\n access_token_ttl 5m\n}", wantErr: "issuer: is required"},
 		{name: "issuer twice on line", input: "oauth_server {\n issuer https://a.example https://b.example\n}", wantErr: "wrong argument count"},
 		{name: "relative issuer", input: "oauth_server {\n issuer /auth\n}", wantErr: "is not an absolute URL"},
 		{name: "http issuer off loopback", input: "oauth_server {\n issuer http://auth.example\n}", wantErr: "use https"},
@@ -238,19 +238,19 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "unknown storage", input: "oauth_server {\n issuer https://a.example\n storage mysql dsn\n}", wantErr: `unsupported driver "mysql"`},
 		{name: "postgres without dsn", input: "oauth_server {\n issuer https://a.example\n storage postgres\n}", wantErr: "usage: storage"},
 		{name: "relative resource", input: "oauth_server {\n issuer https://a.example\n resource /api\n}", wantErr: "must be an absolute URI"},
-		{name: "resource with fragment", input: "oauth_server {\n issuer https://a.example\n resource https://api.example#x\n}", wantErr: "must not contain a fragment"},
+		{name: "resource with fragment", input: "oauth_server {\n issuer https://a.example\n resource https://api.example#x\n}", wantErr: "must be an absolute URI without a fragment"},
 		{name: "duplicate resource", input: "oauth_server {\n issuer https://a.example\n resource https://api.example\n resource https://api.example\n}", wantErr: "declared twice"},
 		{name: "unknown resource subdirective", input: "oauth_server {\n issuer https://a.example\n resource https://api.example {\n audience x\n }\n}", wantErr: `unknown resource subdirective "audience"`},
 		{name: "claim without value", input: "oauth_server {\n issuer https://a.example\n resource https://api.example {\n claim tier\n }\n}", wantErr: "usage: claim <name> <value>"},
 		{name: "claim twice", input: "oauth_server {\n issuer https://a.example\n resource https://api.example {\n claim a 1\n claim a 2\n }\n}", wantErr: `claim "a": set twice`},
-		{name: "scope with space", input: "oauth_server {\n issuer https://a.example\n resource https://api.example {\n scopes \"read write\"\n }\n}", wantErr: "invalid character"},
-		{name: "client without id", input: "oauth_server {\n issuer https://a.example\n client {\n name x\n }\n}", wantErr: "client_id is required"},
-		{name: "client without id or block", input: "oauth_server {\n issuer https://a.example\n client\n}", wantErr: "client_id is required"},
+		{name: "scope with space", input: "oauth_server {\n issuer https://a.example\n resource https://api.example {\n scopes \"read write\"\n }\n}", wantErr: "not a valid scope token"},
+		{name: "client without id", input: "oauth_server {\n issuer https://a.example\n client {\n name x\n }\n}", wantErr: "client_id: is required"},
+		{name: "client without id or block", input: "oauth_server {\n issuer https://a.example\n client\n}", wantErr: "client_id: is required"},
 		{name: "unknown client subdirective", input: "oauth_server {\n issuer https://a.example\n client c {\n password x\n }\n}", wantErr: `unknown client subdirective "password"`},
 		{name: "bad auth method", input: "oauth_server {\n issuer https://a.example\n client c {\n auth_method tls_client_auth\n }\n}", wantErr: `auth_method: unsupported value "tls_client_auth"`},
 		{name: "secret and hash", input: "oauth_server {\n issuer https://a.example\n client c {\n secret s\n secret_hash sha256$AAAA\n }\n}", wantErr: "not both"},
-		{name: "malformed hash", input: "oauth_server {\n issuer https://a.example\n client c {\n secret_hash md5$abc\n }\n}", wantErr: "secret_hash: not a"},
-		{name: "none with secret", input: "oauth_server {\n issuer https://a.example\n client c {\n auth_method none\n secret s\n }\n}", wantErr: "takes no secret"},
+		{name: "malformed hash", input: "oauth_server {\n issuer https://a.example\n client c {\n secret_hash md5$abc\n }\n}", wantErr: "client_secret_hash: is not a"},
+		{name: "none with secret", input: "oauth_server {\n issuer https://a.example\n client c {\n auth_method none\n secret s\n }\n}", wantErr: "takes no client secret"},
 		{name: "private_key_jwt without keys", input: "oauth_server {\n issuer https://a.example\n client c {\n auth_method private_key_jwt\n }\n}", wantErr: "needs jwks or jwks_uri"},
 		{name: "jwks not json", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks nope\n }\n}", wantErr: "jwks must be a JSON JWK Set"},
 		{name: "jwks not a set", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks `[1]`\n }\n}", wantErr: "jwks: must be a JSON JWK Set"},
@@ -298,16 +298,16 @@ func TestValidateJSON(t *testing.T) {
 		name, json, wantErr string
 	}{
 		{"ok", `{"issuer":"https://a.example","clients":[{"client_id":"c","secret_hash":"sha256$47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}]}`, ""},
-		{"missing issuer", `{}`, "issuer is required"},
+		{"missing issuer", `{}`, "issuer: is required"},
 		{"storage driver", `{"issuer":"https://a.example","storage":{"driver":"mysql"}}`, "unsupported driver"},
 		{"postgres dsn", `{"issuer":"https://a.example","storage":{"driver":"postgres"}}`, "connection string is required"},
 		{"negative ttl", `{"issuer":"https://a.example","access_token_ttl":-1}`, "access_token_ttl: must not be negative"},
-		{"resource ttl", `{"issuer":"https://a.example","resources":[{"identifier":"https://r","refresh_token_ttl":-1}]}`, "refresh_token_ttl: must not be negative"},
-		{"resource identifier", `{"issuer":"https://a.example","resources":[{}]}`, "identifier is required"},
-		{"client id", `{"issuer":"https://a.example","clients":[{"name":"x"}]}`, "client_id is required"},
-		{"client_secret_jwt needs clear secret", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_method":"client_secret_jwt","secret_hash":"sha256$47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}]}`, "needs secret"},
+		{"resource ttl", `{"issuer":"https://a.example","resources":[{"identifier":"https://r","refresh_token_ttl":-1}]}`, "refresh_token_ttl \"-1ns\": must not be negative"},
+		{"resource identifier", `{"issuer":"https://a.example","resources":[{}]}`, "identifier: is required"},
+		{"client id", `{"issuer":"https://a.example","clients":[{"name":"x"}]}`, "client_id: is required"},
+		{"client_secret_jwt needs clear secret", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_method":"client_secret_jwt","secret_hash":"sha256$47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}]}`, "needs the client secret itself"},
 		{"jwks and uri", `{"issuer":"https://a.example","clients":[{"client_id":"c","jwks":{"keys":[]},"jwks_uri":"https://k"}]}`, "not both"},
-		{"alg none", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_signing_alg":"none"}]}`, "unsupported value"},
+		{"alg none", `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_signing_alg":"none"}]}`, "applies only to client_secret_jwt and private_key_jwt"},
 		{"login limits", `{"issuer":"https://a.example","login_failures_per_account":-1}`, "login_limits: the per-account and per-IP limits must be positive"},
 		{"login window", `{"issuer":"https://a.example","login_window":-1}`, "login_limits: the window must be positive"},
 		{"login delay base only", `{"issuer":"https://a.example","login_delay_base":"10s"}`, "login_delay: the base 10s exceeds the maximum 8s"},
@@ -315,6 +315,10 @@ func TestValidateJSON(t *testing.T) {
 		{"login delay", `{"issuer":"https://a.example","login_delay_base":"2s","login_delay_max":"30s"}`, ""},
 		{"relative introspects", `{"issuer":"https://a.example","clients":[{"client_id":"c","introspects":["api"]}]}`, "must be an absolute URI"},
 		{"default_resource not linked", `{"issuer":"https://a.example","clients":[{"client_id":"c","resources":["https://a.example/api"],"default_resource":"https://a.example/other"}]}`, "must be one of the client's resources"},
+		// The drift issue 9 names: adapt accepted it, the server refused it at start.
+		{"http redirect off loopback", `{"issuer":"https://a.example","clients":[{"client_id":"c","redirect_uris":["http://example.com/cb"]}]}`, `client "c": redirect_uris "http://example.com/cb": http is allowed only on loopback; use https`},
+		{"id token alg without key", `{"issuer":"https://a.example","clients":[{"client_id":"c","redirect_uris":["https://a.example/cb"],"id_token_signed_response_alg":"PS256"}]}`, "no signing key"},
+		{"placeholder secret is fine at adapt time", `{"issuer":"https://a.example","clients":[{"client_id":"c","secret":"{env.NOT_SET_HERE}"}]}`, ""},
 		{"default_resource with fragment", `{"issuer":"https://a.example","enforce_per_client_resources":false,"clients":[{"client_id":"c","default_resource":"https://a.example/api#x"}]}`, "default_resource"},
 	}
 	for _, tt := range tests {
@@ -432,7 +436,7 @@ func TestAdaptRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(r.CustomClaims, wantClaims) {
 		t.Errorf("claims = %#v, want %#v", r.CustomClaims, wantClaims)
 	}
-	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_post" || !c.RedirectURIAnyLoopbackPort || c.DefaultResource != "https://api.example.test" ||
+	if c := ac.Clients[0]; c.Secret != "s3cret-from-env" || c.TokenEndpointAuthMethod != "client_secret_jwt" || !c.RedirectURIAnyLoopbackPort || c.DefaultResource != "https://api.example.test" ||
 		!slices.Equal(c.Resources, []string{"https://api.example.test"}) ||
 		!slices.Equal(c.Introspects, []string{"https://api.example.test", "https://other.example.test"}) {
 		t.Errorf("client = %+v", c)

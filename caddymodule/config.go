@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -13,8 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
-	"github.com/caddy-oauth/caddy-oauth/authserver/account"
-	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
+	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
+	"github.com/caddy-oauth/caddy-oauth/jwa"
 )
 
 // Storage selects the database of one authorization server.
@@ -102,16 +101,17 @@ type Account struct {
 	Disabled     bool                       `json:"disabled,omitempty"`
 }
 
-// Enumerations accepted in configuration. Kept here so the Caddyfile parser and Validate
-// (which also guards JSON configs) reject the same values.
+// Enumerations the Caddyfile parser checks as it reads, for errors with line numbers. They are
+// the authorization server's own lists (package spec, jwa), so the parser and Validate can
+// never disagree.
 var (
-	tokenFormats   = []string{"jwt", "opaque"}
-	subjectTypes   = []string{"public", "pairwise"}
-	seedModes      = []string{"insert_only", "merge", "overwrite"}
-	authMethods    = []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"}
-	asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	tokenFormats   = spec.TokenFormats
+	subjectTypes   = spec.SubjectTypes
+	seedModes      = []string{authserver.SeedInsertOnly, authserver.SeedMerge, authserver.SeedOverwrite}
+	authMethods    = spec.AuthMethods
+	asymmetricAlgs = jwa.Asymmetric()
 	// Client assertions may also be HMAC-signed (client_secret_jwt); `none` never is accepted.
-	assertionAlgs = append(slices.Clone(asymmetricAlgs), "HS256", "HS384", "HS512")
+	assertionAlgs = jwa.ClientAssertion()
 )
 
 func checkEnum(what, v string, allowed []string) error {
@@ -128,59 +128,27 @@ func checkDuration(what string, d time.Duration) error {
 	return nil
 }
 
-// checkIssuer applies authserver's issuer rules, plus one of its own: a Caddyfile issuer
-// must not end with a slash, because endpoint URLs are the issuer plus "/token" etc.
-func checkIssuer(iss string) error {
-	if err := authserver.ValidateIssuer(iss); err != nil {
-		return err
-	}
-	if strings.HasSuffix(iss, "/") {
-		return fmt.Errorf("issuer %q: must not end with a slash", iss)
-	}
-	return nil
-}
+// checkIssuer is spec's rule for this server's own issuer, for the parser.
+func checkIssuer(iss string) error { return spec.ValidateServerIssuer(iss) }
 
-// checkAbsoluteURI enforces RFC 8707 §2 for resource identifiers (and is good enough for
-// redirect URIs, which may not carry a fragment either).
-func checkAbsoluteURI(what, v string) error {
-	u, err := url.Parse(v)
-	if err != nil || !u.IsAbs() {
-		return fmt.Errorf("%s %q: must be an absolute URI", what, v)
-	}
-	if u.Fragment != "" || strings.Contains(v, "#") {
-		return fmt.Errorf("%s %q: must not contain a fragment", what, v)
-	}
-	return nil
-}
+// checkAbsoluteURI is spec's RFC 8707 identifier rule, for the parser and the gateway.
+func checkAbsoluteURI(what, v string) error { return spec.ValidateResourceIdentifier(what, v) }
 
-// checkScope enforces the scope-token syntax of RFC 6749 §3.3.
-func checkScope(s string) error {
-	if s == "" {
-		return errors.New("empty scope")
-	}
-	for _, c := range []byte(s) {
-		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-			return fmt.Errorf("scope %q: invalid character %q", s, c)
-		}
-	}
-	return nil
-}
-
+// checkScopes is spec's scope-token rule (RFC 6749 §3.3), for the parser and the gateway.
 func checkScopes(scopes []string) error {
 	for _, s := range scopes {
-		if err := checkScope(s); err != nil {
-			return err
+		if !spec.ValidScopeToken(s) {
+			return fmt.Errorf("scope %q: not a valid scope token (RFC 6749 §3.3)", s)
 		}
 	}
 	return nil
 }
 
 // Validate checks the configuration without touching storage; errors name the offending
-// setting. Caddyfile parsing runs it too, so `caddy adapt` reports them early.
+// setting. Caddyfile parsing runs it too, so `caddy adapt` reports them early. Every rule about
+// the server, its clients, resources and accounts is the authorization server's own
+// (authserver.Config.Validate, package spec); only what is Caddy's business is checked here.
 func (h *Handler) Validate() error {
-	if err := checkIssuer(h.Issuer); err != nil {
-		return err
-	}
 	if h.DPoPReplayRedis != "" && !strings.Contains(h.DPoPReplayRedis, "{") {
 		if _, err := parseRedisURL(h.DPoPReplayRedis); err != nil {
 			return err
@@ -197,227 +165,17 @@ func (h *Handler) Validate() error {
 			return fmt.Errorf("storage: unsupported driver %q (want sqlite or postgres)", s.Driver)
 		}
 	}
-	for what, d := range map[string]caddy.Duration{
-		"access_token_ttl":         h.AccessTokenTTL,
-		"refresh_token_ttl":        h.RefreshTokenTTL,
-		"key_rotation":             h.KeyRotation,
-		"client_assertion_max_age": h.ClientAssertionMaxAge,
-	} {
-		if err := checkDuration(what, time.Duration(d)); err != nil {
-			return err
-		}
-	}
-	if err := checkEnum("access_token_format", h.AccessTokenFormat, tokenFormats); err != nil {
-		return err
-	}
-	if err := checkEnum("access_token_signing_alg", h.AccessTokenSigningAlg, asymmetricAlgs); err != nil {
-		return err
-	}
-	for _, alg := range h.SigningAlgs {
-		if err := checkEnum("signing_algs", alg, asymmetricAlgs); err != nil {
-			return err
-		}
-	}
-	if err := checkEnum("resource_seed_mode", h.ResourceSeedMode, seedModes); err != nil {
-		return err
-	}
-
-	seen := make(map[string]bool, len(h.Resources))
-	for i := range h.Resources {
-		r := &h.Resources[i]
-		if err := r.validate(); err != nil {
-			return err
-		}
-		if seen[r.Identifier] {
-			return fmt.Errorf("resource %q: declared twice", r.Identifier)
-		}
-		seen[r.Identifier] = true
-	}
-	users := make(map[string]bool, len(h.Accounts))
-	for i := range h.Accounts {
-		a := &h.Accounts[i]
-		if err := a.validate(); err != nil {
-			return err
-		}
-		name := account.NormalizeUsername(a.Username)
-		if users[name] {
-			return fmt.Errorf("account %q: declared twice", name)
-		}
-		users[name] = true
-	}
-	for what, d := range map[string]caddy.Duration{
-		"code_ttl":             h.CodeTTL,
-		"session_ttl":          h.SessionTTL,
-		"session_idle_ttl":     h.SessionIdleTTL,
-		"refresh_grace_period": h.RefreshGracePeriod,
-	} {
-		if d < 0 {
-			return fmt.Errorf("%s must not be negative", what)
-		}
-	}
-	var limits authserver.Config
-	h.applyLoginLimits(&limits)
-	if _, err := limits.LoginLimiterConfig(); err != nil {
-		return err
-	}
 	if h.TemplateDir != "" && !strings.Contains(h.TemplateDir, "{") {
 		if fi, err := os.Stat(h.TemplateDir); err != nil || !fi.IsDir() {
 			return fmt.Errorf("template_dir %q: not a directory", h.TemplateDir)
 		}
 	}
-	enforceLinks := h.EnforcePerClientResources == nil || *h.EnforcePerClientResources
-	seen = make(map[string]bool, len(h.Clients))
-	for i := range h.Clients {
-		c := &h.Clients[i]
-		if err := c.validate(); err != nil {
-			return err
-		}
-		if err := authserver.ValidateDefaultResource(c.DefaultResource, c.Resources, enforceLinks); err != nil {
-			return fmt.Errorf("client %q: %w", c.ID, err)
-		}
-		if seen[c.ID] {
-			return fmt.Errorf("client %q: declared twice", c.ID)
-		}
-		seen[c.ID] = true
-	}
-	return nil
-}
-
-func (r *Resource) validate() error {
-	if r.Identifier == "" {
-		return errors.New("resource: identifier is required")
-	}
-	if err := checkAbsoluteURI("resource", r.Identifier); err != nil {
+	// Placeholders stay unresolved here: they only have values at run time.
+	cfg, err := h.authConfig(nil)
+	if err != nil {
 		return err
 	}
-	wrap := func(err error) error { return fmt.Errorf("resource %q: %w", r.Identifier, err) }
-	for what, d := range map[string]*caddy.Duration{"access_token_ttl": r.AccessTokenTTL, "refresh_token_ttl": r.RefreshTokenTTL} {
-		if d != nil {
-			if err := checkDuration(what, time.Duration(*d)); err != nil {
-				return wrap(err)
-			}
-		}
-	}
-	if err := checkEnum("access_token_format", r.AccessTokenFormat, tokenFormats); err != nil {
-		return wrap(err)
-	}
-	if err := checkEnum("signing_alg", r.SigningAlg, asymmetricAlgs); err != nil {
-		return wrap(err)
-	}
-	if err := checkScopes(r.Scopes); err != nil {
-		return wrap(err)
-	}
-	for what, m := range map[string]map[string]json.RawMessage{"claim": r.Claims, "metadata": r.Metadata} {
-		for k, v := range m {
-			if k == "" || !json.Valid(v) {
-				return wrap(fmt.Errorf("%s %q: needs a name and a JSON value", what, k))
-			}
-		}
-	}
-	return nil
-}
-
-func (c *Client) validate() error {
-	if c.ID == "" {
-		return errors.New("client: client_id is required")
-	}
-	wrap := func(err error) error { return fmt.Errorf("client %q: %w", c.ID, err) }
-	if err := checkEnum("auth_method", c.AuthMethod, authMethods); err != nil {
-		return wrap(err)
-	}
-	if err := checkEnum("auth_signing_alg", c.AuthSigningAlg, assertionAlgs); err != nil {
-		return wrap(err)
-	}
-	if c.Secret != "" && c.SecretHash != "" {
-		return wrap(errors.New("set secret or secret_hash, not both"))
-	}
-	if c.SecretHash != "" {
-		if err := clientsecret.ValidateEncoded(c.SecretHash); err != nil {
-			return wrap(errors.New("secret_hash: not a sha256$… or $argon2id$… hash (see `caddy oauth-secret`)"))
-		}
-	}
-	hasSecret := c.Secret != "" || c.SecretHash != ""
-	switch c.AuthMethod {
-	case "none":
-		if hasSecret {
-			return wrap(errors.New("auth_method none takes no secret"))
-		}
-	case "client_secret_jwt":
-		// HMAC verification needs the secret itself; a hash cannot verify an assertion.
-		if c.Secret == "" {
-			return wrap(errors.New("auth_method client_secret_jwt needs secret (secret_hash cannot verify HMAC assertions)"))
-		}
-	case "private_key_jwt":
-		if len(c.JWKS) == 0 && c.JWKSURI == "" {
-			return wrap(errors.New("auth_method private_key_jwt needs jwks or jwks_uri"))
-		}
-	}
-	if len(c.JWKS) > 0 && c.JWKSURI != "" {
-		return wrap(errors.New("set jwks or jwks_uri, not both"))
-	}
-	if len(c.JWKS) > 0 {
-		var set struct {
-			Keys []json.RawMessage `json:"keys"`
-		}
-		if err := json.Unmarshal(c.JWKS, &set); err != nil || set.Keys == nil {
-			return wrap(errors.New(`jwks: must be a JSON JWK Set ({"keys": [...]})`))
-		}
-	}
-	if c.JWKSURI != "" {
-		if u, err := url.Parse(c.JWKSURI); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && authserver.IsLoopbackHost(u.Hostname()))) {
-			return wrap(fmt.Errorf("jwks_uri %q: must be an absolute https URL", c.JWKSURI))
-		}
-	}
-	for _, uri := range c.RedirectURIs {
-		if err := checkAbsoluteURI("redirect_uri", uri); err != nil {
-			return wrap(err)
-		}
-	}
-	for _, res := range slices.Concat(c.Resources, c.Introspects) {
-		if err := checkAbsoluteURI("resource", res); err != nil {
-			return wrap(err)
-		}
-	}
-	if err := checkScopes(c.Scopes); err != nil {
-		return wrap(err)
-	}
-	for _, uri := range c.PostLogoutRedirectURIs {
-		if err := checkAbsoluteURI("post_logout_redirect_uri", uri); err != nil {
-			return wrap(err)
-		}
-	}
-	if err := checkEnum("subject_type", c.SubjectType, subjectTypes); err != nil {
-		return wrap(err)
-	}
-	if err := checkEnum("id_token_signed_response_alg", c.IDTokenSignedResponseAlg, asymmetricAlgs); err != nil {
-		return wrap(err)
-	}
-	return nil
-}
-
-func (a *Account) validate() error {
-	if account.NormalizeUsername(a.Username) == "" {
-		return errors.New("account: a username is required")
-	}
-	wrap := func(err error) error { return fmt.Errorf("account %q: %w", a.Username, err) }
-	switch {
-	case a.Password != "" && a.PasswordHash != "":
-		return wrap(errors.New("set password or password_hash, not both"))
-	case a.Password == "" && a.PasswordHash == "":
-		return wrap(errors.New("password or password_hash is required"))
-	case a.PasswordHash != "":
-		if err := account.ValidateHash(a.PasswordHash); err != nil {
-			return wrap(errors.New("password_hash: not an argon2id or bcrypt hash (see `caddy oauth-password`)"))
-		}
-	}
-	claims, err := decodeValues(a.Claims)
-	if err != nil {
-		return wrap(err)
-	}
-	if err := account.ValidateClaims(claims); err != nil {
-		return wrap(err)
-	}
-	return nil
+	return cfg.Validate(true)
 }
 
 // applyLoginLimits copies the login throttling options into cfg.
@@ -432,6 +190,12 @@ func (h *Handler) applyLoginLimits(cfg *authserver.Config) {
 // authConfig translates the module configuration into authserver.Config, resolving
 // placeholders in client secrets. It assumes Validate passed.
 func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
+	resolve := func(v string) (string, error) {
+		if repl == nil || v == "" {
+			return v, nil
+		}
+		return repl.ReplaceOrErr(v, true, true)
+	}
 	cfg := authserver.Config{
 		Issuer:                    h.Issuer,
 		AccessTokenTTL:            time.Duration(h.AccessTokenTTL),
@@ -457,12 +221,9 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 	}
 	h.applyLoginLimits(&cfg)
 	for _, a := range h.Accounts {
-		password := a.Password
-		if password != "" {
-			var err error
-			if password, err = repl.ReplaceOrErr(password, true, true); err != nil {
-				return cfg, fmt.Errorf("account %q: password: unresolved or empty placeholder", a.Username)
-			}
+		password, err := resolve(a.Password)
+		if err != nil {
+			return cfg, fmt.Errorf("account %q: password: unresolved or empty placeholder", a.Username)
 		}
 		claims, err := decodeValues(a.Claims)
 		if err != nil {
@@ -478,7 +239,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		})
 	}
 	if h.DPoPNonce != "" {
-		secret, err := repl.ReplaceOrErr(h.DPoPNonce, true, true)
+		secret, err := resolve(h.DPoPNonce)
 		if err != nil {
 			return cfg, fmt.Errorf("dpop_nonce: unresolved or empty placeholder")
 		}
@@ -507,13 +268,10 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		cfg.Resources = append(cfg.Resources, rc)
 	}
 	for _, c := range h.Clients {
-		secret := c.Secret
-		if secret != "" {
-			var err error
-			// Errors name the client but never echo the secret or what it resolved to.
-			if secret, err = repl.ReplaceOrErr(secret, true, true); err != nil {
-				return cfg, fmt.Errorf("client %q: secret: unresolved or empty placeholder", c.ID)
-			}
+		// Errors name the client but never echo the secret or what it resolved to.
+		secret, err := resolve(c.Secret)
+		if err != nil {
+			return cfg, fmt.Errorf("client %q: secret: unresolved or empty placeholder", c.ID)
 		}
 		cfg.Clients = append(cfg.Clients, authserver.ClientConfig{
 			ID:                          c.ID,

@@ -410,9 +410,6 @@ func (h *ResourceHandler) Validate() error {
 	if err := checkAbsoluteURI("resource", h.Resource); err != nil {
 		return err
 	}
-	if h.Issuer == "" {
-		return errors.New("issuer is required")
-	}
 	if err := authserver.ValidateIssuer(h.Issuer); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package dpop
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -16,6 +17,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/json" // case-sensitive member names, duplicate members rejected
+
+	"github.com/caddy-oauth/caddy-oauth/jwa"
 )
 
 // Limits on untrusted input.
@@ -27,18 +30,23 @@ const (
 	proofType    = "dpop+jwt"
 )
 
-// supportedAlgs are the asymmetric algorithms a Verifier may accept, in preference order.
-// none and HS* are absent on purpose: a proof must be signed by the key it carries.
-var supportedAlgs = []string{"ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA"}
+// supportedAlgs are the asymmetric algorithms a Verifier may accept, in preference order:
+// ECDSA first (small proofs, fast to verify), then the rest of the project's list. HS* are
+// absent on purpose: a proof must be signed by the key it carries.
+var supportedAlgs = func() []string {
+	algs := jwa.Asymmetric()
+	ecdsaFirst := func(alg string) int {
+		if strings.HasPrefix(alg, "ES") {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(algs, func(a, b string) int { return cmp.Compare(ecdsaFirst(a), ecdsaFirst(b)) })
+	return algs
+}()
 
 // joseAlgs is the parse-time filter handed to go-jose; Verifier.Algs narrows it further.
-var joseAlgs = func() []jose.SignatureAlgorithm {
-	out := make([]jose.SignatureAlgorithm, len(supportedAlgs))
-	for i, a := range supportedAlgs {
-		out[i] = jose.SignatureAlgorithm(a)
-	}
-	return out
-}()
+var joseAlgs = jwa.Jose(supportedAlgs)
 
 // DefaultAlgs is the default allowlist, e.g. for dpop_signing_alg_values_supported. It is a
 // copy: changing it cannot widen what a Verifier accepts.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/dpop"
+	"github.com/caddy-oauth/caddy-oauth/jwa"
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/go-jose/go-jose/v4"
 )
@@ -85,7 +86,7 @@ type proofVerifier interface {
 var (
 	defaultAlgs = []string{"RS256", "PS256", "ES256", "ES384", "EdDSA"}
 	// supportedAlgs are the asymmetric JWS algorithms a configuration may enable.
-	supportedAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	supportedAlgs = jwa.Asymmetric()
 )
 
 // New checks cfg and returns a Validator. Call Close when done with it.

@@ -71,21 +71,23 @@ wait_for_url() {
 	return 1
 }
 
-# example_caddyfile SRC OUT PORT UPSTREAM RP copies Caddyfile.example (SRC) to OUT with its
-# ports 9080, 9081 and 9082 (the demo web app's redirect URIs) replaced by PORT, UPSTREAM and
-# RP and "admin off" added to its global options (a new block when it has none), so that it
-# runs beside another Caddy; nothing else is changed, so the tests cover the shipped file.
+# example_caddyfile SRC OUT PORT UPSTREAM RP [ADMIN] copies Caddyfile.example (SRC) to OUT with
+# its ports 9080, 9081 and 9082 (the demo web app's redirect URIs) replaced by PORT, UPSTREAM and
+# RP and "admin off" (or, given ADMIN, "admin localhost:ADMIN") added to its global options (a
+# new block when it has none), so that it runs beside another Caddy; nothing else is changed,
+# so the tests cover the shipped file.
 example_caddyfile() {
-	local src="$1" out="$2" port="$3" upstream="$4" rp="$5"
+	local src="$1" out="$2" port="$3" upstream="$4" rp="$5" admin="off"
+	[[ -n "${6:-}" ]] && admin="localhost:$6"
 	grep -q ':9080\b' "$src" && grep -q ':9081\b' "$src" || {
 		echo "Caddyfile.example no longer uses ports 9080 and 9081: update scripts/lib.sh" >&2
 		return 1
 	}
 	# The global options block, if any, is the first block, opened by a line of its own "{".
 	if awk '/^[[:space:]]*(#|$)/ { next } { exit !/^[[:space:]]*\{[[:space:]]*$/ }' "$src"; then
-		awk '!done && /^[[:space:]]*\{[[:space:]]*$/ { print; print "\tadmin off"; done = 1; next } { print }' "$src"
+		awk -v admin="$admin" '!done && /^[[:space:]]*\{[[:space:]]*$/ { print; print "\tadmin " admin; done = 1; next } { print }' "$src"
 	else
-		printf '{\n\tadmin off\n}\n\n'
+		printf '{\n\tadmin %s\n}\n\n' "$admin"
 		cat "$src"
 	fi | sed -e "s/:9080\b/:$port/g" -e "s/:9081\b/:$upstream/g" -e "s/:9082\b/:$rp/g" >"$out"
 }

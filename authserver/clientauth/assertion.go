@@ -16,19 +16,15 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/jwa"
 )
 
 // hmacAlgs are only for client_secret_jwt and asymmetricAlgs only for private_key_jwt, so a
 // public key can never be used as an HMAC secret. "none" is in neither.
 var (
-	hmacAlgs       = []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512}
-	asymmetricAlgs = []jose.SignatureAlgorithm{
-		jose.RS256, jose.RS384, jose.RS512,
-		jose.PS256, jose.PS384, jose.PS512,
-		jose.ES256, jose.ES384, jose.ES512,
-		jose.EdDSA,
-	}
-	assertionAlgs = slices.Concat(hmacAlgs, asymmetricAlgs)
+	hmacAlgs       = jwa.Jose(jwa.HMAC())
+	asymmetricAlgs = jwa.Jose(jwa.Asymmetric())
+	assertionAlgs  = slices.Concat(hmacAlgs, asymmetricAlgs)
 )
 
 // minRSABits refuses RSA keys too weak for a credential (RFC 7518 §3.3 requires 2048).
@@ -36,13 +32,7 @@ const minRSABits = 2048
 
 // AssertionAlgs returns the algorithms accepted for client assertions
 // (token_endpoint_auth_signing_alg_values_supported).
-func AssertionAlgs() []string {
-	out := make([]string, len(assertionAlgs))
-	for i, alg := range assertionAlgs {
-		out[i] = string(alg)
-	}
-	return out
-}
+func AssertionAlgs() []string { return jwa.ClientAssertion() }
 
 // assertionClaims are the claims RFC 7523 §3 defines for a client assertion. jwt.Audience
 // accepts a string or an array.

@@ -13,6 +13,8 @@ import (
 	"fmt"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/caddy-oauth/caddy-oauth/jwa"
 )
 
 // rsaBits is the modulus size of generated RSA keys (RFC 7518 §3.3 requires ≥ 2048).
@@ -77,6 +79,9 @@ var parseAlgs = func() []jose.SignatureAlgorithm {
 
 // Supported reports whether alg can be used for signing keys.
 func Supported(alg string) bool {
+	if !jwa.IsAsymmetric(alg) {
+		return false
+	}
 	_, ok := algSpecs[alg]
 	return ok
 }

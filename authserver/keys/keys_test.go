@@ -23,6 +23,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/jwa"
 )
 
 // memStore is a minimal store.KeyStore for unit tests.
@@ -711,6 +712,25 @@ func TestECDSARaw(t *testing.T) {
 		got, err := ecdsaRaw(tt.der, 2)
 		if (err == nil) != (tt.want != nil) || !bytes.Equal(got, tt.want) {
 			t.Errorf("%s: ecdsaRaw = %x, %v; want %x", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+// Every algorithm of the project's one list can have a signing key, and nothing else can.
+func TestSupportedFollowsTheOneAlgorithmList(t *testing.T) {
+	for _, alg := range jwa.Asymmetric() {
+		if !Supported(alg) {
+			t.Errorf("%s is in jwa.Asymmetric but has no key spec", alg)
+		}
+	}
+	for alg := range algSpecs {
+		if !jwa.IsAsymmetric(alg) {
+			t.Errorf("%s has a key spec but is not in jwa.Asymmetric", alg)
+		}
+	}
+	for _, alg := range []string{"none", "HS256", ""} {
+		if Supported(alg) {
+			t.Errorf("Supported(%q) = true", alg)
 		}
 	}
 }

@@ -12,6 +12,8 @@ package store
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -24,6 +26,20 @@ var (
 	// ErrAlreadyUsed is returned when a single-use value (authorization code, refresh
 	// token) was used before. The caller treats it as a replay.
 	ErrAlreadyUsed = errors.New("store: already used")
+	// ErrInvalidCursor is returned by a paged list given an After it cannot have produced.
+	ErrInvalidCursor = errors.New("store: invalid paging cursor")
+)
+
+// Client sources: who created a client, and so who may change it.
+const (
+	// SourceConfig: declared in the server's configuration (Caddyfile/JSON), which owns it.
+	SourceConfig = "config"
+	// SourceAdmin: created through the admin API or CLI.
+	SourceAdmin = "admin"
+	// SourceRegistration: registered by the client itself (RFC 7591).
+	SourceRegistration = "registration"
+	// SourceMetadataDocument: resolved from a client ID metadata document.
+	SourceMetadataDocument = "metadata_document"
 )
 
 // Client is a registered OAuth client.
@@ -77,8 +93,46 @@ type Client struct {
 	// 8707 §2); empty: the one resource the client is linked to, if it has exactly one.
 	DefaultResource string
 
+	// Source is one of the Source constants. An empty Source is stored as SourceConfig (what
+	// every client was before sources existed) and written back into the struct.
+	Source string
+	// RegistrationTokenHash is the SHA-256 (base64url, no padding) of the client's RFC 7592
+	// registration access token; empty when it has none.
+	RegistrationTokenHash string
+	// SecretExpiresAt ends the validity of the client secret; nil: it does not expire.
+	SecretExpiresAt *time.Time
+	// The previous secret during a rotation's overlap: it stays valid until
+	// PreviousSecretExpiresAt so deployed clients can switch without downtime. Empty hash and
+	// nil sealed value when there is none.
+	PreviousSecretHash      string
+	PreviousSecretSealed    []byte
+	PreviousSecretExpiresAt *time.Time
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// ClientQuery selects a page of clients ordered by ID.
+type ClientQuery struct {
+	// After lists only clients whose ID sorts after it (keyset paging: the ID of the last
+	// client of the previous page); empty starts at the first.
+	After string
+	// Limit bounds the page; 0 (or less) returns every match.
+	Limit int
+	// Source keeps only clients of that source; empty keeps all.
+	Source string
+}
+
+// ResourceQuery selects a page of resources ordered by ID.
+type ResourceQuery struct {
+	After string // the ID of the last resource of the previous page; empty starts at the first
+	Limit int    // 0 (or less): every match
+}
+
+// LinkQuery selects client↔resource links; an empty field does not filter.
+type LinkQuery struct {
+	ClientID   string
+	ResourceID string
 }
 
 // Access token formats a resource can ask for.
@@ -165,10 +219,18 @@ type SigningKey struct {
 type ClientStore interface {
 	GetClient(ctx context.Context, id string) (*Client, error)
 	// UpsertClient inserts the client or replaces every field of the existing one
-	// (CreatedAt is kept).
+	// (CreatedAt is kept). The configuration seeds its clients with it.
 	UpsertClient(ctx context.Context, c *Client) error
+	// CreateClient inserts a new client; ErrConflict if the ID exists. Of concurrent
+	// creations of one ID exactly one succeeds.
+	CreateClient(ctx context.Context, c *Client) error
+	// DeleteClient deletes the client with its resource links and consents; ErrNotFound if
+	// there is no such client. Its grants and tokens are the caller's to revoke
+	// (RevokeClientGrants, RevokeClientAccessTokens).
 	DeleteClient(ctx context.Context, id string) error
 	ListClients(ctx context.Context) ([]*Client, error)
+	// ListClientsPage returns the clients q selects, ordered by ID.
+	ListClientsPage(ctx context.Context, q ClientQuery) ([]*Client, error)
 }
 
 // ResourceStore persists resources and client↔resource links.
@@ -196,6 +258,12 @@ type ResourceStore interface {
 	IsClientIntrospector(ctx context.Context, clientID, resourceID string) (bool, error)
 	// ListClientResources returns every link of the client, whatever it grants.
 	ListClientResources(ctx context.Context, clientID string) ([]*ClientResource, error)
+
+	// ListResourcesPage returns the resources q selects, ordered by ID.
+	ListResourcesPage(ctx context.Context, q ResourceQuery) ([]*Resource, error)
+	// ListLinks returns the links q selects, whatever they grant, ordered by client ID,
+	// then resource ID.
+	ListLinks(ctx context.Context, q LinkQuery) ([]*ClientResource, error)
 }
 
 // AccessTokenStore persists opaque access tokens by hash.
@@ -204,6 +272,10 @@ type AccessTokenStore interface {
 	GetAccessToken(ctx context.Context, hash string) (*AccessToken, error)
 	// RevokeAccessToken marks the token revoked; ErrNotFound if there is no such token.
 	RevokeAccessToken(ctx context.Context, hash string) error
+	// RevokeClientAccessTokens revokes every opaque access token issued to the client,
+	// under a grant or not (client_credentials), and returns how many were not revoked
+	// before. JWT access tokens not issued under a grant cannot be revoked this way.
+	RevokeClientAccessTokens(ctx context.Context, clientID string) (int, error)
 }
 
 // RevocationStore remembers revoked self-contained (JWT) access tokens by jti until they
@@ -284,6 +356,8 @@ type SessionStore interface {
 	// DeleteSubjectSessions removes every session of the account with subject (sign out
 	// everywhere) and returns how many it removed.
 	DeleteSubjectSessions(ctx context.Context, subject string) (int, error)
+	// ListSessions returns the unexpired sessions of the account with subject, oldest first.
+	ListSessions(ctx context.Context, subject string) ([]*Session, error)
 }
 
 // Consent remembers what an account allowed a client: later requests within it skip the
@@ -297,12 +371,46 @@ type Consent struct {
 	UpdatedAt time.Time
 }
 
+// ConsentQuery selects a page of consents ordered by Subject, then ClientID; an empty
+// Subject or ClientID does not filter.
+type ConsentQuery struct {
+	Subject  string
+	ClientID string
+	// After is ConsentCursor of the last consent of the previous page; empty starts at the
+	// first. Any other value gives ErrInvalidCursor.
+	After string
+	Limit int // 0 (or less): every match
+}
+
+// ConsentCursor returns the ConsentQuery.After that continues a listing after c. A consent's
+// key is a pair, so the cursor encodes both (unpadded base64url of a JSON array).
+func ConsentCursor(c *Consent) string {
+	b, _ := json.Marshal([2]string{c.Subject, c.ClientID}) // cannot fail on strings
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ParseConsentCursor returns the subject and client ID a ConsentCursor encodes;
+// ErrInvalidCursor if after is not one.
+func ParseConsentCursor(after string) (subject, clientID string, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(after)
+	var key []string
+	if err == nil {
+		err = json.Unmarshal(b, &key)
+	}
+	if err != nil || len(key) != 2 {
+		return "", "", ErrInvalidCursor
+	}
+	return key[0], key[1], nil
+}
+
 // ConsentStore persists consents, one per (subject, client).
 type ConsentStore interface {
 	GetConsent(ctx context.Context, subject, clientID string) (*Consent, error)
 	// UpsertConsent replaces the consent of (c.Subject, c.ClientID).
 	UpsertConsent(ctx context.Context, c *Consent) error
 	DeleteConsent(ctx context.Context, subject, clientID string) error
+	// ListConsents returns the consents q selects.
+	ListConsents(ctx context.Context, q ConsentQuery) ([]*Consent, error)
 }
 
 // AuthorizationCode is an issued, not yet redeemed authorization code (RFC 6749 §4.1).
@@ -369,6 +477,15 @@ type RefreshToken struct {
 	ResponseSealed []byte
 }
 
+// GrantQuery selects a page of live grants ordered by ID; an empty Subject or ClientID does
+// not filter.
+type GrantQuery struct {
+	Subject  string
+	ClientID string
+	After    string // the ID of the last grant of the previous page; empty starts at the first
+	Limit    int    // 0 (or less): every match
+}
+
 // GrantStore persists authorization codes, grants and refresh tokens.
 type GrantStore interface {
 	CreateAuthorizationCode(ctx context.Context, c *AuthorizationCode) error
@@ -393,6 +510,12 @@ type GrantStore interface {
 	// RevokeSubjectGrants revokes (as RevokeGrant) every grant of the account with subject —
 	// an account disabled or deleted — and returns how many it revoked.
 	RevokeSubjectGrants(ctx context.Context, subject string) (int, error)
+	// RevokeClientGrants revokes (as RevokeGrant) every grant of the client — a client
+	// deleted or compromised — and returns how many it revoked.
+	RevokeClientGrants(ctx context.Context, clientID string) (int, error)
+	// ListGrants returns the grants q selects that are neither revoked nor expired (by the
+	// store's clock).
+	ListGrants(ctx context.Context, q GrantQuery) ([]*Grant, error)
 	// RecordGrantJTI remembers a JWT access token issued under the grant until it expires,
 	// so that revoking the grant can revoke it too.
 	RecordGrantJTI(ctx context.Context, grantID, jti string, expiresAt time.Time) error
@@ -409,6 +532,44 @@ type GrantStore interface {
 	RotateRefreshToken(ctx context.Context, oldHash string, usedAt time.Time, response []byte, next *RefreshToken) error
 }
 
+// InitialAccessToken authorizes dynamic client registration (RFC 7591 §3) for a limited
+// time or number of registrations.
+type InitialAccessToken struct {
+	// ID names the token in listings and for deletion; it is not the token.
+	ID string
+	// Hash is the SHA-256 of the token value, base64url without padding; unique.
+	Hash        string
+	Description string
+	// ExpiresAt ends the token; nil: it does not expire.
+	ExpiresAt *time.Time
+	// UsesLeft is how many registrations the token still allows; nil: any number.
+	UsesLeft  *int
+	CreatedAt time.Time
+}
+
+// InitialAccessTokenStore persists initial access tokens.
+type InitialAccessTokenStore interface {
+	// CreateInitialAccessToken stores t; ErrConflict if its ID or hash exists. An empty ID
+	// is filled in by the store, a zero CreatedAt with now; both are written back.
+	CreateInitialAccessToken(ctx context.Context, t *InitialAccessToken) error
+	// ListInitialAccessTokens returns every token, used up or expired included, oldest first.
+	ListInitialAccessTokens(ctx context.Context) ([]*InitialAccessToken, error)
+	// DeleteInitialAccessToken deletes the token with id; ErrNotFound if there is none.
+	DeleteInitialAccessToken(ctx context.Context, id string) error
+	// UseInitialAccessToken spends one use of the token with hash and returns it as it is
+	// after that use. ErrNotFound if the token is unknown, expired at now or used up. It is
+	// atomic: of N concurrent uses of a token with k uses left, exactly k succeed.
+	UseInitialAccessToken(ctx context.Context, hash string, now time.Time) (*InitialAccessToken, error)
+}
+
+// RevisionStore lets instances sharing one database notice each other's changes to clients,
+// resources and links, so they can drop what they cached.
+type RevisionStore interface {
+	// Revision returns a counter that grows with every write of a client, resource or
+	// client↔resource link, in the transaction of that write. Reads leave it unchanged.
+	Revision(ctx context.Context) (int64, error)
+}
+
 // Store is everything the authorization server persists.
 type Store interface {
 	ClientStore
@@ -421,9 +582,11 @@ type Store interface {
 	SessionStore
 	ConsentStore
 	GrantStore
+	InitialAccessTokenStore
+	RevisionStore
 	// DeleteExpired removes expired access tokens, revocation entries, replay keys, keys past
-	// PurgeAfter, sessions, codes, grants (and their refresh tokens) and grant jtis; it returns
-	// how many rows it removed.
+	// PurgeAfter, sessions, codes, grants (and their refresh tokens), grant jtis and initial
+	// access tokens; it returns how many rows it removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping checks that the backend answers.
 	Ping(ctx context.Context) error

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/caddy-oauth/caddy-oauth/jwa"
 	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
 )
 
@@ -328,11 +329,8 @@ func (s *keySet) find(kid, alg string) (key *jose.JSONWebKey, known bool) {
 }
 
 func supportedAlg(alg string) bool {
-	switch alg {
-	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519":
-		return true
-	}
-	return false
+	// Ed25519 is the name some issuers publish for EdDSA with that curve.
+	return jwa.IsAsymmetric(alg) || alg == "Ed25519"
 }
 
 // fits says whether k can verify alg: the key type for the algorithm family, the curve for

@@ -87,3 +87,29 @@ func BenchmarkGetAccessToken(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 	})
 }
+
+// BenchmarkGetClient looks up clients by ID with 10 and with 100,000 stored (SQLite): the
+// lookup is a primary-key search, so ns/op should barely move with the number of clients
+// (a B-tree adds a level or two, not a factor of 10,000).
+func BenchmarkGetClient(b *testing.B) {
+	for _, n := range []int{10, 100_000} {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			be := sqliteBackend()
+			s := be.open(b, be.newDSN(b))
+			defer s.Close()
+			seedClients(b, s, n)
+			ids := make([]string, n)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("client-%d", i)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i = (i + 7919) % n // a prime stride visits every client
+				if _, err := s.GetClient(b.Context(), ids[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

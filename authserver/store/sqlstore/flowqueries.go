@@ -46,6 +46,11 @@ var (
 	qRevokeSubjectGrantsTokens = "UPDATE oauth_access_tokens SET revoked = TRUE WHERE grant_id IN (" + subjectGrants + ") AND NOT revoked"
 	qRevokeSubjectGrantsJTIs   = "INSERT INTO oauth_revoked_jtis (jti, expires_at) SELECT jti, MAX(expires_at)" +
 		" FROM oauth_grant_jtis WHERE grant_id IN (" + subjectGrants + ") GROUP BY jti" + keepLaterExpiry
+	clientGrants              = "SELECT id FROM oauth_grants WHERE client_id = $1"
+	qRevokeClientGrants       = "UPDATE oauth_grants SET revoked = TRUE WHERE client_id = $1 AND NOT revoked"
+	qRevokeClientGrantsTokens = "UPDATE oauth_access_tokens SET revoked = TRUE WHERE grant_id IN (" + clientGrants + ") AND NOT revoked"
+	qRevokeClientGrantsJTIs   = "INSERT INTO oauth_revoked_jtis (jti, expires_at) SELECT jti, MAX(expires_at)" +
+		" FROM oauth_grant_jtis WHERE grant_id IN (" + clientGrants + ") GROUP BY jti" + keepLaterExpiry
 	// qGrantRevoked is run inside write transactions with the dialect's row lock appended.
 	qGrantRevoked = "SELECT revoked FROM oauth_grants WHERE id = $1"
 )
@@ -63,6 +68,8 @@ type flowStmts struct {
 	revokeGrant, revokeGrantTokens, revokeGrantJTIs                              *sql.Stmt
 	revokeSessionGrants, revokeSessionGrantsTokens, revokeSessionGrantsJTIs      *sql.Stmt
 	revokeSubjectGrants, revokeSubjectGrantsTokens, revokeSubjectGrantsJTIs      *sql.Stmt
+	revokeClientGrants, revokeClientGrantsTokens, revokeClientGrantsJTIs         *sql.Stmt
+	revokeClientAccessTokens, listSessions                                       *sql.Stmt
 	createRefreshToken, getRefreshToken, useRefreshToken, refreshTokenExists     *sql.Stmt
 }
 
@@ -101,6 +108,12 @@ func (st *flowStmts) defs() []stmtDef {
 		{&st.revokeSubjectGrants, true, qRevokeSubjectGrants},
 		{&st.revokeSubjectGrantsTokens, true, qRevokeSubjectGrantsTokens},
 		{&st.revokeSubjectGrantsJTIs, true, qRevokeSubjectGrantsJTIs},
+		{&st.revokeClientGrants, true, qRevokeClientGrants},
+		{&st.revokeClientGrantsTokens, true, qRevokeClientGrantsTokens},
+		{&st.revokeClientGrantsJTIs, true, qRevokeClientGrantsJTIs},
+		// Opaque tokens of the client, under a grant or not (client_credentials).
+		{&st.revokeClientAccessTokens, true, "UPDATE oauth_access_tokens SET revoked = TRUE WHERE client_id = $1 AND NOT revoked"},
+		{&st.listSessions, false, "SELECT " + sessionCols + " FROM oauth_sessions WHERE subject = $1 AND expires_at > $2 ORDER BY created_at, id"},
 
 		{&st.createRefreshToken, true, "INSERT INTO oauth_refresh_tokens (" + refreshCols + ") VALUES (" + colParams(refreshCols) + ")"},
 		{&st.getRefreshToken, false, "SELECT " + refreshCols + " FROM oauth_refresh_tokens WHERE hash = $1"},

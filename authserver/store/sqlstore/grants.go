@@ -110,15 +110,38 @@ func (s *Store) CreateGrant(ctx context.Context, g *store.Grant) error {
 
 // GetGrant returns the grant with id, whether or not it has expired or was revoked.
 func (s *Store) GetGrant(ctx context.Context, id string) (*store.Grant, error) {
+	g, err := scanGrant(s.stmts.getGrant.QueryRowContext(ctx, id))
+	if err != nil {
+		return nil, readErr("get grant", err)
+	}
+	return g, nil
+}
+
+// ListGrants returns the grants q selects that are neither revoked nor expired by the
+// store's clock, ordered by ID.
+func (s *Store) ListGrants(ctx context.Context, q store.GrantQuery) ([]*store.Grant, error) {
+	var l listQuery
+	l.equal("subject", q.Subject)
+	l.equal("client_id", q.ClientID)
+	l.after("id", q.After)
+	l.cond("NOT revoked AND expires_at > " + l.param(time.Now().UnixMilli()))
+	rows, err := s.reader.QueryContext(ctx, l.sql("SELECT "+grantCols+" FROM oauth_grants", "id", q.Limit), l.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list grants: %w", err)
+	}
+	return collect(rows, "list grants", scanGrant)
+}
+
+func scanGrant(row scanner) (*store.Grant, error) {
 	var (
 		g                          store.Grant
 		scopes, resources, amr     sql.NullString
 		authTime, created, expires int64
 	)
-	err := s.stmts.getGrant.QueryRowContext(ctx, id).Scan(&g.ID, &g.ClientID, &g.Subject, &g.SessionID,
-		&scopes, &resources, &authTime, &amr, &g.ACR, &g.JKT, &created, &expires, &g.Revoked, &g.Claims)
+	err := row.Scan(&g.ID, &g.ClientID, &g.Subject, &g.SessionID, &scopes, &resources, &authTime,
+		&amr, &g.ACR, &g.JKT, &created, &expires, &g.Revoked, &g.Claims)
 	if err != nil {
-		return nil, readErr("get grant", err)
+		return nil, err
 	}
 	g.AuthTime, g.CreatedAt, g.ExpiresAt = fromMillis(authTime), fromMillis(created), fromMillis(expires)
 	if err := decodeStrings(stringsCol{scopes, &g.Scopes}, stringsCol{resources, &g.Resources}, stringsCol{amr, &g.AMR}); err != nil {
@@ -167,6 +190,22 @@ func (s *Store) RevokeSubjectGrants(ctx context.Context, subject string) (int, e
 		var err error
 		n, err = s.revokeGrants(ctx, tx, subject, s.stmts.revokeSubjectGrants,
 			s.stmts.revokeSubjectGrantsTokens, s.stmts.revokeSubjectGrantsJTIs)
+		return err
+	})
+	return int(n), err
+}
+
+// RevokeClientGrants revokes, as RevokeGrant, every grant of the client and returns how
+// many were not revoked before.
+func (s *Store) RevokeClientGrants(ctx context.Context, clientID string) (int, error) {
+	if clientID == "" {
+		return 0, nil
+	}
+	var n int64
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		n, err = s.revokeGrants(ctx, tx, clientID, s.stmts.revokeClientGrants,
+			s.stmts.revokeClientGrantsTokens, s.stmts.revokeClientGrantsJTIs)
 		return err
 	})
 	return int(n), err

@@ -16,7 +16,9 @@ const (
 		"token_endpoint_auth_signing_alg, grant_types, redirect_uris, scopes, jwks, jwks_uri, " +
 		"dpop_bound_access_tokens, disabled, metadata, post_logout_redirect_uris, subject_type, " +
 		"sector_identifier, id_token_signed_response_alg, skip_consent, pkce_optional, " +
-		"refresh_without_offline_access, redirect_uri_any_loopback_port, default_resource, created_at, updated_at"
+		"refresh_without_offline_access, redirect_uri_any_loopback_port, default_resource, source, " +
+		"registration_token_hash, secret_expires_at, previous_secret_hash, previous_secret_sealed, " +
+		"previous_secret_expires_at, created_at, updated_at"
 	resourceCols = "id, identifier, name, access_token_ttl, refresh_token_ttl, access_token_format, " +
 		"signing_alg, signing_key_id, allowed_scopes, custom_claims, dpop_bound_access_tokens_required, " +
 		"disabled, policy_version, metadata, updated_at, created_at"
@@ -24,6 +26,7 @@ const (
 	accessTokenCols = "hash, client_id, subject, resource_id, audience, scope, jkt, x5t_s256, extra, " +
 		"issued_at, expires_at, revoked, grant_id"
 	signingKeyCols = "id, alg, private_sealed, public_jwk, created_at, retired_at, purge_after"
+	iatCols        = "id, hash, description, expires_at, uses_left, created_at"
 )
 
 // keepLaterExpiry is the ON CONFLICT clause of every insert into oauth_revoked_jtis: a
@@ -39,6 +42,7 @@ var (
 	qUpsertClient = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + colParams(clientCols) + ")" +
 		" ON CONFLICT (id) DO UPDATE SET " + setExcluded(clientCols, "id", "created_at") +
 		" RETURNING created_at"
+	qCreateClient   = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + colParams(clientCols) + ")"
 	qCreateResource = "INSERT INTO oauth_resources (" + resourceCols + ") VALUES (" + colParams(resourceCols) + ")"
 	qUpdateResource = "UPDATE oauth_resources SET " + setParams(resourceCols, "id", "created_at") +
 		" WHERE id = $1 RETURNING created_at"
@@ -51,6 +55,13 @@ var (
 	// WHERE false, so no row is affected. Both databases do this atomically.
 	qUseOnce = "INSERT INTO oauth_used_keys (id, expires_at) VALUES ($1, $2)" +
 		" ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth_used_keys.expires_at <= $3"
+	// One conditional UPDATE spends a use: the row lock (PostgreSQL re-checks the WHERE
+	// after waiting for it) or the single writer (SQLite) makes concurrent uses count down
+	// one at a time, and a token with no use left, or expired, matches no row. NULL uses_left
+	// (unlimited) stays NULL.
+	qUseIAT = "UPDATE oauth_initial_access_tokens SET uses_left = uses_left - 1" +
+		" WHERE hash = $1 AND (expires_at IS NULL OR expires_at > $2) AND (uses_left IS NULL OR uses_left > 0)" +
+		" RETURNING " + iatCols
 	qCreateSigningKey = "INSERT INTO oauth_signing_keys (" + signingKeyCols + ") VALUES (" + colParams(signingKeyCols) + ")"
 )
 
@@ -69,6 +80,7 @@ var expiredDeletes = []string{
 	deleteOfExpiredGrants("oauth_refresh_tokens", "hash"),
 	deleteOfExpiredGrants("oauth_grant_jtis", "grant_id, jti"),
 	deleteExpired("oauth_grants", "id", "expires_at"),
+	deleteExpired("oauth_initial_access_tokens", "id", "expires_at"),
 }
 
 // deleteExpired deletes rows of table whose column is at or before $1; key is the
@@ -135,6 +147,7 @@ func contains(list []string, s string) bool {
 // every call, and the token endpoint runs some of them on each request.
 type statements struct {
 	getClient, listClients, upsertClient, deleteClient                    *sql.Stmt
+	createClient, deleteClientConsents, revision                          *sql.Stmt
 	getResource, getResourceByIdentifier, listResources                   *sql.Stmt
 	createResource, updateResource, deleteResource                        *sql.Stmt
 	linkClientResource, unlinkClientResource                              *sql.Stmt
@@ -142,6 +155,7 @@ type statements struct {
 	createAccessToken, getAccessToken, revokeAccessToken                  *sql.Stmt
 	revokeJTI, isJTIRevoked, useOnce                                      *sql.Stmt
 	listSigningKeys, createSigningKey, retireSigningKey, deleteSigningKey *sql.Stmt
+	createIAT, listIATs, deleteIAT, useIAT                                *sql.Stmt
 	deleteExpired                                                         []*sql.Stmt
 	flowStmts                                                             // end-user flows, see flowqueries.go
 }
@@ -158,6 +172,9 @@ func (st *statements) defs() []stmtDef {
 		{&st.listClients, false, "SELECT " + clientCols + " FROM oauth_clients ORDER BY id"},
 		{&st.upsertClient, true, qUpsertClient},
 		{&st.deleteClient, true, "DELETE FROM oauth_clients WHERE id = $1"},
+		{&st.createClient, true, qCreateClient},
+		{&st.deleteClientConsents, true, "DELETE FROM oauth_consents WHERE client_id = $1"},
+		{&st.revision, false, "SELECT revision FROM oauth_revision WHERE id = 1"},
 
 		{&st.getResource, false, "SELECT " + resourceCols + " FROM oauth_resources WHERE id = $1"},
 		{&st.getResourceByIdentifier, false, "SELECT " + resourceCols + " FROM oauth_resources WHERE identifier = $1"},
@@ -182,6 +199,11 @@ func (st *statements) defs() []stmtDef {
 		{&st.createSigningKey, true, qCreateSigningKey},
 		{&st.retireSigningKey, true, "UPDATE oauth_signing_keys SET retired_at = $2, purge_after = $3 WHERE id = $1"},
 		{&st.deleteSigningKey, true, "DELETE FROM oauth_signing_keys WHERE id = $1"},
+
+		{&st.createIAT, true, "INSERT INTO oauth_initial_access_tokens (" + iatCols + ") VALUES (" + colParams(iatCols) + ")"},
+		{&st.listIATs, false, "SELECT " + iatCols + " FROM oauth_initial_access_tokens ORDER BY created_at, id"},
+		{&st.deleteIAT, true, "DELETE FROM oauth_initial_access_tokens WHERE id = $1"},
+		{&st.useIAT, true, qUseIAT},
 	}
 	defs = append(defs, st.flowStmts.defs()...)
 	if st.deleteExpired == nil {

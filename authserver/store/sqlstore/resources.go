@@ -213,3 +213,26 @@ func exists(op string, err error) (bool, error) {
 		return false, fmt.Errorf("sqlstore: %s: %w", op, err)
 	}
 }
+
+// ListResourcesPage returns the resources q selects, ordered by ID.
+func (s *Store) ListResourcesPage(ctx context.Context, q store.ResourceQuery) ([]*store.Resource, error) {
+	var l listQuery
+	l.after("id", q.After)
+	rows, err := s.reader.QueryContext(ctx, l.sql("SELECT "+resourceCols+" FROM oauth_resources", "id", q.Limit), l.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list resources: %w", err)
+	}
+	return collect(rows, "list resources", scanResource)
+}
+
+// ListLinks returns the links q selects, ordered by client ID, then resource ID.
+func (s *Store) ListLinks(ctx context.Context, q store.LinkQuery) ([]*store.ClientResource, error) {
+	var l listQuery
+	l.equal("client_id", q.ClientID)
+	l.equal("resource_id", q.ResourceID)
+	rows, err := s.reader.QueryContext(ctx, l.sql("SELECT "+linkCols+" FROM oauth_client_resources", "client_id, resource_id", 0), l.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list links: %w", err)
+	}
+	return collect(rows, "list links", scanLink)
+}

@@ -30,15 +30,33 @@ func (s *Store) CreateSession(ctx context.Context, sess *store.Session) error {
 
 // GetSession returns the session with id, whether or not it has expired.
 func (s *Store) GetSession(ctx context.Context, id string) (*store.Session, error) {
+	sess, err := scanSession(s.stmts.getSession.QueryRowContext(ctx, id))
+	if err != nil {
+		return nil, readErr("get session", err)
+	}
+	return sess, nil
+}
+
+// ListSessions returns the sessions of subject that have not expired by the store's clock,
+// oldest first.
+func (s *Store) ListSessions(ctx context.Context, subject string) ([]*store.Session, error) {
+	rows, err := s.stmts.listSessions.QueryContext(ctx, subject, time.Now().UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list sessions: %w", err)
+	}
+	return collect(rows, "list sessions", scanSession)
+}
+
+func scanSession(row scanner) (*store.Session, error) {
 	var (
 		sess                                   store.Session
 		amr                                    sql.NullString
 		authTime, created, lastSeen, expiresAt int64
 	)
-	err := s.stmts.getSession.QueryRowContext(ctx, id).Scan(&sess.ID, &sess.SecretHash, &sess.Subject,
-		&authTime, &amr, &sess.ACR, &created, &lastSeen, &expiresAt)
+	err := row.Scan(&sess.ID, &sess.SecretHash, &sess.Subject, &authTime, &amr, &sess.ACR,
+		&created, &lastSeen, &expiresAt)
 	if err != nil {
-		return nil, readErr("get session", err)
+		return nil, err
 	}
 	sess.AuthTime, sess.CreatedAt = fromMillis(authTime), fromMillis(created)
 	sess.LastSeenAt, sess.ExpiresAt = fromMillis(lastSeen), fromMillis(expiresAt)
@@ -80,21 +98,43 @@ func (s *Store) DeleteSubjectSessions(ctx context.Context, subject string) (int,
 
 // GetConsent returns the consent of subject to clientID.
 func (s *Store) GetConsent(ctx context.Context, subject, clientID string) (*store.Consent, error) {
+	c, err := scanConsent(s.stmts.getConsent.QueryRowContext(ctx, subject, clientID))
+	if err != nil {
+		return nil, readErr("get consent", err)
+	}
+	return c, nil
+}
+
+// ListConsents returns the consents q selects, ordered by subject, then client ID.
+func (s *Store) ListConsents(ctx context.Context, q store.ConsentQuery) ([]*store.Consent, error) {
+	var l listQuery
+	l.equal("subject", q.Subject)
+	l.equal("client_id", q.ClientID)
+	if q.After != "" {
+		subject, clientID, err := store.ParseConsentCursor(q.After)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: list consents: %w", err)
+		}
+		l.cond("(subject, client_id) > (" + l.param(subject) + ", " + l.param(clientID) + ")")
+	}
+	rows, err := s.reader.QueryContext(ctx, l.sql("SELECT "+consentCols+" FROM oauth_consents", "subject, client_id", q.Limit), l.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list consents: %w", err)
+	}
+	return collect(rows, "list consents", scanConsent)
+}
+
+func scanConsent(row scanner) (*store.Consent, error) {
 	var (
 		c                 store.Consent
 		scopes, resources sql.NullString
 		created, updated  int64
 	)
-	err := s.stmts.getConsent.QueryRowContext(ctx, subject, clientID).Scan(&c.Subject, &c.ClientID,
-		&scopes, &resources, &created, &updated)
-	if err != nil {
-		return nil, readErr("get consent", err)
-	}
-	c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
-	if err := decodeJSON(scopes, &c.Scopes); err != nil {
+	if err := row.Scan(&c.Subject, &c.ClientID, &scopes, &resources, &created, &updated); err != nil {
 		return nil, err
 	}
-	if err := decodeJSON(resources, &c.Resources); err != nil {
+	c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
+	if err := decodeStrings(stringsCol{scopes, &c.Scopes}, stringsCol{resources, &c.Resources}); err != nil {
 		return nil, err
 	}
 	return &c, nil

@@ -19,8 +19,13 @@
 // Deletes and updates of a row that does not exist return store.ErrNotFound (except
 // DeleteSession, which the contract makes idempotent), and so does linking a client or
 // resource, or storing a refresh token or grant jti of a grant, that does not exist.
-// Deleting a client or resource deletes its client↔resource links but not the access
-// tokens issued for it; deleting an account leaves its sessions, consents and grants.
+// Deleting a client deletes its client↔resource links and consents, deleting a resource its
+// links; neither touches the grants or access tokens issued for it (RevokeClientGrants and
+// RevokeClientAccessTokens do). Deleting an account leaves its sessions, consents and grants.
+//
+// Revision: triggers (migration 00008) bump one counter row in the transaction of every write
+// of a client, resource or link, whichever code or person makes it, so instances sharing the
+// database can poll Revision to learn that what they cached changed.
 package sqlstore
 
 import (

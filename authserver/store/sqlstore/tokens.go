@@ -69,6 +69,23 @@ func (s *Store) RevokeAccessToken(ctx context.Context, hash string) error {
 	return affectedOne("revoke access token", res, err)
 }
 
+// RevokeClientAccessTokens revokes every opaque access token of the client and returns how
+// many were not revoked before.
+func (s *Store) RevokeClientAccessTokens(ctx context.Context, clientID string) (int, error) {
+	if clientID == "" {
+		return 0, nil
+	}
+	res, err := s.stmts.revokeClientAccessTokens.ExecContext(ctx, clientID)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: revoke client access tokens: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: revoke client access tokens: %w", err)
+	}
+	return int(n), nil
+}
+
 // RevokeJTI records the JWT jti as revoked until expiresAt. Revoking it again keeps the
 // later expiry.
 func (s *Store) RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) error {

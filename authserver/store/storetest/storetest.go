@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RaceMixedReadsAndWrites", testRaceMixed},
 	}
 	tests = append(tests, flowTests...)
+	tests = append(tests, manageTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -109,7 +110,21 @@ func newClient(id string) *store.Client {
 		PKCEOptional:                true,
 		RefreshWithoutOfflineAccess: true,
 		DefaultResource:             "https://api.example/v1",
+		Source:                      store.SourceAdmin,
+		RegistrationTokenHash:       "rat-hash-of-" + id,
+		SecretExpiresAt:             ptr(epoch.Add(90 * 24 * time.Hour)),
+		PreviousSecretHash:          "$argon2id$v=19$previous-hash-of-" + id,
+		PreviousSecretSealed:        []byte{0xff, 0, 7},
+		PreviousSecretExpiresAt:     ptr(epoch.Add(24 * time.Hour)),
 	}
+}
+
+// withStoredSource is c as the store returns it: an empty Source is stored as SourceConfig.
+func withStoredSource(c store.Client) store.Client {
+	if c.Source == "" {
+		c.Source = store.SourceConfig
+	}
+	return c
 }
 
 func testClientRoundTrip(t *testing.T, s store.Store) {
@@ -124,10 +139,16 @@ func testClientRoundTrip(t *testing.T, s store.Store) {
 		// A flag alone comes back alone (its column is its own).
 		"loopback port opt-in": {ID: "loopback-port", TokenEndpointAuthMethod: "client_secret_basic",
 			RedirectURIs: []string{"http://127.0.0.1/cb"}, RedirectURIAnyLoopbackPort: true},
+		// Each new field alone, so a column swap cannot go unnoticed.
+		"registration":  {ID: "registration", Source: store.SourceRegistration, RegistrationTokenHash: "rat"},
+		"secret expiry": {ID: "secret-expiry", Source: store.SourceMetadataDocument, SecretExpiresAt: ptr(epoch)},
+		"previous secret": {ID: "previous-secret", PreviousSecretHash: "prev",
+			PreviousSecretExpiresAt: ptr(epoch.Add(time.Hour))},
+		"previous sealed": {ID: "previous-sealed", PreviousSecretSealed: []byte("sealed")},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			want := *c
+			want := withStoredSource(*c)
 			mustNil(t, s.UpsertClient(ctx, c), "UpsertClient")
 			got, err := s.GetClient(ctx, c.ID)
 			mustNil(t, err, "GetClient")
@@ -135,6 +156,9 @@ func testClientRoundTrip(t *testing.T, s store.Store) {
 				t.Errorf("CreatedAt/UpdatedAt not set: %v / %v", got.CreatedAt, got.UpdatedAt)
 			}
 			assertEqual(t, clientSansTimes(got), clientSansTimes(&want))
+			if c.Source != want.Source {
+				t.Errorf("stored Source %q not written back (have %q)", want.Source, c.Source)
+			}
 		})
 	}
 }
@@ -155,7 +179,7 @@ func testClientUpsert(t *testing.T, s store.Store) {
 		Disabled:                true,
 		CreatedAt:               epoch, // ignored: CreatedAt is kept
 	}
-	want := *replacement
+	want := withStoredSource(*replacement)
 	mustNil(t, s.UpsertClient(ctx, replacement), "UpsertClient (replace)")
 	got, err := s.GetClient(ctx, "c1")
 	mustNil(t, err, "GetClient")
