@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -53,6 +54,10 @@ type Config struct {
 	// loopback and link-local addresses, and plain http URLs. Off by default: a client (with
 	// dynamic registration, anyone) could otherwise aim the server at its own network.
 	OutboundAllowPrivate bool
+	// ClientIDMetadataDocuments resolves client_ids that are https URLs by fetching the
+	// client's metadata document there (off by default; see package clientidmeta).
+	// OutboundAllowPrivate implies its AllowPrivate.
+	ClientIDMetadataDocuments clientidmeta.Config
 
 	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
 	DPoPAlgs []string
@@ -192,6 +197,12 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 	if err := c.endUserDefaults(); err != nil {
 		return c, err
 	}
+	documents, err := c.ClientIDMetadataDocuments.WithDefaults()
+	if err != nil {
+		return c, err
+	}
+	documents.AllowPrivate = documents.AllowPrivate || c.OutboundAllowPrivate
+	c.ClientIDMetadataDocuments = documents
 	env := c.specEnv(placeholders)
 	seen := map[string]bool{}
 	for _, rc := range c.Resources {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
+	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
@@ -149,6 +150,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	if err := s.keys.Load(ctx); err != nil {
 		return nil, fmt.Errorf("loading signing keys: %w", err)
+	}
+	if cfg.ClientIDMetadataDocuments.Enabled {
+		documents := cfg.ClientIDMetadataDocuments
+		if s.lookups.documents, err = clientidmeta.New(documents, cfg.specEnv(false), s.log.Named("client_id_metadata_documents"), deps.Now); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.seedResources(ctx); err != nil {
 		return nil, err
