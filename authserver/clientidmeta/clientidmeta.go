@@ -83,10 +83,11 @@ func New(cfg Config, env spec.Env, log *zap.Logger, now func() time.Time) (*Reso
 	}, nil
 }
 
-// Handles reports whether id has the shape of a client ID URL, so that a lookup should go to
-// the resolver rather than end as an unknown client. Resolve checks it fully.
+// Handles reports whether id looks like a URL, so that a lookup should go to the resolver
+// rather than end as an unknown client: Resolve then checks it fully, and an http URL is
+// refused with a reason rather than as an unknown client.
 func (r *Resolver) Handles(id string) bool {
-	return strings.HasPrefix(id, "https://") || (r.cfg.AllowPrivate && strings.HasPrefix(id, "http://"))
+	return strings.HasPrefix(id, "https://") || strings.HasPrefix(id, "http://")
 }
 
 // MayGetTokens reports whether resolved clients may get tokens for the resource with this
