@@ -59,6 +59,16 @@ type Config struct {
 	// OutboundAllowPrivate implies its AllowPrivate.
 	ClientIDMetadataDocuments clientidmeta.Config
 
+	// CacheSyncInterval is how often the server checks the store for client, resource and link
+	// changes made elsewhere (another instance sharing the database, or a direct write) and
+	// drops its lookup caches when there are any: the longest such a change takes to apply
+	// here (default 2 s; negative disables the check, leaving a 10-minute cache expiry).
+	CacheSyncInterval time.Duration
+	// ClientSecretRotationOverlap is how long a client's previous secret stays valid after a
+	// runtime rotation that names no overlap (default 24 h), so deployed clients can switch
+	// without downtime.
+	ClientSecretRotationOverlap time.Duration
+
 	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
 	DPoPAlgs []string
 	// DPoPNonceSecret, when set, makes the token endpoint demand server nonces in DPoP proofs
@@ -132,6 +142,8 @@ const (
 	DefaultSessionIdleTTL        = 24 * time.Hour
 	DefaultInteractionTTL        = 30 * time.Minute
 	DefaultIDTokenSigningAlg     = "RS256"
+	DefaultCacheSyncInterval     = 2 * time.Second
+	DefaultSecretRotationOverlap = 24 * time.Hour
 )
 
 // DefaultSigningAlgs are the algorithms with a signing key unless configured otherwise:
@@ -154,7 +166,8 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 		c.RefreshTokenTTL = DefaultRefreshTokenTTL
 	}
 	for name, d := range map[string]time.Duration{"access_token_ttl": c.AccessTokenTTL, "refresh_token_ttl": c.RefreshTokenTTL,
-		"key_rotation": c.KeyRotationPeriod, "client_assertion_max_age": c.ClientAssertionMaxAge} {
+		"key_rotation": c.KeyRotationPeriod, "client_assertion_max_age": c.ClientAssertionMaxAge,
+		"client_secret_rotation_overlap": c.ClientSecretRotationOverlap} {
 		if d < 0 {
 			return c, fmt.Errorf("%s: must not be negative", name)
 		}
@@ -193,6 +206,12 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 	}
 	if c.ClientAssertionMaxAge == 0 {
 		c.ClientAssertionMaxAge = DefaultClientAssertionMaxAge
+	}
+	if c.CacheSyncInterval == 0 {
+		c.CacheSyncInterval = DefaultCacheSyncInterval
+	}
+	if c.ClientSecretRotationOverlap == 0 {
+		c.ClientSecretRotationOverlap = DefaultSecretRotationOverlap
 	}
 	if err := c.endUserDefaults(); err != nil {
 		return c, err

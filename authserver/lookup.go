@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -11,9 +12,21 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
-// lookupTTL bounds how stale a cached client or resource may be when another instance changes
-// it; writes through this server invalidate at once.
-const lookupTTL = 30 * time.Second
+// How the lookups stay fresh: writes through this server invalidate at once; every server polls
+// the store's revision (which every client, resource and link write moves) each
+// Config.CacheSyncInterval and drops its caches when it moved, so another instance's change is
+// seen within that interval. lookupTTL is only the safety net for a poll that keeps failing.
+const lookupTTL = 10 * time.Minute
+
+// Cache bounds, in entries. A cached client costs about 0.8 KiB (BenchmarkClientLookupCache),
+// so the client bound caps that cache near 200 MiB; the caches only grow with the clients
+// actually used. They are this large so that token issuance does not slow down with the
+// number of registered clients: an evicted client costs a database read on its next token.
+const (
+	maxCachedClients   = 1 << 18
+	maxCachedResources = 1 << 14
+	maxCachedLinks     = 1 << 20
+)
 
 // lookups caches the reads on the token endpoint's hot path: clients, resources by identifier
 // and client↔resource links. A lost entry only costs one store read, so ristretto's
@@ -26,18 +39,22 @@ type lookups struct {
 	// documents resolves client IDs that are URLs of client ID metadata documents; nil when
 	// they are off.
 	documents *clientidmeta.Resolver
+	// revision is the store revision the caches were last synchronised with.
+	revision atomic.Int64
 }
 
 func newLookups(st store.Store) (*lookups, error) {
-	clients, err := ristretto.NewCache(&ristretto.Config[string, *store.Client]{NumCounters: 1e5, MaxCost: 1e4, BufferItems: 64, IgnoreInternalCost: true})
+	// NumCounters ~ 4× the entries expected in use (ristretto's guidance is 10× the entries
+	// when full; the counters are allocated up front, ~2 bytes each).
+	clients, err := ristretto.NewCache(&ristretto.Config[string, *store.Client]{NumCounters: 1 << 20, MaxCost: maxCachedClients, BufferItems: 64, IgnoreInternalCost: true})
 	if err != nil {
 		return nil, err
 	}
-	resources, err := ristretto.NewCache(&ristretto.Config[string, *store.Resource]{NumCounters: 1e5, MaxCost: 1e4, BufferItems: 64, IgnoreInternalCost: true})
+	resources, err := ristretto.NewCache(&ristretto.Config[string, *store.Resource]{NumCounters: 1 << 17, MaxCost: maxCachedResources, BufferItems: 64, IgnoreInternalCost: true})
 	if err != nil {
 		return nil, err
 	}
-	links, err := ristretto.NewCache(&ristretto.Config[string, bool]{NumCounters: 1e6, MaxCost: 1e5, BufferItems: 64, IgnoreInternalCost: true})
+	links, err := ristretto.NewCache(&ristretto.Config[string, bool]{NumCounters: 1 << 22, MaxCost: maxCachedLinks, BufferItems: 64, IgnoreInternalCost: true})
 	if err != nil {
 		return nil, err
 	}
@@ -113,8 +130,21 @@ func (l *lookups) link(key string, read func() (bool, error)) (bool, error) {
 	return ok, nil
 }
 
+// sync drops everything cached when the store's revision moved since the last call: another
+// instance (or this one) changed a client, resource or link.
+func (l *lookups) sync(ctx context.Context) error {
+	rev, err := l.st.Revision(ctx)
+	if err != nil {
+		return err
+	}
+	if prev := l.revision.Swap(rev); prev != rev {
+		l.invalidate()
+	}
+	return nil
+}
+
 // invalidate drops everything cached; called after this server writes clients, resources or
-// links (rare: start-up seeding and admin changes).
+// links (start-up seeding, admin changes, registration) and when the store's revision moves.
 func (l *lookups) invalidate() {
 	l.clients.Clear()
 	l.resources.Clear()

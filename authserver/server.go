@@ -20,6 +20,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
+	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -66,6 +67,7 @@ type Server struct {
 	ownGuard *dpop.MemoryGuard
 	secrets  *clientsecret.Verifier
 	lookups  *lookups
+	manage   *manage.Service
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -163,6 +165,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := s.seedClients(ctx); err != nil {
 		return nil, err
 	}
+	// The baseline revision: from here on, a moved revision means someone changed something.
+	if err := s.lookups.sync(ctx); err != nil {
+		return nil, fmt.Errorf("reading the store revision: %w", err)
+	}
 
 	s.secrets = clientsecret.NewVerifier(5*time.Minute, 10_000)
 	s.auth = &clientauth.Authenticator{
@@ -183,6 +189,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := s.setupEndUser(ctx); err != nil {
 		return nil, err
 	}
+	s.manage = s.newManage()
 	s.grantHandlers = s.grants()
 	if s.metadataJSON, err = s.buildMetadata(); err != nil {
 		return nil, err
@@ -291,10 +298,20 @@ func (s *Server) background(ctx context.Context) {
 	go s.keys.Run(ctx)
 	t := time.NewTicker(cleanupInterval)
 	defer t.Stop()
+	var syncTick <-chan time.Time
+	if s.cfg.CacheSyncInterval > 0 {
+		sync := time.NewTicker(s.cfg.CacheSyncInterval)
+		defer sync.Stop()
+		syncTick = sync.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-syncTick:
+			if err := s.lookups.sync(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("checking the store for client and resource changes failed", zap.Error(err))
+			}
 		case <-t.C:
 			s.forgetExpiredRevocations(s.now())
 			n, err := s.st.DeleteExpired(ctx, s.now())

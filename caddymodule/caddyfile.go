@@ -97,6 +97,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        claim <name> <value>
 //	        disabled [true|false]
 //	    }
+//	    cache_sync_interval <duration>
 //	    code_ttl <duration>
 //	    session_ttl <duration>
 //	    session_idle_ttl <duration>
@@ -185,6 +186,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.SessionIdleTTL, err = durationArg(d)
 		case "refresh_grace_period":
 			h.RefreshGracePeriod, err = durationArg(d)
+		case "cache_sync_interval":
+			h.CacheSyncInterval, err = durationArg(d)
 		case "allow_plain_pkce":
 			h.AllowPlainPKCE, err = boolArg(d)
 		case "acr_values":

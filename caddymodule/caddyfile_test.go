@@ -295,6 +295,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "default_resource not linked", input: "oauth_server {\n issuer https://a.example\n client c {\n resources https://a.example/api\n default_resource https://a.example/other\n }\n}", wantErr: "must be one of the client's resources"},
 		{name: "relative default_resource", input: "oauth_server {\n issuer https://a.example\n client c {\n default_resource /api\n }\n}", wantErr: "default_resource \"/api\": must be an absolute URI"},
 		{name: "two default_resources", input: "oauth_server {\n issuer https://a.example\n client c {\n default_resource https://a.example/a https://a.example/b\n }\n}", wantErr: "wrong argument count"},
+		{name: "cache_sync_interval", input: "oauth_server {\n issuer https://a.example\n cache_sync_interval 500ms\n}", want: `{"issuer":"https://a.example","cache_sync_interval":500000000}`},
 		{name: "duplicate client", input: "oauth_server {\n issuer https://a.example\n client c\n client c\n}", wantErr: `client "c": declared twice`},
 	}
 	for _, tt := range tests {

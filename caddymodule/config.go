@@ -212,6 +212,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		SessionTTL:                time.Duration(h.SessionTTL),
 		SessionIdleTTL:            time.Duration(h.SessionIdleTTL),
 		RefreshGracePeriod:        time.Duration(h.RefreshGracePeriod),
+		CacheSyncInterval:         time.Duration(h.CacheSyncInterval),
 		AllowPlainPKCE:            h.AllowPlainPKCE,
 		ACRValues:                 h.ACRValues,
 		TemplateDir:               h.TemplateDir,

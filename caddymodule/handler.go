@@ -66,6 +66,11 @@ type Handler struct {
 	Resources                 []Resource `json:"resources,omitempty"`
 	Clients                   []Client   `json:"clients,omitempty"`
 
+	// CacheSyncInterval is how often this server checks the database for client, resource and
+	// link changes made by another instance and drops its lookup caches when there are some
+	// (default 2s): the longest such a change takes to apply here.
+	CacheSyncInterval caddy.Duration `json:"cache_sync_interval,omitempty"`
+
 	// End-user flows.
 	Accounts []Account `json:"accounts,omitempty"`
 	// CodeTTL is the authorization code lifetime (default 60s).

@@ -1,0 +1,75 @@
+package authserver
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore/pgtest"
+)
+
+// TestInstancesSeeEachOthersClientChanges runs two servers on one database: a client disabled
+// behind the back of one (a change by another instance, or straight in the database) stops
+// working there within its cache sync interval, and not before when syncing is off, which
+// shows the cache did hold it.
+func TestInstancesSeeEachOthersClientChanges(t *testing.T) {
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			for _, tc := range []struct {
+				name     string
+				interval time.Duration
+				seen     bool
+			}{
+				{"synced", 50 * time.Millisecond, true},
+				{"sync off", -1, false},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					dsn := t.TempDir() + "/shared.db"
+					if driver == "postgres" {
+						dsn = pgtest.DSN(t)
+					}
+					edit := func(c *Config) { c.CacheSyncInterval = tc.interval }
+					a := newTestServerOpts(t, serverOptions{driver: driver, dsn: dsn, edit: edit})
+					b := newTestServerOpts(t, serverOptions{driver: driver, dsn: dsn, edit: edit})
+					b.mustToken("svc", svcSecret, jwtResource, "read")
+					b.srv.lookups.clients.Wait() // ristretto applies sets asynchronously: b now caches svc
+
+					ctx := context.Background()
+					c, err := a.srv.st.GetClient(ctx, "svc")
+					if err != nil {
+						t.Fatal(err)
+					}
+					c.Disabled = true
+					if err := a.srv.st.UpsertClient(ctx, c); err != nil {
+						t.Fatal(err)
+					}
+
+					refusedAt := waitForStatus(t, b, http.StatusUnauthorized, time.Second)
+					switch {
+					case tc.seen && refusedAt < 0:
+						t.Fatal("the other instance still accepts the disabled client after 1 s")
+					case !tc.seen && refusedAt >= 0:
+						t.Fatalf("refused after %v with syncing off: the client was not cached, so this test shows nothing", refusedAt)
+					}
+				})
+			}
+		})
+	}
+}
+
+// waitForStatus asks ts for a token as svc until it answers status, for at most limit; it
+// returns how long that took, or -1.
+func waitForStatus(t *testing.T, ts *testServer, status int, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < limit {
+		res := ts.token("svc", svcSecret, url.Values{"resource": {jwtResource}})
+		if res.status == status {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return -1
+}
