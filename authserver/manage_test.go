@@ -85,3 +85,38 @@ func TestManagedRotationOverlap(t *testing.T) {
 		t.Fatal("after the overlap only the new secret may work")
 	}
 }
+
+// TestDeletedClientRefreshTokenIsDead: deleting a client through Manage revokes its grants,
+// so its refresh token no longer refreshes (nor introspects), and its access token is
+// inactive.
+func TestDeletedClientRefreshTokenIsDead(t *testing.T) {
+	ctx := context.Background()
+	ts := newFlowServer(t, nil)
+	_, err := ts.srv.Manage().CreateClient(ctx, spec.Client{ID: "app", TokenEndpointAuthMethod: "none",
+		GrantTypes: []string{"authorization_code", "refresh_token"}, RedirectURIs: []string{spaRedirect}, Resources: []string{jwtResource}}, store.SourceAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := url.Values{"client_id": {"app"}, "redirect_uri": {spaRedirect}, "scope": {"offline_access"}, "resource": nil, "nonce": nil}
+	cb := ts.browser().signIn(authURL(q))
+	res := ts.do(http.MethodPost, "/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {"app"},
+		"code": {cb.Get("code")}, "redirect_uri": {spaRedirect}, "code_verifier": {testVerifier}}, [2]string{})
+	refresh, _ := res.body["refresh_token"].(string)
+	access, _ := res.body["access_token"].(string)
+	if res.status != http.StatusOK || refresh == "" {
+		t.Fatalf("tokens: %d %s", res.status, res.raw)
+	}
+	if err := ts.srv.Manage().DeleteClient(ctx, "app"); err != nil {
+		t.Fatal(err)
+	}
+	res = ts.do(http.MethodPost, "/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {"app"}, "refresh_token": {refresh}}, [2]string{})
+	if res.status == http.StatusOK {
+		t.Fatalf("refresh after delete: %d %s", res.status, res.raw)
+	}
+	if g, err := ts.srv.st.ListGrants(ctx, store.GrantQuery{ClientID: "app"}); err != nil || len(g) != 0 {
+		t.Fatalf("live grants after delete: %v %v", g, err)
+	}
+	if info, err := ts.srv.ActiveAccessToken(ctx, access); err != nil || info != nil {
+		t.Fatalf("access token after delete: %+v %v", info, err)
+	}
+}
