@@ -64,6 +64,9 @@ type Handler struct {
 	// link changes made by another instance and drops its lookup caches when there are some
 	// (default 2s): the longest such a change takes to apply here.
 	CacheSyncInterval caddy.Duration `json:"cache_sync_interval,omitempty"`
+	// ClientSecretRotationOverlap is how long a client's previous secret stays valid after a
+	// rotation through the admin API that names no overlap (default 24h).
+	ClientSecretRotationOverlap caddy.Duration `json:"client_secret_rotation_overlap,omitempty"`
 
 	// End-user flows.
 	Accounts []Account `json:"accounts,omitempty"`
