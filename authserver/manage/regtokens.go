@@ -52,7 +52,7 @@ func (s *Service) CreateInitialAccessToken(ctx context.Context, in InitialAccess
 	var b [32]byte
 	_, _ = rand.Read(b[:])
 	token := base64.RawURLEncoding.EncodeToString(b[:])
-	expires := s.d.Now().Add(in.ExpiresIn).UTC()
+	expires := s.d.Now().Add(in.ExpiresIn).UTC().Truncate(time.Millisecond)
 	uses := in.Uses
 	t := &store.InitialAccessToken{Hash: InitialAccessTokenHash(token), Description: in.Description,
 		ExpiresAt: &expires, UsesLeft: &uses, CreatedAt: s.d.Now().UTC()}
