@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
@@ -117,6 +118,12 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 		return nil, nil, page(oautherr.Request("client_id is required"))
 	}
 	client, err := s.lookups.GetClient(ctx, clientID)
+	var document *clientidmeta.Error
+	if errors.As(err, &document) {
+		// A client ID URL whose document is unusable: say why, on the page (its redirect URIs
+		// are unverified).
+		return nil, nil, page(oautherr.New(oautherr.InvalidClient, document.Description))
+	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && client.Disabled) {
 		return nil, nil, page(oautherr.New(oautherr.InvalidClient, "the client is unknown or disabled"))
 	} else if err != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -49,6 +50,14 @@ type Config struct {
 	// of a client assertion, for legacy clients; by default only the issuer identifier is
 	// accepted, as the single aud value (draft-ietf-oauth-rfc7523bis).
 	ClientAssertionEndpointAudience bool
+	// OutboundAllowPrivate lets fetches of URLs that clients name (jwks_uri) reach private,
+	// loopback and link-local addresses, and plain http URLs. Off by default: a client (with
+	// dynamic registration, anyone) could otherwise aim the server at its own network.
+	OutboundAllowPrivate bool
+	// ClientIDMetadataDocuments resolves client_ids that are https URLs by fetching the
+	// client's metadata document there (off by default; see package clientidmeta).
+	// OutboundAllowPrivate implies its AllowPrivate.
+	ClientIDMetadataDocuments clientidmeta.Config
 
 	// CacheSyncInterval is how often the server checks the store for client, resource and link
 	// changes made elsewhere (another instance sharing the database, or a direct write) and
@@ -207,6 +216,12 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 	if err := c.endUserDefaults(); err != nil {
 		return c, err
 	}
+	documents, err := c.ClientIDMetadataDocuments.WithDefaults()
+	if err != nil {
+		return c, err
+	}
+	documents.AllowPrivate = documents.AllowPrivate || c.OutboundAllowPrivate
+	c.ClientIDMetadataDocuments = documents
 	env := c.specEnv(placeholders)
 	seen := map[string]bool{}
 	for _, rc := range c.Resources {

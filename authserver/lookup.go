@@ -2,11 +2,13 @@ package authserver
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -34,6 +36,9 @@ type lookups struct {
 	clients   *ristretto.Cache[string, *store.Client]
 	resources *ristretto.Cache[string, *store.Resource]
 	links     *ristretto.Cache[string, bool]
+	// documents resolves client IDs that are URLs of client ID metadata documents; nil when
+	// they are off.
+	documents *clientidmeta.Resolver
 	// revision is the store revision the caches were last synchronised with.
 	revision atomic.Int64
 }
@@ -57,11 +62,17 @@ func newLookups(st store.Store) (*lookups, error) {
 }
 
 // GetClient returns the client with id; the returned value is shared and must not be modified.
+// A stored client comes first, so an operator may pre-register a client ID URL (and pin its
+// metadata); otherwise a URL is resolved as a client ID metadata document, whose resolver
+// keeps its own cache (lifetimes from the document's cache headers).
 func (l *lookups) GetClient(ctx context.Context, id string) (*store.Client, error) {
 	if c, ok := l.clients.Get(id); ok {
 		return c, nil
 	}
 	c, err := l.st.GetClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) && l.documents != nil && l.documents.Handles(id) {
+		return l.documents.Resolve(ctx, id)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +98,16 @@ func (l *lookups) isLinked(ctx context.Context, clientID, resourceID string) (bo
 	return l.link("tokens\x00"+clientID+"\x00"+resourceID, func() (bool, error) {
 		return l.st.IsClientLinked(ctx, clientID, resourceID)
 	})
+}
+
+// mayGetTokens reports whether the client may obtain tokens for the resource when links are
+// enforced: its link, or for a metadata-document client (which has no links) the resources
+// the configuration opens to such clients.
+func (l *lookups) mayGetTokens(ctx context.Context, client *store.Client, res *store.Resource) (bool, error) {
+	if client.Source == store.SourceMetadataDocument && l.documents != nil {
+		return l.documents.MayGetTokens(res.Identifier), nil
+	}
+	return l.isLinked(ctx, client.ID, res.ID)
 }
 
 // isIntrospector reports whether the client may introspect the resource's tokens.

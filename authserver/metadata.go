@@ -58,6 +58,9 @@ type metadata struct {
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+
+	// draft-ietf-oauth-client-id-metadata-document §6: present (true) only when enabled.
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 func (s *Server) buildMetadata() ([]byte, error) {
@@ -75,6 +78,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		IntrospectionEndpoint:                     s.endpoint(pathIntrospect),
 		RevocationEndpoint:                        s.endpoint(pathRevoke),
 		ResponseTypesSupported:                    []string{"code"},
+		ClientIDMetadataDocumentSupported:         s.cfg.ClientIDMetadataDocuments.Enabled,
 		GrantTypesSupported:                       grantTypes,
 		TokenEndpointAuthMethodsSupported:         clientAuthMethods(pathToken),
 		TokenEndpointAuthSigningAlgValues:         algs,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
+	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
@@ -33,8 +34,6 @@ type Deps struct {
 	Store  store.Store
 	Sealer *sealer.Sealer
 	Logger *zap.Logger
-	// HTTPClient fetches client jwks_uri documents; nil means a client with sane timeouts.
-	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now. Tests move it.
 	Now func() time.Time
 	// Sleep waits (sign-ins slowed down by the login limiter); nil means time.Sleep. Tests
@@ -118,9 +117,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	if deps.HTTPClient == nil {
-		deps.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
 	s := &Server{cfg: cfg, deps: deps, st: deps.Store, log: deps.Logger, now: deps.Now}
 
 	if s.lookups, err = newLookups(s.st); err != nil {
@@ -157,6 +153,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := s.keys.Load(ctx); err != nil {
 		return nil, fmt.Errorf("loading signing keys: %w", err)
 	}
+	if cfg.ClientIDMetadataDocuments.Enabled {
+		documents := cfg.ClientIDMetadataDocuments
+		if s.lookups.documents, err = clientidmeta.New(documents, cfg.specEnv(false), s.log.Named("client_id_metadata_documents"), deps.Now); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.seedResources(ctx); err != nil {
 		return nil, err
 	}
@@ -175,7 +177,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		Secrets:         s.secrets,
 		Sealed:          deps.Sealer,
 		Replay:          s.st,
-		HTTPClient:      deps.HTTPClient,
+		Fetcher:         clientauth.NewJWKSFetcher(cfg.OutboundAllowPrivate),
 		MaxAssertionAge: cfg.ClientAssertionMaxAge,
 		Now:             deps.Now,
 

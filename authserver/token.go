@@ -83,7 +83,7 @@ func (s *Server) resolveResource(ctx context.Context, client *store.Client, requ
 		return nil, oautherr.New(oautherr.InvalidTarget, "the resource is disabled")
 	}
 	if *s.cfg.EnforcePerClientResources {
-		linked, err := s.lookups.isLinked(ctx, client.ID, res.ID)
+		linked, err := s.lookups.mayGetTokens(ctx, client, res)
 		if err != nil {
 			return nil, err
 		}

@@ -41,6 +41,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    key_rotation <duration>
 //	    client_assertion_max_age <duration>
 //	    client_assertion_endpoint_audience [true|false]
+//	    outbound_allow_private [true|false]
+//	    client_id_metadata_documents [{
+//	        allow_private [true|false]
+//	        max_size <bytes>
+//	        timeout <duration>
+//	        cache_min <duration>
+//	        cache_max <duration>
+//	        allowed_hosts <host...>
+//	        resources <identifier...>
+//	    }]
 //	    dpop_algs <alg...>
 //	    dpop_nonce <secret>
 //	    dpop_replay_redis <url>
@@ -135,6 +145,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.ClientAssertionMaxAge, err = durationArg(d)
 		case "client_assertion_endpoint_audience":
 			h.ClientAssertionEndpointAudience, err = boolArg(d)
+		case "outbound_allow_private":
+			h.OutboundAllowPrivate, err = boolArg(d)
+		case "client_id_metadata_documents":
+			if h.ClientIDMetadataDocuments != nil {
+				return d.Errf("client_id_metadata_documents: set twice")
+			}
+			h.ClientIDMetadataDocuments, err = parseClientIDMetadataDocuments(d)
 		case "dpop_algs":
 			h.DPoPAlgs, err = enumArgs(d, asymmetricAlgs)
 		case "dpop_nonce":

@@ -27,6 +27,16 @@ const fullCaddyfile = `oauth_server {
 	key_rotation 720h
 	client_assertion_max_age 5m
 	client_assertion_endpoint_audience
+	outbound_allow_private
+	client_id_metadata_documents {
+		allow_private
+		max_size 4096
+		timeout 3s
+		cache_min 2m
+		cache_max 12h
+		allowed_hosts clients.example *.mcp.example
+		resources https://api.example.test
+	}
 	enforce_per_client_resources false
 	resource_seed_mode merge
 	resource https://api.example.test {
@@ -76,6 +86,16 @@ const fullJSON = `{
 	"key_rotation": 2592000000000000,
 	"client_assertion_max_age": 300000000000,
 	"client_assertion_endpoint_audience": true,
+	"outbound_allow_private": true,
+	"client_id_metadata_documents": {
+		"allow_private": true,
+		"max_size": 4096,
+		"timeout": 3000000000,
+		"cache_min": 120000000000,
+		"cache_max": 43200000000000,
+		"allowed_hosts": ["clients.example", "*.mcp.example"],
+		"resources": ["https://api.example.test"]
+	},
 	"enforce_per_client_resources": false,
 	"resource_seed_mode": "merge",
 	"resources": [{
@@ -254,6 +274,17 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "jwks not a set", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks `[1]`\n }\n}", wantErr: "jwks: must be a JSON JWK Set"},
 		{name: "http jwks_uri", input: "oauth_server {\n issuer https://a.example\n client c {\n jwks_uri http://keys.example/jwks\n }\n}", wantErr: "jwks_uri"},
 		{name: "redirect with fragment", input: "oauth_server {\n issuer https://a.example\n client c {\n redirect_uris https://app/cb#f\n }\n}", wantErr: "fragment"},
+		{name: "outbound_allow_private false", input: "oauth_server {\n issuer https://a.example\n outbound_allow_private false\n}", want: `{"issuer":"https://a.example"}`},
+		{name: "outbound_allow_private bad value", input: "oauth_server {\n issuer https://a.example\n outbound_allow_private maybe\n}", wantErr: "outbound_allow_private"},
+		{name: "client_id_metadata_documents bare", input: "oauth_server {\n issuer https://a.example\n client_id_metadata_documents\n}", want: `{"issuer":"https://a.example","client_id_metadata_documents":{}}`},
+		{name: "client_id_metadata_documents empty block", input: "oauth_server {\n issuer https://a.example\n client_id_metadata_documents {\n }\n}", want: `{"issuer":"https://a.example","client_id_metadata_documents":{}}`},
+		{name: "client_id_metadata_documents argument", input: "oauth_server {\n issuer https://a.example\n client_id_metadata_documents on\n}", wantErr: "wrong argument count"},
+		{name: "client_id_metadata_documents twice", input: "oauth_server {\n issuer https://a.example\n client_id_metadata_documents\n client_id_metadata_documents\n}", wantErr: "set twice"},
+		{name: "client_id_metadata_documents unknown", input: "oauth_server {\n issuer https://a.example\n client_id_metadata_documents {\n follow_redirects\n }\n}", wantErr: `unknown client_id_metadata_documents subdirective "follow_redirects"`},
+		{name: "client_id_metadata_documents max_size", input: "oauth_server {\n issuer https://a.example\n client_id_metadata_documents {\n max_size 5k\n }\n}", wantErr: "max_size: want a positive number of bytes"},
+		{name: "client_id_metadata_documents cache bounds", input: "oauth_server {\n issuer https://a.example\n client_id_metadata_documents {\n cache_min 2h\n cache_max 1h\n }\n}", wantErr: "cache_min must not exceed cache_max"},
+		{name: "client_id_metadata_documents host", input: "oauth_server {\n issuer https://a.example\n client_id_metadata_documents {\n allowed_hosts https://x.example\n }\n}", wantErr: "allowed_hosts"},
+		{name: "client_id_metadata_documents resource", input: "oauth_server {\n issuer https://a.example\n client_id_metadata_documents {\n resources /api\n }\n}", wantErr: "must be an absolute URI"},
 		{name: "client_assertion_endpoint_audience false", input: "oauth_server {\n issuer https://a.example\n client_assertion_endpoint_audience false\n}", want: `{"issuer":"https://a.example"}`},
 		{name: "relative introspects", input: "oauth_server {\n issuer https://a.example\n client c {\n introspects /api\n }\n}", wantErr: "must be an absolute URI"},
 		{name: "introspects without a resource", input: "oauth_server {\n issuer https://a.example\n client c {\n introspects\n }\n}", wantErr: "wrong argument count"},
@@ -445,6 +476,13 @@ func TestAdaptRoundTrip(t *testing.T) {
 	}
 	if !ac.ClientAssertionEndpointAudience {
 		t.Error("client_assertion_endpoint_audience did not reach the server's config")
+	}
+	if !ac.OutboundAllowPrivate {
+		t.Error("outbound_allow_private did not reach the server's config")
+	}
+	if d := ac.ClientIDMetadataDocuments; !d.Enabled || !d.AllowPrivate || d.MaxBytes != 4096 || d.Timeout != 3e9 || d.CacheMin != 120e9 || d.CacheMax != 12*3600e9 ||
+		!slices.Equal(d.AllowedHosts, []string{"clients.example", "*.mcp.example"}) || !slices.Equal(d.Resources, []string{"https://api.example.test"}) {
+		t.Errorf("client_id_metadata_documents = %+v", d)
 	}
 	if *ac.EnforcePerClientResources || ac.ResourceSeedMode != "merge" || ac.KeyRotationPeriod != 720*3600*1e9 {
 		t.Errorf("server policy = %+v", ac)

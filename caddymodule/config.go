@@ -219,6 +219,8 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		TemplateDir:                 h.TemplateDir,
 
 		ClientAssertionEndpointAudience: h.ClientAssertionEndpointAudience,
+		OutboundAllowPrivate:            h.OutboundAllowPrivate,
+		ClientIDMetadataDocuments:       h.ClientIDMetadataDocuments.config(),
 	}
 	h.applyLoginLimits(&cfg)
 	for _, a := range h.Accounts {

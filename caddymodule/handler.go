@@ -47,6 +47,12 @@ type Handler struct {
 	// ClientAssertionEndpointAudience also accepts the receiving endpoint's URL as the aud
 	// of client assertions, for legacy clients (default: only the issuer identifier).
 	ClientAssertionEndpointAudience bool `json:"client_assertion_endpoint_audience,omitempty"`
+	// OutboundAllowPrivate lets the server fetch URLs that clients name (jwks_uri) from
+	// private, loopback and link-local addresses and over plain http (default: public https only).
+	OutboundAllowPrivate bool `json:"outbound_allow_private,omitempty"`
+	// ClientIDMetadataDocuments, when present, resolves client_ids that are https URLs by
+	// fetching the client's metadata document there (draft-ietf-oauth-client-id-metadata-document).
+	ClientIDMetadataDocuments *ClientIDMetadataDocuments `json:"client_id_metadata_documents,omitempty"`
 	// DPoPAlgs restricts the DPoP proof algorithms accepted at the token endpoint.
 	DPoPAlgs []string `json:"dpop_algs,omitempty"`
 	// DPoPNonce, when set, is the shared secret of stateless DPoP nonces (RFC 9449 §8) that

@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/outbound"
 )
 
 // Client authentication methods (RFC 7591 §2, OpenID Connect Core §9).
@@ -79,8 +80,9 @@ type Authenticator struct {
 	Sealed  SecretOpener
 	// Replay records used assertion jti values; shared across instances.
 	Replay store.ReplayStore
-	// HTTPClient fetches jwks_uri documents; nil means a client with a 10 s timeout.
-	HTTPClient *http.Client
+	// Fetcher fetches jwks_uri documents (see NewJWKSFetcher); nil means one that refuses
+	// private and loopback addresses.
+	Fetcher *outbound.Fetcher
 	// MaxAssertionAge bounds exp-now and exp-iat of an assertion (default 5 min), which also
 	// bounds how long a jti must be remembered.
 	MaxAssertionAge time.Duration

@@ -3,14 +3,13 @@ package clientauth
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/caddy-oauth/caddy-oauth/outbound"
 )
 
 // jwks_uri cache policy.
@@ -27,7 +26,20 @@ const (
 	jwksFetchTimeout = 10 * time.Second
 )
 
-var defaultHTTPClient = &http.Client{Timeout: jwksFetchTimeout}
+// NewJWKSFetcher returns the fetcher for client jwks_uri documents: the jwks_uri is chosen by
+// the client (and, with dynamic registration, by anyone), so it gets the outbound guard;
+// allowPrivate lifts the address rule (clients on a private network, development).
+func NewJWKSFetcher(allowPrivate bool) *outbound.Fetcher {
+	return outbound.New(outbound.Options{
+		AllowPrivate: allowPrivate,
+		Timeout:      jwksFetchTimeout,
+		MaxBytes:     jwksMaxBytes,
+		Redirects:    outbound.SameHostRedirects,
+	})
+}
+
+// strictJWKSFetcher serves Authenticators without a Fetcher: public addresses only.
+var strictJWKSFetcher = NewJWKSFetcher(false)
 
 // jwksCache holds fetched jwks_uri documents by URI. Its zero value is ready to use.
 type jwksCache struct {
@@ -105,33 +117,16 @@ func (a *Authenticator) remoteKeys(ctx context.Context, uri string, refresh bool
 	return nil, errors.New("no usable keys")
 }
 
-// fetchJWKS downloads and parses a JWK Set with a timeout and a size limit.
+// fetchJWKS downloads and parses a JWK Set through the outbound guard (timeout, size limit,
+// public addresses only unless allowed).
 func (a *Authenticator) fetchJWKS(ctx context.Context, uri string) ([]jose.JSONWebKey, error) {
-	ctx, cancel := context.WithTimeout(ctx, jwksFetchTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	f := a.Fetcher
+	if f == nil {
+		f = strictJWKSFetcher
+	}
+	resp, err := f.Get(ctx, uri, "application/jwk-set+json, application/json")
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	client := a.HTTPClient
-	if client == nil {
-		client = defaultHTTPClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: status %d", uri, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > jwksMaxBytes {
-		return nil, fmt.Errorf("GET %s: document larger than %d bytes", uri, jwksMaxBytes)
-	}
-	return parseJWKS(body)
+	return parseJWKS(resp.Body)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/outbound"
 )
 
 // jwksServer publishes a JWK Set that tests can swap, and counts fetches.
@@ -60,7 +61,7 @@ func TestJWKSURIRotation(t *testing.T) {
 	srv := newJWKSServer(t, jwksA)
 	clk := &clock{t: testNow}
 	a := newURIAuthenticator(clk, srv.URL)
-	a.HTTPClient = srv.Client()
+	a.Fetcher = NewJWKSFetcher(true)
 
 	// claims are stamped with the moving clock so assertions stay valid as it advances.
 	assert := func(key any, kid string) string {
@@ -134,7 +135,7 @@ func TestJWKSURIFailures(t *testing.T) {
 			srv.set(c.body, c.status)
 			clk := &clock{t: testNow}
 			a := newURIAuthenticator(clk, srv.URL)
-			a.HTTPClient = srv.Client()
+			a.Fetcher = NewJWKSFetcher(true)
 			assertion := sign(t, jose.ES256, k.rotA, "a", claims("remote", nil))
 			authCase{name: c.name, form: assertionForm(assertion), wantCode: badClient, wantStatus: 401, wantDesc: descFailed}.run(t, a)
 		})
@@ -155,7 +156,7 @@ func TestJWKSURIConcurrent(t *testing.T) {
 	k := keys()
 	srv := newJWKSServer(t, jwksJSON([]jose.JSONWebKey{{Key: &k.rotA.PublicKey, KeyID: "a"}}))
 	a := newURIAuthenticator(&clock{t: testNow}, srv.URL)
-	a.HTTPClient = srv.Client()
+	a.Fetcher = NewJWKSFetcher(true)
 	assertions := make([]string, 8)
 	for i := range assertions {
 		assertions[i] = sign(t, jose.ES256, k.rotA, "a", claims("remote", nil))
@@ -194,4 +195,47 @@ func causeOf(err error) error {
 		return e.Unwrap()
 	}
 	return nil
+}
+
+// TestJWKSURIOutboundGuard: a jwks_uri is chosen by the client, so it must not reach our own
+// network unless the operator allowed it (the httptest servers here are loopback).
+func TestJWKSURIOutboundGuard(t *testing.T) {
+	k := keys()
+	good := jwksJSON([]jose.JSONWebKey{{Key: &k.rotA.PublicKey, KeyID: "a"}})
+	srv := newJWKSServer(t, good)
+	elsewhere := newJWKSServer(t, good)
+	redirecting := httptest.NewServer(http.RedirectHandler(elsewhere.URL, http.StatusFound))
+	t.Cleanup(redirecting.Close)
+	cases := []struct {
+		name    string
+		uri     string
+		fetcher *outbound.Fetcher
+		wantOK  bool
+	}{
+		{"default refuses loopback", srv.URL, nil, false},
+		{"strict fetcher refuses loopback", srv.URL, NewJWKSFetcher(false), false},
+		{"strict fetcher refuses a name resolving to loopback", strings.Replace(srv.URL, "http://127.0.0.1", "https://localhost", 1), NewJWKSFetcher(false), false},
+		{"strict fetcher refuses the metadata service", "https://169.254.169.254/jwks", NewJWKSFetcher(false), false},
+		{"allowed private", srv.URL, NewJWKSFetcher(true), true},
+		{"redirect to another host", redirecting.URL, NewJWKSFetcher(true), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := srv.hits.Load() + elsewhere.hits.Load()
+			a := newURIAuthenticator(&clock{t: testNow}, c.uri)
+			a.Fetcher = c.fetcher
+			assertion := sign(t, jose.ES256, k.rotA, "a", claims("remote", nil))
+			_, err := a.Authenticate(newRequest(assertionForm(assertion)), tokenURL, Methods())
+			if (err == nil) != c.wantOK {
+				t.Fatalf("err = %v (cause %v), want ok=%v", err, causeOf(err), c.wantOK)
+			}
+			hits := srv.hits.Load() + elsewhere.hits.Load() - before
+			if !c.wantOK && hits != 0 {
+				t.Errorf("a refused jwks_uri was fetched %d times", hits)
+			}
+			if !c.wantOK {
+				authCase{name: c.name, form: assertionForm(sign(t, jose.ES256, k.rotA, "a", claims("remote", nil))), wantCode: badClient, wantStatus: 401, wantDesc: descFailed}.run(t, a)
+			}
+		})
+	}
 }

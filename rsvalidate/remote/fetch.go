@@ -2,6 +2,12 @@
 // / OpenID Connect discovery, a JWKS cache and an RFC 7662 introspection client. Everything
 // fails closed: an unreachable server never makes a token valid, it only keeps serving what
 // was already known to be good.
+//
+// These fetches do not go through package outbound's address guard, on purpose: every URL
+// here is the configured issuer's or comes from its own metadata, chosen by the operator, not
+// by a client; that server is often on a private network (a sidecar, the same cluster); and the
+// gateway already trusts it with every access decision, so reaching it is no escalation. They
+// keep their own timeouts and size limits (getJSON, readBody), and the environment's proxy.
 package remote
 
 import (
