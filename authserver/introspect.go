@@ -71,9 +71,26 @@ func (s *Server) activeToken(ctx context.Context, token string) (*tokenInfo, err
 // JWT access tokens cannot be revoked one by one when a client is deleted, so this check ends
 // them; it reads the cached client lookup, which every change clears.
 func (s *Server) clientIsLive(ctx context.Context, clientID string) (bool, error) {
+	if s.lookups.documents != nil && s.lookups.documents.Handles(clientID) {
+		return s.documentClientIsLive(ctx, clientID)
+	}
 	c, err := s.lookups.GetClient(ctx, clientID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return !c.Disabled, nil
+}
+
+// documentClientIsLive is clientIsLive for a client ID that is a metadata document URL: only
+// a stored (pre-registered) row can end its tokens. Validating a token never fetches the
+// document: that would put a network round trip, and the document host's availability, on
+// every gateway check.
+func (s *Server) documentClientIsLive(ctx context.Context, clientID string) (bool, error) {
+	c, err := s.st.GetClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
 	} else if err != nil {
 		return false, err
 	}
