@@ -10,6 +10,7 @@ func (s *Server) newRegistration() (*registration.Handler, error) {
 		Issuer:  s.cfg.Issuer,
 		Clients: s.manage,
 		Store:   s.st,
+		Changed: s.managedChange,
 		Now:     s.now,
 		Logger:  s.log.Named("registration"),
 	})

@@ -24,17 +24,12 @@ type Created struct {
 	Links []spec.LinkView
 }
 
-// RecordOption adjusts a client's stored row before it is written, in that same write: what
-// only the caller knows (registration's access token hash, its secret's end, its software
-// statement). newSecret tells whether the row carries a secret new in this write.
-type RecordOption func(rec *store.Client, newSecret bool)
-
 // CreateClient validates c, stores it as a new client of source and links it to its
 // resources. An empty ID is generated. A client that authenticates with a shared secret (the
 // RFC 7591 default, client_secret_basic, when neither a method nor keys are given) and brings
 // none gets a generated one, returned once in Created.Secret. ErrExists if the ID is taken
 // (of concurrent creations of one ID exactly one succeeds); a *spec.Error for invalid input.
-func (s *Service) CreateClient(ctx context.Context, c spec.Client, source string, opts ...RecordOption) (*Created, error) {
+func (s *Service) CreateClient(ctx context.Context, c spec.Client, source string) (*Created, error) {
 	if c.ID == "" {
 		c.ID = randomID()
 	}
@@ -51,9 +46,6 @@ func (s *Service) CreateClient(ctx context.Context, c spec.Client, source string
 		return nil, err
 	}
 	rec.Source = source
-	for _, opt := range opts {
-		opt(rec, rec.SecretHash != "")
-	}
 	if err := s.d.Store.CreateClient(ctx, rec); errors.Is(err, store.ErrConflict) {
 		return nil, fmt.Errorf("client %q: %w", c.ID, ErrExists)
 	} else if err != nil {
@@ -111,7 +103,7 @@ func (s *Service) ListClients(ctx context.Context, q store.ClientQuery) ([]*stor
 // exactly c's resources and introspects. The client keeps its source, its registration
 // token and — when c brings no secret but still authenticates with one — its secret (a
 // client switching to a secret method gets a generated one, returned once).
-func (s *Service) ReplaceClient(ctx context.Context, c spec.Client, source string, opts ...RecordOption) (*Created, error) {
+func (s *Service) ReplaceClient(ctx context.Context, c spec.Client, source string) (*Created, error) {
 	if s.d.ConfiguredClient(c.ID) {
 		return nil, configured("client", c.ID)
 	}
@@ -135,9 +127,6 @@ func (s *Service) ReplaceClient(ctx context.Context, c spec.Client, source strin
 		rec.PreviousSecretHash = existing.PreviousSecretHash
 		rec.PreviousSecretSealed = existing.PreviousSecretSealed
 		rec.PreviousSecretExpiresAt = existing.PreviousSecretExpiresAt
-	}
-	for _, opt := range opts {
-		opt(rec, !keep && rec.SecretHash != "")
 	}
 	if err := s.d.Store.UpsertClient(ctx, rec); err != nil {
 		return nil, err

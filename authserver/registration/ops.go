@@ -66,13 +66,18 @@ func (h *Handler) register(r *http.Request) (int, any, error) {
 			return 0, nil, err
 		}
 	}
-	// The registration access token is stored with the client, in its one write.
-	rat := newToken()
-	created, err := h.d.Clients.CreateClient(ctx, client, store.SourceRegistration, h.registrationRecord(rat, stmt))
+	created, err := h.d.Clients.CreateClient(ctx, client, store.SourceRegistration)
 	if err != nil {
 		return 0, nil, err
 	}
-	rec := created.Client
+	rat, rec, err := h.issueRegistrationToken(ctx, created.Client, stmt, secret != "")
+	if err != nil {
+		// Nothing half-stored: a client its registrant cannot manage is removed again.
+		if delErr := h.d.Clients.DeleteClient(context.WithoutCancel(ctx), created.Client.ID); delErr != nil {
+			h.log.Error("removing a registered client without a registration token", zap.String("client_id", created.Client.ID), zap.Error(delErr))
+		}
+		return 0, nil, err
+	}
 	h.log.Info("client registered", zap.String("client_id", rec.ID), zap.String("auth_method", rec.TokenEndpointAuthMethod),
 		zap.Strings("grant_types", rec.GrantTypes), zap.Bool("software_statement", stmt != ""))
 	return http.StatusCreated, h.response(rec, created.Links, rat, secret), nil
@@ -130,10 +135,7 @@ func (h *Handler) update(r *http.Request, id string) (int, any, error) {
 	if err := h.checkAndValidate(ctx, &client, held); err != nil {
 		return 0, nil, err
 	}
-	// The new registration access token replaces the old one in the client's one write; a
-	// secret kept keeps its end (manage carries it over).
-	rat := newToken()
-	replaced, err := h.d.Clients.ReplaceClient(ctx, client, store.SourceRegistration, h.registrationRecord(rat, stmt))
+	replaced, err := h.d.Clients.ReplaceClient(ctx, client, store.SourceRegistration)
 	if errors.Is(err, manage.ErrNotFound) {
 		return 0, nil, invalidRegistrationToken() // deleted meanwhile
 	} else if err != nil {
@@ -141,6 +143,13 @@ func (h *Handler) update(r *http.Request, id string) (int, any, error) {
 	}
 	rec := replaced.Client
 	newSecret := replaced.Secret != ""
+	if !newSecret && usesSecret(client) {
+		rec.SecretExpiresAt = existing.SecretExpiresAt // the same secret keeps its end
+	}
+	rat, rec, err := h.issueRegistrationToken(ctx, rec, stmt, newSecret)
+	if err != nil {
+		return 0, nil, err
+	}
 	h.log.Info("registered client updated", zap.String("client_id", id), zap.String("auth_method", rec.TokenEndpointAuthMethod), zap.Bool("secret_generated", newSecret))
 	return http.StatusOK, h.response(rec, replaced.Links, rat, replaced.Secret), nil
 }
@@ -191,24 +200,29 @@ func (h *Handler) checkAndValidate(ctx context.Context, c *spec.Client, held spe
 	return h.validate(*c)
 }
 
-// registrationRecord stores, with a registered client's row: the hash of its new registration
-// access token rat, its secret's end when the write brings a new secret, and its software
-// statement.
-func (h *Handler) registrationRecord(rat, stmt string) manage.RecordOption {
-	return func(rec *store.Client, newSecret bool) {
-		rec.RegistrationTokenHash = hashToken(rat)
-		if newSecret && h.cfg.ClientSecretTTL > 0 {
-			end := h.d.Now().Add(h.cfg.ClientSecretTTL).UTC().Truncate(time.Second)
-			rec.SecretExpiresAt = &end
-		}
-		if stmt != "" {
-			rec.Metadata = maps.Clone(rec.Metadata)
-			if rec.Metadata == nil {
-				rec.Metadata = map[string]any{}
-			}
-			rec.Metadata[metadataKeyStatement] = stmt
-		}
+// issueRegistrationToken gives the client a new registration access token (returned in
+// clear once, stored hashed), sets its secret's end when it got a new secret, and keeps its
+// software statement.
+func (h *Handler) issueRegistrationToken(ctx context.Context, c *store.Client, stmt string, newSecret bool) (string, *store.Client, error) {
+	rat := newToken()
+	rec := *c
+	rec.RegistrationTokenHash = hashToken(rat)
+	if newSecret && h.cfg.ClientSecretTTL > 0 {
+		end := h.d.Now().Add(h.cfg.ClientSecretTTL).UTC().Truncate(time.Second)
+		rec.SecretExpiresAt = &end
 	}
+	if stmt != "" {
+		rec.Metadata = maps.Clone(rec.Metadata)
+		if rec.Metadata == nil {
+			rec.Metadata = map[string]any{}
+		}
+		rec.Metadata[metadataKeyStatement] = stmt
+	}
+	if err := h.d.Store.UpsertClient(ctx, &rec); err != nil {
+		return "", nil, err
+	}
+	h.d.Changed()
+	return rat, &rec, nil
 }
 
 // response is the client information response of rec: everything registered, never a

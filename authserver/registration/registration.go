@@ -22,18 +22,20 @@ const Path = "/register"
 // Clients is what registration needs of the client management service (manage.Service):
 // every write of a client goes through it.
 type Clients interface {
-	CreateClient(ctx context.Context, c spec.Client, source string, opts ...manage.RecordOption) (*manage.Created, error)
-	ReplaceClient(ctx context.Context, c spec.Client, source string, opts ...manage.RecordOption) (*manage.Created, error)
+	CreateClient(ctx context.Context, c spec.Client, source string) (*manage.Created, error)
+	ReplaceClient(ctx context.Context, c spec.Client, source string) (*manage.Created, error)
 	DeleteClient(ctx context.Context, id string) error
 	GetClient(ctx context.Context, id string) (*store.Client, error)
 	ClientLinks(ctx context.Context, id string) ([]spec.LinkView, error)
 	Env() spec.Env
 }
 
-// Store is what registration reads and writes itself: initial access tokens, and resources
-// (checked before an initial access token is spent). Client rows are written by manage only.
+// Store is what registration reads and writes itself: initial access tokens, the
+// registration token of a client (manage keeps it across replacements but does not set it),
+// and resources (checked before an initial access token is spent).
 type Store interface {
 	UseInitialAccessToken(ctx context.Context, hash string, now time.Time) (*store.InitialAccessToken, error)
+	UpsertClient(ctx context.Context, c *store.Client) error
 	GetResourceByIdentifier(ctx context.Context, identifier string) (*store.Resource, error)
 }
 
@@ -43,6 +45,9 @@ type Deps struct {
 	Issuer  string
 	Clients Clients
 	Store   Store
+	// Changed is called after registration writes a client row itself (the registration
+	// token), so cached lookups drop it.
+	Changed func()
 	Now     func() time.Time
 	Logger  *zap.Logger
 }
@@ -67,6 +72,9 @@ func New(cfg Config, basePath string, d Deps) (*Handler, error) {
 	}
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()
+	}
+	if d.Changed == nil {
+		d.Changed = func() {}
 	}
 	h := &Handler{cfg: cfg, d: d, basePath: strings.TrimSuffix(basePath, "/"), log: d.Logger}
 	h.statements.now = d.Now
