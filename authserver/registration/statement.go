@@ -59,6 +59,10 @@ func (s statements) verify(statement string) (json.RawMessage, error) {
 	if err := std.ValidateWithLeeway(jwt.Expected{Time: s.now()}, statementLeeway); err != nil {
 		return nil, newError(codeInvalidStatement, "software_statement: is expired or not yet valid")
 	}
+	if std.Issuer == "" {
+		// RFC 7591 §2.3: the statement MUST name the party attesting to its claims.
+		return nil, newError(codeInvalidStatement, "software_statement: needs iss (its publisher)")
+	}
 	if std.IssuedAt == nil && std.Expiry == nil {
 		// Nothing bounds a statement without iat and exp: a leaked one would register forever.
 		// Publishers then rotate keys to revoke; iat or exp is cheap to add.

@@ -45,9 +45,17 @@ func requireStatements(t testing.TB) func(*registration.Config) {
 	}
 }
 
-// signStatement signs claims as they are (ES256, kid "publisher").
+// statementIssuer is the iss of the test statements (RFC 7591 §2.3 requires one).
+const statementIssuer = "https://publisher.example.test"
+
+// signStatement signs claims (ES256, kid "publisher"), adding iss and iat unless the claims
+// set them or ask for their absence ("_no_iss", "_unbounded").
 func signStatement(t testing.TB, key *ecdsa.PrivateKey, claims map[string]any) string {
 	t.Helper()
+	if _, noIss := claims["_no_iss"]; !noIss && claims["iss"] == nil {
+		claims["iss"] = statementIssuer
+	}
+	delete(claims, "_no_iss")
 	if _, ok := claims["iat"]; !ok && claims["exp"] == nil {
 		if _, unbounded := claims["_unbounded"]; !unbounded {
 			claims["iat"] = time.Now().Unix()
