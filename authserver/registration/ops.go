@@ -170,23 +170,23 @@ func (h *Handler) delete(r *http.Request, id string) (int, any, error) {
 }
 
 // clientFromRequest reads the request body and applies its software statement, if any.
-// update is true for RFC 7592 updates: a statement is then optional (the client was approved
-// when it registered) and the one it registered with is kept.
+// existing is the client of an RFC 7592 update: a statement is then optional (the client was
+// approved when it registered), and without one the statement it holds still binds it.
 func (h *Handler) clientFromRequest(r *http.Request, existing *store.Client) (spec.ClientMetadata, string, error) {
 	req, err := readRequest(r)
 	if err != nil {
 		return spec.ClientMetadata{}, "", err
 	}
-	if req.SoftwareStatement != "" || (existing == nil && h.cfg.RequireSoftwareStatement) {
-		if err := h.applyStatement(req); err != nil {
-			return spec.ClientMetadata{}, "", err
-		}
+	switch {
+	case req.SoftwareStatement != "" || (existing == nil && h.cfg.RequireSoftwareStatement):
+		err = h.applyStatement(req)
+	case existing != nil:
+		err = reapplyStatement(req, existing)
 	}
-	stmt := req.SoftwareStatement
-	if stmt == "" && existing != nil {
-		stmt, _ = existing.Metadata[metadataKeyStatement].(string)
+	if err != nil {
+		return spec.ClientMetadata{}, "", err
 	}
-	return req.ClientMetadata, stmt, nil
+	return req.ClientMetadata, req.SoftwareStatement, nil
 }
 
 // checkAndValidate applies the registration policy and then the one validation contract.

@@ -2,6 +2,7 @@ package registration
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -84,4 +85,19 @@ func (s statements) candidates(kid string) []jose.JSONWebKey {
 		return nil
 	}
 	return s.keys.Keys
+}
+
+// storedClaims returns the claims of a statement this server verified when it stored it.
+// They are not verified again: the statement may have expired, or its key been rotated, since
+// the client registered, and it still states what the client was approved as.
+func storedClaims(statement string) (json.RawMessage, error) {
+	tok, err := jwt.ParseSigned(statement, jwa.Jose(jwa.Asymmetric()))
+	if err != nil {
+		return nil, fmt.Errorf("registration: the stored software statement does not parse: %w", err)
+	}
+	var claims map[string]json.RawMessage
+	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
+		return nil, fmt.Errorf("registration: the stored software statement's claims: %w", err)
+	}
+	return json.Marshal(claims)
 }
