@@ -141,17 +141,41 @@ func (h *Handler) update(r *http.Request, id string) (int, any, error) {
 	} else if err != nil {
 		return 0, nil, err
 	}
-	rec := replaced.Client
-	newSecret := replaced.Secret != ""
-	if !newSecret && usesSecret(client) {
+	rec, secret := replaced.Client, replaced.Secret
+	if secret == "" && usesSecret(client) {
 		rec.SecretExpiresAt = existing.SecretExpiresAt // the same secret keeps its end
+		if h.secretDue(existing.SecretExpiresAt) {
+			renewed, err := h.renewSecret(ctx, id, existing.SecretExpiresAt)
+			if err != nil {
+				return 0, nil, err
+			}
+			rec, secret = renewed.Client, renewed.Secret
+		}
 	}
-	rat, rec, err := h.issueRegistrationToken(ctx, rec, stmt, newSecret)
+	rat, rec, err := h.issueRegistrationToken(ctx, rec, stmt, secret != "")
 	if err != nil {
 		return 0, nil, err
 	}
-	h.log.Info("registered client updated", zap.String("client_id", id), zap.String("auth_method", rec.TokenEndpointAuthMethod), zap.Bool("secret_generated", newSecret))
-	return http.StatusOK, h.response(rec, replaced.Links, rat, replaced.Secret), nil
+	h.log.Info("registered client updated", zap.String("client_id", id), zap.String("auth_method", rec.TokenEndpointAuthMethod), zap.Bool("secret_generated", secret != ""))
+	return http.StatusOK, h.response(rec, replaced.Links, rat, secret), nil
+}
+
+// secretDue reports whether a secret ending at end is renewed by an update: in the second half
+// of its life (client_secret_ttl) or after it ended. An update is how a registered client
+// learns a new secret (RFC 7592 §2.2), so one made before the end switches without downtime.
+func (h *Handler) secretDue(end *time.Time) bool {
+	return end != nil && end.Sub(h.d.Now()) < h.cfg.ClientSecretTTL/2
+}
+
+// renewSecret gives the client a new secret; the old one stays valid until its own end, never
+// longer (an ended one not at all).
+func (h *Handler) renewSecret(ctx context.Context, id string, end *time.Time) (*manage.Created, error) {
+	overlap := max(end.Sub(h.d.Now()), 0)
+	renewed, err := h.d.Clients.RotateSecret(ctx, id, overlap)
+	if errors.Is(err, manage.ErrNotFound) {
+		return nil, invalidRegistrationToken() // deleted meanwhile
+	}
+	return renewed, err
 }
 
 // delete is RFC 7592 §2.3: the client, its links and consents are deleted and its grants and

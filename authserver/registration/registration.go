@@ -25,6 +25,8 @@ type Clients interface {
 	CreateClient(ctx context.Context, c spec.Client, source string) (*manage.Created, error)
 	ReplaceClient(ctx context.Context, c spec.Client, source string) (*manage.Created, error)
 	DeleteClient(ctx context.Context, id string) error
+	// RotateSecret gives the client a new secret; the previous one stays valid for overlap.
+	RotateSecret(ctx context.Context, id string, overlap time.Duration) (*manage.Created, error)
 	GetClient(ctx context.Context, id string) (*store.Client, error)
 	ClientLinks(ctx context.Context, id string) ([]spec.LinkView, error)
 	Env() spec.Env

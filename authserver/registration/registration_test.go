@@ -206,3 +206,53 @@ func TestExpiredInitialAccessToken(t *testing.T) {
 		t.Errorf("expired token: %d %q", r.status, r.header.Get("WWW-Authenticate"))
 	}
 }
+
+// TestClientSecretRenewal: with client_secret_ttl, an update in the second half of the
+// secret's life (or after its end) issues a new secret, returned once with its new end; the
+// old one stays valid until its own end. Earlier updates keep the secret.
+func TestClientSecretRenewal(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	f := newFixtureAt(t, func(c *registration.Config) { c.ClientSecretTTL = time.Hour }, func() time.Time { return now })
+	reg := f.mustRegister(confidentialClient())
+	id, first := reg.str("client_id"), reg.str("client_secret")
+	rat := reg.str("registration_access_token")
+	update := func() reply {
+		t.Helper()
+		r := f.manage(http.MethodPut, reg, rat, with(confidentialClient(), "client_id", id))
+		if r.status != http.StatusOK {
+			t.Fatalf("update: %d %s", r.status, r.raw)
+		}
+		rat = r.str("registration_access_token")
+		return r
+	}
+	expiresAt := func(r reply) time.Time { v, _ := r.body["client_secret_expires_at"].(float64); return time.Unix(int64(v), 0) }
+	start := now
+
+	now = start.Add(10 * time.Minute)
+	if r := update(); r.str("client_secret") != "" || !expiresAt(r).Equal(start.Add(time.Hour)) {
+		t.Errorf("early update: client_secret issued %v, expires at %v: want the secret kept", r.str("client_secret") != "", expiresAt(r))
+	}
+
+	now = start.Add(40 * time.Minute)
+	r := update()
+	second := r.str("client_secret")
+	if second == "" || second == first || !expiresAt(r).Equal(now.Add(time.Hour)) {
+		t.Fatalf("update in the secret's second half: %s", r.raw)
+	}
+	if tok := f.token(id, second); tok.status != http.StatusOK {
+		t.Errorf("the new secret: %d %s", tok.status, tok.raw)
+	}
+	// The old secret's overlap is the previous secret's (clientauth accepts it until then).
+	stored, err := f.st.GetClient(context.Background(), id)
+	if err != nil || stored.PreviousSecretExpiresAt == nil || !stored.PreviousSecretExpiresAt.Equal(start.Add(time.Hour)) {
+		t.Errorf("the old secret's overlap: %v (err %v), want its own end %v", stored.PreviousSecretExpiresAt, err, start.Add(time.Hour))
+	}
+
+	now = start.Add(3 * time.Hour) // the second secret has ended
+	if r := update(); r.str("client_secret") == "" || r.str("client_secret") == second {
+		t.Errorf("update after the secret ended: %s", r.raw)
+	}
+	if stored, err := f.st.GetClient(context.Background(), id); err != nil || stored.PreviousSecretHash != "" {
+		t.Errorf("an ended secret must not live on as the previous one (err %v)", err)
+	}
+}
