@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -225,7 +226,10 @@ func TestClientSecretRenewal(t *testing.T) {
 		rat = r.str("registration_access_token")
 		return r
 	}
-	expiresAt := func(r reply) time.Time { v, _ := r.body["client_secret_expires_at"].(float64); return time.Unix(int64(v), 0) }
+	expiresAt := func(r reply) time.Time {
+		v, _ := r.body["client_secret_expires_at"].(float64)
+		return time.Unix(int64(v), 0)
+	}
 	start := now
 
 	now = start.Add(10 * time.Minute)
@@ -254,5 +258,43 @@ func TestClientSecretRenewal(t *testing.T) {
 	}
 	if stored, err := f.st.GetClient(context.Background(), id); err != nil || stored.PreviousSecretHash != "" {
 		t.Errorf("an ended secret must not live on as the previous one (err %v)", err)
+	}
+}
+
+// TestCORS: browser apps (SPAs, MCP clients in a browser) register and manage themselves
+// cross-origin: preflights are answered for every method of the two endpoints, and answers
+// carry Access-Control-Allow-Origin (and expose the Bearer challenge).
+func TestCORS(t *testing.T) {
+	f := newFixture(t, func(c *registration.Config) { c.Policy, c.InitialAccessToken = registration.PolicyOpen, "" })
+	const origin = "https://spa.example.test"
+	send := func(method, path, bearer, body string, header map[string]string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, issuer+path, strings.NewReader(body))
+		req.Header.Set("Origin", origin)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, tt := range []struct{ path, method string }{{"/register", "POST"}, {"/register/some-client", "PUT"}, {"/register/some-client", "DELETE"}} {
+		pre := send(http.MethodOptions, tt.path, "", "", map[string]string{"Access-Control-Request-Method": tt.method, "Access-Control-Request-Headers": "authorization, content-type"})
+		h := pre.Header()
+		if pre.Code != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), tt.method) ||
+			!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") {
+			t.Errorf("preflight %s %s: %d %v", tt.method, tt.path, pre.Code, h)
+		}
+	}
+	reg := send(http.MethodPost, "/register", "", `{"redirect_uris":["https://spa.example.test/cb"],"token_endpoint_auth_method":"none"}`,
+		map[string]string{"Content-Type": "application/json"})
+	if reg.Code != http.StatusCreated || reg.Header().Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("cross-origin registration: %d, Access-Control-Allow-Origin %q", reg.Code, reg.Header().Get("Access-Control-Allow-Origin"))
+	}
+	refused := send(http.MethodGet, "/register/some-client", "wrong", "", nil)
+	if refused.Code != http.StatusUnauthorized || !strings.Contains(refused.Header().Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+		t.Errorf("cross-origin refusal: %d %v", refused.Code, refused.Header())
 	}
 }
