@@ -70,7 +70,8 @@ func (h *Handler) register(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	rat, rec, err := h.issueRegistrationToken(ctx, created.Client, stmt, secret != "")
+	rat := newToken()
+	rec, err := h.storeRegistration(ctx, created.Client, hashToken(rat), "", stmt, secret != "")
 	if err != nil {
 		// Nothing half-stored: a client its registrant cannot manage is removed again.
 		if delErr := h.d.Clients.DeleteClient(context.WithoutCancel(ctx), created.Client.ID); delErr != nil {
@@ -135,29 +136,69 @@ func (h *Handler) update(r *http.Request, id string) (int, any, error) {
 	if err := h.checkAndValidate(ctx, &client, held); err != nil {
 		return 0, nil, err
 	}
-	replaced, err := h.d.Clients.ReplaceClient(ctx, client, store.SourceRegistration)
-	if errors.Is(err, manage.ErrNotFound) {
-		return 0, nil, invalidRegistrationToken() // deleted meanwhile
+	rat := newToken()
+	if err := h.claim(ctx, existing, hashToken(rat)); err != nil {
+		return 0, nil, err
+	}
+	rec, links, secret, err := h.replace(ctx, existing, client, hashToken(rat))
+	if err != nil {
+		return 0, nil, err
+	}
+	if rec, err = h.storeRegistration(ctx, rec, hashToken(rat), hashToken(rat), stmt, secret != ""); errors.Is(err, store.ErrNotFound) {
+		return 0, nil, invalidRegistrationToken() // deleted meanwhile: it stays deleted
 	} else if err != nil {
 		return 0, nil, err
 	}
+	h.log.Info("registered client updated", zap.String("client_id", id), zap.String("auth_method", rec.TokenEndpointAuthMethod), zap.Bool("secret_generated", secret != ""))
+	return http.StatusOK, h.response(rec, links, rat, secret), nil
+}
+
+// claim rotates the client's registration access token to newHash before an update or a
+// deletion writes anything, while the client still holds the token the request presented: of
+// concurrent requests with one token exactly one gets past it, and the others, refused with
+// 401, write nothing.
+func (h *Handler) claim(ctx context.Context, existing *store.Client, newHash string) error {
+	rec := *existing
+	rec.RegistrationTokenHash = newHash
+	err := h.d.Store.UpdateRegisteredClient(ctx, &rec, existing.RegistrationTokenHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return invalidRegistrationToken() // rotated or deleted by a concurrent request
+	}
+	return err
+}
+
+// unclaim gives a claimed client its previous row, and token, back after the request that
+// claimed it failed: a failed request must not cost the client its token.
+func (h *Handler) unclaim(ctx context.Context, existing *store.Client, claimedHash string) {
+	restore := *existing
+	err := h.d.Store.UpdateRegisteredClient(context.WithoutCancel(ctx), &restore, claimedHash)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.log.Error("restoring a registered client after a failed request", zap.String("client_id", existing.ID), zap.Error(err))
+	}
+}
+
+// replace writes the claimed client's new metadata through the management service and renews
+// its secret when it is due. If the replacement fails, the client is unclaimed.
+func (h *Handler) replace(ctx context.Context, existing *store.Client, c spec.Client, claimedHash string) (*store.Client, []spec.LinkView, string, error) {
+	replaced, err := h.d.Clients.ReplaceClient(ctx, c, store.SourceRegistration)
+	if errors.Is(err, manage.ErrNotFound) {
+		return nil, nil, "", invalidRegistrationToken() // deleted meanwhile
+	} else if err != nil {
+		h.unclaim(ctx, existing, claimedHash)
+		return nil, nil, "", err
+	}
 	rec, secret := replaced.Client, replaced.Secret
-	if secret == "" && usesSecret(client) {
+	if secret == "" && usesSecret(c) {
 		rec.SecretExpiresAt = existing.SecretExpiresAt // the same secret keeps its end
 		if h.secretDue(existing.SecretExpiresAt) {
-			renewed, err := h.renewSecret(ctx, id, existing.SecretExpiresAt)
+			renewed, err := h.renewSecret(ctx, c.ID, existing.SecretExpiresAt)
 			if err != nil {
-				return 0, nil, err
+				return nil, nil, "", err
 			}
 			rec, secret = renewed.Client, renewed.Secret
 		}
 	}
-	rat, rec, err := h.issueRegistrationToken(ctx, rec, stmt, secret != "")
-	if err != nil {
-		return 0, nil, err
-	}
-	h.log.Info("registered client updated", zap.String("client_id", id), zap.String("auth_method", rec.TokenEndpointAuthMethod), zap.Bool("secret_generated", secret != ""))
-	return http.StatusOK, h.response(rec, replaced.Links, rat, secret), nil
+	return rec, replaced.Links, secret, nil
 }
 
 // secretDue reports whether a secret ending at end is renewed by an update: in the second half
@@ -181,12 +222,19 @@ func (h *Handler) renewSecret(ctx context.Context, id string, end *time.Time) (*
 // delete is RFC 7592 §2.3: the client, its links and consents are deleted and its grants and
 // tokens revoked (manage.Service.DeleteClient); its registration access token dies with it.
 func (h *Handler) delete(r *http.Request, id string) (int, any, error) {
-	if _, _, err := h.authorize(r, id); err != nil {
+	existing, _, err := h.authorize(r, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	// Claimed with a token nobody holds, so an update racing the deletion cannot win too.
+	claimed := hashToken(newToken())
+	if err := h.claim(r.Context(), existing, claimed); err != nil {
 		return 0, nil, err
 	}
 	if err := h.d.Clients.DeleteClient(r.Context(), id); errors.Is(err, manage.ErrNotFound) {
 		return 0, nil, invalidRegistrationToken()
 	} else if err != nil {
+		h.unclaim(r.Context(), existing, claimed)
 		return 0, nil, err
 	}
 	h.log.Info("registered client deleted", zap.String("client_id", id))
@@ -224,13 +272,14 @@ func (h *Handler) checkAndValidate(ctx context.Context, c *spec.Client, held spe
 	return h.validate(*c)
 }
 
-// issueRegistrationToken gives the client a new registration access token (returned in
-// clear once, stored hashed), sets its secret's end when it got a new secret, and keeps its
-// software statement.
-func (h *Handler) issueRegistrationToken(ctx context.Context, c *store.Client, stmt string, newSecret bool) (string, *store.Client, error) {
-	rat := newToken()
+// storeRegistration completes the row the management service wrote with what registration
+// adds: the registration access token's hash (the token is returned in clear once), the
+// secret's end when it got a new secret, and the software statement. It writes only while the
+// client holds expectHash (empty for a new client), so a client deleted meanwhile stays
+// deleted (store.ErrNotFound).
+func (h *Handler) storeRegistration(ctx context.Context, c *store.Client, tokenHash, expectHash, stmt string, newSecret bool) (*store.Client, error) {
 	rec := *c
-	rec.RegistrationTokenHash = hashToken(rat)
+	rec.RegistrationTokenHash = tokenHash
 	if newSecret && h.cfg.ClientSecretTTL > 0 {
 		end := h.d.Now().Add(h.cfg.ClientSecretTTL).UTC().Truncate(time.Second)
 		rec.SecretExpiresAt = &end
@@ -242,11 +291,11 @@ func (h *Handler) issueRegistrationToken(ctx context.Context, c *store.Client, s
 		}
 		rec.Metadata[metadataKeyStatement] = stmt
 	}
-	if err := h.d.Store.UpsertClient(ctx, &rec); err != nil {
-		return "", nil, err
+	if err := h.d.Store.UpdateRegisteredClient(ctx, &rec, expectHash); err != nil {
+		return nil, err
 	}
 	h.d.Changed()
-	return rat, &rec, nil
+	return &rec, nil
 }
 
 // response is the client information response of rec: everything registered, never a
