@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 )
 
 func init() {
@@ -98,6 +100,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        disabled [true|false]
 //	    }
 //	    cache_sync_interval <duration>
+//	    client_secret_rotation_overlap <duration>
 //	    code_ttl <duration>
 //	    session_ttl <duration>
 //	    session_idle_ttl <duration>
@@ -201,6 +204,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.RefreshGracePeriod, err = durationArg(d)
 		case "cache_sync_interval":
 			h.CacheSyncInterval, err = durationArg(d)
+		case "client_secret_rotation_overlap":
+			h.ClientSecretRotationOverlap, err = durationArg(d)
 		case "allow_plain_pkce":
 			h.AllowPlainPKCE, err = boolArg(d)
 		case "acr_values":
@@ -317,15 +322,15 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 		case "grant_types":
 			c.GrantTypes, err = atLeastOneArg(d)
 		case "redirect_uris":
-			c.RedirectURIs, err = uriArgs(d, "redirect_uri")
+			c.RedirectURIs, err = uriArgs(d, func(v string) error { return spec.ValidateRedirectURI("redirect_uris", v) })
 		case "redirect_uri_any_loopback_port":
 			c.RedirectURIAnyLoopbackPort, err = boolArg(d)
 		case "scopes":
 			c.Scopes, err = scopeArgs(d)
 		case "resources":
-			c.Resources, err = uriArgs(d, "resource")
+			c.Resources, err = uriArgs(d, func(v string) error { return checkAbsoluteURI("resources", v) })
 		case "introspects":
-			c.Introspects, err = uriArgs(d, "resource")
+			c.Introspects, err = uriArgs(d, func(v string) error { return checkAbsoluteURI("introspects", v) })
 		case "default_resource":
 			if c.DefaultResource, err = oneArg(d); err == nil {
 				if err = checkAbsoluteURI("default_resource", c.DefaultResource); err != nil {
@@ -346,7 +351,7 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 		case "dpop_bound_access_tokens":
 			c.DPoPBoundAccessTokens, err = boolArg(d)
 		case "post_logout_redirect_uris":
-			c.PostLogoutRedirectURIs, err = uriArgs(d, "post_logout_redirect_uri")
+			c.PostLogoutRedirectURIs, err = uriArgs(d, func(v string) error { return spec.ValidateRedirectURI("post_logout_redirect_uris", v) })
 		case "subject_type":
 			c.SubjectType, err = enumArg(d, subjectTypes)
 		case "sector_identifier":
@@ -516,13 +521,13 @@ func scopeArgs(d *caddyfile.Dispenser) ([]string, error) {
 	return args, nil
 }
 
-func uriArgs(d *caddyfile.Dispenser, what string) ([]string, error) {
+func uriArgs(d *caddyfile.Dispenser, check func(string) error) ([]string, error) {
 	args, err := atLeastOneArg(d)
 	if err != nil {
 		return nil, err
 	}
 	for _, v := range args {
-		if err := checkAbsoluteURI(what, v); err != nil {
+		if err := check(v); err != nil {
 			return nil, d.WrapErr(err)
 		}
 	}

@@ -1,8 +1,12 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,8 +29,21 @@ type contractCase struct {
 	config string
 	// metadata is the client as the admin API and registration take it (RFC 7591 names).
 	metadata string
-	want     string
+	// The refusal: the field, the offending value (only operators see it) and what is wrong,
+	// and the RFC 7591 error code registration answers with.
+	field, value, msg, code string
 }
+
+// operatorText is the refusal as the operator's entry points show it (with the value).
+func (c contractCase) operatorText() string {
+	if c.value == "" {
+		return c.field + ": " + c.msg
+	}
+	return fmt.Sprintf("%s %q: %s", c.field, c.value, c.msg)
+}
+
+// clientText is the refusal as an OAuth client sees it (error_description): no value.
+func (c contractCase) clientText() string { return c.field + ": " + c.msg }
 
 var contractCases = []contractCase{
 	{
@@ -34,42 +51,42 @@ var contractCases = []contractCase{
 		caddyfile: "redirect_uris http://example.com/cb",
 		config:    `{"client_id":"c","redirect_uris":["http://example.com/cb"]}`,
 		metadata:  `{"client_id":"c","redirect_uris":["http://example.com/cb"],"token_endpoint_auth_method":"none"}`,
-		want:      "redirect_uris \"http://example.com/cb\": http is allowed only on loopback; use https",
+		field:     "redirect_uris", value: "http://example.com/cb", msg: "http is allowed only on loopback; use https", code: "invalid_redirect_uri",
 	},
 	{
 		name:      "redirect URI with a fragment",
 		caddyfile: "redirect_uris https://app.example/cb#top",
 		config:    `{"client_id":"c","redirect_uris":["https://app.example/cb#top"]}`,
 		metadata:  `{"client_id":"c","redirect_uris":["https://app.example/cb#top"],"token_endpoint_auth_method":"none"}`,
-		want:      "must be an absolute URI without a fragment",
+		field:     "redirect_uris", value: "https://app.example/cb#top", msg: "must be an absolute URI without a fragment", code: "invalid_redirect_uri",
 	},
 	{
 		name:      "public client with client_credentials",
 		caddyfile: "auth_method none\n grant_types client_credentials",
 		config:    `{"client_id":"c","auth_method":"none","grant_types":["client_credentials"]}`,
 		metadata:  `{"client_id":"c","token_endpoint_auth_method":"none","grant_types":["client_credentials"]}`,
-		want:      "a public client (token_endpoint_auth_method none) cannot use client_credentials",
+		field:     "grant_types", msg: "a public client (token_endpoint_auth_method none) cannot use client_credentials", code: "invalid_client_metadata",
 	},
 	{
 		name:      "private key published as a client key",
 		caddyfile: "auth_method private_key_jwt\n jwks `" + contractPrivateJWKS + "`",
 		config:    `{"client_id":"c","auth_method":"private_key_jwt","jwks":` + contractPrivateJWKS + `}`,
 		metadata:  `{"client_id":"c","token_endpoint_auth_method":"private_key_jwt","jwks":` + contractPrivateJWKS + `}`,
-		want:      "jwks: must hold public keys only",
+		field:     "jwks", msg: "must hold public keys only", code: "invalid_client_metadata",
 	},
 	{
 		name:      "ID token algorithm the server has no key for",
 		caddyfile: "redirect_uris https://app.example/cb\n id_token_signed_response_alg PS512",
 		config:    `{"client_id":"c","redirect_uris":["https://app.example/cb"],"id_token_signed_response_alg":"PS512"}`,
 		metadata:  `{"client_id":"c","redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none","id_token_signed_response_alg":"PS512"}`,
-		want:      "the server has no signing key for it",
+		field:     "id_token_signed_response_alg", value: "PS512", msg: "the server has no signing key for it (add it to signing_algs)", code: "invalid_client_metadata",
 	},
 	{
 		name:      "jwks_uri over plain http",
 		caddyfile: "auth_method private_key_jwt\n jwks_uri http://keys.example/jwks",
 		config:    `{"client_id":"c","auth_method":"private_key_jwt","jwks_uri":"http://keys.example/jwks"}`,
 		metadata:  `{"client_id":"c","token_endpoint_auth_method":"private_key_jwt","jwks_uri":"http://keys.example/jwks"}`,
-		want:      "jwks_uri \"http://keys.example/jwks\": must be an absolute https URL",
+		field:     "jwks_uri", value: "http://keys.example/jwks", msg: "must be an absolute https URL", code: "invalid_client_metadata",
 	},
 }
 
@@ -83,13 +100,13 @@ func TestOneContractCaddyfileJSONAndLibrary(t *testing.T) {
 	for _, tc := range contractCases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := adapt("https://auth.example {\n oauth_server {\n issuer " + issuer + "\n client c {\n " + tc.caddyfile + "\n }\n }\n}")
-			expectContract(t, "caddy adapt", err, tc.want)
+			expectContract(t, "caddy adapt", err, tc.operatorText())
 
 			var h Handler
 			if err := caddy.StrictUnmarshalJSON([]byte(`{"issuer":"`+issuer+`","clients":[`+tc.config+`]}`), &h); err != nil {
 				t.Fatalf("JSON config does not load: %v", err)
 			}
-			expectContract(t, "JSON config", h.Validate(), tc.want)
+			expectContract(t, "JSON config", h.Validate(), tc.operatorText())
 
 			var m spec.ClientMetadata
 			if err := json.Unmarshal([]byte(tc.metadata), &m); err != nil {
@@ -99,7 +116,7 @@ func TestOneContractCaddyfileJSONAndLibrary(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			expectContract(t, "authserver.New", newLibraryServer(t, issuer, c), tc.want)
+			expectContract(t, "authserver.New", newLibraryServer(t, issuer, c), tc.operatorText())
 		})
 	}
 }
@@ -132,5 +149,78 @@ func expectContract(t *testing.T, entry string, err error, want string) {
 	}
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("%s: error %q, want the contract's words %q", entry, err, want)
+	}
+}
+
+// TestOneContractAdminAPIRegistrationAndCLI feeds every contract case to a real Caddy through
+// the admin API, dynamic registration (RFC 7591) and `caddy oauth-client add`: each refuses
+// with the same rule's words (registration without the value, as error_description must not
+// echo input), with the rule's RFC 7591 code at /register, and none stores anything.
+func TestOneContractAdminAPIRegistrationAndCLI(t *testing.T) {
+	tc := newTestCaddy(t)
+	const regToken = "contract-test-registration-token-0123456789"
+	registration := `registration {
+			policy initial_access_token
+			initial_access_token ` + regToken + `
+			auth_methods none private_key_jwt client_secret_basic
+			grant_types authorization_code refresh_token client_credentials
+		}`
+	if err := tc.load(t, tc.caddyfile(t, tc.storage(), registration)); err != nil {
+		t.Fatal(err)
+	}
+	m := &manageCaddy{testCaddy: tc, t: t}
+	for _, c := range contractCases {
+		t.Run(c.name, func(t *testing.T) {
+			// The admin API.
+			status, body := m.call(http.MethodPost, "/oauth/clients", "", c.metadata)
+			msg, _ := body["error"].(string)
+			if status != http.StatusBadRequest || !strings.Contains(msg, c.operatorText()) {
+				t.Errorf("admin API: %d %q, want 400 with %q", status, msg, c.operatorText())
+			}
+
+			// The CLI, with the same document.
+			doc := filepath.Join(t.TempDir(), "client.json")
+			if err := os.WriteFile(doc, []byte(c.metadata), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := runManage(t, clientCommands, tc.admin, "add", "--file", doc)
+			expectContract(t, "caddy oauth-client add", err, c.operatorText())
+
+			// Dynamic registration: the server chooses client IDs, so the document has none.
+			var meta map[string]any
+			if err := json.Unmarshal([]byte(c.metadata), &meta); err != nil {
+				t.Fatal(err)
+			}
+			delete(meta, "client_id")
+			raw, _ := json.Marshal(meta)
+			req, _ := http.NewRequest(http.MethodPost, tc.issuer+"/register", bytes.NewReader(raw))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+regToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var oauthErr struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&oauthErr)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || oauthErr.Error != c.code || !strings.Contains(oauthErr.Description, c.clientText()) {
+				t.Errorf("registration: %d %+v, want 400 %s with %q", resp.StatusCode, oauthErr, c.code, c.clientText())
+			}
+			if c.value != "" && strings.Contains(oauthErr.Description, c.value) {
+				t.Errorf("registration error_description %q echoes the request's value", oauthErr.Description)
+			}
+
+			// Nothing was stored by any of them.
+			if status, _ := m.call(http.MethodGet, "/oauth/clients/c", "", ""); status != http.StatusNotFound {
+				t.Errorf("after the refusals, GET /oauth/clients/c = %d, want 404", status)
+			}
+			status, list := m.call(http.MethodGet, "/oauth/clients?source=registration", "", "")
+			if clients, _ := list["clients"].([]any); status != http.StatusOK || len(clients) != 0 {
+				t.Errorf("registration stored clients: %d %v", status, list)
+			}
+		})
 	}
 }
