@@ -243,13 +243,19 @@ func TestClientSecretRenewal(t *testing.T) {
 	if second == "" || second == first || !expiresAt(r).Equal(now.Add(time.Hour)) {
 		t.Fatalf("update in the secret's second half: %s", r.raw)
 	}
-	if tok := f.token(id, second); tok.status != http.StatusOK {
-		t.Errorf("the new secret: %d %s", tok.status, tok.raw)
+	for name, secret := range map[string]string{"the new secret": second, "the old secret before its end": first} {
+		if tok := f.token(id, secret); tok.status != http.StatusOK {
+			t.Errorf("%s: %d %s", name, tok.status, tok.raw)
+		}
 	}
-	// The old secret's overlap is the previous secret's (clientauth accepts it until then).
 	stored, err := f.st.GetClient(context.Background(), id)
 	if err != nil || stored.PreviousSecretExpiresAt == nil || !stored.PreviousSecretExpiresAt.Equal(start.Add(time.Hour)) {
 		t.Errorf("the old secret's overlap: %v (err %v), want its own end %v", stored.PreviousSecretExpiresAt, err, start.Add(time.Hour))
+	}
+
+	now = start.Add(61 * time.Minute)
+	if tok := f.token(id, first); tok.status != http.StatusUnauthorized {
+		t.Errorf("the old secret after its end: %d %s", tok.status, tok.raw)
 	}
 
 	now = start.Add(3 * time.Hour) // the second secret has ended
