@@ -87,7 +87,10 @@ func (s *Server) seedAccounts(ctx context.Context) error {
 // cors lets browser apps (SPAs, public clients) call an endpoint from any origin. The endpoints
 // wrapped take credentials in headers or the body, never cookies, so no origin gains anything
 // it could not do with curl.
-func cors(h http.HandlerFunc) http.HandlerFunc {
+func cors(h http.HandlerFunc) http.HandlerFunc { return corsMethods("GET, POST", h) }
+
+// corsMethods is cors for an endpoint whose preflights may ask for the given methods.
+func corsMethods(methods string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Origin") == "" {
 			h(w, r)
@@ -97,7 +100,7 @@ func cors(h http.HandlerFunc) http.HandlerFunc {
 		hd.Set("Access-Control-Allow-Origin", "*")
 		hd.Set("Access-Control-Expose-Headers", "WWW-Authenticate, DPoP-Nonce")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			hd.Set("Access-Control-Allow-Methods", "GET, POST")
+			hd.Set("Access-Control-Allow-Methods", methods)
 			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
 			hd.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)

@@ -245,7 +245,8 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	}
 	s.mounts = nil
 	if s.registration != nil {
-		s.mounts = append(s.mounts, s.registration)
+		// Browser apps (SPAs, MCP clients) register and manage themselves cross-origin.
+		s.mounts = append(s.mounts, withCORS(s.registration, "GET, POST, PUT, DELETE"))
 	}
 	return routes
 }
@@ -255,6 +256,18 @@ type mount interface {
 	http.Handler
 	Owns(path string) bool
 }
+
+// corsMount is a mount whose answers carry CORS headers (see cors).
+type corsMount struct {
+	mount
+	serve http.HandlerFunc
+}
+
+func withCORS(m mount, methods string) corsMount {
+	return corsMount{mount: m, serve: corsMethods(methods, m.ServeHTTP)}
+}
+
+func (m corsMount) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.serve(w, r) }
 
 // handlerFor returns the endpoint serving path, or nil.
 func (s *Server) handlerFor(path string) http.Handler {

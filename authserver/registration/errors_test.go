@@ -69,6 +69,8 @@ func TestRegistrationErrors(t *testing.T) {
 			metadata: with(publicClient(), "software_statement", untrustedStatement(t)), status: 400, code: "unapproved_software_statement"},
 		{name: "expired statement", policy: requireStatements(t), token: "IAT", valid: withStatement(t),
 			metadata: with(publicClient(), "software_statement", expiredStatement(t)), status: 400, code: "invalid_software_statement"},
+		{name: "statement without iss", policy: requireStatements(t), token: "IAT", valid: withStatement(t),
+			metadata: with(publicClient(), "software_statement", signStatement(t, trustedKey, map[string]any{"software_id": "app", "_no_iss": true})), status: 400, code: "invalid_software_statement"},
 		{name: "statement without iat or exp", policy: requireStatements(t), token: "IAT", valid: withStatement(t),
 			metadata: with(publicClient(), "software_statement", unboundedStatement(t)), status: 400, code: "invalid_software_statement"},
 		{name: "statement overriding into an invalid client", policy: requireStatements(t), token: "IAT", valid: withStatement(t),

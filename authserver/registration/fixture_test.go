@@ -39,6 +39,12 @@ type fixture struct {
 
 func newFixture(t testing.TB, edit func(*registration.Config)) *fixture {
 	t.Helper()
+	return newFixtureAt(t, edit, nil)
+}
+
+// newFixtureAt is newFixture with the server's clock (nil: time.Now).
+func newFixtureAt(t testing.TB, edit func(*registration.Config), now func() time.Time) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "oauth.db"))
 	if err != nil {
@@ -69,7 +75,7 @@ func newFixture(t testing.TB, edit func(*registration.Config)) *fixture {
 			{ID: "configured", Secret: "configured-secret-0123456789abcdefghijklmnop", Resources: []string{apiID}},
 		},
 		Registration: reg,
-	}, authserver.Deps{Store: st, Sealer: seal})
+	}, authserver.Deps{Store: st, Sealer: seal, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,8 @@ func (h *Handler) register(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	rat, rec, err := h.issueRegistrationToken(ctx, created.Client, stmt, secret != "")
+	rat := newToken()
+	rec, err := h.storeRegistration(ctx, created.Client, hashToken(rat), "", stmt, secret != "")
 	if err != nil {
 		// Nothing half-stored: a client its registrant cannot manage is removed again.
 		if delErr := h.d.Clients.DeleteClient(context.WithoutCancel(ctx), created.Client.ID); delErr != nil {
@@ -135,34 +136,105 @@ func (h *Handler) update(r *http.Request, id string) (int, any, error) {
 	if err := h.checkAndValidate(ctx, &client, held); err != nil {
 		return 0, nil, err
 	}
-	replaced, err := h.d.Clients.ReplaceClient(ctx, client, store.SourceRegistration)
-	if errors.Is(err, manage.ErrNotFound) {
-		return 0, nil, invalidRegistrationToken() // deleted meanwhile
-	} else if err != nil {
+	rat := newToken()
+	if err := h.claim(ctx, existing, hashToken(rat)); err != nil {
 		return 0, nil, err
 	}
-	rec := replaced.Client
-	newSecret := replaced.Secret != ""
-	if !newSecret && usesSecret(client) {
-		rec.SecretExpiresAt = existing.SecretExpiresAt // the same secret keeps its end
-	}
-	rat, rec, err := h.issueRegistrationToken(ctx, rec, stmt, newSecret)
+	rec, links, secret, err := h.replace(ctx, existing, client, hashToken(rat))
 	if err != nil {
 		return 0, nil, err
 	}
-	h.log.Info("registered client updated", zap.String("client_id", id), zap.String("auth_method", rec.TokenEndpointAuthMethod), zap.Bool("secret_generated", newSecret))
-	return http.StatusOK, h.response(rec, replaced.Links, rat, replaced.Secret), nil
+	if rec, err = h.storeRegistration(ctx, rec, hashToken(rat), hashToken(rat), stmt, secret != ""); errors.Is(err, store.ErrNotFound) {
+		return 0, nil, invalidRegistrationToken() // deleted meanwhile: it stays deleted
+	} else if err != nil {
+		return 0, nil, err
+	}
+	h.log.Info("registered client updated", zap.String("client_id", id), zap.String("auth_method", rec.TokenEndpointAuthMethod), zap.Bool("secret_generated", secret != ""))
+	return http.StatusOK, h.response(rec, links, rat, secret), nil
+}
+
+// claim rotates the client's registration access token to newHash before an update or a
+// deletion writes anything, while the client still holds the token the request presented: of
+// concurrent requests with one token exactly one gets past it, and the others, refused with
+// 401, write nothing.
+func (h *Handler) claim(ctx context.Context, existing *store.Client, newHash string) error {
+	rec := *existing
+	rec.RegistrationTokenHash = newHash
+	err := h.d.Store.UpdateRegisteredClient(ctx, &rec, existing.RegistrationTokenHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return invalidRegistrationToken() // rotated or deleted by a concurrent request
+	}
+	return err
+}
+
+// unclaim gives a claimed client its previous row, and token, back after the request that
+// claimed it failed: a failed request must not cost the client its token.
+func (h *Handler) unclaim(ctx context.Context, existing *store.Client, claimedHash string) {
+	restore := *existing
+	err := h.d.Store.UpdateRegisteredClient(context.WithoutCancel(ctx), &restore, claimedHash)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.log.Error("restoring a registered client after a failed request", zap.String("client_id", existing.ID), zap.Error(err))
+	}
+}
+
+// replace writes the claimed client's new metadata through the management service and renews
+// its secret when it is due. If the replacement fails, the client is unclaimed.
+func (h *Handler) replace(ctx context.Context, existing *store.Client, c spec.Client, claimedHash string) (*store.Client, []spec.LinkView, string, error) {
+	replaced, err := h.d.Clients.ReplaceClient(ctx, c, store.SourceRegistration)
+	if errors.Is(err, manage.ErrNotFound) {
+		return nil, nil, "", invalidRegistrationToken() // deleted meanwhile
+	} else if err != nil {
+		h.unclaim(ctx, existing, claimedHash)
+		return nil, nil, "", err
+	}
+	rec, secret := replaced.Client, replaced.Secret
+	if secret == "" && usesSecret(c) {
+		rec.SecretExpiresAt = existing.SecretExpiresAt // the same secret keeps its end
+		if h.secretDue(existing.SecretExpiresAt) {
+			renewed, err := h.renewSecret(ctx, c.ID, existing.SecretExpiresAt)
+			if err != nil {
+				return nil, nil, "", err
+			}
+			rec, secret = renewed.Client, renewed.Secret
+		}
+	}
+	return rec, replaced.Links, secret, nil
+}
+
+// secretDue reports whether a secret ending at end is renewed by an update: in the second half
+// of its life (client_secret_ttl) or after it ended. An update is how a registered client
+// learns a new secret (RFC 7592 §2.2), so one made before the end switches without downtime.
+func (h *Handler) secretDue(end *time.Time) bool {
+	return end != nil && end.Sub(h.d.Now()) < h.cfg.ClientSecretTTL/2
+}
+
+// renewSecret gives the client a new secret; the old one stays valid until its own end, never
+// longer (an ended one not at all).
+func (h *Handler) renewSecret(ctx context.Context, id string, end *time.Time) (*manage.Created, error) {
+	overlap := max(end.Sub(h.d.Now()), 0)
+	renewed, err := h.d.Clients.RotateSecret(ctx, id, overlap)
+	if errors.Is(err, manage.ErrNotFound) {
+		return nil, invalidRegistrationToken() // deleted meanwhile
+	}
+	return renewed, err
 }
 
 // delete is RFC 7592 §2.3: the client, its links and consents are deleted and its grants and
 // tokens revoked (manage.Service.DeleteClient); its registration access token dies with it.
 func (h *Handler) delete(r *http.Request, id string) (int, any, error) {
-	if _, _, err := h.authorize(r, id); err != nil {
+	existing, _, err := h.authorize(r, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	// Claimed with a token nobody holds, so an update racing the deletion cannot win too.
+	claimed := hashToken(newToken())
+	if err := h.claim(r.Context(), existing, claimed); err != nil {
 		return 0, nil, err
 	}
 	if err := h.d.Clients.DeleteClient(r.Context(), id); errors.Is(err, manage.ErrNotFound) {
 		return 0, nil, invalidRegistrationToken()
 	} else if err != nil {
+		h.unclaim(r.Context(), existing, claimed)
 		return 0, nil, err
 	}
 	h.log.Info("registered client deleted", zap.String("client_id", id))
@@ -170,23 +242,23 @@ func (h *Handler) delete(r *http.Request, id string) (int, any, error) {
 }
 
 // clientFromRequest reads the request body and applies its software statement, if any.
-// update is true for RFC 7592 updates: a statement is then optional (the client was approved
-// when it registered) and the one it registered with is kept.
+// existing is the client of an RFC 7592 update: a statement is then optional (the client was
+// approved when it registered), and without one the statement it holds still binds it.
 func (h *Handler) clientFromRequest(r *http.Request, existing *store.Client) (spec.ClientMetadata, string, error) {
 	req, err := readRequest(r)
 	if err != nil {
 		return spec.ClientMetadata{}, "", err
 	}
-	if req.SoftwareStatement != "" || (existing == nil && h.cfg.RequireSoftwareStatement) {
-		if err := h.applyStatement(req); err != nil {
-			return spec.ClientMetadata{}, "", err
-		}
+	switch {
+	case req.SoftwareStatement != "" || (existing == nil && h.cfg.RequireSoftwareStatement):
+		err = h.applyStatement(req)
+	case existing != nil:
+		err = reapplyStatement(req, existing)
 	}
-	stmt := req.SoftwareStatement
-	if stmt == "" && existing != nil {
-		stmt, _ = existing.Metadata[metadataKeyStatement].(string)
+	if err != nil {
+		return spec.ClientMetadata{}, "", err
 	}
-	return req.ClientMetadata, stmt, nil
+	return req.ClientMetadata, req.SoftwareStatement, nil
 }
 
 // checkAndValidate applies the registration policy and then the one validation contract.
@@ -200,13 +272,14 @@ func (h *Handler) checkAndValidate(ctx context.Context, c *spec.Client, held spe
 	return h.validate(*c)
 }
 
-// issueRegistrationToken gives the client a new registration access token (returned in
-// clear once, stored hashed), sets its secret's end when it got a new secret, and keeps its
-// software statement.
-func (h *Handler) issueRegistrationToken(ctx context.Context, c *store.Client, stmt string, newSecret bool) (string, *store.Client, error) {
-	rat := newToken()
+// storeRegistration completes the row the management service wrote with what registration
+// adds: the registration access token's hash (the token is returned in clear once), the
+// secret's end when it got a new secret, and the software statement. It writes only while the
+// client holds expectHash (empty for a new client), so a client deleted meanwhile stays
+// deleted (store.ErrNotFound).
+func (h *Handler) storeRegistration(ctx context.Context, c *store.Client, tokenHash, expectHash, stmt string, newSecret bool) (*store.Client, error) {
 	rec := *c
-	rec.RegistrationTokenHash = hashToken(rat)
+	rec.RegistrationTokenHash = tokenHash
 	if newSecret && h.cfg.ClientSecretTTL > 0 {
 		end := h.d.Now().Add(h.cfg.ClientSecretTTL).UTC().Truncate(time.Second)
 		rec.SecretExpiresAt = &end
@@ -218,11 +291,11 @@ func (h *Handler) issueRegistrationToken(ctx context.Context, c *store.Client, s
 		}
 		rec.Metadata[metadataKeyStatement] = stmt
 	}
-	if err := h.d.Store.UpsertClient(ctx, &rec); err != nil {
-		return "", nil, err
+	if err := h.d.Store.UpdateRegisteredClient(ctx, &rec, expectHash); err != nil {
+		return nil, err
 	}
 	h.d.Changed()
-	return rat, &rec, nil
+	return &rec, nil
 }
 
 // response is the client information response of rec: everything registered, never a

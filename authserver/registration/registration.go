@@ -25,6 +25,8 @@ type Clients interface {
 	CreateClient(ctx context.Context, c spec.Client, source string) (*manage.Created, error)
 	ReplaceClient(ctx context.Context, c spec.Client, source string) (*manage.Created, error)
 	DeleteClient(ctx context.Context, id string) error
+	// RotateSecret gives the client a new secret; the previous one stays valid for overlap.
+	RotateSecret(ctx context.Context, id string, overlap time.Duration) (*manage.Created, error)
 	GetClient(ctx context.Context, id string) (*store.Client, error)
 	ClientLinks(ctx context.Context, id string) ([]spec.LinkView, error)
 	Env() spec.Env
@@ -35,7 +37,7 @@ type Clients interface {
 // and resources (checked before an initial access token is spent).
 type Store interface {
 	UseInitialAccessToken(ctx context.Context, hash string, now time.Time) (*store.InitialAccessToken, error)
-	UpsertClient(ctx context.Context, c *store.Client) error
+	UpdateRegisteredClient(ctx context.Context, c *store.Client, tokenHash string) error
 	GetResourceByIdentifier(ctx context.Context, identifier string) (*store.Resource, error)
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -204,5 +205,102 @@ func TestExpiredInitialAccessToken(t *testing.T) {
 	r := f.register(f.newInitialAccessToken(0, &past), publicClient())
 	if r.status != http.StatusUnauthorized || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Errorf("expired token: %d %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
+}
+
+// TestClientSecretRenewal: with client_secret_ttl, an update in the second half of the
+// secret's life (or after its end) issues a new secret, returned once with its new end; the
+// old one stays valid until its own end. Earlier updates keep the secret.
+func TestClientSecretRenewal(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	f := newFixtureAt(t, func(c *registration.Config) { c.ClientSecretTTL = time.Hour }, func() time.Time { return now })
+	reg := f.mustRegister(confidentialClient())
+	id, first := reg.str("client_id"), reg.str("client_secret")
+	rat := reg.str("registration_access_token")
+	update := func() reply {
+		t.Helper()
+		r := f.manage(http.MethodPut, reg, rat, with(confidentialClient(), "client_id", id))
+		if r.status != http.StatusOK {
+			t.Fatalf("update: %d %s", r.status, r.raw)
+		}
+		rat = r.str("registration_access_token")
+		return r
+	}
+	expiresAt := func(r reply) time.Time {
+		v, _ := r.body["client_secret_expires_at"].(float64)
+		return time.Unix(int64(v), 0)
+	}
+	start := now
+
+	now = start.Add(10 * time.Minute)
+	if r := update(); r.str("client_secret") != "" || !expiresAt(r).Equal(start.Add(time.Hour)) {
+		t.Errorf("early update: client_secret issued %v, expires at %v: want the secret kept", r.str("client_secret") != "", expiresAt(r))
+	}
+
+	now = start.Add(40 * time.Minute)
+	r := update()
+	second := r.str("client_secret")
+	if second == "" || second == first || !expiresAt(r).Equal(now.Add(time.Hour)) {
+		t.Fatalf("update in the secret's second half: %s", r.raw)
+	}
+	for name, secret := range map[string]string{"the new secret": second, "the old secret before its end": first} {
+		if tok := f.token(id, secret); tok.status != http.StatusOK {
+			t.Errorf("%s: %d %s", name, tok.status, tok.raw)
+		}
+	}
+	stored, err := f.st.GetClient(context.Background(), id)
+	if err != nil || stored.PreviousSecretExpiresAt == nil || !stored.PreviousSecretExpiresAt.Equal(start.Add(time.Hour)) {
+		t.Errorf("the old secret's overlap: %v (err %v), want its own end %v", stored.PreviousSecretExpiresAt, err, start.Add(time.Hour))
+	}
+
+	now = start.Add(61 * time.Minute)
+	if tok := f.token(id, first); tok.status != http.StatusUnauthorized {
+		t.Errorf("the old secret after its end: %d %s", tok.status, tok.raw)
+	}
+
+	now = start.Add(3 * time.Hour) // the second secret has ended
+	if r := update(); r.str("client_secret") == "" || r.str("client_secret") == second {
+		t.Errorf("update after the secret ended: %s", r.raw)
+	}
+	if stored, err := f.st.GetClient(context.Background(), id); err != nil || stored.PreviousSecretHash != "" {
+		t.Errorf("an ended secret must not live on as the previous one (err %v)", err)
+	}
+}
+
+// TestCORS: browser apps (SPAs, MCP clients in a browser) register and manage themselves
+// cross-origin: preflights are answered for every method of the two endpoints, and answers
+// carry Access-Control-Allow-Origin (and expose the Bearer challenge).
+func TestCORS(t *testing.T) {
+	f := newFixture(t, func(c *registration.Config) { c.Policy, c.InitialAccessToken = registration.PolicyOpen, "" })
+	const origin = "https://spa.example.test"
+	send := func(method, path, bearer, body string, header map[string]string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, issuer+path, strings.NewReader(body))
+		req.Header.Set("Origin", origin)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, tt := range []struct{ path, method string }{{"/register", "POST"}, {"/register/some-client", "PUT"}, {"/register/some-client", "DELETE"}} {
+		pre := send(http.MethodOptions, tt.path, "", "", map[string]string{"Access-Control-Request-Method": tt.method, "Access-Control-Request-Headers": "authorization, content-type"})
+		h := pre.Header()
+		if pre.Code != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), tt.method) ||
+			!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") {
+			t.Errorf("preflight %s %s: %d %v", tt.method, tt.path, pre.Code, h)
+		}
+	}
+	reg := send(http.MethodPost, "/register", "", `{"redirect_uris":["https://spa.example.test/cb"],"token_endpoint_auth_method":"none"}`,
+		map[string]string{"Content-Type": "application/json"})
+	if reg.Code != http.StatusCreated || reg.Header().Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("cross-origin registration: %d, Access-Control-Allow-Origin %q", reg.Code, reg.Header().Get("Access-Control-Allow-Origin"))
+	}
+	refused := send(http.MethodGet, "/register/some-client", "wrong", "", nil)
+	if refused.Code != http.StatusUnauthorized || !strings.Contains(refused.Header().Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+		t.Errorf("cross-origin refusal: %d %v", refused.Code, refused.Header())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
 // request is a registration or update request body: client metadata, and optionally a
@@ -65,10 +66,34 @@ func (h *Handler) applyStatement(req *request) error {
 	if err != nil {
 		return err
 	}
-	// Decoding onto the request replaces exactly the members the statement carries.
+	return overrideWith(req, claims)
+}
+
+// reapplyStatement lets the statement an updated client holds override the update, as it
+// overrode its registration: without it, an update could replace every value the publisher
+// vouched for while the client still shows the statement.
+func reapplyStatement(req *request, existing *store.Client) error {
+	stored, _ := existing.Metadata[metadataKeyStatement].(string)
+	if stored == "" {
+		return nil
+	}
+	claims, err := storedClaims(stored)
+	if err != nil {
+		return err
+	}
+	req.SoftwareStatement = stored
+	return overrideWith(req, claims)
+}
+
+// overrideWith decodes a statement's claims onto the request, which replaces exactly the
+// members the statement carries. The client_id stays the request's: a statement describes
+// software, and the server issues client IDs.
+func overrideWith(req *request, claims json.RawMessage) error {
+	id := req.ClientID
 	if err := json.Unmarshal(claims, &req.ClientMetadata); err != nil {
 		return newError(codeInvalidStatement, "software_statement: its claims are not valid client metadata")
 	}
+	req.ClientID = id
 	return nil
 }
 

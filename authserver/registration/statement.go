@@ -2,6 +2,7 @@ package registration
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -59,6 +60,10 @@ func (s statements) verify(statement string) (json.RawMessage, error) {
 	if err := std.ValidateWithLeeway(jwt.Expected{Time: s.now()}, statementLeeway); err != nil {
 		return nil, newError(codeInvalidStatement, "software_statement: is expired or not yet valid")
 	}
+	if std.Issuer == "" {
+		// RFC 7591 §2.3: the statement MUST name the party attesting to its claims.
+		return nil, newError(codeInvalidStatement, "software_statement: needs iss (its publisher)")
+	}
 	if std.IssuedAt == nil && std.Expiry == nil {
 		// Nothing bounds a statement without iat and exp: a leaked one would register forever.
 		// Publishers then rotate keys to revoke; iat or exp is cheap to add.
@@ -80,4 +85,19 @@ func (s statements) candidates(kid string) []jose.JSONWebKey {
 		return nil
 	}
 	return s.keys.Keys
+}
+
+// storedClaims returns the claims of a statement this server verified when it stored it.
+// They are not verified again: the statement may have expired, or its key been rotated, since
+// the client registered, and it still states what the client was approved as.
+func storedClaims(statement string) (json.RawMessage, error) {
+	tok, err := jwt.ParseSigned(statement, jwa.Jose(jwa.Asymmetric()))
+	if err != nil {
+		return nil, fmt.Errorf("registration: the stored software statement does not parse: %w", err)
+	}
+	var claims map[string]json.RawMessage
+	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
+		return nil, fmt.Errorf("registration: the stored software statement's claims: %w", err)
+	}
+	return json.Marshal(claims)
 }

@@ -45,9 +45,17 @@ func requireStatements(t testing.TB) func(*registration.Config) {
 	}
 }
 
-// signStatement signs claims as they are (ES256, kid "publisher").
+// statementIssuer is the iss of the test statements (RFC 7591 §2.3 requires one).
+const statementIssuer = "https://publisher.example.test"
+
+// signStatement signs claims (ES256, kid "publisher"), adding iss and iat unless the claims
+// set them or ask for their absence ("_no_iss", "_unbounded").
 func signStatement(t testing.TB, key *ecdsa.PrivateKey, claims map[string]any) string {
 	t.Helper()
+	if _, noIss := claims["_no_iss"]; !noIss && claims["iss"] == nil {
+		claims["iss"] = statementIssuer
+	}
+	delete(claims, "_no_iss")
 	if _, ok := claims["iat"]; !ok && claims["exp"] == nil {
 		if _, unbounded := claims["_unbounded"]; !unbounded {
 			claims["iat"] = time.Now().Unix()
@@ -114,5 +122,48 @@ func TestStatementOptional(t *testing.T) {
 	g := newFixture(t, nil) // trusts no publisher
 	if r := g.register(staticToken, with(publicClient(), "software_statement", signStatement(t, trustedKey, map[string]any{}))); r.str("error") != "unapproved_software_statement" {
 		t.Errorf("statement where none is trusted: %d %s", r.status, r.raw)
+	}
+}
+
+// TestStatementBindsUpdates: what a client's software statement asserts binds its updates
+// too: an update without a statement gets the registered statement's values over its own
+// (RFC 7591 §2.3: the statement's values take precedence), and one bringing a new trusted
+// statement is bound by that one from then on.
+func TestStatementBindsUpdates(t *testing.T) {
+	f := newFixture(t, requireStatements(t))
+	stmt := signStatement(t, trustedKey, map[string]any{
+		"software_id": "vetted", "client_name": "Vetted App", "scope": "openid",
+		"redirect_uris": []string{redirectURI}, "client_id": "chosen-by-the-publisher", // ignored
+	})
+	r := f.mustRegister(with(publicClient(), "software_statement", stmt))
+	id := r.str("client_id")
+	upd := f.manage(http.MethodPut, r, r.str("registration_access_token"), with(publicClient(),
+		"client_id", id, "client_name", "Impostor", "scope", "openid read",
+		"redirect_uris", []string{"https://app.example.test/elsewhere"}))
+	if upd.status != http.StatusOK {
+		t.Fatalf("update without a statement: %d %s", upd.status, upd.raw)
+	}
+	for key, want := range map[string]string{"client_name": "Vetted App", "scope": "openid", "software_id": "vetted", "software_statement": stmt} {
+		if got := upd.str(key); got != want {
+			t.Errorf("after the update without a statement: %s %q, want %q", key, got, want)
+		}
+	}
+	if uris := anyStrings(upd.body["redirect_uris"]); len(uris) != 1 || uris[0] != redirectURI {
+		t.Errorf("redirect_uris %v, want the statement's", uris)
+	}
+
+	next := signStatement(t, trustedKey, map[string]any{"software_id": "vetted", "software_version": "2", "client_name": "Vetted App 2"})
+	upd = f.manage(http.MethodPut, r, upd.str("registration_access_token"), with(publicClient(),
+		"client_id", id, "client_name", "Impostor", "software_statement", next))
+	if upd.status != http.StatusOK || upd.str("client_name") != "Vetted App 2" || upd.str("software_statement") != next {
+		t.Fatalf("update with a new statement: %d %s", upd.status, upd.raw)
+	}
+	upd = f.manage(http.MethodPut, r, upd.str("registration_access_token"), with(publicClient(), "client_id", id, "client_name", "Impostor"))
+	if upd.status != http.StatusOK || upd.str("client_name") != "Vetted App 2" || upd.str("software_version") != "2" {
+		t.Errorf("the new statement does not bind the next update: %d %s", upd.status, upd.raw)
+	}
+	if u := f.manage(http.MethodPut, r, upd.str("registration_access_token"), with(publicClient(), "client_id", id,
+		"software_statement", untrustedStatement(t))); u.str("error") != "unapproved_software_statement" {
+		t.Errorf("update with an untrusted statement: %d %s", u.status, u.raw)
 	}
 }

@@ -224,6 +224,12 @@ type ClientStore interface {
 	// CreateClient inserts a new client; ErrConflict if the ID exists. Of concurrent
 	// creations of one ID exactly one succeeds.
 	CreateClient(ctx context.Context, c *Client) error
+	// UpdateRegisteredClient replaces every field of the client c.ID (CreatedAt is kept) only
+	// while its stored RegistrationTokenHash is tokenHash; ErrNotFound, and nothing written,
+	// when the client is gone or holds another hash. RFC 7592 updates write with it, so of
+	// concurrent updates with one registration access token exactly one wins, and an update
+	// racing a deletion never brings the client back.
+	UpdateRegisteredClient(ctx context.Context, c *Client, tokenHash string) error
 	// DeleteClient deletes the client with its resource links and consents; ErrNotFound if
 	// there is no such client. Its grants and tokens are the caller's to revoke
 	// (RevokeClientGrants, RevokeClientAccessTokens).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -66,6 +68,25 @@ func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
 		return s.writeErr("create client", err)
 	}
 	c.Source, c.CreatedAt, c.UpdatedAt = sourceOf(c), created, updated
+	return nil
+}
+
+// UpdateRegisteredClient replaces the client c.ID while its registration token hash is
+// tokenHash; ErrNotFound otherwise (the WHERE decides, atomically). It writes the stored
+// CreatedAt, the new UpdatedAt and the stored Source back into c.
+func (s *Store) UpdateRegisteredClient(ctx context.Context, c *store.Client, tokenHash string) error {
+	args, _, updated, err := clientArgs(c)
+	if err != nil {
+		return err
+	}
+	// clientArgs follows clientCols; the update's parameters leave created_at out.
+	created := slices.Index(strings.Split(clientCols, ", "), "created_at")
+	args = append(slices.Delete(args, created, created+1), tokenHash)
+	var storedCreated int64
+	if err := s.stmts.updateRegisteredClient.QueryRowContext(ctx, args...).Scan(&storedCreated); err != nil {
+		return s.writeErr("update registered client", err)
+	}
+	c.Source, c.CreatedAt, c.UpdatedAt = sourceOf(c), fromMillis(storedCreated), updated
 	return nil
 }
 

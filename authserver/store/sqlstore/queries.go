@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -124,6 +125,20 @@ func setExcluded(cols string, skip ...string) string {
 
 // setParams returns "col = $i, ..." numbering every column by its position in cols, for
 // the columns not in skip.
+// qUpdateRegisteredClient replaces a client while it holds the expected registration token
+// hash. Its parameters are clientCols without created_at (which an update keeps), then the
+// expected hash.
+var qUpdateRegisteredClient = func() string {
+	cols := withoutCol(clientCols, "created_at")
+	return "UPDATE oauth_clients SET " + setParams(cols, "id") +
+		fmt.Sprintf(" WHERE id = $1 AND registration_token_hash = $%d RETURNING created_at", len(strings.Split(cols, ", "))+1)
+}()
+
+// withoutCol removes one column from a column list.
+func withoutCol(cols, col string) string {
+	return strings.Join(slices.DeleteFunc(strings.Split(cols, ", "), func(c string) bool { return c == col }), ", ")
+}
+
 func setParams(cols string, skip ...string) string {
 	var sets []string
 	for i, c := range strings.Split(cols, ", ") {
@@ -148,6 +163,7 @@ func contains(list []string, s string) bool {
 type statements struct {
 	getClient, listClients, upsertClient, deleteClient                    *sql.Stmt
 	createClient, deleteClientConsents, revision                          *sql.Stmt
+	updateRegisteredClient                                                *sql.Stmt
 	getResource, getResourceByIdentifier, listResources                   *sql.Stmt
 	createResource, updateResource, deleteResource                        *sql.Stmt
 	linkClientResource, unlinkClientResource                              *sql.Stmt
@@ -173,6 +189,7 @@ func (st *statements) defs() []stmtDef {
 		{&st.upsertClient, true, qUpsertClient},
 		{&st.deleteClient, true, "DELETE FROM oauth_clients WHERE id = $1"},
 		{&st.createClient, true, qCreateClient},
+		{&st.updateRegisteredClient, true, qUpdateRegisteredClient},
 		{&st.deleteClientConsents, true, "DELETE FROM oauth_consents WHERE client_id = $1"},
 		{&st.revision, false, "SELECT revision FROM oauth_revision WHERE id = 1"},
 

@@ -18,6 +18,8 @@ import (
 var manageTests = []contractTest{
 	{"ClientCreate", testClientCreate},
 	{"RaceCreateClient", testRaceCreateClient},
+	{"UpdateRegisteredClient", testUpdateRegisteredClient},
+	{"RaceUpdateRegisteredClient", testRaceUpdateRegisteredClient},
 	{"ClientSourceDefaultsToConfig", testClientSourceDefault},
 	{"ClientsPage", testClientsPage},
 	{"ResourcesPage", testResourcesPage},
@@ -102,6 +104,67 @@ func testRaceCreateClient(t *testing.T, s store.Store) {
 		if want := fmt.Sprintf("creator %d", winner); got.Name != want {
 			t.Errorf("round %d: stored client is %q, want the winner's %q", round, got.Name, want)
 		}
+	}
+}
+
+// testUpdateRegisteredClient: the client is replaced only while it holds the expected
+// registration token hash; otherwise, or when it is gone, ErrNotFound and nothing written
+// (never an insert: a deleted client stays deleted).
+func testUpdateRegisteredClient(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	c := newClient("registered")
+	c.Source, c.RegistrationTokenHash = store.SourceRegistration, "hash-0"
+	mustNil(t, s.CreateClient(ctx, c), "CreateClient")
+	created := c.CreatedAt
+
+	next := newClient("registered")
+	next.Name, next.Source, next.RegistrationTokenHash = "renamed", store.SourceRegistration, "hash-1"
+	want := *next
+	mustNil(t, s.UpdateRegisteredClient(ctx, next, "hash-0"), "UpdateRegisteredClient")
+	if !next.CreatedAt.Equal(created) || next.UpdatedAt.IsZero() {
+		t.Errorf("written back: CreatedAt %v (want the stored %v), UpdatedAt %v", next.CreatedAt, created, next.UpdatedAt)
+	}
+	got, err := s.GetClient(ctx, "registered")
+	mustNil(t, err, "GetClient")
+	assertEqual(t, clientSansTimes(got), clientSansTimes(&want))
+
+	stale := newClient("registered")
+	stale.Name, stale.RegistrationTokenHash = "stale", "hash-2"
+	mustBe(t, s.UpdateRegisteredClient(ctx, stale, "hash-0"), store.ErrNotFound, "UpdateRegisteredClient (rotated-out hash)")
+	got, err = s.GetClient(ctx, "registered")
+	mustNil(t, err, "GetClient")
+	assertEqual(t, clientSansTimes(got), clientSansTimes(&want))
+
+	mustBe(t, s.UpdateRegisteredClient(ctx, newClient("ghost"), ""), store.ErrNotFound, "UpdateRegisteredClient (no such client)")
+	_, err = s.GetClient(ctx, "ghost")
+	mustBe(t, err, store.ErrNotFound, "GetClient (ghost)")
+}
+
+// testRaceUpdateRegisteredClient: of concurrent updates expecting one hash exactly one wins.
+func testRaceUpdateRegisteredClient(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n = 16
+	mustNil(t, s.CreateClient(ctx, &store.Client{ID: "contested", Source: store.SourceRegistration, RegistrationTokenHash: "hash-0"}), "CreateClient")
+	errs := make([]error, n)
+	start(n, func(i int) {
+		errs[i] = s.UpdateRegisteredClient(ctx, &store.Client{ID: "contested", Name: fmt.Sprintf("updater %d", i),
+			Source: store.SourceRegistration, RegistrationTokenHash: fmt.Sprintf("hash-%d", i+1)}, "hash-0")
+	})
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("updaters %d and %d both succeeded", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, store.ErrNotFound):
+			t.Errorf("UpdateRegisteredClient: unexpected error %v", err)
+		}
+	}
+	got, err := s.GetClient(ctx, "contested")
+	mustNil(t, err, "GetClient")
+	if winner < 0 || got.Name != fmt.Sprintf("updater %d", winner) || got.RegistrationTokenHash != fmt.Sprintf("hash-%d", winner+1) {
+		t.Errorf("winner %d, stored %q with %q", winner, got.Name, got.RegistrationTokenHash)
 	}
 }
 
@@ -718,6 +781,7 @@ func testRevision(t *testing.T, s store.Store) {
 		{"UpsertClient (insert)", func() error { return s.UpsertClient(ctx, newClient("c1")) }, true},
 		{"UpsertClient (replace)", func() error { return s.UpsertClient(ctx, newClient("c1")) }, true},
 		{"CreateClient", func() error { return s.CreateClient(ctx, newClient("c2")) }, true},
+		{"UpdateRegisteredClient", func() error { return s.UpdateRegisteredClient(ctx, newClient("c2"), "rat-hash-of-c2") }, true},
 		{"CreateResource", func() error { return s.CreateResource(ctx, res) }, true},
 		{"UpdateResource", func() error { return s.UpdateResource(ctx, res) }, true},
 		{"LinkClientResource", func() error {

@@ -139,3 +139,38 @@ test('open registration: no initial access token, then a token', async () => {
   assert.equal(spa.clientMetadata().token_endpoint_auth_method, 'none');
   assert.equal(spa.clientMetadata().client_secret, undefined);
 });
+
+test('a browser app registers cross-origin through Caddy (CORS preflight, then the registration)', async () => {
+  const endpoint = `${openIssuer}/register`;
+  const origin = 'https://spa.example';
+  const preflight = await fetch(endpoint, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+  });
+  assert.equal(preflight.status, 204);
+  assert.equal(preflight.headers.get('access-control-allow-origin'), '*');
+  assert.match(preflight.headers.get('access-control-allow-methods'), /POST/);
+
+  const response = await fetch(endpoint, {
+    method: 'POST',
+    headers: { origin, 'content-type': 'application/json' },
+    body: JSON.stringify({ redirect_uris: ['http://127.0.0.1:9/cb'], token_endpoint_auth_method: 'none' }),
+  });
+  assert.equal(response.status, 201);
+  assert.equal(response.headers.get('access-control-allow-origin'), '*');
+  const registered = await response.json();
+
+  // Its own registration, read and deleted from the browser too (preflighted DELETE).
+  const manage = await fetch(registered.registration_client_uri, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': 'DELETE', 'access-control-request-headers': 'authorization' },
+  });
+  assert.equal(manage.status, 204);
+  assert.match(manage.headers.get('access-control-allow-methods'), /DELETE/);
+  const deleted = await fetch(registered.registration_client_uri, {
+    method: 'DELETE',
+    headers: { origin, authorization: `Bearer ${registered.registration_access_token}` },
+  });
+  assert.equal(deleted.status, 204);
+  assert.equal(deleted.headers.get('access-control-allow-origin'), '*');
+});
