@@ -46,12 +46,13 @@ func (s *Server) ActiveAccessToken(ctx context.Context, token string) (*AccessTo
 	key := string(digest[:])
 	info, hit := s.gatewayHit(key, digest)
 	if !hit {
+		epoch := s.gatewayGuard.begin()
 		var err error
 		if info, err = s.activeToken(ctx, token); err != nil || info == nil {
 			return nil, err
 		}
 		if ttl := min(gatewayTTL, time.Until(time.Unix(info.expiresAt, 0))); ttl > 0 {
-			s.gateway.SetWithTTL(key, verifiedToken{digest: digest, info: info}, 1, ttl)
+			s.gatewayGuard.fill(epoch, func() { s.gateway.SetWithTTL(key, verifiedToken{digest: digest, info: info}, 1, ttl) })
 		}
 	}
 	if info.expiresAt <= s.now().Unix() || s.revokedLocally(info) {
@@ -70,6 +71,10 @@ func (s *Server) ActiveAccessToken(ctx context.Context, token string) (*AccessTo
 		Claims:    maps.Clone(info.extra),
 	}, nil
 }
+
+// clearGateway drops every cached in-process validation after a revocation or deletion; a
+// validation in flight that read the store before it is not cached (fillGuard).
+func (s *Server) clearGateway() { s.gatewayGuard.clear(s.gateway.Clear) }
 
 func (s *Server) gatewayHit(key string, digest [sha256.Size]byte) (*tokenInfo, bool) {
 	if v, ok := s.gateway.Get(key); ok && v.digest == digest {

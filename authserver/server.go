@@ -75,6 +75,7 @@ type Server struct {
 	// revokedLocal holds revocations made through this server (key → token exp), checked on
 	// every in-process validation so they apply at once.
 	gateway      *ristretto.Cache[string, verifiedToken]
+	gatewayGuard fillGuard // see clearGateway
 	revokedLocal sync.Map
 	// claimFragments caches each resource's encoded custom claims (resource ID → claimFragment).
 	claimFragments sync.Map
@@ -278,7 +279,7 @@ func (s *Server) DeleteResource(ctx context.Context, identifier string) error {
 		return err
 	}
 	defer s.lookups.invalidate()
-	defer s.gateway.Clear() // in-process results may name the resource
+	defer s.clearGateway() // in-process results may name the resource
 	return s.st.DeleteResource(ctx, r.ID)
 }
 
