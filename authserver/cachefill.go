@@ -30,8 +30,8 @@ func (g *fillGuard) fill(epoch uint64, set func()) {
 	}
 }
 
-// clear moves the epoch and runs clearCaches with no fill in progress. Clears are also
-// serialised by it (ristretto's Clear is not atomic).
+// clear moves the epoch and runs clearCaches with no fill in progress (ristretto's Clear is
+// not atomic: a Set during it may survive it).
 func (g *fillGuard) clear(clearCaches func()) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
