@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
+	"github.com/caddy-oauth/caddy-oauth/authserver/registration"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
@@ -68,6 +69,9 @@ type Config struct {
 	// runtime rotation that names no overlap (default 24 h), so deployed clients can switch
 	// without downtime.
 	ClientSecretRotationOverlap time.Duration
+
+	// Registration is the dynamic client registration policy (RFC 7591/7592); off by default.
+	Registration registration.Config
 
 	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
 	DPoPAlgs []string
@@ -214,6 +218,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 		c.ClientSecretRotationOverlap = DefaultSecretRotationOverlap
 	}
 	if err := c.endUserDefaults(); err != nil {
+		return c, err
+	}
+	if err := c.Registration.Validate(placeholders); err != nil {
 		return c, err
 	}
 	documents, err := c.ClientIDMetadataDocuments.WithDefaults()

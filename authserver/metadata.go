@@ -41,6 +41,8 @@ type metadata struct {
 	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthSigningAlgValues    []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
 	DPoPSigningAlgValuesSupported             []string `json:"dpop_signing_alg_values_supported"`
+	// RegistrationEndpoint appears only when registration is on (its policy is not off).
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 
 	// End-user flows (OIDC Discovery §3, RFC 8414 §2, RFC 9207, RP-Initiated Logout §2.1).
 	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
@@ -87,6 +89,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		RevocationEndpointAuthMethodsSupported:    clientAuthMethods(pathRevoke),
 		RevocationEndpointAuthSigningAlgValues:    algs,
 		DPoPSigningAlgValuesSupported:             s.dpopAlgs(),
+		RegistrationEndpoint:                      s.registrationEndpoint(),
 
 		AuthorizationEndpoint:             s.endpoint(pathAuthorize),
 		UserinfoEndpoint:                  s.endpoint(pathUserinfo),

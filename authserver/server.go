@@ -22,6 +22,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/registration"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
@@ -68,6 +69,8 @@ type Server struct {
 	secrets  *clientsecret.Verifier
 	lookups  *lookups
 	manage   *manage.Service
+	// registration serves /register (RFC 7591/7592); nil when the policy is off.
+	registration *registration.Handler
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -90,7 +93,10 @@ type Server struct {
 
 	grantHandlers map[string]grantHandler
 	routes        map[string]http.HandlerFunc
-	metadataJSON  []byte
+	// mounts are capabilities in their own packages that serve paths of their own below the
+	// issuer (e.g. /register/{client_id}); asked after routes.
+	mounts       []mount
+	metadataJSON []byte
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -191,6 +197,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.manage = s.newManage()
+	if s.registration, err = s.newRegistration(); err != nil {
+		return nil, err
+	}
 	s.grantHandlers = s.grants()
 	if s.metadataJSON, err = s.buildMetadata(); err != nil {
 		return nil, err
@@ -235,7 +244,30 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 		"/.well-known/oauth-authorization-server" + base: s.handleMetadata,
 		"/.well-known/openid-configuration" + base:       s.handleMetadata,
 	}
+	s.mounts = nil
+	if s.registration != nil {
+		s.mounts = append(s.mounts, s.registration)
+	}
 	return routes
+}
+
+// mount is a capability that serves the paths it owns.
+type mount interface {
+	http.Handler
+	Owns(path string) bool
+}
+
+// handlerFor returns the endpoint serving path, or nil.
+func (s *Server) handlerFor(path string) http.Handler {
+	if h, ok := s.routes[path]; ok {
+		return h
+	}
+	for _, m := range s.mounts {
+		if m.Owns(path) {
+			return m
+		}
+	}
+	return nil
 }
 
 // basePath is the issuer's path without a trailing slash ("" for a host-only issuer).
@@ -251,19 +283,16 @@ func (s *Server) endpoint(path string) string { return s.cfg.Issuer + path }
 func (s *Server) Issuer() string { return s.cfg.Issuer }
 
 // OwnsPath reports whether path is one of this server's endpoints.
-func (s *Server) OwnsPath(path string) bool {
-	_, ok := s.routes[path]
-	return ok
-}
+func (s *Server) OwnsPath(path string) bool { return s.handlerFor(path) != nil }
 
 // ServeHTTP routes a request to its endpoint; unknown paths get 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.routes[r.URL.Path]
-	if !ok {
+	h := s.handlerFor(r.URL.Path)
+	if h == nil {
 		http.NotFound(w, r)
 		return
 	}
-	h(w, r)
+	h.ServeHTTP(w, r)
 }
 
 // RotateKeys makes a new current signing key for alg; the previous one stays published until

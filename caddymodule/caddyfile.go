@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 )
 
 func init() {
@@ -107,6 +109,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    template_dir <dir>
 //	    login_limits <per_account> <per_ip> <window>
 //	    login_delay <base> <max>
+//	    registration {
+//	        policy off|initial_access_token|open
+//	        initial_access_token <token>
+//	        grant_types <grant...>
+//	        scopes <scope...>
+//	        resources <identifier...>
+//	        auth_methods <method...>
+//	        client_secret_ttl <duration>
+//	        redirect_uris_https_only [true|false]
+//	        redirect_hosts <host...>
+//	        software_statement_jwks <JWK Set JSON>
+//	        require_software_statement [true|false]
+//	    }
 //	}
 //
 // claim and metadata values are JSON when they parse as JSON, otherwise strings.
@@ -198,6 +213,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = parseLoginLimits(d, h)
 		case "login_delay":
 			err = parseLoginDelay(d, h)
+		case "registration":
+			if h.Registration != nil {
+				return d.Err("registration: declared twice")
+			}
+			h.Registration, err = parseRegistration(d)
 		default:
 			return d.Errf("unknown oauth_server subdirective %q", d.Val())
 		}
@@ -299,15 +319,15 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 		case "grant_types":
 			c.GrantTypes, err = atLeastOneArg(d)
 		case "redirect_uris":
-			c.RedirectURIs, err = uriArgs(d, "redirect_uri")
+			c.RedirectURIs, err = uriArgs(d, func(v string) error { return spec.ValidateRedirectURI("redirect_uris", v) })
 		case "redirect_uri_any_loopback_port":
 			c.RedirectURIAnyLoopbackPort, err = boolArg(d)
 		case "scopes":
 			c.Scopes, err = scopeArgs(d)
 		case "resources":
-			c.Resources, err = uriArgs(d, "resource")
+			c.Resources, err = uriArgs(d, func(v string) error { return checkAbsoluteURI("resources", v) })
 		case "introspects":
-			c.Introspects, err = uriArgs(d, "resource")
+			c.Introspects, err = uriArgs(d, func(v string) error { return checkAbsoluteURI("introspects", v) })
 		case "default_resource":
 			if c.DefaultResource, err = oneArg(d); err == nil {
 				if err = checkAbsoluteURI("default_resource", c.DefaultResource); err != nil {
@@ -328,7 +348,7 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 		case "dpop_bound_access_tokens":
 			c.DPoPBoundAccessTokens, err = boolArg(d)
 		case "post_logout_redirect_uris":
-			c.PostLogoutRedirectURIs, err = uriArgs(d, "post_logout_redirect_uri")
+			c.PostLogoutRedirectURIs, err = uriArgs(d, func(v string) error { return spec.ValidateRedirectURI("post_logout_redirect_uris", v) })
 		case "subject_type":
 			c.SubjectType, err = enumArg(d, subjectTypes)
 		case "sector_identifier":
@@ -498,13 +518,13 @@ func scopeArgs(d *caddyfile.Dispenser) ([]string, error) {
 	return args, nil
 }
 
-func uriArgs(d *caddyfile.Dispenser, what string) ([]string, error) {
+func uriArgs(d *caddyfile.Dispenser, check func(string) error) ([]string, error) {
 	args, err := atLeastOneArg(d)
 	if err != nil {
 		return nil, err
 	}
 	for _, v := range args {
-		if err := checkAbsoluteURI(what, v); err != nil {
+		if err := check(v); err != nil {
 			return nil, d.WrapErr(err)
 		}
 	}

@@ -86,7 +86,7 @@ func parseClientIDMetadataDocuments(d *caddyfile.Dispenser) (*ClientIDMetadataDo
 		case "allowed_hosts":
 			c.AllowedHosts, err = atLeastOneArg(d)
 		case "resources":
-			c.Resources, err = uriArgs(d, "resources")
+			c.Resources, err = uriArgs(d, func(v string) error { return checkAbsoluteURI("resources", v) })
 		default:
 			return nil, d.Errf("unknown client_id_metadata_documents subdirective %q", d.Val())
 		}

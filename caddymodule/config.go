@@ -247,6 +247,10 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		}
 		cfg.DPoPNonceSecret = secret
 	}
+	var err error
+	if cfg.Registration, err = h.Registration.config(resolve); err != nil {
+		return cfg, err
+	}
 	for _, r := range h.Resources {
 		rc := authserver.ResourceConfig{
 			Identifier:                    r.Identifier,

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,8 +26,21 @@ type contractCase struct {
 	config string
 	// metadata is the client as the admin API and registration take it (RFC 7591 names).
 	metadata string
-	want     string
+	// The refusal: the field, the offending value (only operators see it) and what is wrong,
+	// and the RFC 7591 error code registration answers with.
+	field, value, msg, code string
 }
+
+// operatorText is the refusal as the operator's entry points show it (with the value).
+func (c contractCase) operatorText() string {
+	if c.value == "" {
+		return c.field + ": " + c.msg
+	}
+	return fmt.Sprintf("%s %q: %s", c.field, c.value, c.msg)
+}
+
+// clientText is the refusal as an OAuth client sees it (error_description): no value.
+func (c contractCase) clientText() string { return c.field + ": " + c.msg }
 
 var contractCases = []contractCase{
 	{
@@ -34,42 +48,42 @@ var contractCases = []contractCase{
 		caddyfile: "redirect_uris http://example.com/cb",
 		config:    `{"client_id":"c","redirect_uris":["http://example.com/cb"]}`,
 		metadata:  `{"client_id":"c","redirect_uris":["http://example.com/cb"],"token_endpoint_auth_method":"none"}`,
-		want:      "redirect_uris \"http://example.com/cb\": http is allowed only on loopback; use https",
+		field:     "redirect_uris", value: "http://example.com/cb", msg: "http is allowed only on loopback; use https", code: "invalid_redirect_uri",
 	},
 	{
 		name:      "redirect URI with a fragment",
 		caddyfile: "redirect_uris https://app.example/cb#top",
 		config:    `{"client_id":"c","redirect_uris":["https://app.example/cb#top"]}`,
 		metadata:  `{"client_id":"c","redirect_uris":["https://app.example/cb#top"],"token_endpoint_auth_method":"none"}`,
-		want:      "must be an absolute URI without a fragment",
+		field:     "redirect_uris", value: "https://app.example/cb#top", msg: "must be an absolute URI without a fragment", code: "invalid_redirect_uri",
 	},
 	{
 		name:      "public client with client_credentials",
 		caddyfile: "auth_method none\n grant_types client_credentials",
 		config:    `{"client_id":"c","auth_method":"none","grant_types":["client_credentials"]}`,
 		metadata:  `{"client_id":"c","token_endpoint_auth_method":"none","grant_types":["client_credentials"]}`,
-		want:      "a public client (token_endpoint_auth_method none) cannot use client_credentials",
+		field:     "grant_types", msg: "a public client (token_endpoint_auth_method none) cannot use client_credentials", code: "invalid_client_metadata",
 	},
 	{
 		name:      "private key published as a client key",
 		caddyfile: "auth_method private_key_jwt\n jwks `" + contractPrivateJWKS + "`",
 		config:    `{"client_id":"c","auth_method":"private_key_jwt","jwks":` + contractPrivateJWKS + `}`,
 		metadata:  `{"client_id":"c","token_endpoint_auth_method":"private_key_jwt","jwks":` + contractPrivateJWKS + `}`,
-		want:      "jwks: must hold public keys only",
+		field:     "jwks", msg: "must hold public keys only", code: "invalid_client_metadata",
 	},
 	{
 		name:      "ID token algorithm the server has no key for",
 		caddyfile: "redirect_uris https://app.example/cb\n id_token_signed_response_alg PS512",
 		config:    `{"client_id":"c","redirect_uris":["https://app.example/cb"],"id_token_signed_response_alg":"PS512"}`,
 		metadata:  `{"client_id":"c","redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none","id_token_signed_response_alg":"PS512"}`,
-		want:      "the server has no signing key for it",
+		field:     "id_token_signed_response_alg", value: "PS512", msg: "the server has no signing key for it (add it to signing_algs)", code: "invalid_client_metadata",
 	},
 	{
 		name:      "jwks_uri over plain http",
 		caddyfile: "auth_method private_key_jwt\n jwks_uri http://keys.example/jwks",
 		config:    `{"client_id":"c","auth_method":"private_key_jwt","jwks_uri":"http://keys.example/jwks"}`,
 		metadata:  `{"client_id":"c","token_endpoint_auth_method":"private_key_jwt","jwks_uri":"http://keys.example/jwks"}`,
-		want:      "jwks_uri \"http://keys.example/jwks\": must be an absolute https URL",
+		field:     "jwks_uri", value: "http://keys.example/jwks", msg: "must be an absolute https URL", code: "invalid_client_metadata",
 	},
 }
 
@@ -83,13 +97,13 @@ func TestOneContractCaddyfileJSONAndLibrary(t *testing.T) {
 	for _, tc := range contractCases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := adapt("https://auth.example {\n oauth_server {\n issuer " + issuer + "\n client c {\n " + tc.caddyfile + "\n }\n }\n}")
-			expectContract(t, "caddy adapt", err, tc.want)
+			expectContract(t, "caddy adapt", err, tc.operatorText())
 
 			var h Handler
 			if err := caddy.StrictUnmarshalJSON([]byte(`{"issuer":"`+issuer+`","clients":[`+tc.config+`]}`), &h); err != nil {
 				t.Fatalf("JSON config does not load: %v", err)
 			}
-			expectContract(t, "JSON config", h.Validate(), tc.want)
+			expectContract(t, "JSON config", h.Validate(), tc.operatorText())
 
 			var m spec.ClientMetadata
 			if err := json.Unmarshal([]byte(tc.metadata), &m); err != nil {
@@ -99,7 +113,7 @@ func TestOneContractCaddyfileJSONAndLibrary(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			expectContract(t, "authserver.New", newLibraryServer(t, issuer, c), tc.want)
+			expectContract(t, "authserver.New", newLibraryServer(t, issuer, c), tc.operatorText())
 		})
 	}
 }

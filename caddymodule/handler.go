@@ -70,6 +70,8 @@ type Handler struct {
 	// link changes made by another instance and drops its lookup caches when there are some
 	// (default 2s): the longest such a change takes to apply here.
 	CacheSyncInterval caddy.Duration `json:"cache_sync_interval,omitempty"`
+	// Registration is the dynamic client registration policy (RFC 7591/7592); off when nil.
+	Registration *Registration `json:"registration,omitempty"`
 
 	// End-user flows.
 	Accounts []Account `json:"accounts,omitempty"`

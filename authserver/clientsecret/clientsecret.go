@@ -190,3 +190,7 @@ func parseArgon2id(encoded string) (phc.Argon2id, error) {
 	}
 	return p, nil
 }
+
+// Verify reports whether presented is the secret encoded was made from, without a cache
+// (for occasional checks such as RFC 7592's update request; the token endpoint uses Verifier).
+func Verify(encoded, presented string) bool { return verify(encoded, presented) }

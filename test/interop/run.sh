@@ -72,6 +72,7 @@ npm_ci_once "$here"
 
 take_port port
 take_port upstream_port
+take_port open_port
 take_port example_port
 take_port example_upstream_port
 take_port example_rp_port
@@ -79,6 +80,9 @@ export INTEROP_PORT="$port"
 # The echo upstream behind the oauth_resource gateway (a second site of the same Caddy).
 export INTEROP_UPSTREAM_PORT="$upstream_port"
 export INTEROP_ISSUER="http://127.0.0.1:$port"
+# The second issuer, with open registration (tests/registration.test.js).
+export INTEROP_OPEN_PORT="$open_port"
+export INTEROP_OPEN_ISSUER="http://127.0.0.1:$open_port"
 export INTEROP_DB="$tmp/oauth.db"
 export INTEROP_MASTER_KEY="$(random_secret)"
 export INTEROP_SECRET_BASIC="$(random_secret)"
@@ -87,6 +91,8 @@ export INTEROP_SECRET_JWT="$(random_secret)"
 export INTEROP_SECRET_RS="$(random_secret)"
 export INTEROP_SECRET_OTHER="$(random_secret)"
 export INTEROP_SECRET_GATEWAY="$(random_secret)"
+# The static initial access token of dynamic client registration.
+export INTEROP_REG_TOKEN="$(random_secret)"
 # End-user flows (tests/authcode.test.js): the web app's and first-party app's secrets and the
 # passwords of the accounts they sign in with.
 export INTEROP_SECRET_WEB="$(random_secret)"
@@ -119,6 +125,7 @@ XDG_DATA_HOME="$tmp/example/xdg-data" XDG_CONFIG_HOME="$tmp/example/xdg-config" 
 example_pid=$!
 
 wait_for_url "$INTEROP_ISSUER/.well-known/openid-configuration" "$caddy_pid"
+wait_for_url "$INTEROP_OPEN_ISSUER/.well-known/openid-configuration" "$caddy_pid"
 wait_for_url "$INTEROP_EXAMPLE_BASE/.well-known/oauth-authorization-server" "$example_pid"
 
 cd "$here"
