@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -251,5 +252,37 @@ func TestPreRegisteredClientIDURL(t *testing.T) {
 	p := b.follow(b.do(http.MethodGet, documentAuthURL(clientID, url.Values{"resource": nil, "scope": {"openid profile"}}), nil))
 	if p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) || h.hits.Load() != 0 {
 		t.Errorf("pre-registered client: %d %q, %d fetches", p.status, p.location, h.hits.Load())
+	}
+}
+
+// TestDocumentClientTokenValidatesWithoutFetching: checking that a token's client is still
+// live never fetches a metadata document, so a document host that is down does not make the
+// client's tokens inactive at a gateway or at introspection.
+func TestDocumentClientTokenValidatesWithoutFetching(t *testing.T) {
+	h := newDocumentHost(t)
+	// The resolver forgets the document after a minute; the token lives five.
+	ts := documentsServer(t, h, func(c *clientidmeta.Config) { c.CacheMin, c.CacheMax = time.Second, time.Minute })
+	clientID := h.publish("/mcp/client.json", mcpClient)
+	b := ts.browser()
+	consent := b.follow(b.submit(b.do(http.MethodGet, documentAuthURL(clientID, nil), nil), url.Values{"username": {"alice"}, "password": {alicePassword}}))
+	cb := callback(t, b.submit(consent, url.Values{"decision": {"approve"}}), spaRedirect)
+	res := ts.do(http.MethodPost, "/token", url.Values{"grant_type": {"authorization_code"}, "code": {cb.Get("code")},
+		"redirect_uri": {spaRedirect}, "code_verifier": {testVerifier}, "client_id": {clientID}}, [2]string{})
+	access, _ := res.body["access_token"].(string)
+	if res.status != http.StatusOK || access == "" {
+		t.Fatalf("token: %d %s", res.status, res.raw)
+	}
+	fetched := h.hits.Load()
+	h.Close()
+	ts.now.Add(61)
+	ts.srv.lookups.invalidate()
+	if info, err := ts.srv.ActiveAccessToken(context.Background(), access); err != nil || info == nil {
+		t.Fatalf("the token of a document client is inactive while its host is down: %v", err)
+	}
+	if ts.introspect("gateway", gwSecret, access)["active"] != true {
+		t.Fatal("introspection: the token of a document client is inactive while its host is down")
+	}
+	if n := h.hits.Load(); n != fetched {
+		t.Errorf("validating the token fetched the document %d times", n-fetched)
 	}
 }

@@ -42,16 +42,59 @@ var registeredIntrospectionFields = map[string]bool{
 }
 
 // activeToken returns the token's info, or nil when it is not an active access token of this
-// server: malformed, unknown, expired, revoked, or issued for a resource that no longer exists
-// (a disabled resource only stops new issuance). Only store failures are errors.
+// server: malformed, unknown, expired, revoked, issued for a resource that no longer exists
+// (a disabled resource only stops new issuance), or issued to a client that has since been
+// deleted or disabled. Only store failures are errors.
 func (s *Server) activeToken(ctx context.Context, token string) (*tokenInfo, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return nil, nil
 	}
+	var (
+		info *tokenInfo
+		err  error
+	)
 	if strings.Count(token, ".") == 2 {
-		return s.activeJWT(ctx, token)
+		info, err = s.activeJWT(ctx, token)
+	} else {
+		info, err = s.activeOpaque(ctx, token)
 	}
-	return s.activeOpaque(ctx, token)
+	if err != nil || info == nil {
+		return nil, err
+	}
+	if live, err := s.clientIsLive(ctx, info.clientID); err != nil || !live {
+		return nil, err
+	}
+	return info, nil
+}
+
+// clientIsLive reports whether the client a token was issued to still exists and is enabled.
+// JWT access tokens cannot be revoked one by one when a client is deleted, so this check ends
+// them; it reads the cached client lookup, which every change clears.
+func (s *Server) clientIsLive(ctx context.Context, clientID string) (bool, error) {
+	if s.lookups.documents != nil && s.lookups.documents.Handles(clientID) {
+		return s.documentClientIsLive(ctx, clientID)
+	}
+	c, err := s.lookups.GetClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return !c.Disabled, nil
+}
+
+// documentClientIsLive is clientIsLive for a client ID that is a metadata document URL: only
+// a stored (pre-registered) row can end its tokens. Validating a token never fetches the
+// document: that would put a network round trip, and the document host's availability, on
+// every gateway check.
+func (s *Server) documentClientIsLive(ctx context.Context, clientID string) (bool, error) {
+	c, err := s.st.GetClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	return !c.Disabled, nil
 }
 
 // activeJWT checks a JWT access token. The signature check and parsing are cached per token

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
+	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -231,7 +232,7 @@ func (s *Server) customClaimsFragment(r *store.Resource) ([]byte, error) {
 			return c.fragment, nil
 		}
 	}
-	claims, _ := stripReservedClaims(r.CustomClaims) // rows edited outside seeding, too
+	claims, _ := manage.StripReservedClaims(r.CustomClaims) // rows edited outside seeding, too
 	obj, err := json.Marshal(claims)
 	if err != nil {
 		return nil, err

@@ -4,38 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
+	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
-
-// reservedClaims may not be set by a resource's custom claims: they are the RFC 9068 / RFC 7519
-// claims the server itself vouches for (plus cnf, which carries the sender constraint).
-var reservedClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "auth_time", "acr", "amr", "cnf"}
-
-// stripReservedClaims returns claims without reserved names and the names it dropped.
-func stripReservedClaims(claims map[string]any) (map[string]any, []string) {
-	var dropped []string
-	for _, name := range reservedClaims {
-		if _, ok := claims[name]; ok {
-			dropped = append(dropped, name)
-		}
-	}
-	if len(dropped) == 0 {
-		return claims, nil
-	}
-	out := maps.Clone(claims)
-	for _, name := range dropped {
-		delete(out, name)
-	}
-	return out, dropped
-}
 
 // seedResources applies the configured resources to the store according to the seed mode.
 func (s *Server) seedResources(ctx context.Context) error {
@@ -63,56 +39,12 @@ func (s *Server) seedResources(ctx context.Context) error {
 	return nil
 }
 
-// applyResourceConfig writes rc into r. With replace, unset config fields reset the stored
-// field to "inherit"; without it (merge), unset fields leave the stored value alone.
+// applyResourceConfig writes rc into r (see manage.ApplyResource), logging the reserved
+// custom claims it drops.
 func (s *Server) applyResourceConfig(r *store.Resource, rc ResourceConfig, replace bool) {
-	seconds := func(d *time.Duration) *int64 {
-		if d == nil {
-			return nil
-		}
-		v := int64(d.Seconds())
-		return &v
-	}
-	if rc.Name != "" || replace {
-		r.Name = rc.Name
-		if r.Name == "" {
-			r.Name = rc.Identifier
-		}
-	}
-	if rc.AccessTokenTTL != nil || replace {
-		r.AccessTokenTTL = seconds(rc.AccessTokenTTL)
-	}
-	if rc.RefreshTokenTTL != nil || replace {
-		r.RefreshTokenTTL = seconds(rc.RefreshTokenTTL)
-	}
-	if rc.AccessTokenFormat != "" || replace {
-		r.AccessTokenFormat = rc.AccessTokenFormat
-	}
-	if rc.SigningAlg != "" || replace {
-		r.SigningAlg = rc.SigningAlg
-	}
-	if rc.SigningKeyID != "" || replace {
-		r.SigningKeyID = rc.SigningKeyID
-	}
-	if rc.AllowedScopes != nil || replace {
-		r.AllowedScopes = slices.Clone(rc.AllowedScopes)
-	}
-	if rc.CustomClaims != nil || replace {
-		claims, dropped := stripReservedClaims(rc.CustomClaims)
-		if len(dropped) > 0 {
-			s.log.Warn("custom claims use reserved names and are dropped",
-				zap.String("resource", rc.Identifier), zap.Strings("claims", dropped))
-		}
-		r.CustomClaims = claims
-	}
-	if rc.DPoPBoundAccessTokensRequired != nil || replace {
-		r.DPoPBoundAccessTokensRequired = rc.DPoPBoundAccessTokensRequired != nil && *rc.DPoPBoundAccessTokensRequired
-	}
-	if rc.Disabled != nil || replace {
-		r.Disabled = rc.Disabled != nil && *rc.Disabled
-	}
-	if rc.Metadata != nil || replace {
-		r.Metadata = rc.Metadata
+	if dropped := manage.ApplyResource(r, rc, replace); len(dropped) > 0 {
+		s.log.Warn("custom claims use reserved names and are dropped",
+			zap.String("resource", rc.Identifier), zap.Strings("claims", dropped))
 	}
 }
 

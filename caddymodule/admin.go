@@ -65,6 +65,16 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/oauth/keys/rotate", Handler: caddy.AdminHandlerFunc(a.handleRotate)},
 		{Pattern: "/oauth/accounts", Handler: caddy.AdminHandlerFunc(a.handleAccounts)},
+		{Pattern: "/oauth/clients", Handler: caddy.AdminHandlerFunc(a.handleClients)},
+		{Pattern: "/oauth/clients/", Handler: caddy.AdminHandlerFunc(a.handleClient)},
+		{Pattern: "/oauth/resources", Handler: caddy.AdminHandlerFunc(a.handleResources)},
+		{Pattern: "/oauth/resources/", Handler: caddy.AdminHandlerFunc(a.handleResource)},
+		{Pattern: "/oauth/links", Handler: caddy.AdminHandlerFunc(a.handleLinks)},
+		{Pattern: "/oauth/consents", Handler: caddy.AdminHandlerFunc(a.handleConsents)},
+		{Pattern: "/oauth/grants", Handler: caddy.AdminHandlerFunc(a.handleGrants)},
+		{Pattern: "/oauth/sessions", Handler: caddy.AdminHandlerFunc(a.handleSessions)},
+		{Pattern: "/oauth/initial-access-tokens", Handler: caddy.AdminHandlerFunc(a.handleInitialAccessTokens)},
+		{Pattern: "/oauth/initial-access-tokens/", Handler: caddy.AdminHandlerFunc(a.handleInitialAccessToken)},
 	}
 }
 

@@ -100,6 +100,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        disabled [true|false]
 //	    }
 //	    cache_sync_interval <duration>
+//	    client_secret_rotation_overlap <duration>
 //	    code_ttl <duration>
 //	    session_ttl <duration>
 //	    session_idle_ttl <duration>
@@ -203,6 +204,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.RefreshGracePeriod, err = durationArg(d)
 		case "cache_sync_interval":
 			h.CacheSyncInterval, err = durationArg(d)
+		case "client_secret_rotation_overlap":
+			h.ClientSecretRotationOverlap, err = durationArg(d)
 		case "allow_plain_pkce":
 			h.AllowPlainPKCE, err = boolArg(d)
 		case "acr_values":

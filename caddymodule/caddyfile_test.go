@@ -296,6 +296,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "relative default_resource", input: "oauth_server {\n issuer https://a.example\n client c {\n default_resource /api\n }\n}", wantErr: "default_resource \"/api\": must be an absolute URI"},
 		{name: "two default_resources", input: "oauth_server {\n issuer https://a.example\n client c {\n default_resource https://a.example/a https://a.example/b\n }\n}", wantErr: "wrong argument count"},
 		{name: "cache_sync_interval", input: "oauth_server {\n issuer https://a.example\n cache_sync_interval 500ms\n}", want: `{"issuer":"https://a.example","cache_sync_interval":500000000}`},
+		{name: "client_secret_rotation_overlap", input: "oauth_server {\n issuer https://a.example\n client_secret_rotation_overlap 1h\n}", want: `{"issuer":"https://a.example","client_secret_rotation_overlap":3600000000000}`},
 		{name: "duplicate client", input: "oauth_server {\n issuer https://a.example\n client c\n client c\n}", wantErr: `client "c": declared twice`},
 	}
 	for _, tt := range tests {
@@ -330,6 +331,7 @@ func TestValidateJSON(t *testing.T) {
 		{"storage driver", `{"issuer":"https://a.example","storage":{"driver":"mysql"}}`, "unsupported driver"},
 		{"postgres dsn", `{"issuer":"https://a.example","storage":{"driver":"postgres"}}`, "connection string is required"},
 		{"negative ttl", `{"issuer":"https://a.example","access_token_ttl":-1}`, "access_token_ttl: must not be negative"},
+		{"negative rotation overlap", `{"issuer":"https://a.example","client_secret_rotation_overlap":-1}`, "client_secret_rotation_overlap: must not be negative"},
 		{"resource ttl", `{"issuer":"https://a.example","resources":[{"identifier":"https://r","refresh_token_ttl":-1}]}`, "refresh_token_ttl \"-1ns\": must not be negative"},
 		{"resource identifier", `{"issuer":"https://a.example","resources":[{}]}`, "identifier: is required"},
 		{"client id", `{"issuer":"https://a.example","clients":[{"name":"x"}]}`, "client_id: is required"},

@@ -1,9 +1,12 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -146,5 +149,78 @@ func expectContract(t *testing.T, entry string, err error, want string) {
 	}
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("%s: error %q, want the contract's words %q", entry, err, want)
+	}
+}
+
+// TestOneContractAdminAPIRegistrationAndCLI feeds every contract case to a real Caddy through
+// the admin API, dynamic registration (RFC 7591) and `caddy oauth-client add`: each refuses
+// with the same rule's words (registration without the value, as error_description must not
+// echo input), with the rule's RFC 7591 code at /register, and none stores anything.
+func TestOneContractAdminAPIRegistrationAndCLI(t *testing.T) {
+	tc := newTestCaddy(t)
+	const regToken = "contract-test-registration-token-0123456789"
+	registration := `registration {
+			policy initial_access_token
+			initial_access_token ` + regToken + `
+			auth_methods none private_key_jwt client_secret_basic
+			grant_types authorization_code refresh_token client_credentials
+		}`
+	if err := tc.load(t, tc.caddyfile(t, tc.storage(), registration)); err != nil {
+		t.Fatal(err)
+	}
+	m := &manageCaddy{testCaddy: tc, t: t}
+	for _, c := range contractCases {
+		t.Run(c.name, func(t *testing.T) {
+			// The admin API.
+			status, body := m.call(http.MethodPost, "/oauth/clients", "", c.metadata)
+			msg, _ := body["error"].(string)
+			if status != http.StatusBadRequest || !strings.Contains(msg, c.operatorText()) {
+				t.Errorf("admin API: %d %q, want 400 with %q", status, msg, c.operatorText())
+			}
+
+			// The CLI, with the same document.
+			doc := filepath.Join(t.TempDir(), "client.json")
+			if err := os.WriteFile(doc, []byte(c.metadata), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := runManage(t, clientCommands, tc.admin, "add", "--file", doc)
+			expectContract(t, "caddy oauth-client add", err, c.operatorText())
+
+			// Dynamic registration: the server chooses client IDs, so the document has none.
+			var meta map[string]any
+			if err := json.Unmarshal([]byte(c.metadata), &meta); err != nil {
+				t.Fatal(err)
+			}
+			delete(meta, "client_id")
+			raw, _ := json.Marshal(meta)
+			req, _ := http.NewRequest(http.MethodPost, tc.issuer+"/register", bytes.NewReader(raw))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+regToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var oauthErr struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&oauthErr)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || oauthErr.Error != c.code || !strings.Contains(oauthErr.Description, c.clientText()) {
+				t.Errorf("registration: %d %+v, want 400 %s with %q", resp.StatusCode, oauthErr, c.code, c.clientText())
+			}
+			if c.value != "" && strings.Contains(oauthErr.Description, c.value) {
+				t.Errorf("registration error_description %q echoes the request's value", oauthErr.Description)
+			}
+
+			// Nothing was stored by any of them.
+			if status, _ := m.call(http.MethodGet, "/oauth/clients/c", "", ""); status != http.StatusNotFound {
+				t.Errorf("after the refusals, GET /oauth/clients/c = %d, want 404", status)
+			}
+			status, list := m.call(http.MethodGet, "/oauth/clients?source=registration", "", "")
+			if clients, _ := list["clients"].([]any); status != http.StatusOK || len(clients) != 0 {
+				t.Errorf("registration stored clients: %d %v", status, list)
+			}
+		})
 	}
 }

@@ -162,21 +162,7 @@ func (a *Authenticator) audienceIsThisServer(aud jwt.Audience, endpointURL strin
 // verifySignature checks the assertion with the client's HMAC secret or public keys.
 func (a *Authenticator) verifySignature(ctx context.Context, jws *jose.JSONWebSignature, client *store.Client, method string) error {
 	if method == MethodSecretJWT {
-		if len(client.SecretSealed) == 0 {
-			return failed(false, fmt.Sprintf("client %q has no sealed secret for client_secret_jwt", client.ID))
-		}
-		if a.Sealed == nil {
-			return oautherr.Server(errors.New("clientauth: no secret opener"))
-		}
-		key, err := a.Sealed.Open(client.SecretSealed, []byte(client.ID))
-		if err != nil {
-			return oautherr.Server(fmt.Errorf("opening the secret of client %q: %w", client.ID, err))
-		}
-		defer clear(key)
-		if _, err := jws.Verify(key); err != nil {
-			return failed(false, fmt.Sprintf("client_assertion signature of client %q: %v", client.ID, err))
-		}
-		return nil
+		return a.verifyHMAC(jws, client)
 	}
 
 	header := jws.Signatures[0].Header
@@ -202,6 +188,38 @@ func (a *Authenticator) verifySignature(ctx context.Context, jws *jose.JSONWebSi
 		}
 	}
 	return failed(false, fmt.Sprintf("client_assertion signature of client %q does not verify", client.ID))
+}
+
+// verifyHMAC checks a client_secret_jwt assertion with the client's current secret (unless it
+// has expired) or, during a rotation's overlap, its previous one.
+func (a *Authenticator) verifyHMAC(jws *jose.JSONWebSignature, client *store.Client) error {
+	now := a.now()
+	var sealed [][]byte
+	if len(client.SecretSealed) > 0 && !expired(client.SecretExpiresAt, now) {
+		sealed = append(sealed, client.SecretSealed)
+	}
+	if len(client.PreviousSecretSealed) > 0 && inOverlap(client, now) {
+		sealed = append(sealed, client.PreviousSecretSealed)
+	}
+	if len(sealed) == 0 {
+		return failed(false, fmt.Sprintf("client %q has no valid sealed secret for client_secret_jwt", client.ID))
+	}
+	if a.Sealed == nil {
+		return oautherr.Server(errors.New("clientauth: no secret opener"))
+	}
+	var verr error
+	for _, s := range sealed {
+		key, err := a.Sealed.Open(s, []byte(client.ID))
+		if err != nil {
+			return oautherr.Server(fmt.Errorf("opening the secret of client %q: %w", client.ID, err))
+		}
+		_, verr = jws.Verify(key)
+		clear(key)
+		if verr == nil {
+			return nil
+		}
+	}
+	return failed(false, fmt.Sprintf("client_assertion signature of client %q: %v", client.ID, verr))
 }
 
 // clientKeys returns the client's registered JWKS, or its jwks_uri document.

@@ -141,10 +141,31 @@ func (a *Authenticator) Authenticate(r *http.Request, endpointURL string, method
 	if a.Secrets == nil {
 		return nil, oautherr.Server(errors.New("clientauth: no secret verifier"))
 	}
-	if client.SecretHash == "" || cred.secret == "" || !a.Secrets.Verify(client.ID, client.SecretHash, cred.secret) {
+	if cred.secret == "" || !a.secretMatches(client, cred.secret) {
 		return nil, failed(cred.basic, fmt.Sprintf("wrong secret for client %q", client.ID))
 	}
 	return client, nil
+}
+
+// secretMatches checks a presented secret against the client's current secret (unless it
+// has expired) and, during a rotation's overlap, its previous one, so deployed clients keep
+// working until they switch.
+func (a *Authenticator) secretMatches(client *store.Client, presented string) bool {
+	now := a.now()
+	if client.SecretHash != "" && !expired(client.SecretExpiresAt, now) && a.Secrets.Verify(client.ID, client.SecretHash, presented) {
+		return true
+	}
+	return client.PreviousSecretHash != "" && inOverlap(client, now) &&
+		a.Secrets.Verify(client.ID, client.PreviousSecretHash, presented)
+}
+
+// expired reports whether an optional end time has passed.
+func expired(end *time.Time, now time.Time) bool { return end != nil && !now.Before(*end) }
+
+// inOverlap reports whether the client's previous secret is still valid: only until its
+// PreviousSecretExpiresAt, which a rotation always sets.
+func inOverlap(client *store.Client, now time.Time) bool {
+	return client.PreviousSecretExpiresAt != nil && now.Before(*client.PreviousSecretExpiresAt)
 }
 
 // readCredentials works out which single method the request used.

@@ -218,7 +218,7 @@ func (s *Service) RotateSecret(ctx context.Context, id string, overlap time.Dura
 	rec.SecretExpiresAt = nil
 	rec.PreviousSecretHash, rec.PreviousSecretSealed, rec.PreviousSecretExpiresAt = "", nil, nil
 	if overlap > 0 && existing.SecretHash != "" {
-		until := s.d.Now().Add(overlap).UTC()
+		until := s.d.Now().Add(overlap).UTC().Truncate(time.Millisecond) // the store's precision
 		rec.PreviousSecretHash = existing.SecretHash
 		rec.PreviousSecretSealed = existing.SecretSealed
 		rec.PreviousSecretExpiresAt = &until

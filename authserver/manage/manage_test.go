@@ -2,13 +2,18 @@ package manage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
@@ -276,5 +281,45 @@ func TestRotateSecret(t *testing.T) {
 	}
 	if _, err := f.svc.RotateSecret(ctx, "conf", DefaultOverlap); !errors.Is(err, ErrConfigured) {
 		t.Fatalf("rotating a configured client: %v", err)
+	}
+}
+
+// TestChangesAreLoggedWithoutSecrets: every change is logged, and no generated secret or
+// token, nor a hash of one, reaches the log.
+func TestChangesAreLoggedWithoutSecrets(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	core, logs := observer.New(zap.DebugLevel)
+	f.svc.log = zap.New(core)
+	created, err := f.svc.CreateClient(ctx, spec.Client{ID: "svc", Resources: []string{apiID}}, store.SourceAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := f.svc.RotateSecret(ctx, "svc", DefaultOverlap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := f.svc.CreateInitialAccessToken(ctx, InitialAccessTokenInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.DeleteClient(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{created.Secret, rotated.Secret, token, InitialAccessTokenHash(token), rotated.Client.SecretHash, created.Client.SecretHash}
+	var messages []string
+	for _, e := range logs.All() {
+		line, _ := json.Marshal(e.ContextMap())
+		text := e.Message + string(line)
+		messages = append(messages, e.Message)
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("log entry %q holds a secret", text)
+			}
+		}
+	}
+	want := []string{"client created", "client secret rotated", "initial access token created", "client deleted"}
+	if !slices.Equal(messages, want) {
+		t.Errorf("logged %q, want %q", messages, want)
 	}
 }
