@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -54,6 +56,23 @@ func (s *Store) UpsertClient(ctx context.Context, c *store.Client) error {
 	return nil
 }
 
+// UpdateClient replaces every field of the stored client c.ID but CreatedAt; ErrNotFound if
+// there is none (UPDATE affects no row), so a client deleted meanwhile stays deleted. It
+// writes CreatedAt, UpdatedAt and the stored Source back into c.
+func (s *Store) UpdateClient(ctx context.Context, c *store.Client) error {
+	args, _, updated, err := clientArgs(c)
+	if err != nil {
+		return err
+	}
+	args = slices.Delete(args, createdAtArg, createdAtArg+1)
+	var storedCreated int64
+	if err := s.stmts.updateClient.QueryRowContext(ctx, args...).Scan(&storedCreated); err != nil {
+		return s.writeErr("update client", err)
+	}
+	c.Source, c.CreatedAt, c.UpdatedAt = sourceOf(c), fromMillis(storedCreated), updated
+	return nil
+}
+
 // CreateClient inserts c; ErrConflict if its ID exists. The primary key decides, so of
 // concurrent creations of one ID exactly one succeeds. It writes CreatedAt, UpdatedAt and
 // the stored Source back into c.
@@ -95,6 +114,9 @@ func sourceOf(c *store.Client) string {
 
 // clientArgs returns the parameters of an insert of c in clientCols order, with the
 // CreatedAt to insert (c's, or now) and the new UpdatedAt.
+// createdAtArg is the index of created_at in clientArgs (the second to last of clientCols).
+var createdAtArg = slices.Index(strings.Split(clientCols, ", "), "created_at")
+
 func clientArgs(c *store.Client) (args []any, created, updated time.Time, err error) {
 	lists, err := encodeStrings(c.GrantTypes, c.RedirectURIs, c.Scopes, c.PostLogoutRedirectURIs)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -43,6 +44,9 @@ var (
 		" ON CONFLICT (id) DO UPDATE SET " + setExcluded(clientCols, "id", "created_at") +
 		" RETURNING created_at"
 	qCreateClient   = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + colParams(clientCols) + ")"
+	// qUpdateClient's parameters are clientArgs without created_at (updateClientArgs).
+	qUpdateClient = "UPDATE oauth_clients SET " + setParams(withoutCol(clientCols, "created_at"), "id") +
+		" WHERE id = $1 RETURNING created_at"
 	qCreateResource = "INSERT INTO oauth_resources (" + resourceCols + ") VALUES (" + colParams(resourceCols) + ")"
 	qUpdateResource = "UPDATE oauth_resources SET " + setParams(resourceCols, "id", "created_at") +
 		" WHERE id = $1 RETURNING created_at"
@@ -134,6 +138,11 @@ func setParams(cols string, skip ...string) string {
 	return strings.Join(sets, ", ")
 }
 
+// withoutCol returns the column list cols without col.
+func withoutCol(cols, col string) string {
+	return strings.Join(slices.DeleteFunc(strings.Split(cols, ", "), func(c string) bool { return c == col }), ", ")
+}
+
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -146,7 +155,7 @@ func contains(list []string, s string) bool {
 // statements are prepared once at Open: SQLite would otherwise compile every query on
 // every call, and the token endpoint runs some of them on each request.
 type statements struct {
-	getClient, listClients, upsertClient, deleteClient                    *sql.Stmt
+	getClient, listClients, upsertClient, updateClient, deleteClient      *sql.Stmt
 	createClient, deleteClientConsents, revision                          *sql.Stmt
 	getResource, getResourceByIdentifier, listResources                   *sql.Stmt
 	createResource, updateResource, deleteResource                        *sql.Stmt
@@ -173,6 +182,7 @@ func (st *statements) defs() []stmtDef {
 		{&st.upsertClient, true, qUpsertClient},
 		{&st.deleteClient, true, "DELETE FROM oauth_clients WHERE id = $1"},
 		{&st.createClient, true, qCreateClient},
+		{&st.updateClient, true, qUpdateClient},
 		{&st.deleteClientConsents, true, "DELETE FROM oauth_consents WHERE client_id = $1"},
 		{&st.revision, false, "SELECT revision FROM oauth_revision WHERE id = 1"},
 

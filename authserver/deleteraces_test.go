@@ -2,11 +2,14 @@ package authserver
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
@@ -122,5 +125,53 @@ func TestDeletedResourceIsNotCachedByAGatewayCheckInFlight(t *testing.T) {
 
 	if info, err := ts.srv.ActiveAccessToken(ctx, token); info != nil || err != nil {
 		t.Fatalf("a token of the deleted resource validates in process: %+v %v", info, err)
+	}
+}
+
+// TestADeletedClientStaysDeleted: a replacement or secret rotation that read the client just
+// before an operator deleted it must not write it back: the deleted client (with its old
+// secret, or its registration token) would be live again, its tokens already revoked.
+func TestADeletedClientStaysDeleted(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(ctx context.Context, m *manage.Service) error
+	}{
+		{"replace", func(ctx context.Context, m *manage.Service) error {
+			_, err := m.ReplaceClient(ctx, spec.Client{ID: "rt", Name: "renamed", Scopes: []string{"read"}}, store.SourceAdmin)
+			return err
+		}},
+		{"rotate secret", func(ctx context.Context, m *manage.Service) error {
+			_, err := m.RotateSecret(ctx, "rt", time.Hour)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := &pausingStore{}
+			ts := newTestServerOpts(t, serverOptions{wrap: func(st store.Store) store.Store { ps.Store = st; return ps }})
+			ctx := context.Background()
+			m := ts.srv.Manage()
+			created, err := m.CreateClient(ctx, spec.Client{ID: "rt", Scopes: []string{"read"}, Resources: []string{jwtResource}}, store.SourceAdmin)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			ps.pauseNext("client:rt")
+			changed := make(chan error, 1)
+			go func() { changed <- tc.change(ctx, m) }()
+			<-ps.read
+			if err := m.DeleteClient(ctx, "rt"); err != nil {
+				t.Fatal(err)
+			}
+			close(ps.release)
+			if err := <-changed; !errors.Is(err, manage.ErrNotFound) {
+				t.Errorf("the change after the deletion: %v, want ErrNotFound", err)
+			}
+			if c, err := ps.Store.GetClient(ctx, "rt"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("the deleted client is stored again: %+v %v", c, err)
+			}
+			if res := ts.token("rt", created.Secret, url.Values{"resource": {jwtResource}}); res.status != http.StatusUnauthorized {
+				t.Fatalf("the deleted client's secret: %d %s", res.status, res.raw)
+			}
+		})
 	}
 }
