@@ -43,7 +43,7 @@ var (
 	qUpsertClient = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + colParams(clientCols) + ")" +
 		" ON CONFLICT (id) DO UPDATE SET " + setExcluded(clientCols, "id", "created_at") +
 		" RETURNING created_at"
-	qCreateClient   = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + colParams(clientCols) + ")"
+	qCreateClient = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + colParams(clientCols) + ")"
 	// qUpdateClient's parameters are clientArgs without created_at (updateClientArgs).
 	qUpdateClient = "UPDATE oauth_clients SET " + setParams(withoutCol(clientCols, "created_at"), "id") +
 		" WHERE id = $1 RETURNING created_at"
