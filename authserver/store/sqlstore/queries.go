@@ -44,7 +44,7 @@ var (
 		" ON CONFLICT (id) DO UPDATE SET " + setExcluded(clientCols, "id", "created_at") +
 		" RETURNING created_at"
 	qCreateClient = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + colParams(clientCols) + ")"
-	// qUpdateClient's parameters are clientArgs without created_at (updateClientArgs).
+	// qUpdateClient's parameters are clientArgs without its created_at (see UpdateClient).
 	qUpdateClient = "UPDATE oauth_clients SET " + setParams(withoutCol(clientCols, "created_at"), "id") +
 		" WHERE id = $1 RETURNING created_at"
 	qCreateResource = "INSERT INTO oauth_resources (" + resourceCols + ") VALUES (" + colParams(resourceCols) + ")"
