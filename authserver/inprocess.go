@@ -28,8 +28,10 @@ type AccessTokenInfo struct {
 }
 
 // gatewayTTL bounds how long an in-process validation result is reused. Revocations and
-// resource deletions made through this Server apply at once (revokedLocally, cache clears);
-// the TTL only bounds how late a change made by another instance sharing the store is seen.
+// client or resource changes made through this Server apply at once (revokedLocally, cache
+// clears); client and resource changes made by another instance sharing the store apply
+// within cache_sync_interval (the revision check clears this cache too); the TTL only bounds
+// how late another instance's revocation of a token or grant is seen.
 const gatewayTTL = 5 * time.Second
 
 // ActiveAccessToken validates an access token of this server for a gateway in the same

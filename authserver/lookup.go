@@ -136,16 +136,17 @@ func (l *lookups) link(key string, read func() (bool, error)) (bool, error) {
 }
 
 // sync drops everything cached when the store's revision moved since the last call: another
-// instance (or this one) changed a client, resource or link.
-func (l *lookups) sync(ctx context.Context) error {
+// instance (or this one) changed a client, resource or link. It reports whether it moved.
+func (l *lookups) sync(ctx context.Context) (moved bool, err error) {
 	rev, err := l.st.Revision(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if prev := l.revision.Swap(rev); prev != rev {
 		l.invalidate()
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 // invalidate drops everything cached; called after this server writes clients, resources or

@@ -173,7 +173,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	// The baseline revision: from here on, a moved revision means someone changed something.
-	if err := s.lookups.sync(ctx); err != nil {
+	if _, err := s.lookups.sync(ctx); err != nil {
 		return nil, fmt.Errorf("reading the store revision: %w", err)
 	}
 
@@ -339,8 +339,13 @@ func (s *Server) background(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-syncTick:
-			if err := s.lookups.sync(ctx); err != nil && ctx.Err() == nil {
+			moved, err := s.lookups.sync(ctx)
+			if err != nil && ctx.Err() == nil {
 				s.log.Warn("checking the store for client and resource changes failed", zap.Error(err))
+			}
+			if moved {
+				// In-process validations may name a client or resource changed elsewhere.
+				s.clearGateway()
 			}
 		case <-t.C:
 			s.forgetExpiredRevocations(s.now())
