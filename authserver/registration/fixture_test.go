@@ -39,23 +39,12 @@ type fixture struct {
 
 func newFixture(t testing.TB, edit func(*registration.Config)) *fixture {
 	t.Helper()
-	return newFixtureOver(t, edit, nil)
-}
-
-// newFixtureOver is newFixture with the server's store wrapped by wrap (nil: not wrapped);
-// fixture.st stays the real store.
-func newFixtureOver(t testing.TB, edit func(*registration.Config), wrap func(store.Store) store.Store) *fixture {
-	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "oauth.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	var served store.Store = st
-	if wrap != nil {
-		served = wrap(st)
-	}
 	seal, err := sealer.New(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +69,7 @@ func newFixtureOver(t testing.TB, edit func(*registration.Config), wrap func(sto
 			{ID: "configured", Secret: "configured-secret-0123456789abcdefghijklmnop", Resources: []string{apiID}},
 		},
 		Registration: reg,
-	}, authserver.Deps{Store: served, Sealer: seal})
+	}, authserver.Deps{Store: st, Sealer: seal})
 	if err != nil {
 		t.Fatal(err)
 	}

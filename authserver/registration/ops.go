@@ -147,9 +147,7 @@ func (h *Handler) update(r *http.Request, id string) (int, any, error) {
 		rec.SecretExpiresAt = existing.SecretExpiresAt // the same secret keeps its end
 	}
 	rat, rec, err := h.issueRegistrationToken(ctx, rec, stmt, newSecret)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil, invalidRegistrationToken() // deleted meanwhile
-	} else if err != nil {
+	if err != nil {
 		return 0, nil, err
 	}
 	h.log.Info("registered client updated", zap.String("client_id", id), zap.String("auth_method", rec.TokenEndpointAuthMethod), zap.Bool("secret_generated", newSecret))
@@ -220,8 +218,7 @@ func (h *Handler) issueRegistrationToken(ctx context.Context, c *store.Client, s
 		}
 		rec.Metadata[metadataKeyStatement] = stmt
 	}
-	// An update, never an insert: a client deleted meanwhile stays deleted (ErrNotFound).
-	if err := h.d.Store.UpdateClient(ctx, &rec); err != nil {
+	if err := h.d.Store.UpsertClient(ctx, &rec); err != nil {
 		return "", nil, err
 	}
 	h.d.Changed()

@@ -35,7 +35,7 @@ type Clients interface {
 // and resources (checked before an initial access token is spent).
 type Store interface {
 	UseInitialAccessToken(ctx context.Context, hash string, now time.Time) (*store.InitialAccessToken, error)
-	UpdateClient(ctx context.Context, c *store.Client) error
+	UpsertClient(ctx context.Context, c *store.Client) error
 	GetResourceByIdentifier(ctx context.Context, identifier string) (*store.Resource, error)
 }
 

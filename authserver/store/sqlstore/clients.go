@@ -57,7 +57,7 @@ func (s *Store) UpsertClient(ctx context.Context, c *store.Client) error {
 }
 
 // UpdateClient replaces every field of the stored client c.ID but CreatedAt; ErrNotFound if
-// there is none (UPDATE affects no row), so a client deleted meanwhile stays deleted. It
+// there is none (the UPDATE finds no row), so a client deleted meanwhile stays deleted. It
 // writes CreatedAt, UpdatedAt and the stored Source back into c.
 func (s *Store) UpdateClient(ctx context.Context, c *store.Client) error {
 	args, _, updated, err := clientArgs(c)
@@ -114,9 +114,6 @@ func sourceOf(c *store.Client) string {
 
 // clientArgs returns the parameters of an insert of c in clientCols order, with the
 // CreatedAt to insert (c's, or now) and the new UpdatedAt.
-// createdAtArg is the index of created_at in clientArgs (the second to last of clientCols).
-var createdAtArg = slices.Index(strings.Split(clientCols, ", "), "created_at")
-
 func clientArgs(c *store.Client) (args []any, created, updated time.Time, err error) {
 	lists, err := encodeStrings(c.GrantTypes, c.RedirectURIs, c.Scopes, c.PostLogoutRedirectURIs)
 	if err != nil {
@@ -143,6 +140,9 @@ func clientArgs(c *store.Client) (args []any, created, updated time.Time, err er
 	}
 	return args, created, updated, nil
 }
+
+// createdAtArg is the index of created_at in clientArgs.
+var createdAtArg = slices.Index(strings.Split(clientCols, ", "), "created_at")
 
 func scanClient(row scanner) (*store.Client, error) {
 	var (

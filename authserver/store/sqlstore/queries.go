@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -43,10 +42,7 @@ var (
 	qUpsertClient = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + colParams(clientCols) + ")" +
 		" ON CONFLICT (id) DO UPDATE SET " + setExcluded(clientCols, "id", "created_at") +
 		" RETURNING created_at"
-	qCreateClient = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + colParams(clientCols) + ")"
-	// qUpdateClient's parameters are clientArgs without its created_at (see UpdateClient).
-	qUpdateClient = "UPDATE oauth_clients SET " + setParams(withoutCol(clientCols, "created_at"), "id") +
-		" WHERE id = $1 RETURNING created_at"
+	qCreateClient   = "INSERT INTO oauth_clients (" + clientCols + ") VALUES (" + colParams(clientCols) + ")"
 	qCreateResource = "INSERT INTO oauth_resources (" + resourceCols + ") VALUES (" + colParams(resourceCols) + ")"
 	qUpdateResource = "UPDATE oauth_resources SET " + setParams(resourceCols, "id", "created_at") +
 		" WHERE id = $1 RETURNING created_at"
@@ -138,11 +134,6 @@ func setParams(cols string, skip ...string) string {
 	return strings.Join(sets, ", ")
 }
 
-// withoutCol returns the column list cols without col.
-func withoutCol(cols, col string) string {
-	return strings.Join(slices.DeleteFunc(strings.Split(cols, ", "), func(c string) bool { return c == col }), ", ")
-}
-
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -155,11 +146,12 @@ func contains(list []string, s string) bool {
 // statements are prepared once at Open: SQLite would otherwise compile every query on
 // every call, and the token endpoint runs some of them on each request.
 type statements struct {
-	getClient, listClients, upsertClient, updateClient, deleteClient      *sql.Stmt
+	getClient, listClients, upsertClient, deleteClient                    *sql.Stmt
 	createClient, deleteClientConsents, revision                          *sql.Stmt
 	getResource, getResourceByIdentifier, listResources                   *sql.Stmt
 	createResource, updateResource, deleteResource                        *sql.Stmt
 	linkClientResource, unlinkClientResource                              *sql.Stmt
+	updateClient                                                          *sql.Stmt
 	isClientLinked, isClientIntrospector, listClientResources             *sql.Stmt
 	createAccessToken, getAccessToken, revokeAccessToken                  *sql.Stmt
 	revokeJTI, isJTIRevoked, useOnce                                      *sql.Stmt
@@ -182,7 +174,6 @@ func (st *statements) defs() []stmtDef {
 		{&st.upsertClient, true, qUpsertClient},
 		{&st.deleteClient, true, "DELETE FROM oauth_clients WHERE id = $1"},
 		{&st.createClient, true, qCreateClient},
-		{&st.updateClient, true, qUpdateClient},
 		{&st.deleteClientConsents, true, "DELETE FROM oauth_consents WHERE client_id = $1"},
 		{&st.revision, false, "SELECT revision FROM oauth_revision WHERE id = 1"},
 
@@ -191,6 +182,7 @@ func (st *statements) defs() []stmtDef {
 		{&st.listResources, false, "SELECT " + resourceCols + " FROM oauth_resources ORDER BY identifier"},
 		{&st.createResource, true, qCreateResource},
 		{&st.updateResource, true, qUpdateResource},
+		{&st.updateClient, true, qUpdateClient},
 		{&st.deleteResource, true, "DELETE FROM oauth_resources WHERE id = $1"},
 		{&st.linkClientResource, true, qLinkClientResource},
 		{&st.unlinkClientResource, true, "DELETE FROM oauth_client_resources WHERE client_id = $1 AND resource_id = $2"},
@@ -249,3 +241,8 @@ func (st *statements) close() error {
 	}
 	return err
 }
+
+// qUpdateClient replaces a client, never inserting one. Its parameters are clientArgs without
+// created_at, which an update keeps (UpdateClient).
+var qUpdateClient = "UPDATE oauth_clients SET " +
+	setParams(strings.Replace(clientCols, " created_at,", "", 1), "id") + " WHERE id = $1 RETURNING created_at"
