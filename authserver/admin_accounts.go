@@ -175,7 +175,7 @@ func (s *Server) endAccess(ctx context.Context, subject string) error {
 	if err != nil {
 		return err
 	}
-	s.gateway.Clear() // cached in-process validations may hold the revoked tokens
+	s.clearGateway() // cached in-process validations may hold the revoked tokens
 	s.log.Info("account signed out everywhere", zap.String("sub", subject),
 		zap.Int("sessions_ended", sessions), zap.Int("grants_revoked", n))
 	return nil

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore/pgtest"
 )
 
@@ -72,4 +74,39 @@ func waitForStatus(t *testing.T, ts *testServer, status int, limit time.Duration
 		time.Sleep(20 * time.Millisecond)
 	}
 	return -1
+}
+
+// TestInstancesEndADeletedClientsTokensInProcess: a gateway on another instance stops
+// accepting the JWT access tokens of a client deleted through the first within the cache
+// sync interval, although it had just validated (and cached) one: the revision check drops
+// its cached in-process validations along with its lookups, not only after gatewayTTL.
+func TestInstancesEndADeletedClientsTokensInProcess(t *testing.T) {
+	dsn := t.TempDir() + "/shared.db"
+	edit := func(c *Config) { c.CacheSyncInterval = 50 * time.Millisecond }
+	a := newTestServerOpts(t, serverOptions{driver: "sqlite", dsn: dsn, edit: edit})
+	b := newTestServerOpts(t, serverOptions{driver: "sqlite", dsn: dsn, edit: edit})
+	ctx := context.Background()
+	created, err := a.srv.Manage().CreateClient(ctx, spec.Client{ID: "rt", Scopes: []string{"read"}, Resources: []string{jwtResource}}, store.SourceAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := a.mustToken("rt", created.Secret, jwtResource, "read")
+	if info, err := b.srv.ActiveAccessToken(ctx, token); info == nil || err != nil {
+		t.Fatalf("the other instance does not accept the token: %v", err)
+	}
+	b.srv.gateway.Wait() // b now caches the validation
+
+	if err := a.srv.Manage().DeleteClient(ctx, "rt"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for time.Since(start) < gatewayTTL/2 {
+		if info, err := b.srv.ActiveAccessToken(ctx, token); err != nil {
+			t.Fatal(err)
+		} else if info == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the other instance still accepts the deleted client's token after %v (sync interval 50ms)", gatewayTTL/2)
 }

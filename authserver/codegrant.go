@@ -288,6 +288,6 @@ func (s *Server) revokeGrant(ctx context.Context, id string) error {
 	if err := s.st.RevokeGrant(ctx, id); err != nil {
 		return err
 	}
-	s.gateway.Clear()
+	s.clearGateway()
 	return nil
 }

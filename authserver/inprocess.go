@@ -28,8 +28,10 @@ type AccessTokenInfo struct {
 }
 
 // gatewayTTL bounds how long an in-process validation result is reused. Revocations and
-// resource deletions made through this Server apply at once (revokedLocally, cache clears);
-// the TTL only bounds how late a change made by another instance sharing the store is seen.
+// client or resource changes made through this Server apply at once (revokedLocally, cache
+// clears); client and resource changes made by another instance sharing the store apply
+// within cache_sync_interval (the revision check clears this cache too); the TTL only bounds
+// how late another instance's revocation of a token or grant is seen.
 const gatewayTTL = 5 * time.Second
 
 // ActiveAccessToken validates an access token of this server for a gateway in the same
@@ -46,12 +48,13 @@ func (s *Server) ActiveAccessToken(ctx context.Context, token string) (*AccessTo
 	key := string(digest[:])
 	info, hit := s.gatewayHit(key, digest)
 	if !hit {
+		epoch := s.gatewayGuard.begin()
 		var err error
 		if info, err = s.activeToken(ctx, token); err != nil || info == nil {
 			return nil, err
 		}
 		if ttl := min(gatewayTTL, time.Until(time.Unix(info.expiresAt, 0))); ttl > 0 {
-			s.gateway.SetWithTTL(key, verifiedToken{digest: digest, info: info}, 1, ttl)
+			s.gatewayGuard.fill(epoch, func() { s.gateway.SetWithTTL(key, verifiedToken{digest: digest, info: info}, 1, ttl) })
 		}
 	}
 	if info.expiresAt <= s.now().Unix() || s.revokedLocally(info) {
@@ -70,6 +73,10 @@ func (s *Server) ActiveAccessToken(ctx context.Context, token string) (*AccessTo
 		Claims:    maps.Clone(info.extra),
 	}, nil
 }
+
+// clearGateway drops every cached in-process validation after a revocation or deletion; a
+// validation in flight that read the store before it is not cached (fillGuard).
+func (s *Server) clearGateway() { s.gatewayGuard.clear(s.gateway.Clear) }
 
 func (s *Server) gatewayHit(key string, digest [sha256.Size]byte) (*tokenInfo, bool) {
 	if v, ok := s.gateway.Get(key); ok && v.digest == digest {

@@ -151,7 +151,7 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Info("signed out", zap.String("sub", sess.Subject), zap.String("sid", sess.ID),
 			zap.String("client_id", lr.ClientID), zap.Int("grants_revoked", n))
-		s.gateway.Clear()
+		s.clearGateway()
 		if err := s.endSession(ctx, w, sess); err != nil {
 			s.logoutError(w, oautherr.Server(err))
 			return

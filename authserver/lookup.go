@@ -41,6 +41,8 @@ type lookups struct {
 	documents *clientidmeta.Resolver
 	// revision is the store revision the caches were last synchronised with.
 	revision atomic.Int64
+	// guard keeps a read that straddles invalidate from caching what it made stale.
+	guard fillGuard
 }
 
 func newLookups(st store.Store) (*lookups, error) {
@@ -69,6 +71,7 @@ func (l *lookups) GetClient(ctx context.Context, id string) (*store.Client, erro
 	if c, ok := l.clients.Get(id); ok {
 		return c, nil
 	}
+	epoch := l.guard.begin()
 	c, err := l.st.GetClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) && l.documents != nil && l.documents.Handles(id) {
 		return l.documents.Resolve(ctx, id)
@@ -76,7 +79,7 @@ func (l *lookups) GetClient(ctx context.Context, id string) (*store.Client, erro
 	if err != nil {
 		return nil, err
 	}
-	l.clients.SetWithTTL(id, c, 1, lookupTTL)
+	l.guard.fill(epoch, func() { l.clients.SetWithTTL(id, c, 1, lookupTTL) })
 	return c, nil
 }
 
@@ -85,11 +88,12 @@ func (l *lookups) resourceByIdentifier(ctx context.Context, identifier string) (
 	if r, ok := l.resources.Get(identifier); ok {
 		return r, nil
 	}
+	epoch := l.guard.begin()
 	r, err := l.st.GetResourceByIdentifier(ctx, identifier)
 	if err != nil {
 		return nil, err
 	}
-	l.resources.SetWithTTL(identifier, r, 1, lookupTTL)
+	l.guard.fill(epoch, func() { l.resources.SetWithTTL(identifier, r, 1, lookupTTL) })
 	return r, nil
 }
 
@@ -122,33 +126,37 @@ func (l *lookups) link(key string, read func() (bool, error)) (bool, error) {
 	if ok, hit := l.links.Get(key); hit {
 		return ok, nil
 	}
+	epoch := l.guard.begin()
 	ok, err := read()
 	if err != nil {
 		return false, err
 	}
-	l.links.SetWithTTL(key, ok, 1, lookupTTL)
+	l.guard.fill(epoch, func() { l.links.SetWithTTL(key, ok, 1, lookupTTL) })
 	return ok, nil
 }
 
 // sync drops everything cached when the store's revision moved since the last call: another
-// instance (or this one) changed a client, resource or link.
-func (l *lookups) sync(ctx context.Context) error {
+// instance (or this one) changed a client, resource or link. It reports whether it moved.
+func (l *lookups) sync(ctx context.Context) (moved bool, err error) {
 	rev, err := l.st.Revision(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if prev := l.revision.Swap(rev); prev != rev {
 		l.invalidate()
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 // invalidate drops everything cached; called after this server writes clients, resources or
 // links (start-up seeding, admin changes, registration) and when the store's revision moves.
 func (l *lookups) invalidate() {
-	l.clients.Clear()
-	l.resources.Clear()
-	l.links.Clear()
+	l.guard.clear(func() {
+		l.clients.Clear()
+		l.resources.Clear()
+		l.links.Clear()
+	})
 }
 
 func (l *lookups) close() {

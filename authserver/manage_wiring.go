@@ -36,6 +36,6 @@ func (s *Server) newManage() *manage.Service {
 // a revoked grant's tokens).
 func (s *Server) managedChange() {
 	s.lookups.invalidate()
-	s.gateway.Clear()
+	s.clearGateway()
 	s.verified.Clear()
 }

@@ -78,6 +78,7 @@ type Server struct {
 	// revokedLocal holds revocations made through this server (key → token exp), checked on
 	// every in-process validation so they apply at once.
 	gateway      *ristretto.Cache[string, verifiedToken]
+	gatewayGuard fillGuard // see clearGateway
 	revokedLocal sync.Map
 	// claimFragments caches each resource's encoded custom claims (resource ID → claimFragment).
 	claimFragments sync.Map
@@ -172,7 +173,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	// The baseline revision: from here on, a moved revision means someone changed something.
-	if err := s.lookups.sync(ctx); err != nil {
+	if _, err := s.lookups.sync(ctx); err != nil {
 		return nil, fmt.Errorf("reading the store revision: %w", err)
 	}
 
@@ -320,7 +321,7 @@ func (s *Server) DeleteResource(ctx context.Context, identifier string) error {
 		return err
 	}
 	defer s.lookups.invalidate()
-	defer s.gateway.Clear() // in-process results may name the resource
+	defer s.clearGateway() // in-process results may name the resource
 	return s.st.DeleteResource(ctx, r.ID)
 }
 
@@ -351,8 +352,13 @@ func (s *Server) background(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-syncTick:
-			if err := s.lookups.sync(ctx); err != nil && ctx.Err() == nil {
+			moved, err := s.lookups.sync(ctx)
+			if err != nil && ctx.Err() == nil {
 				s.log.Warn("checking the store for client and resource changes failed", zap.Error(err))
+			}
+			if moved {
+				// In-process validations may name a client or resource changed elsewhere.
+				s.clearGateway()
 			}
 		case <-t.C:
 			s.forgetExpiredRevocations(s.now())

@@ -128,7 +128,7 @@ func (s *Service) ReplaceClient(ctx context.Context, c spec.Client, source strin
 		rec.PreviousSecretSealed = existing.PreviousSecretSealed
 		rec.PreviousSecretExpiresAt = existing.PreviousSecretExpiresAt
 	}
-	if err := s.d.Store.UpsertClient(ctx, rec); err != nil {
+	if err := s.update(ctx, rec); err != nil {
 		return nil, err
 	}
 	err = s.replaceLinks(ctx, rec.ID, links)
@@ -223,7 +223,7 @@ func (s *Service) RotateSecret(ctx context.Context, id string, overlap time.Dura
 		rec.PreviousSecretSealed = existing.SecretSealed
 		rec.PreviousSecretExpiresAt = &until
 	}
-	if err := s.d.Store.UpsertClient(ctx, &rec); err != nil {
+	if err := s.update(ctx, &rec); err != nil {
 		return nil, err
 	}
 	s.d.Changed()
@@ -329,6 +329,17 @@ func (s *Service) created(ctx context.Context, rec *store.Client, secret string)
 		return nil, err
 	}
 	return &Created{Client: rec, Secret: secret, Links: links}, nil
+}
+
+// update writes rec over the stored client. It never inserts: a change that read the client
+// before a concurrent deletion must not bring it back (with its old secret or registration
+// token), so that change fails with ErrNotFound.
+func (s *Service) update(ctx context.Context, rec *store.Client) error {
+	err := s.d.Store.UpdateClient(ctx, rec)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("client %q: %w", rec.ID, ErrNotFound)
+	}
+	return err
 }
 
 func clientSubject(id string) string { return fmt.Sprintf("client %q", id) }

@@ -237,6 +237,11 @@ type ClientStore interface {
 	ListClients(ctx context.Context) ([]*Client, error)
 	// ListClientsPage returns the clients q selects, ordered by ID.
 	ListClientsPage(ctx context.Context, q ClientQuery) ([]*Client, error)
+	// UpdateClient replaces every field of the existing client (CreatedAt is kept);
+	// ErrNotFound, and nothing written, if there is none. Runtime changes use it, not
+	// UpsertClient: a change that read the client before someone deleted it must not bring
+	// it back.
+	UpdateClient(ctx context.Context, c *Client) error
 }
 
 // ResourceStore persists resources and client↔resource links.

@@ -56,6 +56,23 @@ func (s *Store) UpsertClient(ctx context.Context, c *store.Client) error {
 	return nil
 }
 
+// UpdateClient replaces every field of the stored client c.ID but CreatedAt; ErrNotFound if
+// there is none (the UPDATE finds no row), so a client deleted meanwhile stays deleted. It
+// writes CreatedAt, UpdatedAt and the stored Source back into c.
+func (s *Store) UpdateClient(ctx context.Context, c *store.Client) error {
+	args, _, updated, err := clientArgs(c)
+	if err != nil {
+		return err
+	}
+	args = slices.Delete(args, createdAtArg, createdAtArg+1)
+	var storedCreated int64
+	if err := s.stmts.updateClient.QueryRowContext(ctx, args...).Scan(&storedCreated); err != nil {
+		return s.writeErr("update client", err)
+	}
+	c.Source, c.CreatedAt, c.UpdatedAt = sourceOf(c), fromMillis(storedCreated), updated
+	return nil
+}
+
 // CreateClient inserts c; ErrConflict if its ID exists. The primary key decides, so of
 // concurrent creations of one ID exactly one succeeds. It writes CreatedAt, UpdatedAt and
 // the stored Source back into c.
@@ -142,6 +159,9 @@ func clientArgs(c *store.Client) (args []any, created, updated time.Time, err er
 	}
 	return args, created, updated, nil
 }
+
+// createdAtArg is the index of created_at in clientArgs.
+var createdAtArg = slices.Index(strings.Split(clientCols, ", "), "created_at")
 
 func scanClient(row scanner) (*store.Client, error) {
 	var (

@@ -167,6 +167,7 @@ type statements struct {
 	getResource, getResourceByIdentifier, listResources                   *sql.Stmt
 	createResource, updateResource, deleteResource                        *sql.Stmt
 	linkClientResource, unlinkClientResource                              *sql.Stmt
+	updateClient                                                          *sql.Stmt
 	isClientLinked, isClientIntrospector, listClientResources             *sql.Stmt
 	createAccessToken, getAccessToken, revokeAccessToken                  *sql.Stmt
 	revokeJTI, isJTIRevoked, useOnce                                      *sql.Stmt
@@ -198,6 +199,7 @@ func (st *statements) defs() []stmtDef {
 		{&st.listResources, false, "SELECT " + resourceCols + " FROM oauth_resources ORDER BY identifier"},
 		{&st.createResource, true, qCreateResource},
 		{&st.updateResource, true, qUpdateResource},
+		{&st.updateClient, true, qUpdateClient},
 		{&st.deleteResource, true, "DELETE FROM oauth_resources WHERE id = $1"},
 		{&st.linkClientResource, true, qLinkClientResource},
 		{&st.unlinkClientResource, true, "DELETE FROM oauth_client_resources WHERE client_id = $1 AND resource_id = $2"},
@@ -256,3 +258,8 @@ func (st *statements) close() error {
 	}
 	return err
 }
+
+// qUpdateClient replaces a client, never inserting one. Its parameters are clientArgs without
+// created_at, which an update keeps (UpdateClient).
+var qUpdateClient = "UPDATE oauth_clients SET " +
+	setParams(strings.Replace(clientCols, " created_at,", "", 1), "id") + " WHERE id = $1 RETURNING created_at"

@@ -34,6 +34,7 @@ var manageTests = []contractTest{
 	{"InitialAccessTokenUse", testIATUse},
 	{"RaceUseInitialAccessToken", testRaceUseIAT},
 	{"RevisionGrowsOnWritesOnly", testRevision},
+	{"ClientUpdateNeverInserts", testClientUpdate},
 }
 
 func testClientCreate(t *testing.T, s store.Store) {
@@ -790,6 +791,7 @@ func testRevision(t *testing.T, s store.Store) {
 		{"LinkClientResource (relink)", func() error {
 			return s.LinkClientResource(ctx, &store.ClientResource{ClientID: "c1", ResourceID: "res", Introspect: true})
 		}, true},
+		{"UpdateClient", func() error { return s.UpdateClient(ctx, newClient("c2")) }, true},
 		{"reads", func() error { return reads(ctx, s) }, false},
 		{"other writes", func() error { return otherWrites(ctx, s) }, false},
 		{"UnlinkClientResource", func() error { return s.UnlinkClientResource(ctx, "c1", "res") }, true},
@@ -857,3 +859,35 @@ func keysOf[T any](list []T, key func(T) string) []string {
 
 // fromStoreMillis is t at the precision the store keeps, in UTC.
 func fromStoreMillis(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()).UTC() }
+
+// testClientUpdate: UpdateClient replaces every field but CreatedAt, and never inserts: a
+// missing or deleted client stays missing.
+func testClientUpdate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mustNil(t, s.CreateClient(ctx, newClient("c1")), "CreateClient")
+	first, err := s.GetClient(ctx, "c1")
+	mustNil(t, err, "GetClient")
+
+	replacement := &store.Client{
+		ID: "c1", Name: "Renamed", TokenEndpointAuthMethod: "private_key_jwt",
+		GrantTypes: []string{"client_credentials"}, JWKS: `{"keys":[{"kty":"EC"}]}`, Disabled: true,
+		Source: store.SourceAdmin, PreviousSecretHash: "old", PreviousSecretExpiresAt: &epoch,
+		CreatedAt: epoch, // ignored: CreatedAt is kept
+	}
+	want := *replacement
+	mustNil(t, s.UpdateClient(ctx, replacement), "UpdateClient")
+	got, err := s.GetClient(ctx, "c1")
+	mustNil(t, err, "GetClient")
+	assertEqual(t, clientSansTimes(got), clientSansTimes(&want))
+	if !got.CreatedAt.Equal(first.CreatedAt) || !replacement.CreatedAt.Equal(first.CreatedAt) {
+		t.Errorf("CreatedAt = %v (written back %v), want the original %v", got.CreatedAt, replacement.CreatedAt, first.CreatedAt)
+	}
+
+	mustBe(t, s.UpdateClient(ctx, newClient("missing")), store.ErrNotFound, "UpdateClient (missing)")
+	mustNil(t, s.DeleteClient(ctx, "c1"), "DeleteClient")
+	mustBe(t, s.UpdateClient(ctx, newClient("c1")), store.ErrNotFound, "UpdateClient (deleted)")
+	for _, id := range []string{"missing", "c1"} {
+		_, err := s.GetClient(ctx, id)
+		mustBe(t, err, store.ErrNotFound, "GetClient "+id+" after UpdateClient")
+	}
+}
