@@ -19,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
 // documentHost serves client ID metadata documents over TLS (as the draft requires) and
@@ -284,5 +285,58 @@ func TestDocumentClientTokenValidatesWithoutFetching(t *testing.T) {
 	}
 	if n := h.hits.Load(); n != fetched {
 		t.Errorf("validating the token fetched the document %d times", n-fetched)
+	}
+}
+
+// countingClients counts the store reads of each client ID.
+type countingClients struct {
+	store.Store
+	reads sync.Map // id → *atomic.Int64
+}
+
+func (c *countingClients) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	n, _ := c.reads.LoadOrStore(id, new(atomic.Int64))
+	n.(*atomic.Int64).Add(1)
+	return c.Store.GetClient(ctx, id)
+}
+
+// TestDocumentClientSkipsTheStoreWhenCached: that a metadata-document client ID has no stored
+// row is cached like a stored client, so its requests after the first read neither the
+// database nor the document host; a change to the store (a pre-registration) clears it.
+func TestDocumentClientSkipsTheStoreWhenCached(t *testing.T) {
+	h := newDocumentHost(t)
+	counter := &countingClients{}
+	ts := newFlowServerOpts(t, serverOptions{
+		wrap: func(st store.Store) store.Store { counter.Store = st; return counter },
+		edit: func(c *Config) {
+			c.ClientIDMetadataDocuments = clientidmeta.Config{Enabled: true, AllowPrivate: true,
+				RootCAs: h.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs, Resources: []string{jwtResource}}
+		},
+	})
+	clientID := h.publish("/cached/client.json", mcpClient)
+	reads := func() int64 {
+		n, ok := counter.reads.Load(clientID)
+		if !ok {
+			return 0
+		}
+		return n.(*atomic.Int64).Load()
+	}
+	ctx := context.Background()
+	for i := range 3 {
+		c, err := ts.srv.lookups.GetClient(ctx, clientID)
+		if err != nil || c.Source != store.SourceMetadataDocument {
+			t.Fatalf("lookup %d: %+v %v", i, c, err)
+		}
+		ts.srv.lookups.clients.Wait()
+	}
+	if reads() != 1 || h.hits.Load() != 1 {
+		t.Fatalf("3 lookups: %d store reads and %d fetches, want 1 and 1", reads(), h.hits.Load())
+	}
+	if live, err := ts.srv.clientIsLive(ctx, clientID); err != nil || !live || reads() != 1 {
+		t.Fatalf("liveness: %v %v after %d store reads, want live from the cache", live, err, reads())
+	}
+	ts.srv.lookups.invalidate()
+	if _, err := ts.srv.lookups.GetClient(ctx, clientID); err != nil || reads() != 2 {
+		t.Fatalf("after a change: %v, %d store reads, want 2", err, reads())
 	}
 }

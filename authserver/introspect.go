@@ -88,13 +88,11 @@ func (s *Server) clientIsLive(ctx context.Context, clientID string) (bool, error
 // document: that would put a network round trip, and the document host's availability, on
 // every gateway check.
 func (s *Server) documentClientIsLive(ctx context.Context, clientID string) (bool, error) {
-	c, err := s.st.GetClient(ctx, clientID)
-	if errors.Is(err, store.ErrNotFound) {
-		return true, nil
-	} else if err != nil {
+	c, err := s.lookups.storedClient(ctx, clientID)
+	if err != nil {
 		return false, err
 	}
-	return !c.Disabled, nil
+	return c == nil || !c.Disabled, nil
 }
 
 // activeJWT checks a JWT access token. The signature check and parsing are cached per token

@@ -63,18 +63,32 @@ func newLookups(st store.Store) (*lookups, error) {
 	return &lookups{st: st, clients: clients, resources: resources, links: links}, nil
 }
 
-// GetClient returns the client with id; the returned value is shared and must not be modified.
-// A stored client comes first, so an operator may pre-register a client ID URL (and pin its
-// metadata); otherwise a URL is resolved as a client ID metadata document, whose resolver
-// keeps its own cache (lifetimes from the document's cache headers).
+// GetClient returns the client with id: the stored row, else, for the URL of a client ID
+// metadata document, the client the document describes. The value is shared and must not be
+// modified.
 func (l *lookups) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	c, err := l.storedClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return l.documents.Resolve(ctx, id)
+	}
+	return c, nil
+}
+
+// storedClient returns the stored row of id, cached. For a metadata-document ID without a row
+// it returns (nil, nil) and caches that too, so a document client's requests skip the database
+// read; a pre-registration moves the store revision, which clears it within
+// cache_sync_interval (at once on this instance).
+func (l *lookups) storedClient(ctx context.Context, id string) (*store.Client, error) {
 	if c, ok := l.clients.Get(id); ok {
 		return c, nil
 	}
 	epoch := l.guard.begin()
 	c, err := l.st.GetClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) && l.documents != nil && l.documents.Handles(id) {
-		return l.documents.Resolve(ctx, id)
+		c, err = nil, nil
 	}
 	if err != nil {
 		return nil, err
