@@ -1,0 +1,246 @@
+package ssfreceiver
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-oauth/caddy-oauth/backchannel/secevent"
+	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
+)
+
+func startSubscription(t *testing.T, ft *fakeTransmitter, mod func(*Config)) (*Subscription, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zapcore.DebugLevel)
+	cfg := Config{Issuer: ft.issuer, ClientID: ft.clientID, ClientSecret: ft.secret, Keys: ft.keys(),
+		AllowPrivate: true, Logger: zap.New(core), MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() { _ = s.Close() })
+	return s, logs
+}
+
+func hashOf(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// TestSETVerification: each bad SET is ignored, logged with its jti and reason, and reported
+// in setErrs (so it is acknowledged and does not block the stream); valid ones are applied.
+func TestSETVerification(t *testing.T) {
+	ft := newFakeTransmitter(t)
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	payload, err := secevent.Encode(ft.issuer, []string{ft.clientID}, time.Now(), "none-1",
+		secevent.Revocation{Kind: secevent.KindJTI, Value: "v-none", At: time.Now(), Until: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, logs := startSubscription(t, ft, nil)
+
+	cases := []struct {
+		name    string
+		jti     string
+		jws     string
+		value   string // must not be revoked after
+		errCode string
+	}{
+		{"forged signature", "forged", ft.sign(setSpec{jti: "forged", value: "v-forged", signer: otherKey}), "v-forged", errInvalidKey},
+		{"unknown kid", "kid", ft.sign(setSpec{jti: "kid", value: "v-kid", kid: "nope"}), "v-kid", errInvalidKey},
+		{"wrong typ", "typ", ft.sign(setSpec{jti: "typ", value: "v-typ", typ: "JWT"}), "v-typ", errInvalidRequest},
+		{"no typ", "notyp", ft.sign(setSpec{jti: "notyp", value: "v-notyp", typ: "-"}), "v-notyp", errInvalidRequest},
+		{"alg none", "none-1", noneJWS(payload), "v-none", errInvalidRequest},
+		{"HS256", "hs", ft.sign(setSpec{jti: "hs", value: "v-hs", alg: "HS256", signer: []byte("0123456789abcdef0123456789abcdef")}), "v-hs", errInvalidRequest},
+		{"wrong iss", "iss", ft.sign(setSpec{jti: "iss", value: "v-iss", issuer: "https://evil.example"}), "v-iss", errInvalidIssuer},
+		{"other aud", "aud", ft.sign(setSpec{jti: "aud", value: "v-aud", aud: []string{"gw-2"}}), "v-aud", errInvalidAudience},
+		{"expired", "exp", ft.sign(setSpec{jti: "exp", value: "v-exp", until: time.Now().Add(-time.Minute)}), "v-exp", errInvalidRequest},
+		{"malformed payload", "bad", ft.sign(setSpec{jti: "bad", payload: []byte(`{"iss":1}`)}), "", errInvalidRequest},
+		{"jti differs from key", "key", ft.sign(setSpec{jti: "other-jti", value: "v-key"}), "v-key", errInvalidRequest},
+		{"not a JWS", "junk", "a.b", "", errInvalidRequest},
+	}
+	for _, c := range cases {
+		ft.push(c.jti, c.jws)
+	}
+	ft.push("good", ft.sign(setSpec{jti: "good", value: "v-good"}))
+	waitFor(t, "all SETs acknowledged", func() bool {
+		acked, _, _, queued := ft.state()
+		return queued == 0 && acked["good"]
+	})
+	if !s.Set().Has(secevent.KindJTI, "v-good") {
+		t.Error("the valid SET was not applied")
+	}
+	_, errs, _, _ := ft.state()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.value != "" && s.Set().Has(secevent.KindJTI, c.value) {
+				t.Errorf("refused SET applied")
+			}
+			if e, ok := errs[c.jti]; !ok || e.Err != c.errCode {
+				t.Errorf("setErrs[%s] = %+v, want err %s", c.jti, e, c.errCode)
+			}
+			found := logs.FilterMessage("revocation SET ignored").FilterField(zap.String("jti", c.jti))
+			if found.Len() != 1 || found.All()[0].Level != zapcore.WarnLevel {
+				t.Errorf("want one Warn log for jti %s, got %d", c.jti, found.Len())
+			}
+		})
+	}
+	if _, ok := errs["good"]; ok {
+		t.Error("the valid SET has a setErr")
+	}
+
+	// Replay: the same valid SET again (a transmitter resending it, or an attacker) is ignored.
+	ft.push("good", ft.sign(setSpec{jti: "good", value: "v-replayed"}))
+	waitFor(t, "replay acknowledged", func() bool { _, errs, _, q := ft.state(); _, ok := errs["good"]; return ok && q == 0 })
+	if s.Set().Has(secevent.KindJTI, "v-replayed") {
+		t.Error("a replayed jti was applied")
+	}
+	if logs.FilterMessage("revocation SET ignored").FilterField(zap.String("reason", "replayed jti")).Len() != 1 {
+		t.Error("replay not logged")
+	}
+}
+
+// TestRevocationKindsMatchTokens: each kind of revocation refuses exactly the tokens it covers.
+func TestRevocationKindsMatchTokens(t *testing.T) {
+	ft := newFakeTransmitter(t)
+	var forgotten atomic.Value
+	s, _ := startSubscription(t, ft, func(c *Config) {
+		c.OnTokenHash = func(d [sha256.Size]byte) { forgotten.Store(d) }
+	})
+	opaque := "opaque-token-value"
+	ft.push("e1", ft.sign(setSpec{jti: "e1", kind: secevent.KindJTI, value: "jti-1"}))
+	ft.push("e2", ft.sign(setSpec{jti: "e2", kind: secevent.KindTokenHash, value: hashOf(opaque)}))
+	ft.push("e3", ft.sign(setSpec{jti: "e3", kind: secevent.KindGrant, value: "grant-1"}))
+	ft.push("e4", ft.sign(setSpec{jti: "e4", kind: secevent.KindSession, value: "sid-1"}))
+	waitFor(t, "four revocations", func() bool { return s.Set().Len() == 4 })
+	if d, _ := forgotten.Load().([sha256.Size]byte); d != sha256.Sum256([]byte(opaque)) {
+		t.Error("OnTokenHash not called with the opaque token's digest")
+	}
+	info := func(jti string, claims map[string]any) *rsvalidate.TokenInfo {
+		return &rsvalidate.TokenInfo{JTI: jti, Claims: claims}
+	}
+	for _, c := range []struct {
+		name    string
+		token   string
+		info    *rsvalidate.TokenInfo
+		revoked bool
+	}{
+		{"revoked jti", "a.b.c", info("jti-1", nil), true},
+		{"other jti", "a.b.c", info("jti-2", nil), false},
+		{"revoked opaque", opaque, info("", nil), true},
+		{"other opaque", opaque + "x", info("", nil), false},
+		{"revoked grant", "a.b.c", info("j", map[string]any{"grant_id": "grant-1"}), true},
+		{"other grant", "a.b.c", info("j", map[string]any{"grant_id": "grant-2"}), false},
+		{"revoked session", "a.b.c", info("j", map[string]any{"sid": "sid-1", "grant_id": "g"}), true},
+		{"other session", "a.b.c", info("j", map[string]any{"sid": "sid-2"}), false},
+		{"non-string claim", "a.b.c", info("j", map[string]any{"sid": 5}), false},
+	} {
+		if got := s.Revoked(c.token, c.info); got != c.revoked {
+			t.Errorf("%s: Revoked = %v, want %v", c.name, got, c.revoked)
+		}
+	}
+}
+
+// TestBackoffAndResume: an outage keeps the last state; the receiver retries and, once the
+// transmitter answers again, applies what was revoked meanwhile on the same stream.
+func TestBackoffAndResume(t *testing.T) {
+	ft := newFakeTransmitter(t)
+	s, logs := startSubscription(t, ft, nil)
+	ft.push("e1", ft.sign(setSpec{jti: "e1", value: "before"}))
+	waitFor(t, "first revocation", func() bool { return s.Set().Has(secevent.KindJTI, "before") })
+	ft.setDown(true)
+	waitFor(t, "the outage to be noticed", func() bool {
+		return logs.FilterMessage("revocation stream unreachable; keeping the last known revocations and retrying").Len() > 0
+	})
+	if !s.Set().Has(secevent.KindJTI, "before") {
+		t.Error("state lost during the outage")
+	}
+	ft.push("e2", ft.sign(setSpec{jti: "e2", value: "during"}))
+	time.Sleep(100 * time.Millisecond) // several retries fail meanwhile
+	ft.setDown(false)
+	waitFor(t, "revocation made during the outage", func() bool { return s.Set().Has(secevent.KindJTI, "during") })
+	if _, _, created, _ := ft.state(); created != 1 {
+		t.Errorf("created %d streams, want 1 (resume on the same stream)", created)
+	}
+	waitFor(t, "recovery log", func() bool { return logs.FilterMessage("revocation stream reachable again").Len() == 1 })
+}
+
+// TestStreamGoneCreatesNewStream: a 404 on poll makes the receiver create a new stream.
+func TestStreamGoneCreatesNewStream(t *testing.T) {
+	ft := newFakeTransmitter(t)
+	s, _ := startSubscription(t, ft, nil)
+	waitFor(t, "first stream", func() bool { _, _, c, _ := ft.state(); return c == 1 })
+	ft.forgetStreams()
+	waitFor(t, "second stream", func() bool { _, _, c, _ := ft.state(); return c == 2 })
+	ft.push("e1", ft.sign(setSpec{jti: "e1", value: "after"}))
+	waitFor(t, "revocation on the new stream", func() bool { return s.Set().Has(secevent.KindJTI, "after") })
+}
+
+// TestFailClosedAfter: with FailClosedAfter, Err reports ErrUnavailable once the stream has
+// been down that long, and nil again after it recovers; 0 never fails.
+func TestFailClosedAfter(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		failAfter  time.Duration
+		wantClosed bool
+	}{
+		{"fail closed", 200 * time.Millisecond, true},
+		{"keep serving", 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ft := newFakeTransmitter(t)
+			s, _ := startSubscription(t, ft, func(cfg *Config) { cfg.FailClosedAfter = c.failAfter })
+			waitFor(t, "first poll", func() bool { return !s.LastSuccess().IsZero() })
+			if err := s.Err(); err != nil {
+				t.Fatalf("healthy stream: Err = %v", err)
+			}
+			ft.setDown(true)
+			if c.wantClosed {
+				waitFor(t, "fail closed", func() bool { return errors.Is(s.Err(), rsvalidate.ErrUnavailable) })
+			} else {
+				time.Sleep(300 * time.Millisecond)
+				if err := s.Err(); err != nil {
+					t.Fatalf("FailClosedAfter 0: Err = %v", err)
+				}
+			}
+			ft.setDown(false)
+			waitFor(t, "recovery", func() bool { return s.Err() == nil })
+		})
+	}
+}
+
+// TestWrongCredentials: a 401 from the transmitter is a failure retried with backoff, logged.
+func TestWrongCredentials(t *testing.T) {
+	ft := newFakeTransmitter(t)
+	_, logs := startSubscription(t, ft, func(c *Config) { c.ClientSecret = "wrong" })
+	waitFor(t, "the refusal logged", func() bool {
+		return logs.FilterMessage("revocation stream unreachable; keeping the last known revocations and retrying").Len() > 0
+	})
+	if _, _, created, _ := ft.state(); created != 0 {
+		t.Errorf("a stream was created with wrong credentials")
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	for failures := 1; failures < 12; failures++ {
+		d := backoff(failures, time.Second, 30*time.Second)
+		want := min(time.Second<<(failures-1), 30*time.Second)
+		if d < want/2 || d > want {
+			t.Errorf("failures %d: %v outside [%v, %v]", failures, d, want/2, want)
+		}
+	}
+}
