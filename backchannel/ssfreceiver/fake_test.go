@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-		"sync"
+	"sync"
 	"testing"
 	"time"
 

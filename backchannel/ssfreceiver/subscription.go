@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/backchannel/secevent"
+	"github.com/caddy-oauth/caddy-oauth/backchannel/ssfreceiver/revoked"
 	"github.com/caddy-oauth/caddy-oauth/outbound"
 	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
 )
@@ -71,7 +72,7 @@ type Subscription struct {
 	log     *zap.Logger
 	client  *client
 	verify  *verifier
-	set     *RevokedSet
+	set     *revoked.Set
 	started time.Time
 
 	// lastOK is the Unix nanoseconds of the last successful poll, downSince those of the
@@ -116,7 +117,7 @@ func New(cfg Config) (*Subscription, error) {
 			poll:   outbound.New(outbound.Options{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.PollTimeout, MaxBytes: maxPollBytes}),
 		},
 		verify: &verifier{issuer: cfg.Issuer, audience: cfg.ClientID, keys: cfg.Keys},
-		set:    NewRevokedSet(cfg.Now),
+		set:    revoked.New(cfg.Now),
 	}
 	return s, nil
 }
@@ -153,11 +154,13 @@ func (s *Subscription) Close() error {
 }
 
 // Set is the revoked set the subscription maintains.
-func (s *Subscription) Set() *RevokedSet { return s.set }
+func (s *Subscription) Set() *revoked.Set { return s.set }
 
 // Revoked reports whether the token is covered by a revocation learned from the stream.
 func (s *Subscription) Revoked(token string, info *rsvalidate.TokenInfo) bool {
-	return s.set.Revoked(token, info)
+	grantID, _ := info.Claims["grant_id"].(string)
+	sid, _ := info.Claims["sid"].(string)
+	return s.set.Revoked(token, info.JTI, grantID, sid)
 }
 
 // LastSuccess is the time of the last successful poll (zero before the first).
@@ -322,7 +325,7 @@ func (s *Subscription) applyOne(ctx context.Context, jti, compact string) *refus
 	if expired(rev, now) {
 		return refuse(errInvalidRequest, "expired: covers no token past %s", rev.Until.UTC().Format(time.RFC3339))
 	}
-	if !s.set.firstSight(set.ID, rev.Until) {
+	if !s.set.FirstSight(set.ID, rev.Until) {
 		return refuse(errInvalidRequest, "replayed jti")
 	}
 	if !s.set.Add(rev.Kind, rev.Value, rev.Until) {

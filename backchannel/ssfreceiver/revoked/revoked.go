@@ -1,4 +1,8 @@
-package ssfreceiver
+// Package revoked is a gateway's memory of revoked access tokens: one set per identifier kind
+// (jti, token_hash, grant, session), each entry kept until the latest exp it covers, looked up
+// on every request without allocating. It knows nothing of how revocations arrive
+// (backchannel/ssfreceiver fills it) or of token validation (rsvalidate asks it).
+package revoked
 
 import (
 	"crypto/sha256"
@@ -10,7 +14,6 @@ import (
 	"unsafe"
 
 	"github.com/caddy-oauth/caddy-oauth/backchannel/secevent"
-	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
 )
 
 // shardCount spreads each kind over this many locks, so lookups on many cores rarely share
@@ -36,16 +39,16 @@ type shard struct {
 	_  [40]byte // keep neighbouring shards' locks off one cache line
 }
 
-// RevokedSet is what a gateway knows is revoked: one set per identifier kind (jti,
+// Set is what a gateway knows is revoked: one set per identifier kind (jti,
 // token_hash, grant, session), each entry kept until the latest exp it covers. Lookups take
 // a shard's read lock and allocate nothing. It is safe for concurrent use.
-type RevokedSet struct {
+type Set struct {
 	seeds [2]maphash.Seed
 	kinds [5]kindSet
 	now   func() time.Time
 }
 
-// Indexes of RevokedSet.kinds.
+// Indexes of Set.kinds.
 const (
 	kindJTI = iota
 	kindTokenHash
@@ -69,12 +72,12 @@ func kindIndex(kind string) (int, bool) {
 	return 0, false
 }
 
-// NewRevokedSet returns an empty set; now replaces time.Now (nil: time.Now).
-func NewRevokedSet(now func() time.Time) *RevokedSet {
+// New returns an empty set; now replaces time.Now (nil: time.Now).
+func New(now func() time.Time) *Set {
 	if now == nil {
 		now = time.Now
 	}
-	s := &RevokedSet{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, now: now}
+	s := &Set{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, now: now}
 	for k := range s.kinds {
 		for i := range s.kinds[k].shards {
 			s.kinds[k].shards[i].m = make(map[entryKey]int64)
@@ -83,19 +86,19 @@ func NewRevokedSet(now func() time.Time) *RevokedSet {
 	return s
 }
 
-func (s *RevokedSet) key(b []byte) entryKey {
+func (s *Set) key(b []byte) entryKey {
 	return entryKey{maphash.Bytes(s.seeds[0], b), maphash.Bytes(s.seeds[1], b)}
 }
 
 // stringKey hashes v without copying it (maphash neither keeps nor changes its input).
-func (s *RevokedSet) stringKey(v string) entryKey {
+func (s *Set) stringKey(v string) entryKey {
 	return s.key(unsafe.Slice(unsafe.StringData(v), len(v)))
 }
 
 // Add records that the tokens whose kind identifier is value are revoked until until. A
 // token_hash value is the base64url SHA-256 of the token; one that is not is ignored (false).
 // Adding a value again keeps the later until.
-func (s *RevokedSet) Add(kind, value string, until time.Time) bool {
+func (s *Set) Add(kind, value string, until time.Time) bool {
 	k, ok := kindIndex(kind)
 	if !ok || value == "" {
 		return false
@@ -122,18 +125,21 @@ func (s *RevokedSet) Add(kind, value string, until time.Time) bool {
 	return true
 }
 
-// contains reports whether key is revoked at unix time now.
-func (ks *kindSet) contains(key entryKey, now int64) bool {
+// contains reports whether key is in the set. It does not look at until: an entry whose
+// until has passed covers only expired tokens, which validation refuses anyway, and Sweep
+// removes it soon; skipping the clock keeps the lookup cheap and never lets a token that a
+// validator still accepts within its clock skew slip past an entry that just lapsed.
+func (ks *kindSet) contains(key entryKey) bool {
 	sh := &ks.shards[key[0]%shardCount]
 	sh.mu.RLock()
-	until, ok := sh.m[key]
+	_, ok := sh.m[key]
 	sh.mu.RUnlock()
-	return ok && until >= now
+	return ok
 }
 
-// Has reports whether value of kind is revoked now (tests and tools; the request path uses
+// Has reports whether value of kind is in the set (tests and tools; the request path uses
 // Revoked).
-func (s *RevokedSet) Has(kind, value string) bool {
+func (s *Set) Has(kind, value string) bool {
 	k, ok := kindIndex(kind)
 	if !ok {
 		return false
@@ -143,39 +149,39 @@ func (s *RevokedSet) Has(kind, value string) bool {
 		if n, err := base64.RawURLEncoding.Decode(digest[:], []byte(value)); err != nil || n != sha256.Size {
 			return false
 		}
-		return s.kinds[k].contains(s.key(digest[:]), s.now().Unix())
+		return s.kinds[k].contains(s.key(digest[:]))
 	}
-	return s.kinds[k].contains(s.stringKey(value), s.now().Unix())
+	return s.kinds[k].contains(s.stringKey(value))
 }
 
-// Revoked reports whether the access token (with what its issuer vouched for) is covered by
-// a revocation: its jti, its SHA-256 (opaque tokens), its grant_id or its sid.
-func (s *RevokedSet) Revoked(token string, info *rsvalidate.TokenInfo) bool {
-	now := s.now().Unix()
-	if ks := &s.kinds[kindJTI]; info.JTI != "" && ks.size.Load() > 0 && ks.contains(s.stringKey(info.JTI), now) {
+// Revoked reports whether an access token is covered by a revocation: by its jti, its
+// SHA-256 (opaque tokens), its grant_id or its sid claim (empty: the token has none).
+func (s *Set) Revoked(token, jti, grantID, sid string) bool {
+	if ks := &s.kinds[kindJTI]; jti != "" && ks.size.Load() > 0 && ks.contains(s.stringKey(jti)) {
 		return true
 	}
 	if ks := &s.kinds[kindTokenHash]; ks.size.Load() > 0 {
 		digest := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
-		if ks.contains(s.key(digest[:]), now) {
+		if ks.contains(s.key(digest[:])) {
 			return true
 		}
 	}
 	if ks := &s.kinds[kindGrant]; ks.size.Load() > 0 {
-		if v, _ := info.Claims["grant_id"].(string); v != "" && ks.contains(s.stringKey(v), now) {
+		if grantID != "" && ks.contains(s.stringKey(grantID)) {
 			return true
 		}
 	}
 	if ks := &s.kinds[kindSession]; ks.size.Load() > 0 {
-		if v, _ := info.Claims["sid"].(string); v != "" && ks.contains(s.stringKey(v), now) {
+		if sid != "" && ks.contains(s.stringKey(sid)) {
 			return true
 		}
 	}
 	return false
 }
 
-// firstSight records the jti of a SET applied until until and reports whether it is new.
-func (s *RevokedSet) firstSight(jti string, until time.Time) bool {
+// FirstSight records the jti of a Security Event Token applied until until and reports
+// whether it is new: a false answer is a replay.
+func (s *Set) FirstSight(jti string, until time.Time) bool {
 	ks := &s.kinds[kindSeen]
 	key := s.stringKey(jti)
 	sh := &ks.shards[key[0]%shardCount]
@@ -189,8 +195,8 @@ func (s *RevokedSet) firstSight(jti string, until time.Time) bool {
 	return true
 }
 
-// Len returns the number of revoked values of all kinds (expired ones until the next Sweep).
-func (s *RevokedSet) Len() int {
+// Len returns the number of revoked values of all kinds (lapsed ones until the next Sweep).
+func (s *Set) Len() int {
 	n := 0
 	for k := range kindSeen {
 		n += int(s.kinds[k].size.Load())
@@ -198,10 +204,14 @@ func (s *RevokedSet) Len() int {
 	return n
 }
 
-// Sweep drops the entries whose until has passed and returns how many. One shard is locked
-// at a time, so lookups elsewhere go on.
-func (s *RevokedSet) Sweep() int {
-	now := s.now().Unix()
+// SweepGrace is how long after its until an entry is kept: longer than any validator's clock
+// skew (30 s by default), so a token still accepted within the skew stays refused.
+const SweepGrace = 2 * time.Minute
+
+// Sweep drops the entries whose until passed more than SweepGrace ago and returns how many.
+// One shard is locked at a time, so lookups elsewhere go on.
+func (s *Set) Sweep() int {
+	now := s.now().Add(-SweepGrace).Unix()
 	dropped := 0
 	for k := range s.kinds {
 		ks := &s.kinds[k]
