@@ -58,6 +58,7 @@ func newFakeTransmitter(t *testing.T) *fakeTransmitter {
 	mux.HandleFunc("GET /jwks", ft.jwks)
 	mux.HandleFunc("POST /ssf/streams", ft.createStream)
 	mux.HandleFunc("POST /ssf/poll/{id}", ft.poll)
+	mux.HandleFunc("DELETE /ssf/streams", ft.deleteStream)
 	ft.srv = httptest.NewServer(ft.unlessDown(mux))
 	ft.issuer = ft.srv.URL
 	t.Cleanup(ft.srv.Close)
@@ -120,6 +121,27 @@ func (ft *fakeTransmitter) createStream(w http.ResponseWriter, r *http.Request) 
 	ft.mu.Unlock()
 	writeJSON(w, 201, map[string]any{"stream_id": id, "iss": ft.issuer, "aud": ft.clientID,
 		"delivery": map[string]string{"method": secevent.DeliveryPoll, "endpoint_url": ft.issuer + "/ssf/poll/" + id}})
+}
+
+func (ft *fakeTransmitter) deleteStream(w http.ResponseWriter, r *http.Request) {
+	if !ft.authorized(w, r) {
+		return
+	}
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	id := r.URL.Query().Get("stream_id")
+	if !ft.streams[id] {
+		writeJSON(w, 404, map[string]string{"error": "not_found"})
+		return
+	}
+	delete(ft.streams, id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (ft *fakeTransmitter) liveStreams() int {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return len(ft.streams)
 }
 
 func (ft *fakeTransmitter) poll(w http.ResponseWriter, r *http.Request) {

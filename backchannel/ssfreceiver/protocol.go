@@ -160,6 +160,25 @@ func (c *client) pollOnce(ctx context.Context, endpoint string, req *pollRequest
 	return &pr, nil
 }
 
+// deleteStream deletes a stream (SSF 1.0 §8.1.1.5).
+func (c *client) deleteStream(ctx context.Context, endpoint, id string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return err
+	}
+	q := u.Query()
+	q.Set("stream_id", id)
+	u.RawQuery = q.Encode()
+	reply, err := c.meta.Send(ctx, http.MethodDelete, u.String(), c.header(), nil)
+	if err != nil {
+		return err
+	}
+	if reply.Status != http.StatusNoContent && reply.Status != http.StatusOK && reply.Status != http.StatusNotFound {
+		return statusError(reply)
+	}
+	return nil
+}
+
 func (c *client) header() http.Header {
 	return http.Header{
 		"Authorization": {c.authz},

@@ -35,7 +35,12 @@ const (
 	maxPollBytes = 8 << 20
 	// downLogInterval spaces the warnings while the stream is unreachable.
 	downLogInterval = time.Minute
+	// closeTimeout bounds the stream deletion on Close (a config reload waits for it).
+	closeTimeout = 2 * time.Second
 )
+
+// streamRef names a stream at the transmitter.
+type streamRef struct{ id, configEndpoint string }
 
 // Config configures a Subscription.
 type Config struct {
@@ -78,6 +83,9 @@ type Subscription struct {
 	// lastOK is the Unix nanoseconds of the last successful poll, downSince those of the
 	// first failure after it (0 while healthy).
 	lastOK, downSince atomic.Int64
+
+	// stream is the current stream, for deleting it on Close.
+	stream atomic.Pointer[streamRef]
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -144,11 +152,20 @@ func (s *Subscription) Start() {
 	}()
 }
 
-// Close stops the subscription and waits for it.
+// Close stops the subscription, waits for it, and deletes its stream at the transmitter
+// (best effort: one that stays is deleted there after its inactivity timeout).
 func (s *Subscription) Close() error {
-	if s.cancel != nil {
-		s.cancel()
-		<-s.done
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	<-s.done
+	if st := s.stream.Load(); st != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		if err := s.client.deleteStream(ctx, st.configEndpoint, st.id); err != nil {
+			s.log.Debug("could not delete the revocation stream", zap.String("stream_id", st.id), zap.Error(err))
+		}
 	}
 	return nil
 }
@@ -173,16 +190,32 @@ func (s *Subscription) LastSuccess() time.Time {
 
 // Err is rsvalidate.ErrUnavailable once the stream has been unreachable longer than
 // FailClosedAfter (never with 0), else nil.
-func (s *Subscription) Err() error {
-	if s.cfg.FailClosedAfter <= 0 {
+func (s *Subscription) Err() error { return s.errAfter(s.cfg.FailClosedAfter) }
+
+func (s *Subscription) errAfter(failClosedAfter time.Duration) error {
+	if failClosedAfter <= 0 {
 		return nil
 	}
 	down := s.downSince.Load()
-	if down == 0 || s.cfg.Now().Sub(time.Unix(0, down)) <= s.cfg.FailClosedAfter {
+	if down == 0 || s.cfg.Now().Sub(time.Unix(0, down)) <= failClosedAfter {
 		return nil
 	}
 	return fmt.Errorf("%w: revocation stream unreachable since %s", rsvalidate.ErrUnavailable, time.Unix(0, down).UTC().Format(time.RFC3339))
 }
+
+// WithFailClosedAfter returns a view of the subscription with its own fail-closed bound:
+// gateways sharing one subscription may each choose what an outage means for them.
+func (s *Subscription) WithFailClosedAfter(d time.Duration) rsvalidate.Revocations {
+	return view{s, d}
+}
+
+type view struct {
+	s               *Subscription
+	failClosedAfter time.Duration
+}
+
+func (v view) Revoked(token string, info *rsvalidate.TokenInfo) bool { return v.s.Revoked(token, info) }
+func (v view) Err() error                                            { return v.s.errAfter(v.failClosedAfter) }
 
 // run is the subscription loop: get a stream, then long-poll it, acking every SET of one
 // answer in the next poll. Failures keep the revoked set as it is and retry with backoff.
@@ -253,6 +286,7 @@ func (s *Subscription) subscribe(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	s.stream.Store(&streamRef{id: sc.StreamID, configEndpoint: tc.ConfigurationEndpoint})
 	s.log.Info("subscribed to the revocation stream", zap.String("stream_id", sc.StreamID))
 	return sc.Delivery.EndpointURL, nil
 }

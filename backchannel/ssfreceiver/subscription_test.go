@@ -244,3 +244,27 @@ func TestBackoffBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseDeletesStream: a subscription that stops (config reload, shutdown) deletes its
+// stream, and a per-gateway view fails closed on its own bound.
+func TestCloseDeletesStream(t *testing.T) {
+	ft := newFakeTransmitter(t)
+	s, _ := startSubscription(t, ft, nil)
+	waitFor(t, "first poll", func() bool { return !s.LastSuccess().IsZero() })
+	if n := ft.liveStreams(); n != 1 {
+		t.Fatalf("%d streams", n)
+	}
+	strict := s.WithFailClosedAfter(50 * time.Millisecond)
+	ft.setDown(true)
+	waitFor(t, "the strict view fails closed", func() bool { return errors.Is(strict.Err(), rsvalidate.ErrUnavailable) })
+	if err := s.Err(); err != nil {
+		t.Errorf("the subscription's own bound (0) fails: %v", err)
+	}
+	ft.setDown(false)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := ft.liveStreams(); n != 0 {
+		t.Errorf("%d streams left after Close", n)
+	}
+}
