@@ -235,6 +235,10 @@ func (h *ResourceHandler) unmarshal(d *caddyfile.Dispenser, matcherToken matcher
 				h.HeaderUp = make(map[string]string)
 			}
 			h.HeaderUp[name] = tmpl
+		case "revocation_stream":
+			h.RevocationStream, err = unmarshalRevocationStream(d)
+		case "outbound_allow_private":
+			h.OutboundAllowPrivate, err = boolArg(d)
 		default:
 			return d.Errf("unknown oauth_resource subdirective %q", d.Val())
 		}
