@@ -16,13 +16,14 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-oauth/caddy-oauth/backchannel/secevent"
+	"github.com/caddy-oauth/caddy-oauth/backchannel/ssfreceiver/ssftest"
 	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
 )
 
-func startSubscription(t *testing.T, ft *fakeTransmitter, mod func(*Config)) (*Subscription, *observer.ObservedLogs) {
+func startSubscription(t *testing.T, ft *ssftest.Transmitter, mod func(*Config)) (*Subscription, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
-	cfg := Config{Issuer: ft.issuer, ClientID: ft.clientID, ClientSecret: ft.secret, Keys: ft.keys(),
+	cfg := Config{Issuer: ft.Issuer, ClientID: ft.ClientID, ClientSecret: ft.Secret, Keys: ft.Keys(),
 		AllowPrivate: true, Logger: zap.New(core), MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
@@ -44,9 +45,9 @@ func hashOf(token string) string {
 // TestSETVerification: each bad SET is ignored, logged with its jti and reason, and reported
 // in setErrs (so it is acknowledged and does not block the stream); valid ones are applied.
 func TestSETVerification(t *testing.T) {
-	ft := newFakeTransmitter(t)
+	ft := ssftest.New(t)
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	payload, err := secevent.Encode(ft.issuer, []string{ft.clientID}, time.Now(), "none-1",
+	payload, err := secevent.Encode(ft.Issuer, []string{ft.ClientID}, time.Now(), "none-1",
 		secevent.Revocation{Kind: secevent.KindJTI, Value: "v-none", At: time.Now(), Until: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -60,31 +61,31 @@ func TestSETVerification(t *testing.T) {
 		value   string // must not be revoked after
 		errCode string
 	}{
-		{"forged signature", "forged", ft.sign(setSpec{jti: "forged", value: "v-forged", signer: otherKey}), "v-forged", errInvalidKey},
-		{"unknown kid", "kid", ft.sign(setSpec{jti: "kid", value: "v-kid", kid: "nope"}), "v-kid", errInvalidKey},
-		{"wrong typ", "typ", ft.sign(setSpec{jti: "typ", value: "v-typ", typ: "JWT"}), "v-typ", errInvalidRequest},
-		{"no typ", "notyp", ft.sign(setSpec{jti: "notyp", value: "v-notyp", typ: "-"}), "v-notyp", errInvalidRequest},
-		{"alg none", "none-1", noneJWS(payload), "v-none", errInvalidRequest},
-		{"HS256", "hs", ft.sign(setSpec{jti: "hs", value: "v-hs", alg: "HS256", signer: []byte("0123456789abcdef0123456789abcdef")}), "v-hs", errInvalidRequest},
-		{"wrong iss", "iss", ft.sign(setSpec{jti: "iss", value: "v-iss", issuer: "https://evil.example"}), "v-iss", errInvalidIssuer},
-		{"other aud", "aud", ft.sign(setSpec{jti: "aud", value: "v-aud", aud: []string{"gw-2"}}), "v-aud", errInvalidAudience},
-		{"expired", "exp", ft.sign(setSpec{jti: "exp", value: "v-exp", until: time.Now().Add(-time.Minute)}), "v-exp", errInvalidRequest},
-		{"malformed payload", "bad", ft.sign(setSpec{jti: "bad", payload: []byte(`{"iss":1}`)}), "", errInvalidRequest},
-		{"jti differs from key", "key", ft.sign(setSpec{jti: "other-jti", value: "v-key"}), "v-key", errInvalidRequest},
+		{"forged signature", "forged", ft.Sign(ssftest.Spec{JTI: "forged", Value: "v-forged", Signer: otherKey}), "v-forged", errInvalidKey},
+		{"unknown kid", "kid", ft.Sign(ssftest.Spec{JTI: "kid", Value: "v-kid", KID: "nope"}), "v-kid", errInvalidKey},
+		{"wrong typ", "typ", ft.Sign(ssftest.Spec{JTI: "typ", Value: "v-typ", Typ: "JWT"}), "v-typ", errInvalidRequest},
+		{"no typ", "notyp", ft.Sign(ssftest.Spec{JTI: "notyp", Value: "v-notyp", Typ: "-"}), "v-notyp", errInvalidRequest},
+		{"alg none", "none-1", ssftest.NoneJWS(payload), "v-none", errInvalidRequest},
+		{"HS256", "hs", ft.Sign(ssftest.Spec{JTI: "hs", Value: "v-hs", Alg: "HS256", Signer: []byte("0123456789abcdef0123456789abcdef")}), "v-hs", errInvalidRequest},
+		{"wrong iss", "iss", ft.Sign(ssftest.Spec{JTI: "iss", Value: "v-iss", Issuer: "https://evil.example"}), "v-iss", errInvalidIssuer},
+		{"other aud", "aud", ft.Sign(ssftest.Spec{JTI: "aud", Value: "v-aud", Aud: []string{"gw-2"}}), "v-aud", errInvalidAudience},
+		{"expired", "exp", ft.Sign(ssftest.Spec{JTI: "exp", Value: "v-exp", Until: time.Now().Add(-time.Minute)}), "v-exp", errInvalidRequest},
+		{"malformed payload", "bad", ft.Sign(ssftest.Spec{JTI: "bad", Payload: []byte(`{"iss":1}`)}), "", errInvalidRequest},
+		{"jti differs from key", "key", ft.Sign(ssftest.Spec{JTI: "other-jti", Value: "v-key"}), "v-key", errInvalidRequest},
 		{"not a JWS", "junk", "a.b", "", errInvalidRequest},
 	}
 	for _, c := range cases {
-		ft.push(c.jti, c.jws)
+		ft.Push(c.jti, c.jws)
 	}
-	ft.push("good", ft.sign(setSpec{jti: "good", value: "v-good"}))
-	waitFor(t, "all SETs acknowledged", func() bool {
-		acked, _, _, queued := ft.state()
+	ft.Push("good", ft.Sign(ssftest.Spec{JTI: "good", Value: "v-good"}))
+	ssftest.WaitFor(t, "all SETs acknowledged", func() bool {
+		acked, _, _, queued := ft.State()
 		return queued == 0 && acked["good"]
 	})
 	if !s.Set().Has(secevent.KindJTI, "v-good") {
 		t.Error("the valid SET was not applied")
 	}
-	_, errs, _, _ := ft.state()
+	_, errs, _, _ := ft.State()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.value != "" && s.Set().Has(secevent.KindJTI, c.value) {
@@ -104,8 +105,8 @@ func TestSETVerification(t *testing.T) {
 	}
 
 	// Replay: the same valid SET again (a transmitter resending it, or an attacker) is ignored.
-	ft.push("good", ft.sign(setSpec{jti: "good", value: "v-replayed"}))
-	waitFor(t, "replay acknowledged", func() bool { _, errs, _, q := ft.state(); _, ok := errs["good"]; return ok && q == 0 })
+	ft.Push("good", ft.Sign(ssftest.Spec{JTI: "good", Value: "v-replayed"}))
+	ssftest.WaitFor(t, "replay acknowledged", func() bool { _, errs, _, q := ft.State(); _, ok := errs["good"]; return ok && q == 0 })
 	if s.Set().Has(secevent.KindJTI, "v-replayed") {
 		t.Error("a replayed jti was applied")
 	}
@@ -116,17 +117,17 @@ func TestSETVerification(t *testing.T) {
 
 // TestRevocationKindsMatchTokens: each kind of revocation refuses exactly the tokens it covers.
 func TestRevocationKindsMatchTokens(t *testing.T) {
-	ft := newFakeTransmitter(t)
+	ft := ssftest.New(t)
 	var forgotten atomic.Value
 	s, _ := startSubscription(t, ft, func(c *Config) {
 		c.OnTokenHash = func(d [sha256.Size]byte) { forgotten.Store(d) }
 	})
 	opaque := "opaque-token-value"
-	ft.push("e1", ft.sign(setSpec{jti: "e1", kind: secevent.KindJTI, value: "jti-1"}))
-	ft.push("e2", ft.sign(setSpec{jti: "e2", kind: secevent.KindTokenHash, value: hashOf(opaque)}))
-	ft.push("e3", ft.sign(setSpec{jti: "e3", kind: secevent.KindGrant, value: "grant-1"}))
-	ft.push("e4", ft.sign(setSpec{jti: "e4", kind: secevent.KindSession, value: "sid-1"}))
-	waitFor(t, "four revocations", func() bool { return s.Set().Len() == 4 })
+	ft.Push("e1", ft.Sign(ssftest.Spec{JTI: "e1", Kind: secevent.KindJTI, Value: "jti-1"}))
+	ft.Push("e2", ft.Sign(ssftest.Spec{JTI: "e2", Kind: secevent.KindTokenHash, Value: hashOf(opaque)}))
+	ft.Push("e3", ft.Sign(ssftest.Spec{JTI: "e3", Kind: secevent.KindGrant, Value: "grant-1"}))
+	ft.Push("e4", ft.Sign(ssftest.Spec{JTI: "e4", Kind: secevent.KindSession, Value: "sid-1"}))
+	ssftest.WaitFor(t, "four revocations", func() bool { return s.Set().Len() == 4 })
 	if d, _ := forgotten.Load().([sha256.Size]byte); d != sha256.Sum256([]byte(opaque)) {
 		t.Error("OnTokenHash not called with the opaque token's digest")
 	}
@@ -158,36 +159,36 @@ func TestRevocationKindsMatchTokens(t *testing.T) {
 // TestBackoffAndResume: an outage keeps the last state; the receiver retries and, once the
 // transmitter answers again, applies what was revoked meanwhile on the same stream.
 func TestBackoffAndResume(t *testing.T) {
-	ft := newFakeTransmitter(t)
+	ft := ssftest.New(t)
 	s, logs := startSubscription(t, ft, nil)
-	ft.push("e1", ft.sign(setSpec{jti: "e1", value: "before"}))
-	waitFor(t, "first revocation", func() bool { return s.Set().Has(secevent.KindJTI, "before") })
-	ft.setDown(true)
-	waitFor(t, "the outage to be noticed", func() bool {
+	ft.Push("e1", ft.Sign(ssftest.Spec{JTI: "e1", Value: "before"}))
+	ssftest.WaitFor(t, "first revocation", func() bool { return s.Set().Has(secevent.KindJTI, "before") })
+	ft.SetDown(true)
+	ssftest.WaitFor(t, "the outage to be noticed", func() bool {
 		return logs.FilterMessage("revocation stream unreachable; keeping the last known revocations and retrying").Len() > 0
 	})
 	if !s.Set().Has(secevent.KindJTI, "before") {
 		t.Error("state lost during the outage")
 	}
-	ft.push("e2", ft.sign(setSpec{jti: "e2", value: "during"}))
+	ft.Push("e2", ft.Sign(ssftest.Spec{JTI: "e2", Value: "during"}))
 	time.Sleep(100 * time.Millisecond) // several retries fail meanwhile
-	ft.setDown(false)
-	waitFor(t, "revocation made during the outage", func() bool { return s.Set().Has(secevent.KindJTI, "during") })
-	if _, _, created, _ := ft.state(); created != 1 {
+	ft.SetDown(false)
+	ssftest.WaitFor(t, "revocation made during the outage", func() bool { return s.Set().Has(secevent.KindJTI, "during") })
+	if _, _, created, _ := ft.State(); created != 1 {
 		t.Errorf("created %d streams, want 1 (resume on the same stream)", created)
 	}
-	waitFor(t, "recovery log", func() bool { return logs.FilterMessage("revocation stream reachable again").Len() == 1 })
+	ssftest.WaitFor(t, "recovery log", func() bool { return logs.FilterMessage("revocation stream reachable again").Len() == 1 })
 }
 
 // TestStreamGoneCreatesNewStream: a 404 on poll makes the receiver create a new stream.
 func TestStreamGoneCreatesNewStream(t *testing.T) {
-	ft := newFakeTransmitter(t)
+	ft := ssftest.New(t)
 	s, _ := startSubscription(t, ft, nil)
-	waitFor(t, "first stream", func() bool { _, _, c, _ := ft.state(); return c == 1 })
-	ft.forgetStreams()
-	waitFor(t, "second stream", func() bool { _, _, c, _ := ft.state(); return c == 2 })
-	ft.push("e1", ft.sign(setSpec{jti: "e1", value: "after"}))
-	waitFor(t, "revocation on the new stream", func() bool { return s.Set().Has(secevent.KindJTI, "after") })
+	ssftest.WaitFor(t, "first stream", func() bool { _, _, c, _ := ft.State(); return c == 1 })
+	ft.ForgetStreams()
+	ssftest.WaitFor(t, "second stream", func() bool { _, _, c, _ := ft.State(); return c == 2 })
+	ft.Push("e1", ft.Sign(ssftest.Spec{JTI: "e1", Value: "after"}))
+	ssftest.WaitFor(t, "revocation on the new stream", func() bool { return s.Set().Has(secevent.KindJTI, "after") })
 }
 
 // TestFailClosedAfter: with FailClosedAfter, Err reports ErrUnavailable once the stream has
@@ -202,35 +203,35 @@ func TestFailClosedAfter(t *testing.T) {
 		{"keep serving", 0, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ft := newFakeTransmitter(t)
+			ft := ssftest.New(t)
 			s, _ := startSubscription(t, ft, func(cfg *Config) { cfg.FailClosedAfter = c.failAfter })
-			waitFor(t, "first poll", func() bool { return !s.LastSuccess().IsZero() })
+			ssftest.WaitFor(t, "first poll", func() bool { return !s.LastSuccess().IsZero() })
 			if err := s.Err(); err != nil {
 				t.Fatalf("healthy stream: Err = %v", err)
 			}
-			ft.setDown(true)
+			ft.SetDown(true)
 			if c.wantClosed {
-				waitFor(t, "fail closed", func() bool { return errors.Is(s.Err(), rsvalidate.ErrUnavailable) })
+				ssftest.WaitFor(t, "fail closed", func() bool { return errors.Is(s.Err(), rsvalidate.ErrUnavailable) })
 			} else {
 				time.Sleep(300 * time.Millisecond)
 				if err := s.Err(); err != nil {
 					t.Fatalf("FailClosedAfter 0: Err = %v", err)
 				}
 			}
-			ft.setDown(false)
-			waitFor(t, "recovery", func() bool { return s.Err() == nil })
+			ft.SetDown(false)
+			ssftest.WaitFor(t, "recovery", func() bool { return s.Err() == nil })
 		})
 	}
 }
 
 // TestWrongCredentials: a 401 from the transmitter is a failure retried with backoff, logged.
 func TestWrongCredentials(t *testing.T) {
-	ft := newFakeTransmitter(t)
+	ft := ssftest.New(t)
 	_, logs := startSubscription(t, ft, func(c *Config) { c.ClientSecret = "wrong" })
-	waitFor(t, "the refusal logged", func() bool {
+	ssftest.WaitFor(t, "the refusal logged", func() bool {
 		return logs.FilterMessage("revocation stream unreachable; keeping the last known revocations and retrying").Len() > 0
 	})
-	if _, _, created, _ := ft.state(); created != 0 {
+	if _, _, created, _ := ft.State(); created != 0 {
 		t.Errorf("a stream was created with wrong credentials")
 	}
 }
@@ -248,23 +249,23 @@ func TestBackoffBounds(t *testing.T) {
 // TestCloseDeletesStream: a subscription that stops (config reload, shutdown) deletes its
 // stream, and a per-gateway view fails closed on its own bound.
 func TestCloseDeletesStream(t *testing.T) {
-	ft := newFakeTransmitter(t)
+	ft := ssftest.New(t)
 	s, _ := startSubscription(t, ft, nil)
-	waitFor(t, "first poll", func() bool { return !s.LastSuccess().IsZero() })
-	if n := ft.liveStreams(); n != 1 {
+	ssftest.WaitFor(t, "first poll", func() bool { return !s.LastSuccess().IsZero() })
+	if n := ft.LiveStreams(); n != 1 {
 		t.Fatalf("%d streams", n)
 	}
 	strict := s.WithFailClosedAfter(50 * time.Millisecond)
-	ft.setDown(true)
-	waitFor(t, "the strict view fails closed", func() bool { return errors.Is(strict.Err(), rsvalidate.ErrUnavailable) })
+	ft.SetDown(true)
+	ssftest.WaitFor(t, "the strict view fails closed", func() bool { return errors.Is(strict.Err(), rsvalidate.ErrUnavailable) })
 	if err := s.Err(); err != nil {
 		t.Errorf("the subscription's own bound (0) fails: %v", err)
 	}
-	ft.setDown(false)
+	ft.SetDown(false)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := ft.liveStreams(); n != 0 {
+	if n := ft.LiveStreams(); n != 0 {
 		t.Errorf("%d streams left after Close", n)
 	}
 }
