@@ -94,7 +94,9 @@ func testRevocationEvents(t *testing.T, s store.Store) {
 			[]eventView{{store.RevokedTokenHash, "h1", "sub-h1", "c1", soon}}},
 		{"RevokeAccessToken again", nil, func() error { return s.RevokeAccessToken(ctx, "h1") }, nil},
 		{"RevokeAccessToken expired",
-			func(t *testing.T) { mustNil(t, s.CreateAccessToken(ctx, token("h-old", "c1", gone)), "CreateAccessToken") },
+			func(t *testing.T) {
+				mustNil(t, s.CreateAccessToken(ctx, token("h-old", "c1", gone)), "CreateAccessToken")
+			},
 			func() error { return s.RevokeAccessToken(ctx, "h-old") }, nil},
 		{"RevokeAccessToken unknown", nil, func() error {
 			if err := s.RevokeAccessToken(ctx, "h-unknown"); !errors.Is(err, store.ErrNotFound) {
