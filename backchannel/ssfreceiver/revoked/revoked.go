@@ -16,8 +16,8 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/backchannel/secevent"
 )
 
-// shardCount spreads each kind over this many locks, so lookups on many cores rarely share
-// a lock's cache line with a writer.
+// shardCount spreads each kind over this many tables: writers lock one shard, and a
+// rebuild copies a thirty-second of the entries.
 const shardCount = 32
 
 // entryKey is a 128-bit seeded hash of a revoked value. Keys of a fixed size keep an entry's
@@ -34,14 +34,14 @@ type kindSet struct {
 }
 
 type shard struct {
-	mu sync.RWMutex
-	m  map[entryKey]int64
-	_  [40]byte // keep neighbouring shards' locks off one cache line
+	mu sync.Mutex // writers only; readers load t and probe it without a lock
+	t  atomic.Pointer[table]
+	_  [48]byte // keep neighbouring shards off one cache line
 }
 
 // Set is what a gateway knows is revoked: one set per identifier kind (jti,
 // token_hash, grant, session), each entry kept until the latest exp it covers. Lookups take
-// a shard's read lock and allocate nothing. It is safe for concurrent use.
+// no lock and allocate nothing. It is safe for concurrent use.
 type Set struct {
 	seeds [2]maphash.Seed
 	kinds [5]kindSet
@@ -80,7 +80,7 @@ func New(now func() time.Time) *Set {
 	s := &Set{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, now: now}
 	for k := range s.kinds {
 		for i := range s.kinds[k].shards {
-			s.kinds[k].shards[i].m = make(map[entryKey]int64)
+			s.kinds[k].shards[i].t.Store(newTable(minSize))
 		}
 	}
 	return s
@@ -113,15 +113,7 @@ func (s *Set) Add(kind, value string, until time.Time) bool {
 	} else {
 		key = s.stringKey(value)
 	}
-	ks := &s.kinds[k]
-	sh := &ks.shards[key[0]%shardCount]
-	sh.mu.Lock()
-	prev, had := sh.m[key]
-	if !had {
-		ks.size.Add(1)
-	}
-	sh.m[key] = max(prev, until.Unix())
-	sh.mu.Unlock()
+	s.kinds[k].put(key, uint64(max(until.Unix(), 0)), false)
 	return true
 }
 
@@ -130,11 +122,29 @@ func (s *Set) Add(kind, value string, until time.Time) bool {
 // removes it soon; skipping the clock keeps the lookup cheap and never lets a token that a
 // validator still accepts within its clock skew slip past an entry that just lapsed.
 func (ks *kindSet) contains(key entryKey) bool {
+	return ks.shards[key[0]%shardCount].t.Load().find(key) != nil
+}
+
+// put records key until until and reports whether it is new. An existing entry keeps the
+// later until, unless onlyNew, when it is left alone.
+func (ks *kindSet) put(key entryKey, until uint64, onlyNew bool) bool {
 	sh := &ks.shards[key[0]%shardCount]
-	sh.mu.RLock()
-	_, ok := sh.m[key]
-	sh.mu.RUnlock()
-	return ok
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.t.Load()
+	if sl := t.find(key); sl != nil {
+		if !onlyNew && until > sl.until.Load() {
+			sl.until.Store(until)
+		}
+		return false
+	}
+	if t.full() {
+		t = t.rebuilt(1)
+		sh.t.Store(t)
+	}
+	t.insert(key, until)
+	ks.size.Add(1)
+	return true
 }
 
 // Has reports whether value of kind is in the set (tests and tools; the request path uses
@@ -182,17 +192,7 @@ func (s *Set) Revoked(token, jti, grantID, sid string) bool {
 // FirstSight records the jti of a Security Event Token applied until until and reports
 // whether it is new: a false answer is a replay.
 func (s *Set) FirstSight(jti string, until time.Time) bool {
-	ks := &s.kinds[kindSeen]
-	key := s.stringKey(jti)
-	sh := &ks.shards[key[0]%shardCount]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if _, ok := sh.m[key]; ok {
-		return false
-	}
-	sh.m[key] = until.Unix()
-	ks.size.Add(1)
-	return true
+	return s.kinds[kindSeen].put(s.stringKey(jti), uint64(max(until.Unix(), 0)), true)
 }
 
 // Len returns the number of revoked values of all kinds (lapsed ones until the next Sweep).
@@ -211,28 +211,37 @@ const SweepGrace = 2 * time.Minute
 // Sweep drops the entries whose until passed more than SweepGrace ago and returns how many.
 // One shard is locked at a time, so lookups elsewhere go on.
 func (s *Set) Sweep() int {
-	now := s.now().Add(-SweepGrace).Unix()
+	cutoff := uint64(max(s.now().Add(-SweepGrace).Unix(), 0))
 	dropped := 0
 	for k := range s.kinds {
 		ks := &s.kinds[k]
 		for i := range ks.shards {
-			sh := &ks.shards[i]
-			sh.mu.Lock()
-			n := 0
-			for key, until := range sh.m {
-				if until < now {
-					delete(sh.m, key)
-					n++
-				}
-			}
-			if n > 0 && len(sh.m) == 0 {
-				// A Go map never shrinks; a fresh one gives back the memory of a burst.
-				sh.m = make(map[entryKey]int64)
-			}
-			sh.mu.Unlock()
+			n := ks.shards[i].sweep(cutoff)
 			ks.size.Add(-int64(n))
 			dropped += n
 		}
 	}
 	return dropped
+}
+
+// sweep turns the entries whose until is before cutoff into tombstones, and rebuilds the
+// table when tombstones outnumber live entries (which also gives memory back after a burst).
+func (sh *shard) sweep(cutoff uint64) int {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.t.Load()
+	n := 0
+	for i := range t.slots {
+		sl := &t.slots[i]
+		if sl.k0.Load() > deadK0 && sl.until.Load() < cutoff {
+			sl.k0.Store(deadK0)
+			n++
+		}
+	}
+	t.used -= n
+	t.dead += n
+	if t.dead > t.used {
+		sh.t.Store(t.rebuilt(0))
+	}
+	return n
 }
