@@ -238,8 +238,16 @@ func (s *Subscription) run(ctx context.Context) {
 			resp, err = s.client.pollOnce(ctx, endpoint, &pollRequest{MaxEvents: maxEvents, Ack: orEmpty(acks), SetErrs: errs})
 			if err == nil {
 				s.healthy()
-				failures = 0
-				acks, errs = s.apply(ctx, resp.Sets)
+				var retry bool
+				if acks, errs, retry = s.apply(ctx, resp.Sets); !retry {
+					failures = 0
+					continue
+				}
+				// Nothing acknowledged: the transmitter sends the batch again after a pause.
+				failures++
+				if !sleep(ctx, backoff(failures, s.cfg.MinBackoff, s.cfg.MaxBackoff)) {
+					return
+				}
 				continue
 			}
 			if errors.Is(err, errStreamGone) {
@@ -325,22 +333,40 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // apply verifies and applies the SETs of one poll answer and returns what the next poll
-// acknowledges. Refused SETs are acknowledged too, with their error (RFC 8936 §2.4): a bad
-// SET must not block the stream, and the transmitter would only send it again.
-func (s *Subscription) apply(ctx context.Context, sets map[string]string) ([]string, map[string]setError) {
-	acks := make([]string, 0, len(sets))
-	var errs map[string]setError
+// acknowledges: the applied SETs in ack, the refused ones in setErrs with their error
+// (RFC 8936 §2.4), which acknowledges them too, so a bad SET never blocks the stream. When a
+// SET cannot be judged now (retry), nothing is acknowledged: acknowledging a later event of
+// the batch would move the stream past it for good.
+func (s *Subscription) apply(ctx context.Context, sets map[string]string) (acks []string, errs map[string]setError, retry bool) {
+	acks = make([]string, 0, len(sets))
 	for jti, compact := range sets {
-		acks = append(acks, jti)
-		if r := s.applyOne(ctx, jti, compact); r != nil {
-			s.log.Warn("revocation SET ignored", zap.String("jti", jti), zap.String("reason", r.reason))
+		r := s.applyOne(ctx, jti, compact)
+		switch {
+		case r == nil:
+			acks = append(acks, jti)
+		case r.retry:
+			s.log.Warn("revocation SET not verifiable yet; the batch will be received again", zap.String("jti", truncate(jti)), zap.String("reason", r.reason))
+			retry = true
+		default:
+			s.log.Warn("revocation SET ignored", zap.String("jti", truncate(jti)), zap.String("reason", r.reason))
 			if errs == nil {
 				errs = make(map[string]setError)
 			}
 			errs[jti] = setError{Err: r.err, Description: r.reason}
 		}
 	}
-	return acks, errs
+	if retry {
+		return nil, nil, true
+	}
+	return acks, errs, false
+}
+
+// truncate bounds a transmitter-supplied identifier in logs.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 func (s *Subscription) applyOne(ctx context.Context, jti, compact string) *refusal {

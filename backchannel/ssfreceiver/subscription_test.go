@@ -269,3 +269,22 @@ func TestCloseDeletesStream(t *testing.T) {
 		t.Errorf("%d streams left after Close", n)
 	}
 }
+
+// TestKeysUnavailableLeavesBatchUnacknowledged: a SET that cannot be verified because the
+// issuer's keys cannot be fetched is not acknowledged (nor reported as an error), so the
+// transmitter sends it again and it is applied once the keys are back.
+func TestKeysUnavailableLeavesBatchUnacknowledged(t *testing.T) {
+	ft := ssftest.New(t)
+	ft.SetJWKSDown(true)
+	s, logs := startSubscription(t, ft, nil)
+	ft.Push("e1", ft.Sign(ssftest.Spec{JTI: "e1", Value: "v1"}))
+	ssftest.WaitFor(t, "the retry log", func() bool {
+		return logs.FilterMessage("revocation SET not verifiable yet; the batch will be received again").Len() >= 2
+	})
+	if acked, errs, _, _ := ft.State(); acked["e1"] || len(errs) != 0 {
+		t.Fatalf("acked %v, setErrs %v while the keys are unavailable", acked, errs)
+	}
+	ft.SetJWKSDown(false)
+	ssftest.WaitFor(t, "the revocation applied", func() bool { return s.Set().Has(secevent.KindJTI, "v1") })
+	ssftest.WaitFor(t, "the SET acknowledged", func() bool { acked, _, _, _ := ft.State(); return acked["e1"] })
+}

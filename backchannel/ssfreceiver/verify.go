@@ -18,6 +18,9 @@ import (
 type refusal struct {
 	err    string // an RFC 8936 / RFC 8935 error code
 	reason string
+	// retry: the SET could not be judged now (the issuer's keys are unreachable); it must be
+	// left unacknowledged so the transmitter sends it again.
+	retry bool
 }
 
 func (r *refusal) Error() string { return r.reason }
@@ -63,7 +66,9 @@ func (v *verifier) verify(ctx context.Context, compact string) (*secevent.SET, *
 	key, err := v.keys.Key(ctx, hdr.KeyID, hdr.Algorithm)
 	if err != nil {
 		if errors.Is(err, rsvalidate.ErrUnavailable) {
-			return nil, refuse(errInvalidKey, "issuer keys unavailable: %v", err)
+			r := refuse(errInvalidKey, "issuer keys unavailable: %v", err)
+			r.retry = true
+			return nil, r
 		}
 		return nil, refuse(errInvalidKey, "no key %q for %s: %v", hdr.KeyID, hdr.Algorithm, err)
 	}

@@ -35,15 +35,16 @@ type Transmitter struct {
 	// ClientID and Secret are the only credentials accepted (HTTP Basic).
 	ClientID, Secret string
 
-	mu      sync.Mutex
-	streams map[string]bool
-	created int
-	queue   []pendingSET // sent until acknowledged
-	acked   map[string]bool
-	setErrs map[string]SetError
-	down    bool // every request answers 503
-	polls   int
-	wake    chan struct{}
+	mu       sync.Mutex
+	streams  map[string]bool
+	created  int
+	queue    []pendingSET // sent until acknowledged
+	acked    map[string]bool
+	setErrs  map[string]SetError
+	down     bool // every request answers 503
+	jwksDown bool // the JWKS alone answers 503
+	polls    int
+	wake     chan struct{}
 }
 
 // SetError is an RFC 8936 setErrs member.
@@ -121,7 +122,21 @@ func (ft *Transmitter) oauthMetadata(w http.ResponseWriter, r *http.Request) {
 		"introspection_endpoint": ft.Issuer + "/introspect", "token_endpoint": ft.Issuer + "/token"})
 }
 
+// SetJWKSDown makes the JWKS alone answer 503 (or serve again).
+func (ft *Transmitter) SetJWKSDown(down bool) {
+	ft.mu.Lock()
+	ft.jwksDown = down
+	ft.mu.Unlock()
+}
+
 func (ft *Transmitter) jwks(w http.ResponseWriter, r *http.Request) {
+	ft.mu.Lock()
+	down := ft.jwksDown
+	ft.mu.Unlock()
+	if down {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
 	writeJSON(w, 200, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: ft.Key.Public(), KeyID: ft.KID, Algorithm: "ES256", Use: "sig"}}})
 }
 
@@ -191,6 +206,7 @@ func (ft *Transmitter) poll(w http.ResponseWriter, r *http.Request) {
 	}
 	for j, e := range req.SetErrs {
 		ft.setErrs[j] = e
+		ft.acked[j] = true // an error report acknowledges the SET too (RFC 8936 §2.4)
 	}
 	ft.queue = slices.DeleteFunc(ft.queue, func(p pendingSET) bool { return ft.acked[p.jti] })
 	sets := ft.pending()
