@@ -129,9 +129,15 @@ func waitServing(t *testing.T, u string) {
 	}
 }
 
+// signedIn is one browser's login session: its cookies and the tokens of its grant.
+type signedIn struct {
+	browser              *http.Client
+	accessToken, idToken string
+}
+
 // browserSignIn runs the authorization code flow for alice in a fresh browser (a new login
-// session) and returns the access token.
-func browserSignIn(t *testing.T, issuer, clientID, secret, redirect, resource, password string) string {
+// session).
+func browserSignIn(t *testing.T, issuer, clientID, secret, redirect, resource, password string) *signedIn {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	b := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -154,11 +160,12 @@ func browserSignIn(t *testing.T, issuer, clientID, secret, redirect, resource, p
 				"code": {code}, "redirect_uri": {redirect}, "code_verifier": {verifier}})
 			var out struct {
 				AccessToken string `json:"access_token"`
+				IDToken     string `json:"id_token"`
 			}
 			if status != 200 || json.Unmarshal(body, &out) != nil || out.AccessToken == "" {
 				t.Fatalf("code redemption: %d %s", status, body)
 			}
-			return out.AccessToken
+			return &signedIn{browser: b, accessToken: out.AccessToken, idToken: out.IDToken}
 		}
 		if loc != "" {
 			resp.Body.Close()
@@ -179,7 +186,42 @@ func browserSignIn(t *testing.T, issuer, clientID, secret, redirect, resource, p
 		t.Fatal(err)
 	}
 	t.Fatalf("sign-in did not reach the redirect URI (status %d)", resp.StatusCode)
-	return ""
+	return nil
+}
+
+// logout runs RP-initiated logout in the session's browser, confirming on the sign-out page,
+// until the redirect back to the client.
+func (si *signedIn) logout(t *testing.T, issuer, clientID, redirect string) {
+	t.Helper()
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	getJSON(t, issuer+"/.well-known/openid-configuration", &meta)
+	q := url.Values{"id_token_hint": {si.idToken}, "client_id": {clientID}, "post_logout_redirect_uri": {redirect}}
+	resp, err := si.browser.Get(meta.EndSession + "?" + q.Encode())
+	for i := 0; err == nil && i < 6; i++ {
+		loc := resp.Header.Get("Location")
+		if strings.HasPrefix(loc, redirect) {
+			resp.Body.Close()
+			return
+		}
+		if loc != "" {
+			resp.Body.Close()
+			next, _ := resp.Request.URL.Parse(loc)
+			resp, err = si.browser.Get(next.String())
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		action, fields := firstForm(t, string(body))
+		fields.Set("decision", "approve")
+		target, _ := resp.Request.URL.Parse(action)
+		resp, err = si.browser.PostForm(target.String(), fields)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Fatalf("logout did not return to the client (status %d)", resp.StatusCode)
 }
 
 // firstForm returns the action and hidden fields of the page's first form.
@@ -296,8 +338,9 @@ func passesEverywhere(t *testing.T, what string, gateways []string, token string
 // TestRevocationStreamThreeGatewayProcesses: one authorization server process (SQLite) and
 // three gateway processes, each subscribed to its revocation stream. Revoking a JWT, a grant
 // and a session (admin API) and ending a session by RP-initiated logout makes every gateway
-// refuse exactly the affected tokens; the AS is killed and restarted on the same database,
-// the gateways keep their state and resume, and a revocation after the restart reaches them.
+// refuse exactly the affected tokens (the time each took is logged); a subscriber without
+// valid credentials is refused; the AS is killed and restarted on the same database, the
+// gateways keep their state and resume, and a revocation after the restart reaches them.
 func TestRevocationStreamThreeGatewayProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs four Caddy processes")
@@ -371,10 +414,12 @@ func TestRevocationStreamThreeGatewayProcesses(t *testing.T) {
 	ccToken := func() string { return requestToken(t, issuer+"/token", "app", testSecret, resource, "read") }
 	jwtRevoked, jwtKept := ccToken(), ccToken()
 	// Three sign-ins: three login sessions, three grants.
-	grantTok := browserSignIn(t, issuer, "app", testSecret, redirect, resource, password)
-	sessionTok := browserSignIn(t, issuer, "app", testSecret, redirect, resource, password)
-	keptTok := browserSignIn(t, issuer, "app", testSecret, redirect, resource, password)
-	for name, tok := range map[string]string{"grant": grantTok, "session": sessionTok, "kept": keptTok} {
+	// Four sign-ins: four login sessions, four grants.
+	signIn := func() *signedIn { return browserSignIn(t, issuer, "app", testSecret, redirect, resource, password) }
+	grantTok, sessionTok, keptTok := signIn().accessToken, signIn().accessToken, signIn().accessToken
+	loggedOut := signIn()
+	logoutTok := loggedOut.accessToken
+	for name, tok := range map[string]string{"grant": grantTok, "session": sessionTok, "kept": keptTok, "logout": logoutTok} {
 		c := tokenClaims(t, tok)
 		if g, _ := c["grant_id"].(string); g == "" {
 			t.Fatalf("%s token has no grant_id claim: %v", name, c)
@@ -383,7 +428,7 @@ func TestRevocationStreamThreeGatewayProcesses(t *testing.T) {
 			t.Fatalf("%s token has no sid claim: %v", name, c)
 		}
 	}
-	all := map[string]string{"jwt": jwtRevoked, "jwt kept": jwtKept, "grant": grantTok, "session": sessionTok, "kept": keptTok}
+	all := map[string]string{"jwt": jwtRevoked, "jwt kept": jwtKept, "grant": grantTok, "session": sessionTok, "kept": keptTok, "logout": logoutTok}
 	for name, tok := range all {
 		passesEverywhere(t, "before any revocation: "+name, gateways, tok)
 	}
@@ -407,8 +452,38 @@ func TestRevocationStreamThreeGatewayProcesses(t *testing.T) {
 	adminDelete(t, asAdmin, "/oauth/sessions?session_id="+url.QueryEscape(sid))
 	refusedEverywhere(t, "session signed out by the admin API", gateways, sessionTok, start)
 
+	// A session ended by the user: RP-initiated logout.
+	start = time.Now()
+	loggedOut.logout(t, issuer, "app", redirect)
+	refusedEverywhere(t, "session ended by RP-initiated logout", gateways, logoutTok, start)
+
 	passesEverywhere(t, "unaffected JWT", gateways, jwtKept)
 	passesEverywhere(t, "unaffected grant and session", gateways, keptTok)
+
+	// A subscriber without valid credentials is refused by the transmitter.
+	for _, cred := range [][2]string{{"gateway", "wrong-secret"}, {"app", testSecret}, {"", ""}} {
+		req, _ := http.NewRequest(http.MethodPost, issuer+"/ssf/streams", strings.NewReader(`{"delivery":{"method":"urn:ietf:rfc:8936"}}`))
+		req.Header.Set("Content-Type", "application/json")
+		if cred[0] != "" {
+			req.SetBasicAuth(cred[0], cred[1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		// app is a valid client that introspects nothing: 403; the others are not clients: 401.
+		want := http.StatusUnauthorized
+		if cred[0] == "app" {
+			want = http.StatusForbidden
+		}
+		if resp.StatusCode != want {
+			t.Errorf("stream creation as %q: %d, want %d", cred[0], resp.StatusCode, want)
+		}
+		if want == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
+			t.Errorf("stream creation as %q: WWW-Authenticate %q", cred[0], resp.Header.Get("WWW-Authenticate"))
+		}
+	}
 
 	// Kill the AS: the gateways keep their state (fail_closed_after 0: keep serving).
 	as.stop(syscall.SIGKILL)
@@ -429,7 +504,7 @@ func TestRevocationStreamThreeGatewayProcesses(t *testing.T) {
 		t.Fatalf("/revoke after restart: %d %s", status, body)
 	}
 	refusedEverywhere(t, "JWT revoked after the AS restarted", gateways, jwtKept, start)
-	for name, tok := range map[string]string{"jwt": jwtRevoked, "grant": grantTok, "session": sessionTok} {
+	for name, tok := range map[string]string{"jwt": jwtRevoked, "grant": grantTok, "session": sessionTok, "logout": logoutTok} {
 		for _, gw := range gateways {
 			if got := statusWith(t, gw+"/", tok); got != http.StatusUnauthorized {
 				t.Errorf("after restart: %s token at %s answered %d", name, gw, got)
