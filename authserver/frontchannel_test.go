@@ -184,10 +184,6 @@ type failingSessionClients struct{ store.Store }
 
 var errSessionClients = errors.New("session clients unavailable")
 
-func (f failingSessionClients) ListGrants(context.Context, store.GrantQuery) ([]*store.Grant, error) {
-	return nil, errSessionClients
-}
-
 func (f failingSessionClients) SessionClientIDs(context.Context, string) ([]string, error) {
 	return nil, errSessionClients
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
-	"slices"
 
 	"go.uber.org/zap"
 
@@ -33,14 +32,14 @@ func frontchannelDiscovery() frontchannelMetadata {
 	return frontchannelMetadata{FrontchannelLogoutSupported: true, FrontchannelLogoutSessionSupported: true}
 }
 
-// frontchannelFrames lists the logout iframes of the session's clients. It is read before the
-// session's grants are revoked. Failing to read them must not keep the user signed in, so an
+// frontchannelFrames lists the logout iframes of the clients that had a grant in the session.
+// Failing to read them must not keep the user signed in, so an
 // error is logged and the sign-out goes on without frames.
 func (s *Server) frontchannelFrames(ctx context.Context, sess *userSession) []ui.LogoutFrame {
 	if sess == nil {
 		return nil
 	}
-	ids, err := s.sessionClientIDs(ctx, sess)
+	ids, err := s.st.SessionClientIDs(ctx, sess.ID)
 	if err != nil {
 		s.log.Error("front-channel logout: listing the session's clients failed", zap.String("sid", sess.ID), zap.Error(err))
 		return nil
@@ -64,26 +63,6 @@ func (s *Server) frontchannelFrames(ctx context.Context, sess *userSession) []ui
 		}
 	}
 	return frames
-}
-
-// sessionClientIDs are the clients that had a grant in the session, sorted.
-func (s *Server) sessionClientIDs(ctx context.Context, sess *userSession) ([]string, error) {
-	if ends, ok := s.st.(store.SessionEndStore); ok {
-		return ends.SessionClientIDs(ctx, sess.ID)
-	}
-	// A store without SessionEndStore: the subject's live grants of this session.
-	grants, err := s.st.ListGrants(ctx, store.GrantQuery{Subject: sess.Subject})
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, g := range grants {
-		if g.SessionID == sess.ID && !slices.Contains(ids, g.ClientID) {
-			ids = append(ids, g.ClientID)
-		}
-	}
-	slices.Sort(ids)
-	return ids, nil
 }
 
 // finishLogoutFrontchannel ends a confirmed sign-out: through the front-channel logout page
