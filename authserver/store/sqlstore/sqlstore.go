@@ -65,8 +65,9 @@ type Store struct {
 	batch *batcher
 	// events wakes the watchers of the revocation event log; SQLite only (PostgreSQL
 	// watchers LISTEN instead, on connections made with dsn).
-	events *broadcaster
-	dsn    string
+	events        *broadcaster
+	releaseEvents func()
+	dsn           string
 
 	// closing ends when Close is called: watchers stop. listeners counts the PostgreSQL
 	// watcher goroutines, which Close waits for.
@@ -158,7 +159,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	reader.SetMaxIdleConns(n)
 	reader.SetConnMaxIdleTime(0)
 	s := newStore(sqliteDialect{}, writer, reader)
-	s.events = newBroadcaster()
+	s.events, s.releaseEvents = broadcasterFor(path)
 
 	sqliteSetupMu.Lock()
 	defer sqliteSetupMu.Unlock()
@@ -238,6 +239,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopWatches()
 		s.listeners.Wait()
+		if s.releaseEvents != nil {
+			s.releaseEvents()
+		}
 		if s.batch != nil {
 			s.batch.close()
 		}
