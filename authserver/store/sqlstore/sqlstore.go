@@ -26,6 +26,12 @@
 // Revision: triggers (migration 00008) bump one counter row in the transaction of every write
 // of a client, resource or link, whichever code or person makes it, so instances sharing the
 // database can poll Revision to learn that what they cached changed.
+//
+// Backchannel (migration 00009): every revoking method appends its revocation events in its
+// own transaction (revocationevents.go); on PostgreSQL under an advisory lock so that seqs
+// grow in commit order, announced with NOTIFY. Watchers of the log get a LISTEN connection
+// of their own (PostgreSQL) or are woken after the appending transaction commits (SQLite).
+// Logout deliveries are leased by one UPDATE ... RETURNING per claim (outbox.go).
 package sqlstore
 
 import (
