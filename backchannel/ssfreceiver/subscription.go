@@ -235,7 +235,11 @@ func (s *Subscription) run(ctx context.Context) {
 		}
 		if err == nil {
 			var resp *pollResponse
-			resp, err = s.client.pollOnce(ctx, endpoint, &pollRequest{MaxEvents: maxEvents, Ack: orEmpty(acks), SetErrs: errs})
+			// While not caught up (starting, or after an outage) the poll returns at once, so
+			// health is known without waiting out a long poll; once up to date it long-polls.
+			catchingUp := s.downSince.Load() != 0
+			resp, err = s.client.pollOnce(ctx, endpoint, &pollRequest{MaxEvents: maxEvents, ReturnImmediately: catchingUp,
+				Ack: orEmpty(acks), SetErrs: errs})
 			if err == nil {
 				s.healthy()
 				var retry bool
