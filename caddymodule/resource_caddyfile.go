@@ -147,6 +147,11 @@ type matcherTokenFunc func() (caddy.ModuleMap, bool, error)
 //	        claim <name> <value...>
 //	    }
 //	    header_up <name> <template>
+//	    revocation_stream [{
+//	        client <client_id> <secret>
+//	        fail_closed_after <duration>
+//	    }]
+//	    outbound_allow_private [true|false]
 //	}
 //
 // Outside a site block (this method) a rule's matcher can only be a path or *; through the
