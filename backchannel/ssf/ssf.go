@@ -41,6 +41,8 @@ const (
 	DefaultLongPollWait     = 20 * time.Second
 	DefaultStreamInactivity = 7 * 24 * time.Hour
 	DefaultMaxPollsClient   = 8
+	// maxLongPollWait keeps a waiting poll well inside common proxy and client timeouts.
+	maxLongPollWait = 5 * time.Minute
 )
 
 // Limits of the wire protocol.
@@ -60,6 +62,8 @@ const (
 
 // Options are the transmitter's settings; zero values mean the defaults.
 type Options struct {
+	// Enabled serves the transmitter; nil means on. Off, its endpoints answer 404.
+	Enabled *bool
 	// LongPollWait is how long a poll with returnImmediately false waits for an event before
 	// answering empty (default 20 s).
 	LongPollWait time.Duration
@@ -71,9 +75,23 @@ type Options struct {
 	MaxPollsPerClient int
 }
 
-func (o Options) withDefaults() (Options, error) {
+// On reports whether the transmitter is enabled.
+func (o Options) On() bool { return o.Enabled == nil || *o.Enabled }
+
+// Validate checks the options.
+func (o Options) Validate() error {
 	if o.LongPollWait < 0 || o.StreamInactivity < 0 || o.MaxPollsPerClient < 0 {
-		return o, errors.New("ssf: long_poll, stream_inactivity and the poll limit must not be negative")
+		return errors.New("shared_signals: long_poll, stream_inactivity and the poll limit must not be negative")
+	}
+	if o.LongPollWait > maxLongPollWait {
+		return fmt.Errorf("shared_signals: long_poll must be at most %s", maxLongPollWait)
+	}
+	return nil
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if err := o.Validate(); err != nil {
+		return o, err
 	}
 	if o.LongPollWait == 0 {
 		o.LongPollWait = DefaultLongPollWait
