@@ -280,3 +280,6 @@ func (s *Server) DeleteIdleStreams(ctx context.Context) {
 func (s *Server) endpoint(path string) string {
 	return strings.TrimSuffix(s.deps.Issuer, "/") + path
 }
+
+// Waiting returns how many polls of the client are waiting for events (metrics, tests).
+func (s *Server) Waiting(clientID string) int { return s.polls.count(clientID) }
