@@ -111,17 +111,8 @@ func (ts *testServer) verifySETs(res response) map[string]*secevent.SET {
 	return out
 }
 
-// needSignals skips until the store keeps the revocation event log.
-func needSignals(t *testing.T, ts *testServer) {
-	t.Helper()
-	if ts.srv.signals == nil {
-		t.Skip("the store keeps no revocation event log yet")
-	}
-}
-
 func TestSharedSignalsMetadataAndCallers(t *testing.T) {
 	ts := newFlowServer(t, nil)
-	needSignals(t, ts)
 	res := ts.ssfCall(http.MethodGet, "/.well-known/ssf-configuration", "", "", nil)
 	if res.status != http.StatusOK || res.body["issuer"] != testIssuer || res.body["jwks_uri"] != testIssuer+"/jwks" ||
 		res.body["configuration_endpoint"] != testIssuer+"/ssf/streams" {
@@ -169,7 +160,6 @@ func TestSharedSignalsMetadataAndCallers(t *testing.T) {
 // claims.
 func TestSharedSignalsDeliversRevocations(t *testing.T) {
 	ts := newFlowServer(t, nil)
-	needSignals(t, ts)
 	poll := ts.gatewayStream()
 	if sets, _ := ts.pollSETs(poll, map[string]any{"returnImmediately": true}); len(sets) != 0 {
 		t.Fatalf("fresh stream got %d SETs", len(sets))
@@ -252,7 +242,6 @@ func TestSharedSignalsAcrossInstances(t *testing.T) {
 	opts := serverOptions{driver: "postgres", dsn: dsn, edit: func(c *Config) { c.SharedSignals.LongPollWait = 30 * time.Second }}
 	a := newTestServerOpts(t, opts)
 	b := newTestServerOpts(t, opts)
-	needSignals(t, a)
 	poll := a.gatewayStream()
 
 	tok := b.mustToken("svc", svcSecret, jwtResource, "read")

@@ -14,7 +14,7 @@ import (
 
 // newSharedSignals connects the Shared Signals transmitter (revocations streamed to remote
 // gateways) to this server: its client authentication, its signing keys and the store's
-// revocation event log. nil when it is off, or when the store keeps no event log.
+// revocation event log. nil when it is off.
 //
 // Its event watcher also serves this server's own in-process gateways: a wake-up means some
 // instance sharing the store revoked something, so cached in-process validations are dropped
@@ -23,18 +23,13 @@ func (s *Server) newSharedSignals() (*ssf.Server, error) {
 	if !s.cfg.SharedSignals.On() {
 		return nil, nil
 	}
-	events, ok := s.st.(ssf.Store)
-	if !ok {
-		s.log.Warn("the store keeps no revocation event log; shared signals are off")
-		return nil, nil
-	}
 	return ssf.New(s.cfg.SharedSignals, ssf.Deps{
 		Issuer:     s.cfg.Issuer,
 		JWKSURI:    s.endpoint(pathJWKS),
 		Auth:       s.authenticateGateway,
 		Signer:     s.keys,
 		SigningAlg: s.setSigningAlg(),
-		Store:      events,
+		Store:      s.st,
 		OnEvents:   s.clearGateway,
 		Now:        s.now,
 		Logger:     s.log.Named("shared_signals"),
