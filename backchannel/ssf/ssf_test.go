@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore"
 	"github.com/caddy-oauth/caddy-oauth/backchannel/secevent"
 )
 
@@ -61,7 +63,7 @@ func (j joseSigner) Sign(alg, kid, typ string, payload []byte) (string, error) {
 type fixture struct {
 	t      *testing.T
 	srv    *Server
-	st     *memStore
+	st     store.Store
 	http   *httptest.Server
 	key    *ecdsa.PrivateKey
 	logs   *observer.ObservedLogs
@@ -72,12 +74,18 @@ const testIssuer = "https://as.example/tenant"
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
+	return newFixtureOn(t, opts, openStore(t))
+}
+
+// newFixtureOn is newFixture on the given store.
+func newFixtureOn(t *testing.T, opts Options, st store.Store) *fixture {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.DebugLevel)
-	f := &fixture{t: t, st: newMemStore(), key: key, logs: logs, issuer: testIssuer}
+	f := &fixture{t: t, st: st, key: key, logs: logs, issuer: testIssuer}
 	f.srv, err = New(opts, Deps{
 		Issuer:     testIssuer,
 		JWKSURI:    testIssuer + "/jwks",
@@ -175,9 +183,72 @@ func (f *fixture) verify(compact string) *secevent.SET {
 	return set
 }
 
-func revocation(kind, value string) store.RevocationEvent {
-	now := time.Now()
-	return store.RevocationEvent{Kind: kind, Value: value, Subject: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+// openStore opens a new SQLite store (the SQL stores pass one contract suite, so the
+// transmitter is tested on the embedded one).
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlstore.Open(context.Background(), "sqlite", t.TempDir()+"/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// revoke makes a revocation of kind through the store, for tokens of alice that expire in an
+// hour, and returns the event the store appended for it.
+func (f *fixture) revoke(kind, value string) *store.RevocationEvent {
+	f.t.Helper()
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	grant := func(id, sessionID string) {
+		g := &store.Grant{ID: id, ClientID: "app", Subject: "alice", SessionID: sessionID, Scopes: []string{"read"},
+			CreatedAt: time.Now(), ExpiresAt: exp}
+		must(f.t, f.st.CreateGrant(ctx, g))
+		must(f.t, f.st.RecordGrantJTI(ctx, id, "jti-of-"+id, exp))
+	}
+	before := f.lastSeq()
+	switch kind {
+	case store.RevokedJTI:
+		must(f.t, f.st.RevokeJTI(ctx, value, exp))
+	case store.RevokedTokenHash:
+		must(f.t, f.st.CreateAccessToken(ctx, &store.AccessToken{Hash: value, ClientID: "app", Subject: "alice",
+			Audience: []string{"https://api.example"}, IssuedAt: time.Now(), ExpiresAt: exp}))
+		must(f.t, f.st.RevokeAccessToken(ctx, value))
+	case store.RevokedGrant:
+		grant(value, "")
+		must(f.t, f.st.RevokeGrant(ctx, value))
+	case store.RevokedSession:
+		grant("grant-of-"+value, value)
+		if _, err := f.st.RevokeSessionGrants(ctx, value); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	evs, err := f.st.RevocationEventsAfter(ctx, before, time.Now(), 10)
+	if err != nil || len(evs) != 1 || evs[0].Kind != kind || evs[0].Value != value {
+		f.t.Fatalf("revoking %s %s appended %d events (%v)", kind, value, len(evs), err)
+	}
+	return evs[0]
+}
+
+// lastSeq is the Seq of the newest event in the log.
+func (f *fixture) lastSeq() int64 {
+	f.t.Helper()
+	evs, err := f.st.RevocationEventsAfter(context.Background(), 0, time.Now(), 0)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if len(evs) == 0 {
+		return 0
+	}
+	return evs[len(evs)-1].Seq
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestMetadata(t *testing.T) {
@@ -380,10 +451,10 @@ func TestPollDeliversSignedSETs(t *testing.T) {
 	f := newFixture(t, Options{})
 	cfg := f.createStream("gw1", `{}`)
 	evs := []*store.RevocationEvent{
-		f.st.append(revocation(store.RevokedJTI, "jti-1")),
-		f.st.append(revocation(store.RevokedTokenHash, "hash-1")),
-		f.st.append(revocation(store.RevokedGrant, "grant-1")),
-		f.st.append(revocation(store.RevokedSession, "sid-1")),
+		f.revoke(store.RevokedJTI, "jti-1"),
+		f.revoke(store.RevokedTokenHash, "hash-1"),
+		f.revoke(store.RevokedGrant, "grant-1"),
+		f.revoke(store.RevokedSession, "sid-1"),
 	}
 	resp := f.poll("gw1", cfg, map[string]any{"returnImmediately": true})
 	if len(resp.Sets) != 4 || resp.MoreAvailable {
@@ -414,8 +485,8 @@ func TestPollDeliversSignedSETs(t *testing.T) {
 func TestAcknowledgement(t *testing.T) {
 	f := newFixture(t, Options{})
 	cfg := f.createStream("gw1", `{}`)
-	e1 := f.st.append(revocation(store.RevokedJTI, "a"))
-	e2 := f.st.append(revocation(store.RevokedJTI, "b"))
+	e1 := f.revoke(store.RevokedJTI, "a")
+	e2 := f.revoke(store.RevokedJTI, "b")
 
 	// Unacked SETs are sent again.
 	first := f.poll("gw1", cfg, map[string]any{"returnImmediately": true})
@@ -447,9 +518,9 @@ func TestAcknowledgement(t *testing.T) {
 		t.Errorf("position %d, want %d", st.AckedSeq, e2.Seq)
 	}
 
-	// A new stream starts at the beginning of the retained log; expired events are gone.
-	now := time.Now()
-	f.st.append(store.RevocationEvent{Kind: store.RevokedJTI, Value: "old", CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)})
+	// A new stream starts at the beginning of the retained log (a revocation of a token that
+	// has expired anyway is no event).
+	must(t, f.st.RevokeJTI(context.Background(), "old", time.Now().Add(-time.Hour)))
 	fresh := f.createStream("gw1", `{}`)
 	resp = f.poll("gw1", fresh, map[string]any{"returnImmediately": true})
 	if _, ok := resp.Sets[e1.ID]; len(resp.Sets) != 2 || !ok {
@@ -465,12 +536,25 @@ func keys(m map[string]string) []string {
 	return out
 }
 
-func TestMaxEventsAndMoreAvailable(t *testing.T) {
-	f := newFixture(t, Options{})
-	cfg := f.createStream("gw1", `{}`)
-	for range maxMaxEvents + 5 {
-		f.st.append(revocation(store.RevokedJTI, newStreamID()))
+// longLog is a store whose event log holds n live jti revocations (appending that many
+// through real revocations takes a minute).
+type longLog struct {
+	store.Store
+	n int64
+}
+
+func (l longLog) RevocationEventsAfter(_ context.Context, after int64, now time.Time, limit int) ([]*store.RevocationEvent, error) {
+	var out []*store.RevocationEvent
+	for seq := after + 1; seq <= l.n && len(out) < limit; seq++ {
+		out = append(out, &store.RevocationEvent{Seq: seq, ID: fmt.Sprintf("event-%d", seq), Kind: store.RevokedJTI,
+			Value: fmt.Sprintf("jti-%d", seq), CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
 	}
+	return out, nil
+}
+
+func TestMaxEventsAndMoreAvailable(t *testing.T) {
+	f := newFixtureOn(t, Options{}, longLog{openStore(t), maxMaxEvents + 5})
+	cfg := f.createStream("gw1", `{}`)
 	tests := []struct {
 		maxEvents any
 		want      int
@@ -495,9 +579,9 @@ func TestMaxEventsAndMoreAvailable(t *testing.T) {
 func TestEventsRequestedFilters(t *testing.T) {
 	f := newFixture(t, Options{LongPollWait: 200 * time.Millisecond})
 	cfg := f.createStream("gw1", `{"events_requested":["`+secevent.EventSessionRevoked+`"]}`)
-	f.st.append(revocation(store.RevokedJTI, "a"))
-	sess := f.st.append(revocation(store.RevokedSession, "sid"))
-	f.st.append(revocation(store.RevokedGrant, "g"))
+	f.revoke(store.RevokedJTI, "a")
+	sess := f.revoke(store.RevokedSession, "sid")
+	grant := f.revoke(store.RevokedGrant, "g")
 	resp := f.poll("gw1", cfg, map[string]any{"returnImmediately": true})
 	if _, ok := resp.Sets[sess.ID]; len(resp.Sets) != 1 || !ok {
 		t.Fatalf("filtered stream got %v", keys(resp.Sets))
@@ -509,8 +593,8 @@ func TestEventsRequestedFilters(t *testing.T) {
 		t.Fatalf("got %v", keys(resp.Sets))
 	}
 	st, _ := f.st.GetEventStream(context.Background(), cfg.StreamID)
-	if st.AckedSeq != 3 {
-		t.Errorf("position %d, want 3", st.AckedSeq)
+	if st.AckedSeq != grant.Seq {
+		t.Errorf("position %d, want %d", st.AckedSeq, grant.Seq)
 	}
 }
 
@@ -522,7 +606,7 @@ func TestLongPoll(t *testing.T) {
 	got := make(chan pollResponse, 1)
 	go func() { got <- f.poll("gw1", cfg, map[string]any{}) }()
 	waitFor(t, func() bool { return f.srv.polls.count("gw1") == 1 })
-	ev := f.st.append(revocation(store.RevokedGrant, "g1"))
+	ev := f.revoke(store.RevokedGrant, "g1")
 	select {
 	case resp := <-got:
 		if _, ok := resp.Sets[ev.ID]; !ok {
@@ -564,9 +648,15 @@ func TestConcurrentPollLimit(t *testing.T) {
 	wg.Wait()
 }
 
+// unwatchable is a store whose event log cannot be watched (database down).
+type unwatchable struct{ store.Store }
+
+func (unwatchable) WatchRevocationEvents(context.Context) (<-chan struct{}, error) {
+	return nil, errors.New("database down")
+}
+
 func TestWatcherFailureStillWakes(t *testing.T) {
-	st := newMemStore()
-	st.watchErr = errors.New("database down")
+	st := unwatchable{openStore(t)}
 	core, logs := observer.New(zap.WarnLevel)
 	var woken sync.WaitGroup
 	woken.Add(1)
