@@ -10,6 +10,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/registration"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/backchannel/ssf"
 )
 
 // Config is the plain-Go configuration of one authorization server (one issuer).
@@ -72,6 +73,9 @@ type Config struct {
 
 	// Registration is the dynamic client registration policy (RFC 7591/7592); off by default.
 	Registration registration.Config
+	// SharedSignals is the Shared Signals transmitter that streams revocations to gateways
+	// (see package backchannel/ssf); on by default.
+	SharedSignals ssf.Options
 
 	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
 	DPoPAlgs []string
@@ -221,6 +225,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 		return c, err
 	}
 	if err := c.Registration.Validate(placeholders); err != nil {
+		return c, err
+	}
+	if err := c.SharedSignals.Validate(); err != nil {
 		return c, err
 	}
 	documents, err := c.ClientIDMetadataDocuments.WithDefaults()
