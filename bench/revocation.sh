@@ -71,6 +71,17 @@ run_caddy() {
 	pids+=("$last_pid")
 }
 
+# wait_answering URL PID: waits until URL answers with any status.
+wait_answering() {
+	for _ in $(seq 1 150); do
+		[[ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" != 000 ]] && return 0
+		kill -0 "$2" 2>/dev/null || { echo "caddy exited before serving $1" >&2; return 1; }
+		sleep 0.2
+	done
+	echo "caddy did not answer at $1 within 30s" >&2
+	return 1
+}
+
 export BENCH_MASTER_KEY BENCH_SECRET BENCH_GATEWAY_SECRET BENCH_DB="$tmp/oauth.db"
 BENCH_MASTER_KEY="$(random_secret)" BENCH_SECRET="$(random_secret)" BENCH_GATEWAY_SECRET="$(random_secret)"
 
@@ -87,7 +98,7 @@ for i in 1 2 3; do
 	take_port gw_port
 	BENCH_GW_PORT="$gw_port" BENCH_ISSUER="$as" BENCH_RESOURCE=https://api.revocation.bench.test \
 		run_caddy "gateway-$i" "$here/revocation-gateway.Caddyfile"
-	wait_for_url "http://127.0.0.1:$gw_port/" "$last_pid" >/dev/null || true # 401 without a token
+	wait_answering "http://127.0.0.1:$gw_port/" "$last_pid" # 401 without a token: any answer will do
 	gateways+=("http://127.0.0.1:$gw_port")
 done
 echo "== latency: $revocations revocations, 3 gateway processes (revoke call -> 401 at each)"
