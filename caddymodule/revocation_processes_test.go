@@ -58,6 +58,7 @@ type caddyProcess struct {
 	config string
 	log    string
 	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd's Wait returns
 }
 
 // startCaddyProcess writes caddyfile and runs a Caddy on it until the test ends.
@@ -93,23 +94,23 @@ func (p *caddyProcess) start(t *testing.T) {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = p.cmd.Wait(); logf.Close() }()
+	exited := make(chan struct{})
+	p.exited = exited
+	go func() { _ = p.cmd.Wait(); logf.Close(); close(exited) }()
 }
 
-// stop signals the process and waits for it to exit.
+// stop signals the process and waits for it to exit (killing it after 10 s).
 func (p *caddyProcess) stop(sig os.Signal) {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return
 	}
 	_ = p.cmd.Process.Signal(sig)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && p.cmd.ProcessState == nil {
-		if err := p.cmd.Process.Signal(syscall.Signal(0)); err != nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
 	}
-	_ = p.cmd.Process.Kill()
 }
 
 // waitServing waits until u answers with any status.
