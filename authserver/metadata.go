@@ -61,6 +61,9 @@ type metadata struct {
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 
+	// OpenID Connect Front-Channel Logout 1.0 §3.
+	frontchannelMetadata
+
 	// draft-ietf-oauth-client-id-metadata-document §6: present (true) only when enabled.
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 }
@@ -104,6 +107,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		ACRValuesSupported:                s.cfg.ACRValues,
 		AuthorizationResponseISSParameter: true,
 		ClaimsParameterSupported:          true,
+		frontchannelMetadata:              frontchannelDiscovery(),
 	})
 }
 

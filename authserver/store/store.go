@@ -108,6 +108,14 @@ type Client struct {
 	PreviousSecretSealed    []byte
 	PreviousSecretExpiresAt *time.Time
 
+	// Logout notification (OpenID Connect Back-Channel and Front-Channel Logout 1.0): where
+	// the client hears that a user's session at this server ended; empty: it does not. The
+	// SessionRequired flags ask for the session ID (sid) with it.
+	BackchannelLogoutURI              string
+	BackchannelLogoutSessionRequired  bool
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
