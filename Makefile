@@ -4,7 +4,7 @@ GO ?= go
 BIN ?= bin/caddy
 FUZZTIME ?= 10s
 
-.PHONY: build run test unit interop readme browser fuzz xcaddy-build bench vet
+.PHONY: build run test unit interop readme examples browser fuzz xcaddy-build bench vet
 
 build:
 	$(GO) build -o $(BIN) ./cmd/caddy
@@ -14,9 +14,9 @@ run:
 	$(GO) run ./cmd/caddy run --config Caddyfile.example --adapter caddyfile
 
 # Every test: vet, Go unit/integration tests (SQLite and a real PostgreSQL), fuzz smoke runs,
-# the openid-client interop suite, the README's shell blocks, the Chromium browser suite and an
-# xcaddy build.
-test: vet unit fuzz interop readme browser xcaddy-build
+# the openid-client interop suite, the README's shell blocks and runnable examples, the Chromium
+# browser suite and an xcaddy build.
+test: vet unit fuzz interop readme examples browser xcaddy-build
 
 vet:
 	$(GO) vet ./...
@@ -33,6 +33,10 @@ interop:
 # Every shell block of the README, run as written against Caddyfile.example, outputs checked.
 readme:
 	test/readme/run.sh
+
+# The README's multi-process examples, run as shipped (examples/*/run.sh).
+examples:
+	examples/revocation-stream/run.sh
 
 # Headless Chromium (Debian's, installed by scripts/chromium.sh) through login, consent and
 # logout; screenshots in test/browser/artifacts/.

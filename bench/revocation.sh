@@ -31,6 +31,7 @@ revoked="${BENCH_REVOKED:-1000000}"
 duration="${BENCH_DURATION:-10s}"
 concurrency="${BENCH_CONCURRENCY:-32}"
 parts="${BENCH_PARTS:-latency,throughput}"
+rounds="${BENCH_ROUNDS:-3}"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-revocation-bench.XXXXXX")"
 pids=()
 
@@ -63,10 +64,19 @@ command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2;
 use_caddy "$tmp"
 (cd "$root" && go build -o "$tmp/revbench" ./bench/cmd/revbench)
 
-# run_caddy NAME CONFIG: starts a Caddy (own XDG dirs and log), its pid in $last_pid.
+# Throughput runs pin the gateway under test to core 0 and wrk to core 1, so the gateway is the
+# bottleneck and the two sets are measured on the same core (PIN_GATEWAY/PIN_LOAD are empty
+# when taskset is missing or the machine has one core).
+PIN_GATEWAY=() PIN_LOAD=() PIN=()
+if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+	PIN_GATEWAY=(taskset -c 0) PIN_LOAD=(taskset -c 1)
+fi
+
+# run_caddy NAME CONFIG: starts a Caddy (own XDG dirs and log), its pid in $last_pid;
+# PIN (an array) prefixes the command.
 run_caddy() {
 	mkdir -p "$tmp/$1.xdg"
-	XDG_DATA_HOME="$tmp/$1.xdg" XDG_CONFIG_HOME="$tmp/$1.xdg" "$caddy" run --config "$2" --adapter caddyfile >"$tmp/$1.log" 2>&1 &
+	XDG_DATA_HOME="$tmp/$1.xdg" XDG_CONFIG_HOME="$tmp/$1.xdg" "${PIN[@]}" "$caddy" run --config "$2" --adapter caddyfile >"$tmp/$1.log" 2>&1 &
 	last_pid=$!
 	pids+=("$last_pid")
 }
@@ -120,8 +130,10 @@ for set in empty full; do
 	"$tmp/revbench" fake-issuer -listen "127.0.0.1:$fake_port" -revoked "$n" -resource "$resource" -token-file "$tmp/token-$set" >"$tmp/fake-$set.log" 2>&1 &
 	pids+=("$!")
 	fake_addr[$set]="127.0.0.1:$fake_port"
+	PIN=("${PIN_GATEWAY[@]}")
 	BENCH_GW_PORT="$gw_port" BENCH_ISSUER="http://127.0.0.1:$fake_port" BENCH_RESOURCE="$resource" \
 		run_caddy "throughput-$set" "$here/revocation-gateway.Caddyfile"
+	PIN=()
 	gw_pid[$set]=$last_pid
 	gw_url[$set]="http://127.0.0.1:$gw_port/"
 	for _ in $(seq 1 150); do [[ -s "$tmp/token-$set" ]] && break; sleep 0.2; done
@@ -141,10 +153,10 @@ for set in empty full; do
 	[[ $status == 200 ]] || { echo "$set gateway answered $status for the live token" >&2; exit 1; }
 done
 declare -A rps_sum=([empty]=0 [full]=0)
-for round in 1 2; do
+for round in $(seq 1 "$rounds"); do
 	for set in empty full; do
-		BENCH_AUTHORIZATION="Bearer ${token[$set]}" wrk -t1 -c "$concurrency" -d 2s -s "$here/lua/header.lua" "${gw_url[$set]}" >/dev/null
-		out="$(BENCH_AUTHORIZATION="Bearer ${token[$set]}" wrk -t1 -c "$concurrency" -d "$duration" --latency -s "$here/lua/header.lua" "${gw_url[$set]}")"
+		BENCH_AUTHORIZATION="Bearer ${token[$set]}" "${PIN_LOAD[@]}" wrk -t1 -c "$concurrency" -d 2s -s "$here/lua/header.lua" "${gw_url[$set]}" >/dev/null
+		out="$(BENCH_AUTHORIZATION="Bearer ${token[$set]}" "${PIN_LOAD[@]}" wrk -t1 -c "$concurrency" -d "$duration" --latency -s "$here/lua/header.lua" "${gw_url[$set]}")"
 		rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
 		p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
 		non2xx="$(awk '/Non-2xx/ {print $5}' <<<"$out")"
@@ -152,4 +164,4 @@ for round in 1 2; do
 		rps_sum[$set]="$(awk -v a="${rps_sum[$set]}" -v b="$rps" 'BEGIN {print a + b}')"
 	done
 done
-echo "RESULT throughput empty_rps=$(awk -v s="${rps_sum[empty]}" 'BEGIN {printf "%.0f", s / 2}') full_rps=$(awk -v s="${rps_sum[full]}" 'BEGIN {printf "%.0f", s / 2}') ratio=$(awk -v e="${rps_sum[empty]}" -v f="${rps_sum[full]}" 'BEGIN {printf "%.3f", f / e}') revoked=$revoked"
+echo "RESULT throughput empty_rps=$(awk -v s="${rps_sum[empty]}" -v n="$rounds" 'BEGIN {printf "%.0f", s / n}') full_rps=$(awk -v s="${rps_sum[full]}" -v n="$rounds" 'BEGIN {printf "%.0f", s / n}') ratio=$(awk -v e="${rps_sum[empty]}" -v f="${rps_sum[full]}" 'BEGIN {printf "%.3f", f / e}') revoked=$revoked"
