@@ -72,6 +72,9 @@ type Config struct {
 
 	// Registration is the dynamic client registration policy (RFC 7591/7592); off by default.
 	Registration registration.Config
+	// BackchannelLogout tunes the delivery of back-channel logout tokens to clients with a
+	// backchannel_logout_uri (always on; see BackchannelLogoutConfig).
+	BackchannelLogout BackchannelLogoutConfig
 
 	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
 	DPoPAlgs []string
@@ -223,6 +226,11 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 	if err := c.Registration.Validate(placeholders); err != nil {
 		return c, err
 	}
+	backchannel, err := c.BackchannelLogout.withDefaults()
+	if err != nil {
+		return c, err
+	}
+	c.BackchannelLogout = backchannel
 	documents, err := c.ClientIDMetadataDocuments.WithDefaults()
 	if err != nil {
 		return c, err

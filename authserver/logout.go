@@ -144,6 +144,10 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sess != nil {
+		if err := s.sessionEnding(ctx, sess.Subject, sess.ID); err != nil {
+			s.logoutError(w, oautherr.Server(err))
+			return
+		}
 		n, err := s.st.RevokeSessionGrants(ctx, sess.ID)
 		if err != nil {
 			s.logoutError(w, oautherr.Server(err))

@@ -26,6 +26,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
+	"github.com/caddy-oauth/caddy-oauth/backchannel/logout"
 	"github.com/caddy-oauth/caddy-oauth/dpop"
 )
 
@@ -71,6 +72,8 @@ type Server struct {
 	manage   *manage.Service
 	// registration serves /register (RFC 7591/7592); nil when the policy is off.
 	registration *registration.Handler
+	// logouts queues and delivers back-channel logout tokens (backchannel_wiring.go).
+	logouts *logout.Deliverer
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -196,6 +199,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := s.setupEndUser(ctx); err != nil {
 		return nil, err
 	}
+	if s.logouts, err = s.newLogoutDeliverer(); err != nil {
+		return nil, err
+	}
 	s.manage = s.newManage()
 	if s.registration, err = s.newRegistration(); err != nil {
 		return nil, err
@@ -210,6 +216,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	bg, stop := context.WithCancel(context.Background())
 	s.stop, s.done = stop, make(chan struct{})
 	go s.background(bg)
+	s.startLogoutDelivery()
 	return s, nil
 }
 
@@ -341,6 +348,8 @@ func (s *Server) background(ctx context.Context) {
 	go s.keys.Run(ctx)
 	t := time.NewTicker(cleanupInterval)
 	defer t.Stop()
+	ended := time.NewTicker(endedSessionsInterval)
+	defer ended.Stop()
 	var syncTick <-chan time.Time
 	if s.cfg.CacheSyncInterval > 0 {
 		sync := time.NewTicker(s.cfg.CacheSyncInterval)
@@ -360,7 +369,10 @@ func (s *Server) background(ctx context.Context) {
 				// In-process validations may name a client or resource changed elsewhere.
 				s.clearGateway()
 			}
+		case <-ended.C:
+			s.endEndedSessions(ctx)
 		case <-t.C:
+			s.endEndedSessions(ctx) // before DeleteExpired purges sessions its clients must hear of
 			s.forgetExpiredRevocations(s.now())
 			n, err := s.st.DeleteExpired(ctx, s.now())
 			if err != nil && ctx.Err() == nil {
@@ -377,6 +389,7 @@ func (s *Server) background(ctx context.Context) {
 func (s *Server) Close() error {
 	s.stop()
 	<-s.done
+	s.stopLogoutDelivery() // uses the lookups: before they close
 	s.lookups.close()
 	s.verified.Close()
 	s.gateway.Close()

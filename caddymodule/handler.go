@@ -72,6 +72,8 @@ type Handler struct {
 	CacheSyncInterval caddy.Duration `json:"cache_sync_interval,omitempty"`
 	// Registration is the dynamic client registration policy (RFC 7591/7592); off when nil.
 	Registration *Registration `json:"registration,omitempty"`
+	// BackchannelLogout tunes the delivery of back-channel logout tokens (defaults when nil).
+	BackchannelLogout *BackchannelLogout `json:"backchannel_logout,omitempty"`
 	// ClientSecretRotationOverlap is how long a client's previous secret stays valid after a
 	// rotation through the admin API that names no overlap (default 24h).
 	ClientSecretRotationOverlap caddy.Duration `json:"client_secret_rotation_overlap,omitempty"`

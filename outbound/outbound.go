@@ -130,7 +130,7 @@ func (e *StatusError) Is(target error) bool { return target == ErrStatus }
 type Response struct {
 	StatusCode int
 	Header     http.Header
-	Body   []byte
+	Body       []byte
 	// URL is the final URL, after any followed redirect.
 	URL *url.URL
 }
