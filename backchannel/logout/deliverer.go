@@ -243,15 +243,21 @@ func (d *Deliverer) dispatch(ctx context.Context) {
 }
 
 // attempt makes one delivery attempt and records its outcome. It does not stop with Close:
-// it is bounded by Timeout, and finishing it spares the receiver a repeat after the lease.
+// it is bounded, and finishing it spares the receiver a repeat after the lease.
 func (d *Deliverer) attempt(ld *store.LogoutDelivery) {
 	defer func() {
 		<-d.slots
 		d.inflight.Done()
 		d.Wake() // a worker is free: more may be due
 	}()
-	ctx := context.Background()
+	// Not the run loop's context: Close lets this attempt finish. The bound covers the POST
+	// (Timeout) and the store writes around it, within the lease.
+	ctx, cancel := context.WithTimeout(context.Background(), d.opts.Timeout+leaseMargin)
+	defer cancel()
 	if !d.opts.Now().Before(ld.ExpiresAt) {
+		// Found past its age (a retry due at the very end, or an outage): this claim is no
+		// attempt, so the log counts only the ones made.
+		ld.Attempts--
 		d.drop(ctx, ld, "maximum age reached", zap.String("last_error", ld.LastError))
 		return
 	}
