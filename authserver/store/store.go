@@ -600,9 +600,17 @@ type Store interface {
 	GrantStore
 	InitialAccessTokenStore
 	RevisionStore
+	LogoutOutboxStore
+	RevocationEventStore
+	EventStreamStore
+	SessionEndStore
 	// DeleteExpired removes expired access tokens, revocation entries, replay keys, keys past
-	// PurgeAfter, sessions, codes, grants (and their refresh tokens), grant jtis and initial
-	// access tokens; it returns how many rows it removed.
+	// PurgeAfter, codes, grants (and their refresh tokens), grant jtis, initial access
+	// tokens and revocation events; it returns how many rows it removed. Sessions go only an
+	// hour after they expired: the backchannel's session-end pass lists ended sessions
+	// (ListEndedSessions), queues their logouts and deletes them itself, and the grace keeps
+	// DeleteExpired from deleting a session before that pass saw it. The logout outbox is
+	// not purged here: its worker drops deliveries past their ExpiresAt and logs them.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping checks that the backend answers.
 	Ping(ctx context.Context) error

@@ -20,7 +20,10 @@ var errClosed = errors.New("sqlstore: store is closed")
 // Writes queue while a transaction commits and the next transaction takes all of them;
 // a lone write is not delayed.
 type batcher struct {
-	db   *sql.DB
+	db *sql.DB
+	// txDone is told how each batch's transaction ended.
+	txDone func(tx *sql.Tx, committed bool)
+
 	reqs chan *batchReq // unbuffered: a write is either taken by the loop or never sent
 	quit chan struct{}
 	done chan struct{}
@@ -34,8 +37,8 @@ type batchReq struct {
 	errc chan error
 }
 
-func newBatcher(db *sql.DB) *batcher {
-	b := &batcher{db: db, reqs: make(chan *batchReq), quit: make(chan struct{}), done: make(chan struct{})}
+func newBatcher(db *sql.DB, txDone func(tx *sql.Tx, committed bool)) *batcher {
+	b := &batcher{db: db, txDone: txDone, reqs: make(chan *batchReq), quit: make(chan struct{}), done: make(chan struct{})}
 	go b.loop()
 	return b
 }
@@ -114,12 +117,15 @@ func (b *batcher) run(batch []*batchReq) {
 		// batch stands. Anything else may have rolled the transaction back: fail it all.
 		if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 			tx.Rollback()
+			b.txDone(tx, false)
 			fail(err)
 			return
 		}
 		errs[i] = err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	b.txDone(tx, err == nil)
+	if err != nil {
 		fail(fmt.Errorf("sqlstore: commit batch: %w", err))
 		return
 	}
@@ -162,9 +168,12 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.T
 	}
 	if err := fn(ctx, tx); err != nil {
 		tx.Rollback()
+		s.txDone(tx, false)
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	s.txDone(tx, err == nil)
+	if err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", err)
 	}
 	return nil

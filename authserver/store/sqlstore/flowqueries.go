@@ -31,26 +31,30 @@ var (
 		" THEN excluded.expires_at ELSE oauth_grant_jtis.expires_at END"
 
 	// Revoking grants: $1 is a grant ID or, for the session variants, a session ID.
-	qRevokeGrant       = "UPDATE oauth_grants SET revoked = TRUE WHERE id = $1 AND NOT revoked"
+	qRevokeGrant       = "UPDATE oauth_grants SET revoked = TRUE WHERE id = $1 AND NOT revoked" + returningGrant
 	qRevokeGrantTokens = "UPDATE oauth_access_tokens SET revoked = TRUE WHERE grant_id = $1 AND NOT revoked"
 	// GROUP BY: one jti under two grants must not make the upsert touch a row twice.
 	qRevokeGrantJTIs = "INSERT INTO oauth_revoked_jtis (jti, expires_at) SELECT jti, MAX(expires_at)" +
 		" FROM oauth_grant_jtis WHERE grant_id = $1 GROUP BY jti" + keepLaterExpiry
 	sessionGrants              = "SELECT id FROM oauth_grants WHERE session_id = $1"
-	qRevokeSessionGrants       = "UPDATE oauth_grants SET revoked = TRUE WHERE session_id = $1 AND NOT revoked"
+	qRevokeSessionGrants       = "UPDATE oauth_grants SET revoked = TRUE WHERE session_id = $1 AND NOT revoked" + returningGrant
 	qRevokeSessionGrantsTokens = "UPDATE oauth_access_tokens SET revoked = TRUE WHERE grant_id IN (" + sessionGrants + ") AND NOT revoked"
 	qRevokeSessionGrantsJTIs   = "INSERT INTO oauth_revoked_jtis (jti, expires_at) SELECT jti, MAX(expires_at)" +
 		" FROM oauth_grant_jtis WHERE grant_id IN (" + sessionGrants + ") GROUP BY jti" + keepLaterExpiry
 	subjectGrants              = "SELECT id FROM oauth_grants WHERE subject = $1"
-	qRevokeSubjectGrants       = "UPDATE oauth_grants SET revoked = TRUE WHERE subject = $1 AND NOT revoked"
+	qRevokeSubjectGrants       = "UPDATE oauth_grants SET revoked = TRUE WHERE subject = $1 AND NOT revoked" + returningGrant
 	qRevokeSubjectGrantsTokens = "UPDATE oauth_access_tokens SET revoked = TRUE WHERE grant_id IN (" + subjectGrants + ") AND NOT revoked"
 	qRevokeSubjectGrantsJTIs   = "INSERT INTO oauth_revoked_jtis (jti, expires_at) SELECT jti, MAX(expires_at)" +
 		" FROM oauth_grant_jtis WHERE grant_id IN (" + subjectGrants + ") GROUP BY jti" + keepLaterExpiry
 	clientGrants              = "SELECT id FROM oauth_grants WHERE client_id = $1"
-	qRevokeClientGrants       = "UPDATE oauth_grants SET revoked = TRUE WHERE client_id = $1 AND NOT revoked"
+	qRevokeClientGrants       = "UPDATE oauth_grants SET revoked = TRUE WHERE client_id = $1 AND NOT revoked" + returningGrant
 	qRevokeClientGrantsTokens = "UPDATE oauth_access_tokens SET revoked = TRUE WHERE grant_id IN (" + clientGrants + ") AND NOT revoked"
 	qRevokeClientGrantsJTIs   = "INSERT INTO oauth_revoked_jtis (jti, expires_at) SELECT jti, MAX(expires_at)" +
 		" FROM oauth_grant_jtis WHERE grant_id IN (" + clientGrants + ") GROUP BY jti" + keepLaterExpiry
+	qLiveGrantTokensOfGrant  = qLiveGrantTokens("grant_id = $1")
+	qLiveSessionGrantsTokens = qLiveGrantTokens("grant_id IN (" + sessionGrants + ")")
+	qLiveSubjectGrantsTokens = qLiveGrantTokens("grant_id IN (" + subjectGrants + ")")
+	qLiveClientGrantsTokens  = qLiveGrantTokens("grant_id IN (" + clientGrants + ")")
 	// qGrantRevoked is run inside write transactions with the dialect's row lock appended.
 	qGrantRevoked = "SELECT revoked FROM oauth_grants WHERE id = $1"
 )
@@ -70,6 +74,8 @@ type flowStmts struct {
 	revokeSubjectGrants, revokeSubjectGrantsTokens, revokeSubjectGrantsJTIs      *sql.Stmt
 	revokeClientGrants, revokeClientGrantsTokens, revokeClientGrantsJTIs         *sql.Stmt
 	revokeClientAccessTokens, listSessions                                       *sql.Stmt
+	liveGrantTokens, liveSessionGrantsTokens                                     *sql.Stmt
+	liveSubjectGrantsTokens, liveClientGrantsTokens                              *sql.Stmt
 	createRefreshToken, getRefreshToken, useRefreshToken, refreshTokenExists     *sql.Stmt
 }
 
@@ -111,8 +117,12 @@ func (st *flowStmts) defs() []stmtDef {
 		{&st.revokeClientGrants, true, qRevokeClientGrants},
 		{&st.revokeClientGrantsTokens, true, qRevokeClientGrantsTokens},
 		{&st.revokeClientGrantsJTIs, true, qRevokeClientGrantsJTIs},
+		{&st.liveGrantTokens, true, qLiveGrantTokensOfGrant},
+		{&st.liveSessionGrantsTokens, true, qLiveSessionGrantsTokens},
+		{&st.liveSubjectGrantsTokens, true, qLiveSubjectGrantsTokens},
+		{&st.liveClientGrantsTokens, true, qLiveClientGrantsTokens},
 		// Opaque tokens of the client, under a grant or not (client_credentials).
-		{&st.revokeClientAccessTokens, true, "UPDATE oauth_access_tokens SET revoked = TRUE WHERE client_id = $1 AND NOT revoked"},
+		{&st.revokeClientAccessTokens, true, "UPDATE oauth_access_tokens SET revoked = TRUE WHERE client_id = $1 AND NOT revoked RETURNING hash, subject, expires_at"},
 		{&st.listSessions, false, "SELECT " + sessionCols + " FROM oauth_sessions WHERE subject = $1 AND expires_at > $2 ORDER BY created_at, id"},
 
 		{&st.createRefreshToken, true, "INSERT INTO oauth_refresh_tokens (" + refreshCols + ") VALUES (" + colParams(refreshCols) + ")"},

@@ -152,31 +152,24 @@ func scanGrant(row scanner) (*store.Grant, error) {
 
 // RevokeGrant marks the grant revoked, revokes its opaque access tokens and records the
 // jtis of its JWT access tokens as revoked, in one transaction. A revoked or missing grant
-// is not an error; its tokens are revoked all the same.
+// is not an error; its tokens are revoked all the same. A grant not revoked before, with a
+// live access token, gets a RevokedGrant event.
 func (s *Store) RevokeGrant(ctx context.Context, id string) error {
 	if id == "" {
 		return nil // "" is the GrantID of tokens issued under no grant
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := s.revokeGrants(ctx, tx, id, s.stmts.revokeGrant, s.stmts.revokeGrantTokens, s.stmts.revokeGrantJTIs)
-		return err
-	})
+	_, err := s.revokeGrantsOf(ctx, id, s.grantScope())
+	return err
 }
 
 // RevokeSessionGrants revokes, as RevokeGrant, every grant of the session and returns how
-// many were not revoked before.
+// many were not revoked before. It announces them as one RevokedSession event, covering
+// every token of the session's grants, instead of one event per grant.
 func (s *Store) RevokeSessionGrants(ctx context.Context, sessionID string) (int, error) {
 	if sessionID == "" {
 		return 0, nil // grants created without a session are no session's
 	}
-	var n int64
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		n, err = s.revokeGrants(ctx, tx, sessionID, s.stmts.revokeSessionGrants,
-			s.stmts.revokeSessionGrantsTokens, s.stmts.revokeSessionGrantsJTIs)
-		return err
-	})
-	return int(n), err
+	return s.revokeGrantsOf(ctx, sessionID, s.sessionGrantsScope())
 }
 
 // RevokeSubjectGrants revokes, as RevokeGrant, every grant of the account with subject and
@@ -185,14 +178,7 @@ func (s *Store) RevokeSubjectGrants(ctx context.Context, subject string) (int, e
 	if subject == "" {
 		return 0, nil
 	}
-	var n int64
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		n, err = s.revokeGrants(ctx, tx, subject, s.stmts.revokeSubjectGrants,
-			s.stmts.revokeSubjectGrantsTokens, s.stmts.revokeSubjectGrantsJTIs)
-		return err
-	})
-	return int(n), err
+	return s.revokeGrantsOf(ctx, subject, s.subjectGrantsScope())
 }
 
 // RevokeClientGrants revokes, as RevokeGrant, every grant of the client and returns how
@@ -201,39 +187,88 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string) (int, e
 	if clientID == "" {
 		return 0, nil
 	}
-	var n int64
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		n, err = s.revokeGrants(ctx, tx, clientID, s.stmts.revokeClientGrants,
-			s.stmts.revokeClientGrantsTokens, s.stmts.revokeClientGrantsJTIs)
-		return err
-	})
-	return int(n), err
+	return s.revokeGrantsOf(ctx, clientID, s.clientGrantsScope())
 }
 
-// revokeGrants runs the three revocation statements with arg, grants first: on PostgreSQL
-// the grant rows' locks make a concurrent issuance under them finish before the tokens and
-// jtis are read. It returns how many grants it revoked.
-func (s *Store) revokeGrants(ctx context.Context, tx *sql.Tx, arg string, grants, tokens, jtis *sql.Stmt) (int64, error) {
-	res, err := tx.StmtContext(ctx, grants).ExecContext(ctx, arg)
+// grantScope is the statements of one way to select grants to revoke, all taking the
+// selecting value as $1.
+type grantScope struct {
+	grants, tokens, jtis *sql.Stmt
+	// live lists the latest exp of the live tokens of each selected grant (qLiveGrantTokens).
+	live *sql.Stmt
+	// bySession: the value is a session ID, and the revocation is announced as the
+	// session's (one RevokedSession event).
+	bySession bool
+}
+
+func (s *Store) grantScope() grantScope {
+	return grantScope{s.stmts.revokeGrant, s.stmts.revokeGrantTokens, s.stmts.revokeGrantJTIs, s.stmts.liveGrantTokens, false}
+}
+
+func (s *Store) sessionGrantsScope() grantScope {
+	return grantScope{s.stmts.revokeSessionGrants, s.stmts.revokeSessionGrantsTokens,
+		s.stmts.revokeSessionGrantsJTIs, s.stmts.liveSessionGrantsTokens, true}
+}
+
+func (s *Store) subjectGrantsScope() grantScope {
+	return grantScope{s.stmts.revokeSubjectGrants, s.stmts.revokeSubjectGrantsTokens,
+		s.stmts.revokeSubjectGrantsJTIs, s.stmts.liveSubjectGrantsTokens, false}
+}
+
+func (s *Store) clientGrantsScope() grantScope {
+	return grantScope{s.stmts.revokeClientGrants, s.stmts.revokeClientGrantsTokens,
+		s.stmts.revokeClientGrantsJTIs, s.stmts.liveClientGrantsTokens, false}
+}
+
+// revokeGrantsOf runs revokeGrants in a transaction of its own.
+func (s *Store) revokeGrantsOf(ctx context.Context, arg string, scope grantScope) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		n, err = s.revokeGrants(ctx, tx, arg, scope)
+		return err
+	})
+	return n, err
+}
+
+// revokeGrants runs the three revocation statements of scope with arg, grants first: on
+// PostgreSQL the grant rows' locks make a concurrent issuance under them finish before the
+// tokens and jtis are read. Then it appends the events of the grants it newly revoked and
+// returns how many those were.
+func (s *Store) revokeGrants(ctx context.Context, tx *sql.Tx, arg string, scope grantScope) (int, error) {
+	rows, err := tx.StmtContext(ctx, scope.grants).QueryContext(ctx, arg)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: revoke grant: %w", err)
 	}
-	n, err := res.RowsAffected()
+	revoked, err := scanRevokedGrants(rows)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: revoke grant: %w", err)
 	}
-	for _, stmt := range []*sql.Stmt{tokens, jtis} {
+	for _, stmt := range []*sql.Stmt{scope.tokens, scope.jtis} {
 		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, arg); err != nil {
 			return 0, fmt.Errorf("sqlstore: revoke grant: %w", err)
 		}
 	}
-	return n, nil
+	if len(revoked) == 0 {
+		return 0, nil // revoked before, and announced then
+	}
+	live, err := liveGrantTokens(ctx, tx, scope.live, arg)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: revoke grant: live tokens: %w", err)
+	}
+	sessionID := ""
+	if scope.bySession {
+		sessionID = arg
+	}
+	if err := s.appendEvents(ctx, tx, grantEvents(sortedByID(revoked), live, sessionID)); err != nil {
+		return 0, err
+	}
+	return len(revoked), nil
 }
 
 // RecordGrantJTI remembers the jti of a JWT access token issued under the grant until
 // expiresAt, so that revoking the grant revokes the token; ErrNotFound if there is no such
-// grant. If the grant is revoked already, the jti is revoked at once.
+// grant. If the grant is revoked already, the jti is revoked (and announced) at once.
 func (s *Store) RecordGrantJTI(ctx context.Context, grantID, jti string, expiresAt time.Time) error {
 	return s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		found, revoked, err := s.grantRevoked(ctx, tx, grantID)
@@ -246,12 +281,15 @@ func (s *Store) RecordGrantJTI(ctx context.Context, grantID, jti string, expires
 		if _, err := tx.StmtContext(ctx, s.stmts.recordGrantJTI).ExecContext(ctx, grantID, jti, toMillis(expiresAt)); err != nil {
 			return fmt.Errorf("sqlstore: record grant jti: %w", err)
 		}
-		if revoked {
-			if _, err := tx.StmtContext(ctx, s.stmts.revokeJTI).ExecContext(ctx, jti, toMillis(expiresAt)); err != nil {
-				return fmt.Errorf("sqlstore: record grant jti: %w", err)
-			}
+		if !revoked {
+			return nil
 		}
-		return nil
+		// Issued while the grant was being revoked: the token is born revoked, and announced,
+		// since it may outlive the grant's event.
+		if _, err := tx.StmtContext(ctx, s.stmts.revokeJTI).ExecContext(ctx, jti, toMillis(expiresAt)); err != nil {
+			return fmt.Errorf("sqlstore: record grant jti: %w", err)
+		}
+		return s.appendJTIEvent(ctx, tx, jti, toMillis(expiresAt))
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Column lists, in the order the scan functions read them. created_at comes last in
@@ -66,22 +67,34 @@ var (
 	qCreateSigningKey = "INSERT INTO oauth_signing_keys (" + signingKeyCols + ") VALUES (" + colParams(signingKeyCols) + ")"
 )
 
-// expiredDeletes remove one batch of expired rows each; they take (now, batch). The rows
-// of expired grants go before the grants, so that every removed row is counted rather
-// than left to ON DELETE CASCADE.
-var expiredDeletes = []string{
-	deleteExpired("oauth_access_tokens", "hash", "expires_at"),
-	deleteExpired("oauth_revoked_jtis", "jti", "expires_at"),
-	deleteExpired("oauth_used_keys", "id", "expires_at"),
-	deleteExpired("oauth_signing_keys", "id", "purge_after"),
-	deleteExpired("oauth_sessions", "id", "expires_at"),
-	deleteExpired("oauth_authorization_codes", "hash", "expires_at"),
-	deleteExpired("oauth_refresh_tokens", "hash", "expires_at"),
-	deleteExpired("oauth_grant_jtis", "grant_id, jti", "expires_at"),
-	deleteOfExpiredGrants("oauth_refresh_tokens", "hash"),
-	deleteOfExpiredGrants("oauth_grant_jtis", "grant_id, jti"),
-	deleteExpired("oauth_grants", "id", "expires_at"),
-	deleteExpired("oauth_initial_access_tokens", "id", "expires_at"),
+// sessionPurgeGrace is how long after its expiry a session is kept: the backchannel's
+// session-end pass lists ended sessions (ListEndedSessions) and queues their logouts before
+// it deletes them, and must get to them before DeleteExpired does.
+const sessionPurgeGrace = time.Hour
+
+// expiredDelete removes one batch of rows expired grace before now; it takes (now - grace,
+// batch).
+type expiredDelete struct {
+	query string
+	grace time.Duration
+}
+
+// expiredDeletes run in order. The rows of expired grants go before the grants, so that
+// every removed row is counted rather than left to ON DELETE CASCADE.
+var expiredDeletes = []expiredDelete{
+	{deleteExpired("oauth_access_tokens", "hash", "expires_at"), 0},
+	{deleteExpired("oauth_revoked_jtis", "jti", "expires_at"), 0},
+	{deleteExpired("oauth_used_keys", "id", "expires_at"), 0},
+	{deleteExpired("oauth_signing_keys", "id", "purge_after"), 0},
+	{deleteExpired("oauth_sessions", "id", "expires_at"), sessionPurgeGrace},
+	{deleteExpired("oauth_authorization_codes", "hash", "expires_at"), 0},
+	{deleteExpired("oauth_refresh_tokens", "hash", "expires_at"), 0},
+	{deleteExpired("oauth_grant_jtis", "grant_id, jti", "expires_at"), 0},
+	{deleteOfExpiredGrants("oauth_refresh_tokens", "hash"), 0},
+	{deleteOfExpiredGrants("oauth_grant_jtis", "grant_id, jti"), 0},
+	{deleteExpired("oauth_grants", "id", "expires_at"), 0},
+	{deleteExpired("oauth_initial_access_tokens", "id", "expires_at"), 0},
+	{deleteExpired("oauth_revocation_events", "seq", "expires_at"), 0},
 }
 
 // deleteExpired deletes rows of table whose column is at or before $1; key is the
@@ -171,10 +184,12 @@ type statements struct {
 	isClientLinked, isClientIntrospector, listClientResources             *sql.Stmt
 	createAccessToken, getAccessToken, revokeAccessToken                  *sql.Stmt
 	revokeJTI, isJTIRevoked, useOnce                                      *sql.Stmt
+	accessTokenExists, jtiOwner                                           *sql.Stmt
 	listSigningKeys, createSigningKey, retireSigningKey, deleteSigningKey *sql.Stmt
 	createIAT, listIATs, deleteIAT, useIAT                                *sql.Stmt
 	deleteExpired                                                         []*sql.Stmt
 	flowStmts                                                             // end-user flows, see flowqueries.go
+	backchannelStmts                                                      // see backchannelqueries.go
 }
 
 type stmtDef struct {
@@ -209,7 +224,9 @@ func (st *statements) defs() []stmtDef {
 
 		{&st.createAccessToken, true, qCreateAccessToken},
 		{&st.getAccessToken, false, "SELECT " + accessTokenCols + " FROM oauth_access_tokens WHERE hash = $1"},
-		{&st.revokeAccessToken, true, "UPDATE oauth_access_tokens SET revoked = TRUE WHERE hash = $1"},
+		{&st.revokeAccessToken, true, "UPDATE oauth_access_tokens SET revoked = TRUE WHERE hash = $1 AND NOT revoked RETURNING client_id, subject, expires_at"},
+		{&st.accessTokenExists, true, "SELECT 1 FROM oauth_access_tokens WHERE hash = $1"},
+		{&st.jtiOwner, true, "SELECT g.subject, g.client_id FROM oauth_grant_jtis j JOIN oauth_grants g ON g.id = j.grant_id WHERE j.jti = $1 LIMIT 1"},
 		{&st.revokeJTI, true, qRevokeJTI},
 		{&st.isJTIRevoked, false, "SELECT 1 FROM oauth_revoked_jtis WHERE jti = $1"},
 		{&st.useOnce, true, qUseOnce},
@@ -225,11 +242,12 @@ func (st *statements) defs() []stmtDef {
 		{&st.useIAT, true, qUseIAT},
 	}
 	defs = append(defs, st.flowStmts.defs()...)
+	defs = append(defs, st.backchannelStmts.defs()...)
 	if st.deleteExpired == nil {
 		st.deleteExpired = make([]*sql.Stmt, len(expiredDeletes))
 	}
-	for i, q := range expiredDeletes {
-		defs = append(defs, stmtDef{&st.deleteExpired[i], true, q})
+	for i, d := range expiredDeletes {
+		defs = append(defs, stmtDef{&st.deleteExpired[i], true, d.query})
 	}
 	return defs
 }

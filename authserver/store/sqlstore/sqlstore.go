@@ -63,9 +63,28 @@ type Store struct {
 	stmts  statements
 	// batch groups the hot writes into shared transactions; SQLite only.
 	batch *batcher
+	// events wakes the watchers of the revocation event log; SQLite only (PostgreSQL
+	// watchers LISTEN instead, on connections made with dsn).
+	events *broadcaster
+	dsn    string
+
+	// closing ends when Close is called: watchers stop. listeners counts the PostgreSQL
+	// watcher goroutines, which Close waits for.
+	closing     context.Context
+	stopWatches context.CancelFunc
+	listeners   sync.WaitGroup
+	// onListen, when set (tests), learns the backend PID of each watcher connection.
+	onListen func(pid uint32)
 
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// newStore returns a Store of dialect d on the given pools.
+func newStore(d dialect, writer, reader *sql.DB) *Store {
+	s := &Store{dialect: d, writer: writer, reader: reader}
+	s.closing, s.stopWatches = context.WithCancel(context.Background())
+	return s
 }
 
 var _ store.Store = (*Store)(nil)
@@ -138,7 +157,8 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	reader.SetConnMaxIdleTime(0)
-	s := &Store{dialect: sqliteDialect{}, writer: writer, reader: reader}
+	s := newStore(sqliteDialect{}, writer, reader)
+	s.events = newBroadcaster()
 
 	sqliteSetupMu.Lock()
 	defer sqliteSetupMu.Unlock()
@@ -150,7 +170,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	s.batch = newBatcher(writer)
+	s.batch = newBatcher(writer, s.txDone)
 	return s, nil
 }
 
@@ -193,7 +213,8 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: connect postgres: %w", err)
 	}
-	s := &Store{dialect: postgresDialect{}, writer: db, reader: db}
+	s := newStore(postgresDialect{}, db, db)
+	s.dsn = dsn
 	if err := migrate(ctx, s.dialect, db); err != nil {
 		s.Close()
 		return nil, err
@@ -215,6 +236,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close releases the statements and connections. Calls after the first return its result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopWatches()
+		s.listeners.Wait()
 		if s.batch != nil {
 			s.batch.close()
 		}

@@ -3,7 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -37,8 +40,19 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *store.AccessToken) err
 			return fmt.Errorf("sqlstore: create access token: %w", err)
 		}
 		_, err = tx.StmtContext(ctx, s.stmts.createAccessToken).ExecContext(ctx, args(t.Revoked || revoked)...)
-		return s.writeErr("create access token", err)
+		if err != nil || !revoked || !isLive(toMillis(t.ExpiresAt)) {
+			return s.writeErr("create access token", err)
+		}
+		// Issued while its grant was being revoked: announced, since it may outlive the
+		// grant's event.
+		return s.appendEvents(ctx, tx, []*store.RevocationEvent{tokenHashEvent(t.Hash, t.ClientID, t.Subject, toMillis(t.ExpiresAt))})
 	})
+}
+
+// tokenHashEvent is the event of one revoked opaque access token.
+func tokenHashEvent(hash, clientID, subject string, expiresAt int64) *store.RevocationEvent {
+	return &store.RevocationEvent{Kind: store.RevokedTokenHash, Value: hash, Subject: subject,
+		ClientID: clientID, ExpiresAt: fromMillis(expiresAt)}
 }
 
 // GetAccessToken returns the token with hash, whether or not it has expired or was revoked.
@@ -63,34 +77,94 @@ func (s *Store) GetAccessToken(ctx context.Context, hash string) (*store.AccessT
 	return &t, nil
 }
 
-// RevokeAccessToken marks the token revoked; ErrNotFound if there is no such token.
+// RevokeAccessToken marks the token revoked; ErrNotFound if there is no such token. A
+// token not revoked before that has not expired gets a RevokedTokenHash event.
 func (s *Store) RevokeAccessToken(ctx context.Context, hash string) error {
-	res, err := s.stmts.revokeAccessToken.ExecContext(ctx, hash)
-	return affectedOne("revoke access token", res, err)
+	return s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var (
+			clientID, subject string
+			expiresAt         int64
+		)
+		err := tx.StmtContext(ctx, s.stmts.revokeAccessToken).QueryRowContext(ctx, hash).Scan(&clientID, &subject, &expiresAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			// Revoked before, or unknown.
+			var one int
+			if err := tx.StmtContext(ctx, s.stmts.accessTokenExists).QueryRowContext(ctx, hash).Scan(&one); err != nil {
+				return readErr("revoke access token", err)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: revoke access token: %w", err)
+		}
+		if !isLive(expiresAt) {
+			return nil
+		}
+		return s.appendEvents(ctx, tx, []*store.RevocationEvent{tokenHashEvent(hash, clientID, subject, expiresAt)})
+	})
 }
 
 // RevokeClientAccessTokens revokes every opaque access token of the client and returns how
-// many were not revoked before.
+// many were not revoked before; each of those that has not expired gets a RevokedTokenHash
+// event.
 func (s *Store) RevokeClientAccessTokens(ctx context.Context, clientID string) (int, error) {
 	if clientID == "" {
 		return 0, nil
 	}
-	res, err := s.stmts.revokeClientAccessTokens.ExecContext(ctx, clientID)
-	if err != nil {
-		return 0, fmt.Errorf("sqlstore: revoke client access tokens: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("sqlstore: revoke client access tokens: %w", err)
-	}
-	return int(n), nil
+	var n int
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := tx.StmtContext(ctx, s.stmts.revokeClientAccessTokens).QueryContext(ctx, clientID)
+		if err != nil {
+			return fmt.Errorf("sqlstore: revoke client access tokens: %w", err)
+		}
+		var evs []*store.RevocationEvent
+		n = 0
+		for rows.Next() {
+			var (
+				hash, subject string
+				expiresAt     int64
+			)
+			if err := rows.Scan(&hash, &subject, &expiresAt); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlstore: revoke client access tokens: %w", err)
+			}
+			n++
+			if isLive(expiresAt) {
+				evs = append(evs, tokenHashEvent(hash, clientID, subject, expiresAt))
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlstore: revoke client access tokens: %w", err)
+		}
+		slices.SortFunc(evs, func(a, b *store.RevocationEvent) int { return strings.Compare(a.Value, b.Value) })
+		return s.appendEvents(ctx, tx, evs)
+	})
+	return n, err
 }
 
 // RevokeJTI records the JWT jti as revoked until expiresAt. Revoking it again keeps the
-// later expiry.
+// later expiry. Unless expiresAt has passed, it appends a RevokedJTI event.
 func (s *Store) RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) error {
-	_, err := s.stmts.revokeJTI.ExecContext(ctx, jti, toMillis(expiresAt))
-	return s.writeErr("revoke jti", err)
+	return s.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, s.stmts.revokeJTI).ExecContext(ctx, jti, toMillis(expiresAt)); err != nil {
+			return s.writeErr("revoke jti", err)
+		}
+		return s.appendJTIEvent(ctx, tx, jti, toMillis(expiresAt))
+	})
+}
+
+// appendJTIEvent appends the RevokedJTI event of a JWT access token expiring at expiresAt,
+// unless it has expired, described by the grant it was recorded under, if any.
+func (s *Store) appendJTIEvent(ctx context.Context, tx *sql.Tx, jti string, expiresAt int64) error {
+	if !isLive(expiresAt) {
+		return nil
+	}
+	e := &store.RevocationEvent{Kind: store.RevokedJTI, Value: jti, ExpiresAt: fromMillis(expiresAt)}
+	err := tx.StmtContext(ctx, s.stmts.jtiOwner).QueryRowContext(ctx, jti).Scan(&e.Subject, &e.ClientID)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlstore: revoke jti: grant: %w", err)
+	}
+	return s.appendEvents(ctx, tx, []*store.RevocationEvent{e})
 }
 
 // IsJTIRevoked reports whether jti was revoked. An entry counts until DeleteExpired removes
@@ -118,15 +192,18 @@ func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) er
 	}, key, toMillis(expiresAt), time.Now().UnixMilli())
 }
 
-// DeleteExpired removes access tokens, revoked jtis, replay keys, sessions, authorization
-// codes, refresh tokens, grant jtis and grants (with their refresh tokens and jtis) that
-// expired at or before now, and signing keys whose PurgeAfter has passed. It deletes in
-// batches so other writers get the database in between.
+// DeleteExpired removes access tokens, revoked jtis, replay keys, authorization codes,
+// refresh tokens, grant jtis, grants (with their refresh tokens and jtis) and revocation
+// events that expired at or before now, sessions that expired at least sessionPurgeGrace
+// before now, and signing keys whose PurgeAfter has passed. It deletes in batches so other
+// writers get the database in between. The logout outbox is left alone: its worker drops
+// (and logs) deliveries past their ExpiresAt.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
-	for _, stmt := range s.stmts.deleteExpired {
+	for i, stmt := range s.stmts.deleteExpired {
+		before := toMillis(now.Add(-expiredDeletes[i].grace))
 		for {
-			res, err := stmt.ExecContext(ctx, toMillis(now), deleteBatch)
+			res, err := stmt.ExecContext(ctx, before, deleteBatch)
 			if err != nil {
 				return total, fmt.Errorf("sqlstore: delete expired: %w", err)
 			}

@@ -628,7 +628,10 @@ func testDeleteExpiredFlows(t *testing.T, s store.Store) {
 	now := epoch
 	past, future := now.Add(-time.Second), now.Add(time.Hour)
 
-	for id, exp := range map[string]time.Time{"sess-past": past, "sess-now": now, "sess-future": future} {
+	// Sessions stay an hour after they expired, for the backchannel's session-end pass.
+	sessions := map[string]time.Time{"sess-past": past, "sess-now": now, "sess-future": future,
+		"sess-grace-ended": now.Add(-time.Hour), "sess-grace-ended-before": now.Add(-time.Hour - time.Millisecond)}
+	for id, exp := range sessions {
 		mustNil(t, s.CreateSession(ctx, newSession(id, exp)), "CreateSession")
 	}
 	for hash, exp := range map[string]time.Time{"code-past": past, "code-future": future} {
@@ -647,12 +650,13 @@ func testDeleteExpiredFlows(t *testing.T, s store.Store) {
 
 	n, err := s.DeleteExpired(ctx, now)
 	mustNil(t, err, "DeleteExpired")
-	// sess-past, sess-now, code-past, grant-past with rt-of-past-grant and jti-of-past-grant,
-	// rt-past, jti-past.
+	// sess-grace-ended, sess-grace-ended-before, code-past, grant-past with rt-of-past-grant
+	// and jti-of-past-grant, rt-past, jti-past.
 	if n != 8 {
 		t.Errorf("DeleteExpired removed %d rows, want 8", n)
 	}
-	for id, want := range map[string]bool{"sess-past": false, "sess-now": false, "sess-future": true} {
+	for id, want := range map[string]bool{"sess-past": true, "sess-now": true, "sess-future": true,
+		"sess-grace-ended": false, "sess-grace-ended-before": false} {
 		_, err := s.GetSession(ctx, id)
 		if found := err == nil; found != want {
 			t.Errorf("session %s found = %v (err %v), want %v", id, found, err, want)
