@@ -52,23 +52,12 @@ func (b BackchannelLogoutConfig) withDefaults() (BackchannelLogoutConfig, error)
 	return b, nil
 }
 
-// backchannelStore is the store with the outbox and session-end queries.
-// TODO(issue 10): store.Store embeds these once helper "store" lands; then use s.st.
-type backchannelStore interface {
-	logout.Store
-	store.SessionEndStore
-}
-
 // newLogoutDeliverer connects back-channel logout to this server: its keys sign the tokens,
 // its client lookups (dropped on every change) give each client's current logout URI, and
 // its pairwise function the sub the client knows.
 func (s *Server) newLogoutDeliverer() (*logout.Deliverer, error) {
-	st, ok := s.st.(backchannelStore)
-	if !ok {
-		return nil, nil
-	}
 	return logout.New(logout.Deps{
-		Store:   st,
+		Store:   s.st,
 		Issuer:  s.cfg.Issuer,
 		Signer:  s.keys,
 		Client:  s.lookups.GetClient,
@@ -86,9 +75,6 @@ func (s *Server) newLogoutDeliverer() (*logout.Deliverer, error) {
 // sessionEnding queues the logout tokens of a session that is about to be deleted (its row
 // is how its clients are found). Every way a session ends calls it first.
 func (s *Server) sessionEnding(ctx context.Context, subject, sessionID string) error {
-	if s.logouts == nil {
-		return nil
-	}
 	return s.logouts.SessionEnded(ctx, subject, sessionID)
 }
 
@@ -127,12 +113,8 @@ func (s *Server) endEndedSessions(ctx context.Context) {
 	if s.cfg.SessionIdleTTL > 0 {
 		idleBefore = now.Add(-s.cfg.SessionIdleTTL)
 	}
-	st, ok := s.st.(backchannelStore)
-	if !ok {
-		return
-	}
 	for ctx.Err() == nil {
-		ended, err := st.ListEndedSessions(ctx, now, idleBefore, endedSessionsBatch)
+		ended, err := s.st.ListEndedSessions(ctx, now, idleBefore, endedSessionsBatch)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("listing ended sessions failed", zap.Error(err))
@@ -158,15 +140,7 @@ func (s *Server) endEndedSessions(ctx context.Context) {
 
 // startLogoutDelivery starts delivering, including what earlier runs or other instances left
 // in the outbox.
-func (s *Server) startLogoutDelivery() {
-	if s.logouts != nil {
-		s.logouts.Start()
-	}
-}
+func (s *Server) startLogoutDelivery() { s.logouts.Start() }
 
 // stopLogoutDelivery lets the attempts under way finish; the rest stays queued.
-func (s *Server) stopLogoutDelivery() {
-	if s.logouts != nil {
-		s.logouts.Close()
-	}
-}
+func (s *Server) stopLogoutDelivery() { s.logouts.Close() }
