@@ -143,6 +143,7 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 		s.logoutError(w, oautherr.Server(err))
 		return
 	}
+	frames := s.frontchannelFrames(ctx, sess)
 	if sess != nil {
 		if err := s.sessionEnding(ctx, sess.Subject, sess.ID); err != nil {
 			s.logoutError(w, oautherr.Server(err))
@@ -161,7 +162,7 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.finishLogout(w, r, lr)
+	s.finishLogoutFrontchannel(w, r, lr, frames)
 }
 
 // finishLogout returns to the client, or shows the signed-out page.
@@ -170,14 +171,19 @@ func (s *Server) finishLogout(w http.ResponseWriter, r *http.Request, lr *logout
 		s.logRender(s.ui.LoggedOut(w, http.StatusOK, ui.LoggedOutPage{Title: "You are signed out"}))
 		return
 	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, postLogoutRedirect(lr), http.StatusSeeOther)
+}
+
+// postLogoutRedirect is the client's post_logout_redirect_uri with the request's state.
+func postLogoutRedirect(lr *logoutRequest) string {
 	u, _ := url.Parse(lr.RedirectURI) // registered and validated
 	if lr.State != "" {
 		q := u.Query()
 		q.Set("state", lr.State)
 		u.RawQuery = q.Encode()
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	return u.String()
 }
 
 func (s *Server) logoutError(w http.ResponseWriter, e *oautherr.Error) {

@@ -64,6 +64,9 @@ type metadata struct {
 	BackchannelLogoutSupported        bool `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported bool `json:"backchannel_logout_session_supported"`
 
+	// OpenID Connect Front-Channel Logout 1.0 §3.
+	frontchannelMetadata
+
 	// draft-ietf-oauth-client-id-metadata-document §6: present (true) only when enabled.
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 }
@@ -109,6 +112,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		ClaimsParameterSupported:          true,
 		BackchannelLogoutSupported:        true,
 		BackchannelLogoutSessionSupported: true,
+		frontchannelMetadata:              frontchannelDiscovery(),
 	})
 }
 

@@ -92,6 +92,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        skip_consent [true|false]
 //	        pkce_optional [true|false]
 //	        refresh_without_offline_access [true|false]
+//	        backchannel_logout_uri <url>
+//	        backchannel_logout_session_required [true|false]
+//	        frontchannel_logout_uri <url>
+//	        frontchannel_logout_session_required [true|false]
 //	    }
 //	    account <username> {
 //	        password <password> | password_hash <hash>
@@ -374,6 +378,14 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 			c.PKCEOptional, err = boolArg(d)
 		case "refresh_without_offline_access":
 			c.RefreshWithoutOfflineAccess, err = boolArg(d)
+		case "backchannel_logout_uri":
+			c.BackchannelLogoutURI, err = oneArg(d)
+		case "backchannel_logout_session_required":
+			c.BackchannelLogoutSessionRequired, err = boolArg(d)
+		case "frontchannel_logout_uri":
+			c.FrontchannelLogoutURI, err = oneArg(d)
+		case "frontchannel_logout_session_required":
+			c.FrontchannelLogoutSessionRequired, err = boolArg(d)
 		default:
 			return c, d.Errf("unknown client subdirective %q", d.Val())
 		}

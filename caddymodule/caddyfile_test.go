@@ -154,6 +154,10 @@ const endUserCaddyfile = `oauth_server {
 		skip_consent
 		pkce_optional
 		refresh_without_offline_access
+		backchannel_logout_uri https://app.example/logout/back?tenant=1
+		backchannel_logout_session_required
+		frontchannel_logout_uri https://app.example/logout/front
+		frontchannel_logout_session_required true
 	}
 	account Alice {
 		password {env.ALICE_PASSWORD}
@@ -180,7 +184,11 @@ const endUserJSON = `{
 		"id_token_signed_response_alg": "ES256",
 		"skip_consent": true,
 		"pkce_optional": true,
-		"refresh_without_offline_access": true
+		"refresh_without_offline_access": true,
+		"backchannel_logout_uri": "https://app.example/logout/back?tenant=1",
+		"backchannel_logout_session_required": true,
+		"frontchannel_logout_uri": "https://app.example/logout/front",
+		"frontchannel_logout_session_required": true
 	}],
 	"accounts": [{
 		"username": "Alice",
@@ -297,6 +305,11 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "two default_resources", input: "oauth_server {\n issuer https://a.example\n client c {\n default_resource https://a.example/a https://a.example/b\n }\n}", wantErr: "wrong argument count"},
 		{name: "cache_sync_interval", input: "oauth_server {\n issuer https://a.example\n cache_sync_interval 500ms\n}", want: `{"issuer":"https://a.example","cache_sync_interval":500000000}`},
 		{name: "client_secret_rotation_overlap", input: "oauth_server {\n issuer https://a.example\n client_secret_rotation_overlap 1h\n}", want: `{"issuer":"https://a.example","client_secret_rotation_overlap":3600000000000}`},
+		{name: "backchannel_logout_uri over http", input: "oauth_server {\n issuer https://a.example\n client c {\n backchannel_logout_uri http://rp.example/bc\n }\n}", wantErr: "backchannel_logout_uri"},
+		{name: "backchannel_logout_uri twice on a line", input: "oauth_server {\n issuer https://a.example\n client c {\n backchannel_logout_uri https://a.example/x https://a.example/y\n }\n}", wantErr: "wrong argument count"},
+		{name: "backchannel session without uri", input: "oauth_server {\n issuer https://a.example\n client c {\n backchannel_logout_session_required\n }\n}", wantErr: "backchannel_logout_session_required: needs backchannel_logout_uri"},
+		{name: "frontchannel session bad bool", input: "oauth_server {\n issuer https://a.example\n client c {\n frontchannel_logout_session_required maybe\n }\n}", wantErr: "want true or false"},
+		{name: "frontchannel_logout_uri off the redirect origin", input: "oauth_server {\n issuer https://a.example\n client c {\n redirect_uris https://app.example/cb\n frontchannel_logout_uri https://other.example/fc\n }\n}", wantErr: "frontchannel_logout_uri"},
 		{name: "duplicate client", input: "oauth_server {\n issuer https://a.example\n client c\n client c\n}", wantErr: `client "c": declared twice`},
 	}
 	for _, tt := range tests {

@@ -86,6 +86,14 @@ type Client struct {
 	SkipConsent                 bool     `json:"skip_consent,omitempty"`
 	PKCEOptional                bool     `json:"pkce_optional,omitempty"`
 	RefreshWithoutOfflineAccess bool     `json:"refresh_without_offline_access,omitempty"`
+
+	// Logout notification (OpenID Connect Back-Channel and Front-Channel Logout 1.0): the URL
+	// the server posts a logout token to, and the one its sign-out page loads in an iframe,
+	// when a user's session ends; the session_required flags add the session ID (sid).
+	BackchannelLogoutURI              string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty"`
+	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty"`
 }
 
 // Account is a local end-user account declared in the configuration.
@@ -282,29 +290,33 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 			return cfg, fmt.Errorf("client %q: secret: unresolved or empty placeholder", c.ID)
 		}
 		cfg.Clients = append(cfg.Clients, authserver.ClientConfig{
-			ID:                          c.ID,
-			Name:                        c.Name,
-			Secret:                      secret,
-			SecretHash:                  c.SecretHash,
-			TokenEndpointAuthMethod:     c.AuthMethod,
-			TokenEndpointAuthSigningAlg: c.AuthSigningAlg,
-			GrantTypes:                  c.GrantTypes,
-			RedirectURIs:                c.RedirectURIs,
-			RedirectURIAnyLoopbackPort:  c.RedirectURIAnyLoopbackPort,
-			Scopes:                      c.Scopes,
-			Resources:                   c.Resources,
-			Introspects:                 c.Introspects,
-			DefaultResource:             c.DefaultResource,
-			JWKS:                        string(c.JWKS),
-			JWKSURI:                     c.JWKSURI,
-			DPoPBoundAccessTokens:       c.DPoPBoundAccessTokens,
-			PostLogoutRedirectURIs:      c.PostLogoutRedirectURIs,
-			SubjectType:                 c.SubjectType,
-			SectorIdentifier:            c.SectorIdentifier,
-			IDTokenSignedResponseAlg:    c.IDTokenSignedResponseAlg,
-			SkipConsent:                 c.SkipConsent,
-			PKCEOptional:                c.PKCEOptional,
-			RefreshWithoutOfflineAccess: c.RefreshWithoutOfflineAccess,
+			ID:                                c.ID,
+			Name:                              c.Name,
+			Secret:                            secret,
+			SecretHash:                        c.SecretHash,
+			TokenEndpointAuthMethod:           c.AuthMethod,
+			TokenEndpointAuthSigningAlg:       c.AuthSigningAlg,
+			GrantTypes:                        c.GrantTypes,
+			RedirectURIs:                      c.RedirectURIs,
+			RedirectURIAnyLoopbackPort:        c.RedirectURIAnyLoopbackPort,
+			Scopes:                            c.Scopes,
+			Resources:                         c.Resources,
+			Introspects:                       c.Introspects,
+			DefaultResource:                   c.DefaultResource,
+			JWKS:                              string(c.JWKS),
+			JWKSURI:                           c.JWKSURI,
+			DPoPBoundAccessTokens:             c.DPoPBoundAccessTokens,
+			PostLogoutRedirectURIs:            c.PostLogoutRedirectURIs,
+			SubjectType:                       c.SubjectType,
+			SectorIdentifier:                  c.SectorIdentifier,
+			IDTokenSignedResponseAlg:          c.IDTokenSignedResponseAlg,
+			SkipConsent:                       c.SkipConsent,
+			PKCEOptional:                      c.PKCEOptional,
+			RefreshWithoutOfflineAccess:       c.RefreshWithoutOfflineAccess,
+			BackchannelLogoutURI:              c.BackchannelLogoutURI,
+			BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
+			FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
+			FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
 		})
 	}
 	return cfg, nil

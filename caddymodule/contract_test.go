@@ -88,6 +88,20 @@ var contractCases = []contractCase{
 		metadata:  `{"client_id":"c","token_endpoint_auth_method":"private_key_jwt","jwks_uri":"http://keys.example/jwks"}`,
 		field:     "jwks_uri", value: "http://keys.example/jwks", msg: "must be an absolute https URL", code: "invalid_client_metadata",
 	},
+	{
+		name:      "back-channel logout URI over plain http",
+		caddyfile: "redirect_uris https://app.example/cb\n backchannel_logout_uri http://app.example/bc",
+		config:    `{"client_id":"c","redirect_uris":["https://app.example/cb"],"backchannel_logout_uri":"http://app.example/bc"}`,
+		metadata:  `{"client_id":"c","redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none","backchannel_logout_uri":"http://app.example/bc"}`,
+		field:     "backchannel_logout_uri", value: "http://app.example/bc", msg: "must be an absolute https URL", code: "invalid_client_metadata",
+	},
+	{
+		name:      "front-channel session required without the URI",
+		caddyfile: "redirect_uris https://app.example/cb\n frontchannel_logout_session_required",
+		config:    `{"client_id":"c","redirect_uris":["https://app.example/cb"],"frontchannel_logout_session_required":true}`,
+		metadata:  `{"client_id":"c","redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none","frontchannel_logout_session_required":true}`,
+		field:     "frontchannel_logout_session_required", msg: "needs frontchannel_logout_uri", code: "invalid_client_metadata",
+	},
 }
 
 const contractPrivateJWKS = `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}]}`

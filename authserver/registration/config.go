@@ -77,9 +77,10 @@ type Config struct {
 	// (client_secret_expires_at); 0: it does not expire.
 	ClientSecretTTL time.Duration
 	// RedirectURIsHTTPSOnly refuses every redirect URI that is not https (loopback http and
-	// private-use schemes of native apps included).
+	// private-use schemes of native apps included), and the same of logout URIs.
 	RedirectURIsHTTPSOnly bool
-	// RedirectHosts, when set, are the only hosts redirect URIs may point at.
+	// RedirectHosts, when set, are the only hosts redirect URIs (and the back- and
+	// front-channel logout URIs) may point at.
 	RedirectHosts []string
 
 	// SoftwareStatementJWKS is the JWK Set (JSON) of the publishers whose software

@@ -113,7 +113,16 @@ func (h *Handler) applyPolicy(ctx context.Context, c *spec.Client, held spec.Cli
 		}
 	}
 	for field, uris := range map[string][]string{"redirect_uris": c.RedirectURIs, "post_logout_redirect_uris": c.PostLogoutRedirectURIs} {
-		if err := h.checkRedirectHosts(field, uris); err != nil {
+		if err := h.checkRedirectHosts(spec.CodeInvalidRedirectURI, field, uris); err != nil {
+			return err
+		}
+	}
+	// The server posts to and frames the logout URIs: they obey the same host limits.
+	for field, uri := range map[string]string{"backchannel_logout_uri": c.BackchannelLogoutURI, "frontchannel_logout_uri": c.FrontchannelLogoutURI} {
+		if uri == "" {
+			continue
+		}
+		if err := h.checkRedirectHosts(spec.CodeInvalidClientMetadata, field, []string{uri}); err != nil {
 			return err
 		}
 	}
@@ -138,18 +147,18 @@ func (h *Handler) defaultAuthMethod(c spec.Client) string {
 }
 
 // checkRedirectHosts applies the policy's redirect URI limits on top of spec's rules (which
-// NormalizeClient applies to every client).
-func (h *Handler) checkRedirectHosts(field string, uris []string) error {
+// NormalizeClient applies to every client); code is the error code of the field.
+func (h *Handler) checkRedirectHosts(code, field string, uris []string) error {
 	for _, raw := range uris {
 		u, err := url.Parse(raw)
 		if err != nil {
-			return newError(spec.CodeInvalidRedirectURI, field+": a URI does not parse")
+			return newError(code, field+": a URI does not parse")
 		}
 		if h.cfg.RedirectURIsHTTPSOnly && u.Scheme != "https" {
-			return newError(spec.CodeInvalidRedirectURI, field+": registered clients must use https redirect URIs")
+			return newError(code, field+": registered clients must use https URIs")
 		}
 		if len(h.cfg.RedirectHosts) > 0 && !slices.Contains(h.cfg.RedirectHosts, u.Hostname()) {
-			return newError(spec.CodeInvalidRedirectURI, field+": a URI points at a host registered clients may not use")
+			return newError(code, field+": a URI points at a host registered clients may not use")
 		}
 	}
 	return nil

@@ -304,3 +304,45 @@ func TestCORS(t *testing.T) {
 		t.Errorf("cross-origin refusal: %d %v", refused.Code, refused.Header())
 	}
 }
+
+// TestLogoutMetadata: the four logout fields of a registration are stored, read back (RFC
+// 7592) and replaced by an update like any other member.
+func TestLogoutMetadata(t *testing.T) {
+	f := newFixture(t, nil)
+	reg := f.mustRegister(with(publicClient(),
+		"backchannel_logout_uri", "https://app.example.test/logout/back?tenant=7",
+		"backchannel_logout_session_required", true,
+		"frontchannel_logout_uri", "https://app.example.test/logout/front",
+		"frontchannel_logout_session_required", true))
+	id, rat := reg.str("client_id"), reg.str("registration_access_token")
+	stored, err := f.st.GetClient(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.BackchannelLogoutURI != "https://app.example.test/logout/back?tenant=7" || !stored.BackchannelLogoutSessionRequired ||
+		stored.FrontchannelLogoutURI != "https://app.example.test/logout/front" || !stored.FrontchannelLogoutSessionRequired {
+		t.Fatalf("stored logout fields: %q %v %q %v", stored.BackchannelLogoutURI, stored.BackchannelLogoutSessionRequired,
+			stored.FrontchannelLogoutURI, stored.FrontchannelLogoutSessionRequired)
+	}
+	for _, r := range []reply{reg, f.manage(http.MethodGet, reg, rat, nil)} {
+		if r.str("backchannel_logout_uri") != stored.BackchannelLogoutURI || r.body["backchannel_logout_session_required"] != true ||
+			r.str("frontchannel_logout_uri") != stored.FrontchannelLogoutURI || r.body["frontchannel_logout_session_required"] != true {
+			t.Errorf("response does not show the logout fields: %s", r.raw)
+		}
+	}
+
+	// RFC 7592 §2.2: an update replaces the client; members left out are removed.
+	upd := f.manage(http.MethodPut, reg, rat, with(publicClient(), "client_id", id, "backchannel_logout_uri", "https://app.example.test/bc2"))
+	if upd.status != http.StatusOK {
+		t.Fatalf("update: %d %s", upd.status, upd.raw)
+	}
+	stored, err = f.st.GetClient(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.BackchannelLogoutURI != "https://app.example.test/bc2" || stored.BackchannelLogoutSessionRequired ||
+		stored.FrontchannelLogoutURI != "" || stored.FrontchannelLogoutSessionRequired {
+		t.Errorf("after the update: %q %v %q %v", stored.BackchannelLogoutURI, stored.BackchannelLogoutSessionRequired,
+			stored.FrontchannelLogoutURI, stored.FrontchannelLogoutSessionRequired)
+	}
+}

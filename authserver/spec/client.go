@@ -91,6 +91,14 @@ type Client struct {
 	RefreshWithoutOfflineAccess bool
 	Disabled                    bool
 
+	// Logout notification (OpenID Connect Back-Channel Logout 1.0 §2.2, Front-Channel Logout
+	// 1.0 §2): the URIs the server calls (back-channel) or frames (front-channel) when the
+	// user's session ends, and whether they need the session ID (sid) with it.
+	BackchannelLogoutURI              string
+	BackchannelLogoutSessionRequired  bool
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
+
 	// Display and provenance metadata (RFC 7591 §2 and §2.3).
 	ClientURI       string
 	LogoURI         string
@@ -155,11 +163,11 @@ func (c Client) withDefaults() Client {
 }
 
 // check applies the rules in the order an operator fixes them: identity, credentials, grants,
-// redirects, tokens, OpenID Connect, display.
+// redirects, tokens, OpenID Connect, logout, display.
 func (c Client) check(env Env) error {
 	for _, rule := range []func(Env) error{
 		c.checkID, c.checkCredentials, c.checkKeys, c.checkGrants, c.checkRedirects,
-		c.checkResources, c.checkOIDC, c.checkDisplay,
+		c.checkResources, c.checkOIDC, c.checkLogout, c.checkDisplay,
 	} {
 		if err := rule(env); err != nil {
 			return err

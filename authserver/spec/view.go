@@ -37,6 +37,11 @@ type ClientMetadata struct {
 	SubjectType                 string          `json:"subject_type,omitempty"`
 	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg,omitempty"`
 	DPoPBoundAccessTokens       bool            `json:"dpop_bound_access_tokens,omitempty"`
+	// OpenID Connect Back-Channel and Front-Channel Logout 1.0.
+	BackchannelLogoutURI              string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty"`
+	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty"`
 
 	// Extensions of this server.
 	Resources                   []string `json:"resources,omitempty"`
@@ -77,37 +82,41 @@ func (m ClientMetadata) Client() (Client, error) {
 		scopes = strings.Fields(m.Scope)
 	}
 	return Client{
-		ID:                          m.ClientID,
-		Name:                        m.ClientName,
-		Secret:                      m.ClientSecret,
-		SecretHash:                  m.ClientSecretHash,
-		TokenEndpointAuthMethod:     m.TokenEndpointAuthMethod,
-		TokenEndpointAuthSigningAlg: m.TokenEndpointAuthSigningAlg,
-		GrantTypes:                  grants,
-		RedirectURIs:                slices.Clone(m.RedirectURIs),
-		RedirectURIAnyLoopbackPort:  m.RedirectURIAnyLoopbackPort,
-		Scopes:                      scopes,
-		Resources:                   slices.Clone(m.Resources),
-		Introspects:                 slices.Clone(m.Introspects),
-		DefaultResource:             m.DefaultResource,
-		JWKS:                        jwks,
-		JWKSURI:                     m.JWKSURI,
-		DPoPBoundAccessTokens:       m.DPoPBoundAccessTokens,
-		PostLogoutRedirectURIs:      slices.Clone(m.PostLogoutRedirectURIs),
-		SubjectType:                 m.SubjectType,
-		SectorIdentifier:            m.SectorIdentifier,
-		IDTokenSignedResponseAlg:    m.IDTokenSignedResponseAlg,
-		SkipConsent:                 m.SkipConsent,
-		PKCEOptional:                m.PKCEOptional,
-		RefreshWithoutOfflineAccess: m.RefreshWithoutOfflineAccess,
-		Disabled:                    m.Disabled,
-		ClientURI:                   m.ClientURI,
-		LogoURI:                     m.LogoURI,
-		PolicyURI:                   m.PolicyURI,
-		TosURI:                      m.TosURI,
-		Contacts:                    slices.Clone(m.Contacts),
-		SoftwareID:                  m.SoftwareID,
-		SoftwareVersion:             m.SoftwareVersion,
+		ID:                                m.ClientID,
+		Name:                              m.ClientName,
+		Secret:                            m.ClientSecret,
+		SecretHash:                        m.ClientSecretHash,
+		TokenEndpointAuthMethod:           m.TokenEndpointAuthMethod,
+		TokenEndpointAuthSigningAlg:       m.TokenEndpointAuthSigningAlg,
+		GrantTypes:                        grants,
+		RedirectURIs:                      slices.Clone(m.RedirectURIs),
+		RedirectURIAnyLoopbackPort:        m.RedirectURIAnyLoopbackPort,
+		Scopes:                            scopes,
+		Resources:                         slices.Clone(m.Resources),
+		Introspects:                       slices.Clone(m.Introspects),
+		DefaultResource:                   m.DefaultResource,
+		JWKS:                              jwks,
+		JWKSURI:                           m.JWKSURI,
+		DPoPBoundAccessTokens:             m.DPoPBoundAccessTokens,
+		PostLogoutRedirectURIs:            slices.Clone(m.PostLogoutRedirectURIs),
+		SubjectType:                       m.SubjectType,
+		SectorIdentifier:                  m.SectorIdentifier,
+		IDTokenSignedResponseAlg:          m.IDTokenSignedResponseAlg,
+		SkipConsent:                       m.SkipConsent,
+		PKCEOptional:                      m.PKCEOptional,
+		RefreshWithoutOfflineAccess:       m.RefreshWithoutOfflineAccess,
+		Disabled:                          m.Disabled,
+		ClientURI:                         m.ClientURI,
+		LogoURI:                           m.LogoURI,
+		PolicyURI:                         m.PolicyURI,
+		TosURI:                            m.TosURI,
+		Contacts:                          slices.Clone(m.Contacts),
+		SoftwareID:                        m.SoftwareID,
+		SoftwareVersion:                   m.SoftwareVersion,
+		BackchannelLogoutURI:              m.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:  m.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:             m.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired: m.FrontchannelLogoutSessionRequired,
 	}, nil
 }
 
@@ -122,25 +131,29 @@ type LinkView struct {
 // introspects. It never shows a secret or a hash.
 func MetadataOf(c *store.Client, links []LinkView) ClientMetadata {
 	m := ClientMetadata{
-		ClientID:                    c.ID,
-		ClientName:                  c.Name,
-		RedirectURIs:                slices.Clone(c.RedirectURIs),
-		TokenEndpointAuthMethod:     c.TokenEndpointAuthMethod,
-		TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg,
-		GrantTypes:                  slices.Clone(c.GrantTypes),
-		Scope:                       strings.Join(c.Scopes, " "),
-		JWKSURI:                     c.JWKSURI,
-		PostLogoutRedirectURIs:      slices.Clone(c.PostLogoutRedirectURIs),
-		SubjectType:                 c.SubjectType,
-		IDTokenSignedResponseAlg:    c.IDTokenSignedResponseAlg,
-		DPoPBoundAccessTokens:       c.DPoPBoundAccessTokens,
-		DefaultResource:             c.DefaultResource,
-		SectorIdentifier:            c.SectorIdentifier,
-		SkipConsent:                 c.SkipConsent,
-		PKCEOptional:                c.PKCEOptional,
-		RedirectURIAnyLoopbackPort:  c.RedirectURIAnyLoopbackPort,
-		RefreshWithoutOfflineAccess: c.RefreshWithoutOfflineAccess,
-		Disabled:                    c.Disabled,
+		ClientID:                          c.ID,
+		ClientName:                        c.Name,
+		RedirectURIs:                      slices.Clone(c.RedirectURIs),
+		TokenEndpointAuthMethod:           c.TokenEndpointAuthMethod,
+		TokenEndpointAuthSigningAlg:       c.TokenEndpointAuthSigningAlg,
+		GrantTypes:                        slices.Clone(c.GrantTypes),
+		Scope:                             strings.Join(c.Scopes, " "),
+		JWKSURI:                           c.JWKSURI,
+		PostLogoutRedirectURIs:            slices.Clone(c.PostLogoutRedirectURIs),
+		SubjectType:                       c.SubjectType,
+		IDTokenSignedResponseAlg:          c.IDTokenSignedResponseAlg,
+		DPoPBoundAccessTokens:             c.DPoPBoundAccessTokens,
+		DefaultResource:                   c.DefaultResource,
+		SectorIdentifier:                  c.SectorIdentifier,
+		SkipConsent:                       c.SkipConsent,
+		PKCEOptional:                      c.PKCEOptional,
+		RedirectURIAnyLoopbackPort:        c.RedirectURIAnyLoopbackPort,
+		RefreshWithoutOfflineAccess:       c.RefreshWithoutOfflineAccess,
+		Disabled:                          c.Disabled,
+		BackchannelLogoutURI:              c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
 	}
 	if c.JWKS != "" {
 		m.JWKS = json.RawMessage(c.JWKS)

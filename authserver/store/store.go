@@ -92,11 +92,6 @@ type Client struct {
 	// DefaultResource is the identifier of the resource a request naming none is for (RFC
 	// 8707 §2); empty: the one resource the client is linked to, if it has exactly one.
 	DefaultResource string
-	// BackchannelLogoutURI receives the client's logout tokens (OpenID Connect Back-Channel
-	// Logout 1.0); BackchannelLogoutSessionRequired adds the sid claim to them.
-	// (Placeholder until helper "front" lands the fields with their migration.)
-	BackchannelLogoutURI             string
-	BackchannelLogoutSessionRequired bool
 
 	// Source is one of the Source constants. An empty Source is stored as SourceConfig (what
 	// every client was before sources existed) and written back into the struct.
@@ -112,6 +107,14 @@ type Client struct {
 	PreviousSecretHash      string
 	PreviousSecretSealed    []byte
 	PreviousSecretExpiresAt *time.Time
+
+	// Logout notification (OpenID Connect Back-Channel and Front-Channel Logout 1.0): where
+	// the client hears that a user's session at this server ended; empty: it does not. The
+	// SessionRequired flags ask for the session ID (sid) with it.
+	BackchannelLogoutURI              string
+	BackchannelLogoutSessionRequired  bool
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

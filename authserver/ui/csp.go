@@ -6,16 +6,29 @@ import (
 	"strings"
 )
 
+// policy is what one page's Content-Security-Policy allows beyond the fixed directives.
+type policy struct {
+	// formAction are the form-action sources ('self' and the client's origins).
+	formAction []string
+	// frames are the frame-src sources; none: the page frames nothing (default-src 'none').
+	frames []string
+	// script allows the page's inline <script> with the response's nonce.
+	script bool
+}
+
 // setHeaders sets the security headers of every HTML response. The nonce allows the
-// layout's inline <style> (and, with script, form_post's inline <script>) and nothing else.
-func setHeaders(h http.Header, nonce string, script bool, formAction []string) {
+// layout's inline <style> (and, with script, the page's inline <script>) and nothing else.
+func setHeaders(h http.Header, nonce string, p policy) {
 	var csp strings.Builder
 	csp.WriteString("default-src 'none'; ")
-	if script {
+	if p.script {
 		csp.WriteString("script-src 'nonce-" + nonce + "'; ")
 	}
+	if len(p.frames) > 0 {
+		csp.WriteString("frame-src " + strings.Join(p.frames, " ") + "; ")
+	}
 	csp.WriteString("style-src 'nonce-" + nonce + "'; img-src 'self' data:; form-action")
-	for _, s := range formAction {
+	for _, s := range p.formAction {
 		csp.WriteString(" " + s)
 	}
 	csp.WriteString("; frame-ancestors 'none'; base-uri 'none'")

@@ -8,14 +8,14 @@
 //
 // Templates are html/template files. layout.html defines "layout", the document every
 // page is rendered through; each page file (login.html, consent.html, logout.html,
-// logged_out.html, error.html, form_post.html) defines "content", which the layout
-// includes. Every template is executed with:
+// logged_out.html, frontchannel_logout.html, error.html, form_post.html) defines "content",
+// which the layout includes. Every template is executed with:
 //
 //	.Title  the page title (never empty)
 //	.Nonce  the Content-Security-Policy nonce of this response: an inline <style> (and
 //	        <script> on form_post) runs only with nonce="{{.Nonce}}"
 //	.Data   the page's data: LoginPage, ConsentPage, LogoutPage, LoggedOutPage,
-//	        ErrorPage or FormPostPage
+//	        FrontchannelLogoutPage, ErrorPage or FormPostPage
 //
 // Overrides must keep the form contract automation relies on: the first <form> is the
 // one to submit; it carries hidden csrf_token and interaction inputs; login inputs are
@@ -50,6 +50,8 @@ const (
 	pageLoggedOut = "logged_out"
 	pageError     = "error"
 	pageFormPost  = "form_post"
+	// pageFrontchannelLogout is the sign-out page of OpenID Connect Front-Channel Logout.
+	pageFrontchannelLogout = "frontchannel_logout"
 )
 
 // samples are executed once per page by New so that a broken override fails at start-up.
@@ -74,6 +76,11 @@ var samples = map[string]view{
 	pageLoggedOut: {Title: "Signed out", Data: LoggedOutPage{Title: "Signed out"}},
 	pageError: {Title: "Error", Data: ErrorPage{
 		Title: "Error", Code: "invalid_request", Description: "Missing parameter.",
+	}},
+	pageFrontchannelLogout: {Title: "Signing you out", Data: FrontchannelLogoutPage{
+		Title:       "Signing you out",
+		Frames:      []LogoutFrame{{ClientName: "Example App", URL: "https://client.example.com/logout?iss=x&sid=y"}},
+		ContinueURL: "https://client.example.com/bye",
 	}},
 	pageFormPost: {Title: "Continue", Data: FormPostPage{
 		Action: "https://client.example.com/cb",
@@ -206,6 +213,11 @@ func (r *Renderer) FormPost(w http.ResponseWriter, status int, p FormPostPage) e
 // render executes page into a buffer, so a template error never leaves a half-written
 // response, and only then writes headers and body.
 func (r *Renderer) render(w http.ResponseWriter, status int, page, title string, data any, formAction []string, script bool) error {
+	return r.renderWith(w, status, page, title, data, policy{formAction: formAction, script: script})
+}
+
+// renderWith is render with the page's whole Content-Security-Policy.
+func (r *Renderer) renderWith(w http.ResponseWriter, status int, page, title string, data any, csp policy) error {
 	if status == 0 {
 		status = http.StatusOK
 	}
@@ -219,7 +231,7 @@ func (r *Renderer) render(w http.ResponseWriter, status int, page, title string,
 	if err := t.ExecuteTemplate(&buf, "layout", view{Title: title, Nonce: nonce, Data: data}); err != nil {
 		return fail(w, fmt.Errorf("ui: rendering %s: %w", page, err))
 	}
-	setHeaders(w.Header(), nonce, script, formAction)
+	setHeaders(w.Header(), nonce, csp)
 	w.WriteHeader(status)
 	_, err := buf.WriteTo(w)
 	return err

@@ -155,6 +155,8 @@ func clientArgs(c *store.Client) (args []any, created, updated time.Time, err er
 		c.RefreshWithoutOfflineAccess, c.RedirectURIAnyLoopbackPort, c.DefaultResource, sourceOf(c),
 		c.RegistrationTokenHash, nullMillis(c.SecretExpiresAt), c.PreviousSecretHash,
 		nullBytes(c.PreviousSecretSealed), nullMillis(c.PreviousSecretExpiresAt),
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
+		c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired,
 		toMillis(created), toMillis(updated),
 	}
 	return args, created, updated, nil
@@ -178,7 +180,8 @@ func scanClient(row scanner) (*store.Client, error) {
 		&c.SectorIdentifier, &c.IDTokenSignedResponseAlg, &c.SkipConsent, &c.PKCEOptional,
 		&c.RefreshWithoutOfflineAccess, &c.RedirectURIAnyLoopbackPort, &c.DefaultResource, &c.Source,
 		&c.RegistrationTokenHash, &secretExpires, &c.PreviousSecretHash, &previousSealed,
-		&previousExpires, &created, &updated)
+		&previousExpires, &c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired,
+		&c.FrontchannelLogoutURI, &c.FrontchannelLogoutSessionRequired, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
