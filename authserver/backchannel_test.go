@@ -74,37 +74,22 @@ type logoutTarget struct {
 	sidInToken bool
 }
 
-// logoutURIs serves the clients with the back-channel logout registrations of targets.
-type logoutURIs struct {
-	store.Store
-	targets map[string]logoutTarget
-}
-
-func (s logoutURIs) GetClient(ctx context.Context, id string) (*store.Client, error) {
-	c, err := s.Store.GetClient(ctx, id)
-	if t, ok := s.targets[id]; ok && err == nil {
-		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = t.uri, t.sidInToken
-	}
-	return c, err
-}
-
-// newLogoutServer is the flow server with back-channel logout URIs for some clients, loopback
-// allowed.
+// newLogoutServer is the flow server with back-channel logout URIs for some of its clients
+// (declared in the configuration, as in a Caddyfile), loopback allowed.
 func newLogoutServer(t testing.TB, o serverOptions, targets map[string]logoutTarget) *testServer {
 	t.Helper()
-	edit, wrap := o.edit, o.wrap
+	edit := o.edit
 	o.edit = func(c *Config) {
 		c.OutboundAllowPrivate = true
 		c.BackchannelLogout.Timeout = 2 * time.Second
 		if edit != nil {
 			edit(c)
 		}
-	}
-	o.wrap = func(st store.Store) store.Store {
-		if wrap != nil {
-			st = wrap(st)
+		for i, cc := range c.Clients {
+			if target, ok := targets[cc.ID]; ok {
+				c.Clients[i].BackchannelLogoutURI, c.Clients[i].BackchannelLogoutSessionRequired = target.uri, target.sidInToken
+			}
 		}
-		return logoutURIs{Store: st, targets: targets}
 	}
 	return newFlowServerOpts(t, o)
 }
