@@ -176,6 +176,7 @@ func (d *Deliverer) SessionEnded(ctx context.Context, subject, sessionID string)
 			Subject:       subject,
 			SessionID:     sessionID,
 			JTI:           newJTI(),
+			CreatedAt:     now,
 			NextAttemptAt: now,
 			ExpiresAt:     now.Add(d.opts.MaxAge),
 		})

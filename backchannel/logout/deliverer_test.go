@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,10 +16,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore/pgtest"
 )
 
 func TestSessionEndedQueuesClientsWithURI(t *testing.T) {
-	st := newMemOutbox()
+	st := openSQLite(t)
 	st.addSession("sid-1", "with-uri", "without-uri", "deleted")
 	cl := newClients(
 		&store.Client{ID: "with-uri", BackchannelLogoutURI: "https://rp.example/logout"},
@@ -37,14 +40,15 @@ func TestSessionEndedQueuesClientsWithURI(t *testing.T) {
 	if err := d.SessionEnded(ctx, "sub-1", "no-such-session"); err != nil {
 		t.Fatal(err)
 	}
-	if len(st.pending) != 1 {
-		t.Fatalf("%d deliveries queued, want 1", len(st.pending))
+	queued := st.pending()
+	if len(queued) != 1 {
+		t.Fatalf("%d deliveries queued, want 1", len(queued))
 	}
-	for _, ld := range st.pending {
+	for _, ld := range queued {
 		if ld.ClientID != "with-uri" || ld.Subject != "sub-1" || ld.SessionID != "sid-1" || len(ld.JTI) != 22 {
 			t.Errorf("queued %+v", ld)
 		}
-		if got := ld.ExpiresAt.Sub(ld.NextAttemptAt); got != DefaultMaxAge {
+		if got := ld.ExpiresAt.Sub(ld.CreatedAt); got != DefaultMaxAge {
 			t.Errorf("expires %v after queueing, want %v", got, DefaultMaxAge)
 		}
 	}
@@ -67,7 +71,7 @@ func TestRetryUntilAccepted(t *testing.T) {
 				}
 				return http.StatusOK
 			})
-			st := newMemOutbox()
+			st := openSQLite(t)
 			st.addSession("sid-1", "app")
 			signer := newSigner(t)
 			cl := newClients(&store.Client{ID: "app", BackchannelLogoutURI: rcv.URL, BackchannelLogoutSessionRequired: true})
@@ -75,7 +79,7 @@ func TestRetryUntilAccepted(t *testing.T) {
 			if err := d.SessionEnded(context.Background(), "sub-1", "sid-1"); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 10*time.Second, "the delivery to leave the outbox", func() bool { n, _ := st.CountLogoutDeliveries(context.Background()); return n == 0 })
+			eventually(t, 10*time.Second, "the delivery to leave the outbox", func() bool { return st.count() == 0 })
 			if received, accepted := rcv.counts(); received != 4 || accepted != 1 {
 				t.Fatalf("received %d, accepted %d; want 4 and 1", received, accepted)
 			}
@@ -102,7 +106,7 @@ func TestDropAfterMaxAge(t *testing.T) {
 		}
 		return http.StatusBadGateway
 	})
-	st := newMemOutbox()
+	st := openSQLite(t)
 	st.addSession("sid-1", "app")
 	core, logs := observer.New(zapcore.InfoLevel)
 	opts := fastOptions(zap.New(core))
@@ -112,7 +116,7 @@ func TestDropAfterMaxAge(t *testing.T) {
 	if err := d.SessionEnded(context.Background(), "sub-1", "sid-1"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the delivery to be dropped", func() bool { n, _ := st.CountLogoutDeliveries(context.Background()); return n == 0 })
+	eventually(t, 10*time.Second, "the delivery to be dropped", func() bool { return st.count() == 0 })
 	up.Store(true)
 	received, _ := rcv.counts()
 	if received == 0 {
@@ -136,7 +140,7 @@ func TestDropAfterMaxAge(t *testing.T) {
 // A delivery whose client was deleted, or lost its URI, while it waited is discarded.
 func TestClientGoneOrURIRemoved(t *testing.T) {
 	rcv := newReceiver(t, always(http.StatusOK))
-	st := newMemOutbox()
+	st := openSQLite(t)
 	st.addSession("sid-1", "gone", "no-uri", "kept")
 	cl := newClients(
 		&store.Client{ID: "gone", BackchannelLogoutURI: rcv.URL},
@@ -155,7 +159,7 @@ func TestClientGoneOrURIRemoved(t *testing.T) {
 	cl.put(&store.Client{ID: "no-uri"})
 	d.Start()
 	t.Cleanup(d.Close)
-	eventually(t, 10*time.Second, "the outbox to empty", func() bool { n, _ := st.CountLogoutDeliveries(context.Background()); return n == 0 })
+	eventually(t, 10*time.Second, "the outbox to empty", func() bool { return st.count() == 0 })
 	if received, accepted := rcv.counts(); received != 1 || accepted != 1 {
 		t.Fatalf("received %d, accepted %d; want only the kept client's token", received, accepted)
 	}
@@ -189,19 +193,25 @@ func TestSlowReceiversDoNotStallOthers(t *testing.T) {
 	t.Cleanup(huge.Close)
 	rcv := newReceiver(t, always(http.StatusNoContent))
 
-	st := newMemOutbox()
+	st := openSQLite(t)
 	cl := newClients(
 		&store.Client{ID: "hang", BackchannelLogoutURI: hang.URL},
 		&store.Client{ID: "huge", BackchannelLogoutURI: huge.URL},
 		&store.Client{ID: "ok", BackchannelLogoutURI: rcv.URL},
 	)
-	st.addSession("sid-1", "hang", "huge", "ok")
+	st.addSession("sid-1", "hang", "huge")
+	st.addSession("sid-2", "ok")
 	opts := fastOptions(zap.NewNop())
 	opts.Timeout = time.Minute // far longer than the test may wait
 	opts.Workers = 2           // the hanging receiver holds one; the rest share the other
 	d := startDeliverer(t, st, cl, newSigner(t), opts)
 	t.Cleanup(func() { close(hangRelease) }) // before Close, which waits for the attempt
 	if err := d.SessionEnded(context.Background(), "sub-1", "sid-1"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the hanging receiver to hold a worker", func() bool { return hanging.Load() == 1 })
+	// Queued now, with one worker held and the other busy retrying the endless body.
+	if err := d.SessionEnded(context.Background(), "sub-1", "sid-2"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the healthy receiver's token", func() bool { _, ok := rcv.counts(); return ok == 1 })
@@ -222,7 +232,7 @@ func TestCloseFinishesAttemptInFlight(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(slow.Close)
-	st := newMemOutbox()
+	st := openSQLite(t)
 	st.addSession("sid-1", "app")
 	cl := newClients(&store.Client{ID: "app", BackchannelLogoutURI: slow.URL})
 	d, err := New(Deps{Store: st, Issuer: testIssuer, Signer: newSigner(t), Client: cl.get, Subject: publicSubject}, fastOptions(zap.NewNop()))
@@ -243,15 +253,32 @@ func TestCloseFinishesAttemptInFlight(t *testing.T) {
 	}
 	close(release)
 	<-closed
-	if n, _ := st.CountLogoutDeliveries(context.Background()); n != 0 || !answered.Load() {
+	if n := st.count(); n != 0 || !answered.Load() {
 		t.Fatalf("after Close: %d pending, answered %v; want the finished delivery recorded", n, answered.Load())
 	}
 }
 
-// Two Deliverers on one outbox (two instances): each token reaches its receiver once.
+// Two Deliverers on one database (two instances): each token reaches its receiver once.
 func TestTwoDeliverersSendOnce(t *testing.T) {
-	st := newMemOutbox()
-	testSendOnce(t, st, st, st)
+	cases := []struct {
+		name string
+		open func(t *testing.T) (a, b *testStore)
+	}{
+		{"SQLite", func(t *testing.T) (a, b *testStore) {
+			dsn := filepath.Join(t.TempDir(), "shared.db")
+			return openStore(t, sqlstore.DriverSQLite, dsn), openStore(t, sqlstore.DriverSQLite, dsn)
+		}},
+		{"PostgreSQL", func(t *testing.T) (a, b *testStore) {
+			dsn := pgtest.DSN(t)
+			return openStore(t, sqlstore.DriverPostgres, dsn), openStore(t, sqlstore.DriverPostgres, dsn)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a, b := c.open(t)
+			testSendOnce(t, a, b, a)
+		})
+	}
 }
 
 // testSendOnce ends 50 sessions of 2 clients each through two Deliverers on stA and stB (one

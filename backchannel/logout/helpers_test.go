@@ -6,9 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,100 +23,62 @@ import (
 
 const testIssuer = "https://as.example"
 
-// memOutbox is an in-memory Store following the LogoutOutboxStore contract (one pending
-// delivery per session and client, claims lease).
-type memOutbox struct {
-	mu       sync.Mutex
-	pending  map[string]*store.LogoutDelivery
-	sessions map[string][]string // sid → client IDs with a grant in it
-	seq      int
+// testStore is a real store (SQLite by default) with a helper to make the sessions whose
+// clients a logout goes to.
+type testStore struct {
+	*sqlstore.Store
+	t testing.TB
 }
 
-func newMemOutbox() *memOutbox {
-	return &memOutbox{pending: map[string]*store.LogoutDelivery{}, sessions: map[string][]string{}}
+// openSQLite opens a store on a fresh SQLite file.
+func openSQLite(t testing.TB) *testStore {
+	t.Helper()
+	return openStore(t, sqlstore.DriverSQLite, filepath.Join(t.TempDir(), "oauth.db"))
 }
 
-func (m *memOutbox) EnqueueLogoutDeliveries(_ context.Context, ds []*store.LogoutDelivery) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, d := range ds {
-		dup := false
-		for _, p := range m.pending {
-			dup = dup || (p.SessionID == d.SessionID && p.ClientID == d.ClientID)
-		}
-		if dup {
-			continue
-		}
-		m.seq++
-		if d.ID == "" {
-			d.ID = "d" + strings.Repeat("0", 6-len(itoa(m.seq))) + itoa(m.seq)
-		}
-		d.CreatedAt = time.Now()
-		c := *d
-		m.pending[d.ID] = &c
+// openStore opens a store on driver and dsn; stores opened on one dsn share one database.
+func openStore(t testing.TB, driver, dsn string) *testStore {
+	t.Helper()
+	st, err := sqlstore.Open(context.Background(), driver, dsn)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return nil
+	t.Cleanup(func() { st.Close() })
+	return &testStore{Store: st, t: t}
 }
 
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
-
-func (m *memOutbox) ClaimLogoutDeliveries(_ context.Context, now, leaseUntil time.Time, limit int) ([]*store.LogoutDelivery, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var due []*store.LogoutDelivery
-	for _, d := range m.pending {
-		if !d.NextAttemptAt.After(now) {
-			due = append(due, d)
+// addSession stores a grant in session sid for each client (what SessionClientIDs reads).
+func (s *testStore) addSession(sid string, clientIDs ...string) {
+	s.t.Helper()
+	now := time.Now()
+	for _, id := range clientIDs {
+		g := &store.Grant{ClientID: id, Subject: "sub-1", SessionID: sid, Scopes: []string{"openid"},
+			AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := s.CreateGrant(context.Background(), g); err != nil {
+			s.t.Fatal(err)
 		}
 	}
-	sort.Slice(due, func(i, j int) bool { return due[i].NextAttemptAt.Before(due[j].NextAttemptAt) })
-	var out []*store.LogoutDelivery
-	for _, d := range due[:min(limit, len(due))] {
-		d.NextAttemptAt = leaseUntil
-		d.Attempts++
-		c := *d
-		out = append(out, &c)
+}
+
+// pending returns the queued deliveries without changing them (a claim far in the past
+// leases nothing; this one looks far ahead and is only used where no Deliverer runs).
+func (s *testStore) pending() []*store.LogoutDelivery {
+	s.t.Helper()
+	far := time.Now().Add(1000 * time.Hour)
+	ds, err := s.ClaimLogoutDeliveries(context.Background(), far, far, 1000)
+	if err != nil {
+		s.t.Fatal(err)
 	}
-	return out, nil
+	return ds
 }
 
-func (m *memOutbox) RetryLogoutDelivery(_ context.Context, id string, next time.Time, lastError string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	d, ok := m.pending[id]
-	if !ok {
-		return store.ErrNotFound
+func (s *testStore) count() int {
+	s.t.Helper()
+	n, err := s.CountLogoutDeliveries(context.Background())
+	if err != nil {
+		s.t.Fatal(err)
 	}
-	d.NextAttemptAt, d.LastError = next, lastError
-	return nil
-}
-
-func (m *memOutbox) DeleteLogoutDelivery(_ context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.pending[id]; !ok {
-		return store.ErrNotFound
-	}
-	delete(m.pending, id)
-	return nil
-}
-
-func (m *memOutbox) CountLogoutDeliveries(context.Context) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.pending), nil
-}
-
-func (m *memOutbox) SessionClientIDs(_ context.Context, sid string) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Sorted(slices.Values(m.sessions[sid])), nil
-}
-
-func (m *memOutbox) addSession(sid string, clientIDs ...string) {
-	m.mu.Lock()
-	m.sessions[sid] = append(m.sessions[sid], clientIDs...)
-	m.mu.Unlock()
+	return n
 }
 
 // clients is a settable client lookup.
