@@ -58,11 +58,16 @@ func BenchmarkLogoutFanout100(b *testing.B) {
 }
 
 // newSessionWithGrants stores a session of alice with one grant for each client of targets.
-func newSessionWithGrants(b *testing.B, ts *testServer, targets map[string]logoutTarget) string {
+func newSessionWithGrants(b testing.TB, ts *testServer, targets map[string]logoutTarget) string {
+	return newSessionUntil(b, ts, targets, time.Unix(ts.now.Load(), 0).Add(time.Hour))
+}
+
+// newSessionUntil is newSessionWithGrants for a session that expires at expires.
+func newSessionUntil(b testing.TB, ts *testServer, targets map[string]logoutTarget, expires time.Time) string {
 	ctx := context.Background()
 	now := time.Unix(ts.now.Load(), 0)
 	sess := &store.Session{ID: newJTI(), SecretHash: hashToken(newTokenValue()), Subject: "alice-sub",
-		AuthTime: now, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
+		AuthTime: now, CreatedAt: now, LastSeenAt: now, ExpiresAt: expires}
 	if err := ts.srv.st.CreateSession(ctx, sess); err != nil {
 		b.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore/pgtest"
+	"github.com/caddy-oauth/caddy-oauth/backchannel/logout"
 )
 
 // logoutReceiver is a client's back-channel logout endpoint on loopback: it records every
@@ -230,11 +232,13 @@ func TestEverySessionEndSendsLogout(t *testing.T) {
 		{"idle expiry", func(t *testing.T, ts *testServer, b *browser, sid string) {
 			ts.now.Add(int64((DefaultSessionIdleTTL + time.Minute) / time.Second))
 			ts.srv.endEndedSessions(ctx)
+			passExpiryHold(ts)
 		}},
 		{"absolute expiry", func(t *testing.T, ts *testServer, b *browser, sid string) {
 			// Keep it in use (idle limit off) until the absolute lifetime ends.
 			ts.now.Add(int64((DefaultSessionTTL + time.Minute) / time.Second))
 			ts.srv.endEndedSessions(ctx)
+			passExpiryHold(ts)
 		}},
 	}
 	for _, c := range cases {
@@ -269,6 +273,9 @@ func TestEverySessionEndSendsLogout(t *testing.T) {
 		})
 	}
 }
+
+// passExpiryHold moves the server's clock past the hold of the logouts its expiry pass queued.
+func passExpiryHold(ts *testServer) { ts.now.Add(int64(logout.DefaultExpiryHold/time.Second) + 1) }
 
 func carolSubject(t *testing.T, ts *testServer) string {
 	t.Helper()
@@ -317,4 +324,75 @@ func TestLogoutSurvivesRestart(t *testing.T) {
 		t.Fatalf("sid %v, want %s", claims["sid"], sid)
 	}
 	waitOutboxEmpty(t, next)
+}
+
+// TestTwoInstancesSendEachLogoutOnce: two servers on one database end 50 sessions between
+// them, half by an operator on either instance and half by expiry, with both instances
+// running their expiry pass at once: each client gets each session's token exactly once.
+func TestTwoInstancesSendEachLogoutOnce(t *testing.T) {
+	const sessions = 50
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := t.TempDir() + "/shared.db"
+			if driver == "postgres" {
+				dsn = pgtest.DSN(t)
+			}
+			web, first := newLogoutReceiver(t), newLogoutReceiver(t)
+			targets := map[string]logoutTarget{"web": {uri: web.URL, sidInToken: true}, "first": {uri: first.URL, sidInToken: true}}
+			a := newLogoutServer(t, serverOptions{driver: driver, dsn: dsn}, targets)
+			b := newLogoutServer(t, serverOptions{driver: driver, dsn: dsn}, targets)
+			b.now.Store(a.now.Load())
+
+			soon := time.Unix(a.now.Load(), 0).Add(time.Minute)
+			var byOperator, byExpiry []string
+			for i := range sessions {
+				if i%2 == 0 {
+					byOperator = append(byOperator, newSessionWithGrants(t, a, targets))
+				} else {
+					byExpiry = append(byExpiry, newSessionUntil(t, a, targets, soon))
+				}
+			}
+			var wg sync.WaitGroup
+			for i, sid := range byOperator {
+				srv := []*testServer{a, b}[i%2]
+				wg.Go(func() {
+					if n, err := srv.srv.Manage().RevokeSessions(ctx, "", sid); n != 1 || err != nil {
+						t.Errorf("RevokeSessions(%s) = %d, %v", sid, n, err)
+					}
+				})
+			}
+			for _, ts := range []*testServer{a, b} {
+				ts.now.Add(120) // past the expiring sessions' end
+				wg.Go(func() { ts.srv.endEndedSessions(ctx) })
+			}
+			wg.Wait()
+			passExpiryHold(a)
+			passExpiryHold(b)
+
+			want := map[string]bool{}
+			for _, sid := range append(byOperator, byExpiry...) {
+				want[sid] = true
+			}
+			for name, rcv := range map[string]*logoutReceiver{"web": web, "first": first} {
+				tokens := rcv.waitTokens(t, sessions)
+				waitOutboxEmpty(t, a)
+				time.Sleep(200 * time.Millisecond) // a second delivery would show by now
+				sids, jtis := map[string]int{}, map[string]bool{}
+				for _, tok := range rcv.received() {
+					claims := a.verifyJWT(tok, "RS256", "logout+jwt")
+					sids[claims["sid"].(string)]++
+					jtis[claims["jti"].(string)] = true
+				}
+				if len(rcv.received()) != sessions || len(jtis) != sessions || len(sids) != sessions {
+					t.Errorf("%s: %d tokens, %d jtis, %d sessions; want %d of each", name, len(tokens), len(jtis), len(sids), sessions)
+				}
+				for sid, n := range sids {
+					if !want[sid] || n != 1 {
+						t.Errorf("%s: session %s told %d times (one of ours: %v)", name, sid, n, want[sid])
+					}
+				}
+			}
+		})
+	}
 }

@@ -105,8 +105,9 @@ func (s *Server) subjectSessionsEnding(ctx context.Context, subject string) erro
 }
 
 // endEndedSessions deletes the sessions that expired or went idle, after queueing their
-// logout tokens. Several instances may run it at once: the outbox keeps one delivery per
-// session and client, and a session deleted twice is no error.
+// logout tokens. Several instances run it at once: each skips a session another one ended
+// since its list was read, and the outbox keeps one pending delivery per session and client
+// (see logout.Deliverer.SessionExpired); a session deleted twice is no error.
 func (s *Server) endEndedSessions(ctx context.Context) {
 	var idleBefore time.Time
 	now := s.now()
@@ -122,7 +123,12 @@ func (s *Server) endEndedSessions(ctx context.Context) {
 			return
 		}
 		for _, sess := range ended {
-			if err := s.sessionEnding(ctx, sess.Subject, sess.ID); err != nil {
+			// Another instance's pass may have ended it since the list was read: queueing it
+			// again would send its clients a second token.
+			if _, err := s.st.GetSession(ctx, sess.ID); errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err := s.logouts.SessionExpired(ctx, sess.Subject, sess.ID); err != nil {
 				// Keep the row: the next pass tries again.
 				s.log.Warn("queueing the back-channel logout of an ended session failed", zap.String("sid", sess.ID), zap.Error(err))
 				return

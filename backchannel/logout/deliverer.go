@@ -21,6 +21,7 @@ const (
 	DefaultMaxAge       = 24 * time.Hour
 	DefaultWorkers      = 8
 	DefaultPollInterval = time.Second
+	DefaultExpiryHold   = 2 * time.Second
 	// leaseMargin is added to Timeout to make a claim's lease: long enough for the POST and
 	// the store write that records its outcome, so no other instance takes the delivery
 	// while this one is still on it.
@@ -46,7 +47,9 @@ type Options struct {
 	// PollInterval is how often the outbox is checked for retries that came due and for
 	// deliveries queued by other instances (in-process queueing wakes the workers at once).
 	PollInterval time.Duration
-	Backoff      Backoff
+	// ExpiryHold delays the first attempt of what SessionExpired queues (see there).
+	ExpiryHold time.Duration
+	Backoff    Backoff
 	Now          func() time.Time
 	Logger       *zap.Logger
 }
@@ -122,6 +125,9 @@ func (o Options) withDefaults() Options {
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval
 	}
+	if o.ExpiryHold <= 0 {
+		o.ExpiryHold = DefaultExpiryHold
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -155,6 +161,21 @@ func (d *Deliverer) Close() {
 // deleted: the clients are found through it. Queueing the same session twice is harmless
 // (the outbox keeps one delivery per session and client).
 func (d *Deliverer) SessionEnded(ctx context.Context, subject, sessionID string) error {
+	return d.queue(ctx, subject, sessionID, 0)
+}
+
+// SessionExpired is SessionEnded for the sessions an expiry pass ends, a pass every instance
+// runs: two instances may list the same session and both queue it. While the first one's
+// deliveries are pending, the outbox's (session, client) key skips the second's; the hold
+// keeps them pending (and not yet sent) well past the moment the first instance deletes the
+// session, so a second instance that checked the session still exists just before queueing
+// finds them, instead of queueing a second token after the first was already delivered.
+func (d *Deliverer) SessionExpired(ctx context.Context, subject, sessionID string) error {
+	return d.queue(ctx, subject, sessionID, d.opts.ExpiryHold)
+}
+
+// queue stores the deliveries of a session's end, first due after hold.
+func (d *Deliverer) queue(ctx context.Context, subject, sessionID string, hold time.Duration) error {
 	clientIDs, err := d.deps.Store.SessionClientIDs(ctx, sessionID)
 	if err != nil {
 		return fmt.Errorf("logout: listing the clients of session: %w", err)
@@ -177,7 +198,7 @@ func (d *Deliverer) SessionEnded(ctx context.Context, subject, sessionID string)
 			SessionID:     sessionID,
 			JTI:           newJTI(),
 			CreatedAt:     now,
-			NextAttemptAt: now,
+			NextAttemptAt: now.Add(hold),
 			ExpiresAt:     now.Add(d.opts.MaxAge),
 		})
 	}
@@ -188,7 +209,9 @@ func (d *Deliverer) SessionEnded(ctx context.Context, subject, sessionID string)
 		return fmt.Errorf("logout: queueing deliveries: %w", err)
 	}
 	d.log.Debug("back-channel logouts queued", zap.String("sid", sessionID), zap.Int("clients", len(ds)))
-	d.Wake()
+	if hold == 0 {
+		d.Wake()
+	}
 	return nil
 }
 
