@@ -26,6 +26,12 @@
 // Revision: triggers (migration 00008) bump one counter row in the transaction of every write
 // of a client, resource or link, whichever code or person makes it, so instances sharing the
 // database can poll Revision to learn that what they cached changed.
+//
+// Backchannel (migration 00009): every revoking method appends its revocation events in its
+// own transaction (revocationevents.go); on PostgreSQL under an advisory lock so that seqs
+// grow in commit order, announced with NOTIFY. Watchers of the log get a LISTEN connection
+// of their own (PostgreSQL) or are woken after the appending transaction commits (SQLite).
+// Logout deliveries are leased by one UPDATE ... RETURNING per claim (outbox.go).
 package sqlstore
 
 import (
@@ -65,8 +71,9 @@ type Store struct {
 	batch *batcher
 	// events wakes the watchers of the revocation event log; SQLite only (PostgreSQL
 	// watchers LISTEN instead, on connections made with dsn).
-	events *broadcaster
-	dsn    string
+	events        *broadcaster
+	releaseEvents func()
+	dsn           string
 
 	// closing ends when Close is called: watchers stop. listeners counts the PostgreSQL
 	// watcher goroutines, which Close waits for.
@@ -158,7 +165,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	reader.SetMaxIdleConns(n)
 	reader.SetConnMaxIdleTime(0)
 	s := newStore(sqliteDialect{}, writer, reader)
-	s.events = newBroadcaster()
+	s.events, s.releaseEvents = broadcasterFor(path)
 
 	sqliteSetupMu.Lock()
 	defer sqliteSetupMu.Unlock()
@@ -238,6 +245,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopWatches()
 		s.listeners.Wait()
+		if s.releaseEvents != nil {
+			s.releaseEvents()
+		}
 		if s.batch != nil {
 			s.batch.close()
 		}

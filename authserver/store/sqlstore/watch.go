@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -11,8 +12,8 @@ import (
 )
 
 // WatchRevocationEvents returns a channel that receives a value soon after revocation events
-// are appended: on SQLite by this process (its only writer), on PostgreSQL by any instance
-// sharing the database. Wake-ups coalesce (buffer of one) and may be spurious. The channel
+// are appended: on SQLite by any store of this process open on the same file (the process
+// is the file's only writer), on PostgreSQL by any instance sharing the database. Wake-ups coalesce (buffer of one) and may be spurious. The channel
 // closes when ctx ends or the store is closed.
 func (s *Store) WatchRevocationEvents(ctx context.Context) (<-chan struct{}, error) {
 	if s.events != nil {
@@ -40,8 +41,40 @@ type broadcaster struct {
 	appended map[*sql.Tx]struct{}
 }
 
-func newBroadcaster() *broadcaster {
-	return &broadcaster{watchers: map[chan struct{}]struct{}{}, appended: map[*sql.Tx]struct{}{}}
+// broadcasters holds one broadcaster per SQLite file, shared by every store of this process
+// open on it (a config reload opens a second store before closing the first), so that a
+// watcher of one is woken by appends through the other.
+var broadcasters = struct {
+	sync.Mutex
+	byPath map[string]*sharedBroadcaster
+}{byPath: map[string]*sharedBroadcaster{}}
+
+type sharedBroadcaster struct {
+	*broadcaster
+	users int
+}
+
+// broadcasterFor returns the broadcaster of the database file at path and the function that
+// releases it when the store closes.
+func broadcasterFor(path string) (*broadcaster, func()) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	broadcasters.Lock()
+	defer broadcasters.Unlock()
+	sb := broadcasters.byPath[path]
+	if sb == nil {
+		sb = &sharedBroadcaster{broadcaster: &broadcaster{watchers: map[chan struct{}]struct{}{}, appended: map[*sql.Tx]struct{}{}}}
+		broadcasters.byPath[path] = sb
+	}
+	sb.users++
+	return sb.broadcaster, func() {
+		broadcasters.Lock()
+		defer broadcasters.Unlock()
+		if sb.users--; sb.users == 0 {
+			delete(broadcasters.byPath, path)
+		}
+	}
 }
 
 // appendedIn records that tx appended events.
