@@ -396,3 +396,28 @@ func TestTwoInstancesSendEachLogoutOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestConfiguredAccountDisabledAtStartSendsLogout: a restart that disables a configured
+// account ends its sessions while the server is being built; their logouts are queued then
+// and delivered once it runs.
+func TestConfiguredAccountDisabledAtStartSendsLogout(t *testing.T) {
+	rcv := newLogoutReceiver(t)
+	targets := map[string]logoutTarget{"web": {uri: rcv.URL, sidInToken: true}}
+	db := serverOptions{driver: "sqlite", dsn: t.TempDir() + "/oauth.db"}
+	first := newLogoutServer(t, db, targets)
+	sid := jwtClaims(t, first.redeem(first.browser().signIn(authURL(nil)).Get("code"), nil).body["id_token"].(string))["sid"]
+	first.srv.Close()
+
+	db.edit = func(c *Config) {
+		for i := range c.Accounts {
+			if c.Accounts[i].Username == "Alice" {
+				c.Accounts[i].Disabled = true
+			}
+		}
+	}
+	next := newLogoutServer(t, db, targets)
+	if got := jwtClaims(t, rcv.waitTokens(t, 1)[0])["sid"]; got != sid {
+		t.Fatalf("logout token sid %v, want %v", got, sid)
+	}
+	waitOutboxEmpty(t, next)
+}

@@ -196,10 +196,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := s.setupDPoP(); err != nil {
 		return nil, err
 	}
-	if err := s.setupEndUser(ctx); err != nil {
+	// Before the end-user setup: seeding a disabled account ends its sessions (queued here,
+	// delivered once the Server runs).
+	if s.logouts, err = s.newLogoutDeliverer(); err != nil {
 		return nil, err
 	}
-	if s.logouts, err = s.newLogoutDeliverer(); err != nil {
+	if err := s.setupEndUser(ctx); err != nil {
 		return nil, err
 	}
 	s.manage = s.newManage()
