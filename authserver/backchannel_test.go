@@ -421,3 +421,52 @@ func TestConfiguredAccountDisabledAtStartSendsLogout(t *testing.T) {
 	}
 	waitOutboxEmpty(t, next)
 }
+
+// failingOutbox refuses every logout queued.
+type failingOutbox struct{ store.Store }
+
+func (failingOutbox) EnqueueLogoutDeliveries(context.Context, []*store.LogoutDelivery) error {
+	return errors.New("outbox unavailable")
+}
+
+// A failure to queue the logouts never keeps a session alive: signing out, an operator's
+// sign-out and a password change end it regardless (the lost logouts are logged).
+func TestQueueFailureStillEndsTheSession(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		end  func(t *testing.T, ts *testServer, b *browser, sid string)
+	}{
+		{"RP-initiated logout", func(t *testing.T, ts *testServer, b *browser, sid string) {
+			if p := b.submit(b.do(http.MethodGet, testIssuer+"/end_session", nil), url.Values{"decision": {"approve"}}); p.status != http.StatusOK {
+				t.Fatalf("sign-out: %d", p.status)
+			}
+		}},
+		{"operator sign-out", func(t *testing.T, ts *testServer, b *browser, sid string) {
+			if n, err := ts.srv.Manage().RevokeSessions(ctx, "", sid); n != 1 || err != nil {
+				t.Fatalf("RevokeSessions = %d, %v", n, err)
+			}
+		}},
+		{"password changed", func(t *testing.T, ts *testServer, b *browser, sid string) {
+			if _, _, err := ts.srv.PutAccount(ctx, AccountInput{Username: "carol", Password: carolNew}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rcv := newLogoutReceiver(t)
+			ts := newLogoutServer(t, serverOptions{wrap: func(st store.Store) store.Store { return failingOutbox{st} }},
+				map[string]logoutTarget{"web": {uri: rcv.URL}})
+			if _, _, err := ts.srv.PutAccount(ctx, AccountInput{Username: "carol", Password: carolPassword}); err != nil {
+				t.Fatal(err)
+			}
+			b := ts.browser()
+			sid := jwtClaims(t, b.tokensAs("carol", carolPassword).body["id_token"].(string))["sid"].(string)
+			c.end(t, ts, b, sid)
+			if _, err := ts.srv.st.GetSession(ctx, sid); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("the session survived a failed queue (err %v)", err)
+			}
+		})
+	}
+}

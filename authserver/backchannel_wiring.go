@@ -73,35 +73,36 @@ func (s *Server) newLogoutDeliverer() (*logout.Deliverer, error) {
 }
 
 // sessionEnding queues the logout tokens of a session that is about to be deleted (its row
-// is how its clients are found). Every way a session ends calls it first.
-func (s *Server) sessionEnding(ctx context.Context, subject, sessionID string) error {
-	return s.logouts.SessionEnded(ctx, subject, sessionID)
+// is how its clients are found). Every way a session ends calls it first. A failure is
+// logged, not returned: ending the session (a sign-out, a disabled account, a changed
+// password) matters more than telling its clients, so it goes on regardless.
+func (s *Server) sessionEnding(ctx context.Context, subject, sessionID string) {
+	if err := s.logouts.SessionEnded(ctx, subject, sessionID); err != nil {
+		s.log.Error("queueing back-channel logouts failed; the session ends without them",
+			zap.String("sid", sessionID), zap.Error(err))
+	}
 }
 
-// endReplacedSession ends the session a new sign-in replaces in this browser. The delete
-// happens even if queueing fails: the old session must not survive the new sign-in.
+// endReplacedSession ends the session a new sign-in replaces in this browser.
 func (s *Server) endReplacedSession(ctx context.Context, sessionID string) {
 	if sess, err := s.st.GetSession(ctx, sessionID); err == nil {
-		if err := s.sessionEnding(ctx, sess.Subject, sess.ID); err != nil {
-			s.log.Error("queueing the back-channel logout of a replaced session failed", zap.String("sid", sess.ID), zap.Error(err))
-		}
+		s.sessionEnding(ctx, sess.Subject, sess.ID)
 	}
 	_ = s.st.DeleteSession(ctx, sessionID)
 }
 
 // subjectSessionsEnding queues the logout tokens of every session of subject (an account
-// disabled, deleted or re-keyed).
-func (s *Server) subjectSessionsEnding(ctx context.Context, subject string) error {
+// disabled, deleted or re-keyed); like sessionEnding, it only logs a failure.
+func (s *Server) subjectSessionsEnding(ctx context.Context, subject string) {
 	sessions, err := s.st.ListSessions(ctx, subject)
 	if err != nil {
-		return err
+		s.log.Error("listing sessions for back-channel logout failed; they end without it",
+			zap.String("sub", subject), zap.Error(err))
+		return
 	}
 	for _, sess := range sessions {
-		if err := s.sessionEnding(ctx, subject, sess.ID); err != nil {
-			return err
-		}
+		s.sessionEnding(ctx, subject, sess.ID)
 	}
-	return nil
 }
 
 // endEndedSessions deletes the sessions that expired or went idle, after queueing their
@@ -129,7 +130,7 @@ func (s *Server) endEndedSessions(ctx context.Context) {
 				continue
 			}
 			if err := s.logouts.SessionExpired(ctx, sess.Subject, sess.ID); err != nil {
-				// Keep the row: the next pass tries again.
+				// Keep the row (the session no longer signs anyone in): the next pass tries again.
 				s.log.Warn("queueing the back-channel logout of an ended session failed", zap.String("sid", sess.ID), zap.Error(err))
 				return
 			}

@@ -145,10 +145,7 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	frames := s.frontchannelFrames(ctx, sess)
 	if sess != nil {
-		if err := s.sessionEnding(ctx, sess.Subject, sess.ID); err != nil {
-			s.logoutError(w, oautherr.Server(err))
-			return
-		}
+		s.sessionEnding(ctx, sess.Subject, sess.ID)
 		n, err := s.st.RevokeSessionGrants(ctx, sess.ID)
 		if err != nil {
 			s.logoutError(w, oautherr.Server(err))

@@ -50,8 +50,8 @@ type Deps struct {
 	// lookups and its cached in-process token validations, so the change applies at once.
 	Changed func()
 	// SessionEnding is called before a session is deleted (an operator's sign-out), so its
-	// clients can be told (back-channel logout); an error stops the sign-out.
-	SessionEnding func(ctx context.Context, subject, sessionID string) error
+	// clients can be told (back-channel logout); it reports its own failures.
+	SessionEnding func(ctx context.Context, subject, sessionID string)
 	// SecretRotationOverlap is how long RotateSecret keeps the previous secret valid when
 	// asked for DefaultOverlap.
 	SecretRotationOverlap time.Duration
@@ -84,7 +84,7 @@ func New(d Deps) *Service {
 		d.Changed = func() {}
 	}
 	if d.SessionEnding == nil {
-		d.SessionEnding = func(context.Context, string, string) error { return nil }
+		d.SessionEnding = func(context.Context, string, string) {}
 	}
 	return &Service{d: d, log: d.Logger}
 }

@@ -50,8 +50,8 @@ type Options struct {
 	// ExpiryHold delays the first attempt of what SessionExpired queues (see there).
 	ExpiryHold time.Duration
 	Backoff    Backoff
-	Now          func() time.Time
-	Logger       *zap.Logger
+	Now        func() time.Time
+	Logger     *zap.Logger
 }
 
 // Store is what the Deliverer needs of the store: the outbox, and which clients had a grant
