@@ -202,13 +202,14 @@ func (s *Server) issueUserTokens(ctx context.Context, r *http.Request, client *s
 	}
 	openid := slices.Contains(scopes, "openid")
 	resp, err := s.issueAccessToken(ctx, accessTokenRequest{
-		client:   client,
-		subject:  s.subjectFor(client, g.Subject),
-		resource: res,
-		scopes:   accessScopes(scopes, res),
-		jkt:      jkt,
-		grantID:  g.ID,
-		userinfo: openid,
+		client:    client,
+		subject:   s.subjectFor(client, g.Subject),
+		resource:  res,
+		scopes:    accessScopes(scopes, res),
+		jkt:       jkt,
+		grantID:   g.ID,
+		sessionID: g.SessionID,
+		userinfo:  openid,
 	})
 	if err != nil {
 		return nil, nil, err

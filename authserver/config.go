@@ -10,6 +10,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/registration"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/backchannel/ssf"
 )
 
 // Config is the plain-Go configuration of one authorization server (one issuer).
@@ -75,6 +76,9 @@ type Config struct {
 	// BackchannelLogout tunes the delivery of back-channel logout tokens to clients with a
 	// backchannel_logout_uri (always on; see BackchannelLogoutConfig).
 	BackchannelLogout BackchannelLogoutConfig
+	// SharedSignals is the Shared Signals transmitter that streams revocations to gateways
+	// (see package backchannel/ssf); on by default.
+	SharedSignals ssf.Options
 
 	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
 	DPoPAlgs []string
@@ -231,6 +235,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 		return c, err
 	}
 	c.BackchannelLogout = backchannel
+	if err := c.SharedSignals.Validate(); err != nil {
+		return c, err
+	}
 	documents, err := c.ClientIDMetadataDocuments.WithDefaults()
 	if err != nil {
 		return c, err

@@ -23,7 +23,8 @@ type AccessTokenInfo struct {
 	JTI       string
 	JKT       string // cnf.jkt
 	X5TS256   string // cnf.x5t#S256
-	// Claims are the token's claims beyond the registered ones (custom claims of the resource).
+	// Claims are the token's claims beyond the registered ones: custom claims of the resource,
+	// and grant_id and sid when the token was issued under a grant (and its login session).
 	Claims map[string]any
 }
 
@@ -60,6 +61,13 @@ func (s *Server) ActiveAccessToken(ctx context.Context, token string) (*AccessTo
 	if info.expiresAt <= s.now().Unix() || s.revokedLocally(info) {
 		return nil, nil
 	}
+	claims := maps.Clone(info.extra)
+	if match := info.matchClaims(); len(match) > 0 {
+		if claims == nil {
+			claims = make(map[string]any, len(match))
+		}
+		maps.Copy(claims, match)
+	}
 	return &AccessTokenInfo{
 		Issuer:    s.cfg.Issuer,
 		Subject:   info.subject,
@@ -70,7 +78,7 @@ func (s *Server) ActiveAccessToken(ctx context.Context, token string) (*AccessTo
 		ExpiresAt: time.Unix(info.expiresAt, 0),
 		JTI:       info.jti,
 		JKT:       info.jkt,
-		Claims:    maps.Clone(info.extra),
+		Claims:    claims,
 	}, nil
 }
 

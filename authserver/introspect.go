@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -31,7 +32,8 @@ type tokenInfo struct {
 	expiresAt  int64
 	jti        string
 	jkt        string
-	grantID    string         // opaque tokens of a user grant
+	grantID    string         // the grant the token was issued under (grant_id), if any
+	sessionID  string         // the grant's login session (sid), if any
 	extra      map[string]any // claims beyond the registered ones, shown by introspection
 }
 
@@ -39,6 +41,7 @@ type tokenInfo struct {
 var registeredIntrospectionFields = map[string]bool{
 	"active": true, "scope": true, "client_id": true, "sub": true, "aud": true, "iss": true,
 	"exp": true, "iat": true, "nbf": true, "jti": true, "token_type": true, "cnf": true, "username": true,
+	"grant_id": true, "sid": true,
 }
 
 // activeToken returns the token's info, or nil when it is not an active access token of this
@@ -193,6 +196,8 @@ func (s *Server) parseJWT(token string) *tokenInfo {
 	if cnf, ok := claims["cnf"].(map[string]any); ok {
 		info.jkt, _ = cnf["jkt"].(string)
 	}
+	info.grantID, _ = claims["grant_id"].(string)
+	info.sessionID, _ = claims["sid"].(string)
 	for k, v := range claims {
 		if !registeredIntrospectionFields[k] {
 			info.extra[k] = v
@@ -235,6 +240,10 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 			return nil, err
 		}
 	}
+	sessionID, err := s.grantSession(ctx, t.GrantID)
+	if err != nil {
+		return nil, err
+	}
 	return &tokenInfo{
 		hash:       hash,
 		clientID:   t.ClientID,
@@ -246,8 +255,24 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 		expiresAt:  t.ExpiresAt.Unix(),
 		jkt:        t.JKT,
 		grantID:    t.GrantID,
+		sessionID:  sessionID,
 		extra:      t.Extra,
 	}, nil
+}
+
+// grantSession returns the login session of a grant (the sid of an opaque token, which the
+// token row does not keep); "" for no grant or a grant gone since.
+func (s *Server) grantSession(ctx context.Context, grantID string) (string, error) {
+	if grantID == "" {
+		return "", nil
+	}
+	g, err := s.st.GetGrant(ctx, grantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	return g.SessionID, nil
 }
 
 // mayIntrospect: the client the token was issued to, or the server or gateway of the token's
@@ -341,6 +366,7 @@ func (s *Server) introspectAccessToken(ctx context.Context, caller *store.Client
 	if info.jti != "" {
 		out["jti"] = info.jti
 	}
+	maps.Copy(out, info.matchClaims())
 	if info.jkt != "" {
 		out["token_type"] = "DPoP"
 		out["cnf"] = map[string]string{"jkt": info.jkt}
@@ -388,4 +414,17 @@ func (s *Server) introspectRefreshToken(ctx context.Context, caller *store.Clien
 		out["scope"] = strings.Join(rt.Scopes, " ")
 	}
 	return out, nil
+}
+
+// matchClaims are the identifiers, beyond jti, that a gateway matches revocations on
+// (grant_id, sid): shown by introspection and to in-process gateways when known.
+func (info *tokenInfo) matchClaims() map[string]any {
+	out := make(map[string]any, 2)
+	if info.grantID != "" {
+		out["grant_id"] = info.grantID
+	}
+	if info.sessionID != "" {
+		out["sid"] = info.sessionID
+	}
+	return out
 }

@@ -29,6 +29,9 @@ type accessTokenRequest struct {
 	// grantID names the user grant the token belongs to (empty for client credentials):
 	// revoking the grant revokes the token.
 	grantID string
+	// sessionID is the login session of the grant (sid), if it has one: ending the session
+	// revokes the token.
+	sessionID string
 	// userinfo adds the userinfo endpoint to the audience (the openid scope was granted).
 	userinfo bool
 }
@@ -59,6 +62,10 @@ type accessTokenClaims struct {
 	ClientID string        `json:"client_id"`
 	Scope    string        `json:"scope,omitempty"`
 	Cnf      *confirmation `json:"cnf,omitempty"`
+	// GrantID and SID name the grant and login session the token was issued under, so that a
+	// gateway told of a revoked grant or ended session (Shared Signals) can match the token.
+	GrantID string `json:"grant_id,omitempty"`
+	SID     string `json:"sid,omitempty"`
 }
 
 // audience is the aud claim: a string for one audience (what most resource servers expect),
@@ -170,6 +177,8 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 		JTI:      newJTI(),
 		ClientID: req.client.ID,
 		Scope:    scope,
+		GrantID:  req.grantID,
+		SID:      req.sessionID,
 	}
 	if req.jkt != "" {
 		claims.Cnf = &confirmation{JKT: req.jkt}

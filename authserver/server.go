@@ -27,6 +27,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 	"github.com/caddy-oauth/caddy-oauth/backchannel/logout"
+	"github.com/caddy-oauth/caddy-oauth/backchannel/ssf"
 	"github.com/caddy-oauth/caddy-oauth/dpop"
 )
 
@@ -74,6 +75,8 @@ type Server struct {
 	registration *registration.Handler
 	// logouts queues and delivers back-channel logout tokens (backchannel_wiring.go).
 	logouts *logout.Deliverer
+	// signals is the Shared Signals transmitter (/ssf/...); nil when it is off.
+	signals *ssf.Server
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -208,6 +211,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if s.registration, err = s.newRegistration(); err != nil {
 		return nil, err
 	}
+	if s.signals, err = s.newSharedSignals(); err != nil {
+		return nil, err
+	}
 	s.grantHandlers = s.grants()
 	if s.metadataJSON, err = s.buildMetadata(); err != nil {
 		return nil, err
@@ -219,6 +225,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.stop, s.done = stop, make(chan struct{})
 	go s.background(bg)
 	s.startLogoutDelivery()
+	if s.signals != nil {
+		s.signals.Start()
+	}
 	return s, nil
 }
 
@@ -257,6 +266,9 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	if s.registration != nil {
 		// Browser apps (SPAs, MCP clients) register and manage themselves cross-origin.
 		s.mounts = append(s.mounts, withCORS(s.registration, "GET, POST, PUT, DELETE"))
+	}
+	if s.signals != nil {
+		s.mounts = append(s.mounts, s.signals)
 	}
 	return routes
 }
@@ -376,6 +388,9 @@ func (s *Server) background(ctx context.Context) {
 		case <-t.C:
 			s.endEndedSessions(ctx) // before DeleteExpired purges sessions its clients must hear of
 			s.forgetExpiredRevocations(s.now())
+			if s.signals != nil {
+				s.signals.DeleteIdleStreams(ctx)
+			}
 			n, err := s.st.DeleteExpired(ctx, s.now())
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("purging expired rows failed", zap.Error(err))
@@ -389,6 +404,9 @@ func (s *Server) background(ctx context.Context) {
 // Close stops background work (key rotation, cleanup). The store stays open: it belongs to
 // the caller.
 func (s *Server) Close() error {
+	if s.signals != nil {
+		s.signals.Close() // answers waiting polls at once
+	}
 	s.stop()
 	<-s.done
 	s.stopLogoutDelivery() // uses the lookups: before they close

@@ -43,6 +43,9 @@ type App struct {
 
 	mu      sync.RWMutex
 	issuers map[string]*authserver.Server
+	// starters run at Start, when every handler of the generation is provisioned (and so
+	// every in-process issuer registered).
+	starters []func()
 }
 
 // CaddyModule returns the Caddy module information.
@@ -60,8 +63,24 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Start implements caddy.App; the servers start serving with the HTTP app.
-func (a *App) Start() error { return nil }
+// Start implements caddy.App; the servers start serving with the HTTP app. It runs what
+// handlers asked to do once the configuration is complete.
+func (a *App) Start() error {
+	a.mu.RLock()
+	starters := a.starters
+	a.mu.RUnlock()
+	for _, f := range starters {
+		f()
+	}
+	return nil
+}
+
+// onStart runs f at Start (handlers call it while provisioning).
+func (a *App) onStart(f func()) {
+	a.mu.Lock()
+	a.starters = append(a.starters, f)
+	a.mu.Unlock()
+}
 
 // Stop implements caddy.App; handlers close their servers in Cleanup.
 func (a *App) Stop() error { return nil }

@@ -132,6 +132,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        software_statement_jwks <JWK Set JSON>
 //	        require_software_statement [true|false]
 //	    }
+//	    shared_signals off | shared_signals {
+//	        long_poll <duration>
+//	        stream_inactivity <duration>
+//	    }
 //	}
 //
 // claim and metadata values are JSON when they parse as JSON, otherwise strings.
@@ -235,6 +239,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err("registration: declared twice")
 			}
 			h.Registration, err = parseRegistration(d)
+		case "shared_signals":
+			if h.SharedSignals != nil {
+				return d.Err("shared_signals: declared twice")
+			}
+			h.SharedSignals, err = parseSharedSignals(d)
 		default:
 			return d.Errf("unknown oauth_server subdirective %q", d.Val())
 		}

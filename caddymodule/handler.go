@@ -74,6 +74,9 @@ type Handler struct {
 	Registration *Registration `json:"registration,omitempty"`
 	// BackchannelLogout tunes the delivery of back-channel logout tokens (defaults when nil).
 	BackchannelLogout *BackchannelLogout `json:"backchannel_logout,omitempty"`
+	// SharedSignals configures the Shared Signals transmitter that streams revocations to
+	// gateways; on with defaults when nil.
+	SharedSignals *SharedSignals `json:"shared_signals,omitempty"`
 	// ClientSecretRotationOverlap is how long a client's previous secret stays valid after a
 	// rotation through the admin API that names no overlap (default 24h).
 	ClientSecretRotationOverlap caddy.Duration `json:"client_secret_rotation_overlap,omitempty"`

@@ -92,6 +92,13 @@ type ResourceHandler struct {
 	// {oauth.sub}; incoming headers of these names are always removed, so a client cannot
 	// forge them.
 	HeaderUp map[string]string `json:"header_up,omitempty"`
+	// RevocationStream, when set, subscribes to a remote issuer's revocation stream so that
+	// revoked tokens are refused within about a second (ignored for an issuer this Caddy
+	// serves, which sees revocations at once).
+	RevocationStream *RevocationStream `json:"revocation_stream,omitempty"`
+	// OutboundAllowPrivate lets the revocation stream reach an issuer on a private, loopback
+	// or link-local address, and over plain http. Off by default (SSRF guard).
+	OutboundAllowPrivate bool `json:"outbound_allow_private,omitempty"`
 
 	app      *App
 	logger   *zap.Logger
@@ -101,6 +108,12 @@ type ResourceHandler struct {
 	hosts    []originHost
 	headers  []upHeader
 	releases []func()
+
+	// streamOnce subscribes to the revocation stream once; streamView is then what the
+	// validator consults (nil: no stream) and streamRelease drops the shared subscription.
+	streamOnce    sync.Once
+	streamView    rsvalidate.Revocations
+	streamRelease func()
 
 	mu        sync.Mutex // serializes building the validator
 	validator atomic.Pointer[rsvalidate.Validator]
@@ -194,6 +207,9 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.releases = append(h.releases, release)
+	if err := h.provisionRevocationStream(repl); err != nil {
+		return err
+	}
 
 	h.ExternalURL = strings.TrimSuffix(h.ExternalURL, "/")
 	h.metaPath, h.base.ResourceMetadataURL = resourceMetadataLocation(h.Resource)
@@ -218,6 +234,12 @@ func (h *ResourceHandler) Cleanup() error {
 	defer h.mu.Unlock()
 	if v := h.validator.Swap(nil); v != nil {
 		v.Close()
+	}
+	// A subscription being set up now finishes first; none starts after this.
+	h.streamOnce.Do(func() {})
+	if h.streamRelease != nil {
+		h.streamRelease()
+		h.streamRelease = nil
 	}
 	for _, release := range h.releases {
 		release()
@@ -285,6 +307,7 @@ func (h *ResourceHandler) getValidator(r *http.Request) (*rsvalidate.Validator, 
 			return nil, err
 		}
 		cfg.Keys = keys
+		cfg.Revocations = h.revocations()
 		if h.IntrospectionClientID != "" {
 			in, err := h.remote.introspector(h.IntrospectionClientID, h.IntrospectionClientSecret)
 			if err != nil {
@@ -476,6 +499,11 @@ func (h *ResourceHandler) Validate() error {
 	for name := range h.HeaderUp {
 		if !validHeaderName(name) {
 			return fmt.Errorf("header_up: invalid header name %q", name)
+		}
+	}
+	if h.RevocationStream != nil {
+		if err := h.RevocationStream.validate(h); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -147,6 +147,11 @@ type matcherTokenFunc func() (caddy.ModuleMap, bool, error)
 //	        claim <name> <value...>
 //	    }
 //	    header_up <name> <template>
+//	    revocation_stream [{
+//	        client <client_id> <secret>
+//	        fail_closed_after <duration>
+//	    }]
+//	    outbound_allow_private [true|false]
 //	}
 //
 // Outside a site block (this method) a rule's matcher can only be a path or *; through the
@@ -235,6 +240,10 @@ func (h *ResourceHandler) unmarshal(d *caddyfile.Dispenser, matcherToken matcher
 				h.HeaderUp = make(map[string]string)
 			}
 			h.HeaderUp[name] = tmpl
+		case "revocation_stream":
+			h.RevocationStream, err = unmarshalRevocationStream(d)
+		case "outbound_allow_private":
+			h.OutboundAllowPrivate, err = boolArg(d)
 		default:
 			return d.Errf("unknown oauth_resource subdirective %q", d.Val())
 		}

@@ -39,6 +39,11 @@ const fullResourceCaddyfile = `oauth_resource {
 	}
 	header_up X-User {oauth.sub}
 	header_up X-Client {oauth.client_id}
+	revocation_stream {
+		client gateway-stream {env.STREAM_SECRET}
+		fail_closed_after 1m
+	}
+	outbound_allow_private
 }`
 
 const fullResourceJSON = `{
@@ -63,7 +68,9 @@ const fullResourceJSON = `{
 		{"match": [{"path": ["/admin/*"]}], "scopes": ["admin"], "claims": {"role": ["admin"]}},
 		{"scopes": ["audit"]}
 	],
-	"header_up": {"X-User": "{oauth.sub}", "X-Client": "{oauth.client_id}"}
+	"header_up": {"X-User": "{oauth.sub}", "X-Client": "{oauth.client_id}"},
+	"revocation_stream": {"client_id": "gateway-stream", "client_secret": "{env.STREAM_SECRET}", "fail_closed_after": 60000000000},
+	"outbound_allow_private": true
 }`
 
 func TestResourceUnmarshalCaddyfile(t *testing.T) {
@@ -88,6 +95,20 @@ func TestResourceUnmarshalCaddyfile(t *testing.T) {
 		{name: "literal redis url", input: block("dpop_replay_redis rediss://:pw@redis.internal:6380/2"),
 			want: `{"resource":"https://api.example","issuer":"https://auth.example","dpop_replay_redis":"rediss://:pw@redis.internal:6380/2"}`},
 
+		{name: "revocation_stream bare", input: block("introspection_client gw s3cret\n revocation_stream"),
+			want: `{"resource":"https://api.example","issuer":"https://auth.example","introspection_client_id":"gw","introspection_client_secret":"s3cret","revocation_stream":{}}`},
+		{name: "revocation_stream bare, then more", input: block("introspection_client gw s3cret\n revocation_stream\n scopes a"),
+			want: `{"resource":"https://api.example","issuer":"https://auth.example","introspection_client_id":"gw","introspection_client_secret":"s3cret","revocation_stream":{},"scopes":["a"]}`},
+		{name: "revocation_stream own client", input: block("revocation_stream {\n client gw {env.S}\n }"),
+			want: `{"resource":"https://api.example","issuer":"https://auth.example","revocation_stream":{"client_id":"gw","client_secret":"{env.S}"}}`},
+		{name: "revocation_stream without credentials", input: block("revocation_stream"), wantErr: "revocation_stream: no credentials"},
+		{name: "revocation_stream fail_closed_after only", input: block("revocation_stream {\n fail_closed_after 30s\n }"), wantErr: "revocation_stream: no credentials"},
+		{name: "revocation_stream client one arg", input: block("revocation_stream {\n client gw\n }"), wantErr: "wrong argument count"},
+		{name: "revocation_stream bad duration", input: block("introspection_client gw s\n revocation_stream {\n fail_closed_after soon\n }"), wantErr: "fail_closed_after"},
+		{name: "revocation_stream negative duration", input: block("introspection_client gw s\n revocation_stream {\n fail_closed_after -1m\n }"), wantErr: "must not be negative"},
+		{name: "revocation_stream unknown", input: block("introspection_client gw s\n revocation_stream {\n push yes\n }"), wantErr: `unknown subdirective "push"`},
+		{name: "revocation_stream argument", input: block("introspection_client gw s\n revocation_stream on"), wantErr: "wrong argument count"},
+		{name: "outbound_allow_private false", input: block("outbound_allow_private false"), want: `{"resource":"https://api.example","issuer":"https://auth.example"}`},
 		{name: "args on directive", input: "oauth_resource https://api.example {\n}", wantErr: "wrong argument count"},
 		{name: "missing resource", input: "oauth_resource {\n issuer https://auth.example\n}", wantErr: "resource is required"},
 		{name: "missing issuer", input: "oauth_resource {\n resource https://api.example\n}", wantErr: "issuer: is required"},
@@ -179,6 +200,10 @@ func TestResourceValidateJSON(t *testing.T) {
 		{"header name", `{` + ok + `,"header_up":{"":"x"}}`, "invalid header name"},
 		{"hosts", `{` + ok + `,"hosts":["api.example","*.example:8443"]}`, ""},
 		{"bad host", `{` + ok + `,"hosts":["https://api.example"]}`, "is not a host"},
+		{"stream without credentials", `{` + ok + `,"revocation_stream":{}}`, "revocation_stream: no credentials"},
+		{"stream with introspection client", `{` + ok + `,"introspection_client_id":"gw","introspection_client_secret":"s","revocation_stream":{}}`, ""},
+		{"stream secret without id", `{` + ok + `,"revocation_stream":{"client_secret":"s"}}`, "both a client ID and a secret"},
+		{"stream negative bound", `{` + ok + `,"revocation_stream":{"client_id":"gw","client_secret":"s","fail_closed_after":-1}}`, "must not be negative"},
 		{"hosts and external_url", `{` + ok + `,"hosts":["api.example"],"external_url":"https://api.example"}`, "set one"},
 	}
 	for _, tt := range tests {
@@ -224,6 +249,8 @@ func TestResourceAdaptRoundTrip(t *testing.T) {
 			scopes reports
 		}
 		header_up X-User {oauth.sub}
+		introspection_client gateway {env.GATEWAY_SECRET}
+		revocation_stream
 	}
 }`
 	cfg, err := adapt(site)
@@ -261,7 +288,10 @@ func TestResourceAdaptRoundTrip(t *testing.T) {
 			{"match": [{"method": ["POST", "PUT", "DELETE"]}], "scopes": ["write"], "claims": {"tier": ["gold"]}},
 			{"match": [{"path": ["/reports/*"]}], "scopes": ["reports"]}
 		],
-		"header_up": {"X-User": "{oauth.sub}"}
+		"header_up": {"X-User": "{oauth.sub}"},
+		"introspection_client_id": "gateway",
+		"introspection_client_secret": "{env.GATEWAY_SECRET}",
+		"revocation_stream": {}
 	}`
 	assertJSONEqual(t, stripped, []byte(want))
 }

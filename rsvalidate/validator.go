@@ -51,8 +51,22 @@ type Config struct {
 	ResourceMetadataURL string
 	// ScopesSupported is listed in the metadata document.
 	ScopesSupported []string
+	// Revocations, when set, is consulted on every request after the token validated (cache
+	// hit or not): what a remote issuer revoked since, learned from its revocation stream
+	// (backchannel/ssfreceiver). Nil: only expiry ends a remote JWT's validity.
+	Revocations Revocations
 	// Now replaces time.Now in tests.
 	Now func() time.Time
+}
+
+// Revocations is what a gateway knows the issuer revoked. It sits on the request path:
+// Revoked must be cheap and must not allocate.
+type Revocations interface {
+	// Revoked reports whether the token (with what its issuer vouched for) was revoked.
+	Revoked(token string, info *TokenInfo) bool
+	// Err is non-nil (wrapping ErrUnavailable) when what is known can no longer be trusted
+	// to be current: requests then fail with 503.
+	Err() error
 }
 
 // Identity is an authenticated caller. Identities of cached JWTs are shared between requests:
@@ -166,6 +180,9 @@ func (v *Validator) Authenticate(r *http.Request) (*Identity, *Error) {
 	if e == nil {
 		id, e = v.validate(r.Context(), cred.token)
 	}
+	if e == nil && v.cfg.Revocations != nil {
+		e = v.checkRevoked(cred.token, id)
+	}
 	if e == nil {
 		e = checkCertBinding(r, id)
 	}
@@ -209,6 +226,19 @@ func (v *Validator) validate(ctx context.Context, token string) (*Identity, *Err
 	default:
 		return nil, invalidToken("invalid access token", errors.New("opaque token and no introspector"))
 	}
+}
+
+// checkRevoked refuses a token the issuer revoked after vouching for it (its verified-JWT
+// or introspection cache entry may still be fresh), and fails closed while the revocation
+// stream is too stale to rely on.
+func (v *Validator) checkRevoked(token string, id *Identity) *Error {
+	if err := v.cfg.Revocations.Err(); err != nil {
+		return unavailable(err)
+	}
+	if v.cfg.Revocations.Revoked(token, &id.TokenInfo) {
+		return invalidToken("access token revoked", nil)
+	}
+	return nil
 }
 
 // identity checks info again whoever vouched for it (defence in depth) and wraps it.

@@ -379,3 +379,12 @@ func (p *memberParser) audience() []string {
 		return nil
 	}
 }
+
+// Forget drops the cached answer of the token whose SHA-256 is digest, so a token the
+// authorization server revoked is not vouched for by a stale answer (the revocation stream
+// calls it; a cache entry of another token under the same 64-bit key is left alone).
+func (in *Introspector) Forget(digest [sha256.Size]byte) {
+	if in.cached(digest) != nil {
+		in.cache.Del(binary.LittleEndian.Uint64(digest[:8]))
+	}
+}

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -446,5 +447,33 @@ func TestNewIntrospectorValidates(t *testing.T) {
 	}
 	if _, err := NewIntrospector(nil, "/introspect", "id", "x", IntrospectorOptions{}); err == nil {
 		t.Error("relative endpoint accepted")
+	}
+}
+
+// TestIntrospectForget: a forgotten answer is asked again (the revocation stream said the
+// token was revoked), and another token's cached answer stays.
+func TestIntrospectForget(t *testing.T) {
+	clock := newClock()
+	s := newASServer(t)
+	exp := clock.Now().Unix() + 3600
+	s.answer("revoked", map[string]any{"active": true, "exp": exp})
+	s.answer("kept", map[string]any{"active": true, "exp": exp})
+	in := newTestIntrospector(t, s, clock, IntrospectorOptions{})
+	ctx := context.Background()
+	for _, tok := range []string{"revoked", "kept"} {
+		if info, err := in.Introspect(ctx, tok); err != nil || info == nil {
+			t.Fatalf("%s: %v %v", tok, info, err)
+		}
+	}
+	in.cache.Wait()
+	s.answer("revoked", map[string]any{"active": false})
+	in.Forget(sha256.Sum256([]byte("revoked")))
+	in.Forget(sha256.Sum256([]byte("never-seen")))
+	if info, err := in.Introspect(ctx, "revoked"); err != nil || info != nil {
+		t.Fatalf("after Forget: %v %v, want the AS's inactive answer", info, err)
+	}
+	before := s.requests.Load()
+	if info, err := in.Introspect(ctx, "kept"); err != nil || info == nil || s.requests.Load() != before {
+		t.Fatalf("the other token's answer was not kept cached: %v %v", info, err)
 	}
 }

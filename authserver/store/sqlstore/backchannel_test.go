@@ -68,8 +68,8 @@ func TestWatchClosesWithStore(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the watch channel did not close with the store")
 			}
-			if _, err := s.WatchRevocationEvents(t.Context()); err == nil && b.driver == DriverPostgres {
-				t.Error("watching a closed PostgreSQL store succeeded")
+			if _, err := s.WatchRevocationEvents(t.Context()); err == nil {
+				t.Error("watching a closed store succeeded")
 			}
 		})
 	}

@@ -79,6 +79,7 @@ type Store struct {
 	// watcher goroutines, which Close waits for.
 	closing     context.Context
 	stopWatches context.CancelFunc
+	watchMu     sync.Mutex // orders addListener before Close's wait
 	listeners   sync.WaitGroup
 	// onListen, when set (tests), learns the backend PID of each watcher connection.
 	onListen func(pid uint32)
@@ -243,7 +244,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close releases the statements and connections. Calls after the first return its result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.watchMu.Lock()
 		s.stopWatches()
+		s.watchMu.Unlock()
 		s.listeners.Wait()
 		if s.releaseEvents != nil {
 			s.releaseEvents()

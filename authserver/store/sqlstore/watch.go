@@ -16,6 +16,9 @@ import (
 // is the file's only writer), on PostgreSQL by any instance sharing the database. Wake-ups coalesce (buffer of one) and may be spurious. The channel
 // closes when ctx ends or the store is closed.
 func (s *Store) WatchRevocationEvents(ctx context.Context) (<-chan struct{}, error) {
+	if s.closing.Err() != nil {
+		return nil, errClosed
+	}
 	if s.events != nil {
 		return s.events.watch(ctx, s.closing), nil
 	}
@@ -148,7 +151,12 @@ func (s *Store) listenRevocations(ctx context.Context) (<-chan struct{}, error) 
 		return nil, fmt.Errorf("sqlstore: watch revocation events: %w", err)
 	}
 	ch := make(chan struct{}, 1)
-	s.listeners.Add(1)
+	if !s.addListener() {
+		conn.Close(context.Background())
+		stopOnClose()
+		cancel()
+		return nil, errClosed
+	}
 	go func() {
 		defer s.listeners.Done()
 		defer stopOnClose()
@@ -157,6 +165,18 @@ func (s *Store) listenRevocations(ctx context.Context) (<-chan struct{}, error) 
 		s.listenLoop(ctx, conn, ch)
 	}()
 	return ch, nil
+}
+
+// addListener counts a listener goroutine about to start, unless the store is closing:
+// Close must not wait for the goroutines before every one of them was counted.
+func (s *Store) addListener() bool {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.closing.Err() != nil {
+		return false
+	}
+	s.listeners.Add(1)
+	return true
 }
 
 // listenLoop forwards notifications to ch until ctx ends, reconnecting with backoff when

@@ -159,6 +159,13 @@ func testRevocationEvents(t *testing.T, s store.Store) {
 			func() error { return countIs(s.RevokeSessionGrants(ctx, "sid-1"))(2) },
 			[]eventView{{store.RevokedSession, "sid-1", "u-sid", "", latest}}},
 		{"RevokeSessionGrants again", nil, func() error { return countIs(s.RevokeSessionGrants(ctx, "sid-1"))(0) }, nil},
+		{"RevokeSessionGrants of one client names it",
+			func(t *testing.T) {
+				liveGrant(t, s, "gsid-3", "sid-3", "c3", "u-sid", soon, soon)
+				liveGrant(t, s, "gsid-4", "sid-3", "c3", "u-sid", later, gone)
+			},
+			func() error { return countIs(s.RevokeSessionGrants(ctx, "sid-3"))(2) },
+			[]eventView{{store.RevokedSession, "sid-3", "u-sid", "c3", later}}},
 		{"RevokeSessionGrants whose tokens expired",
 			func(t *testing.T) { liveGrant(t, s, "gsid-old", "sid-old", "c1", "u-sid", gone, gone) },
 			func() error { return countIs(s.RevokeSessionGrants(ctx, "sid-old"))(1) }, nil},

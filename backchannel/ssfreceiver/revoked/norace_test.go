@@ -1,0 +1,5 @@
+//go:build !race
+
+package revoked
+
+const raceEnabled = false
