@@ -167,6 +167,7 @@ func (s *Server) DeleteAccount(ctx context.Context, username string) error {
 // endAccess signs an account out everywhere: its sessions end and its grants, with the refresh
 // and access tokens issued under them, are revoked (disabled, deleted or re-keyed accounts).
 func (s *Server) endAccess(ctx context.Context, subject string) error {
+	s.subjectSessionsEnding(ctx, subject)
 	sessions, err := s.st.DeleteSubjectSessions(ctx, subject)
 	if err != nil {
 		return err

@@ -73,6 +73,9 @@ type Config struct {
 
 	// Registration is the dynamic client registration policy (RFC 7591/7592); off by default.
 	Registration registration.Config
+	// BackchannelLogout tunes the delivery of back-channel logout tokens to clients with a
+	// backchannel_logout_uri (always on; see BackchannelLogoutConfig).
+	BackchannelLogout BackchannelLogoutConfig
 	// SharedSignals is the Shared Signals transmitter that streams revocations to gateways
 	// (see package backchannel/ssf); on by default.
 	SharedSignals ssf.Options
@@ -227,6 +230,11 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 	if err := c.Registration.Validate(placeholders); err != nil {
 		return c, err
 	}
+	backchannel, err := c.BackchannelLogout.withDefaults()
+	if err != nil {
+		return c, err
+	}
+	c.BackchannelLogout = backchannel
 	if err := c.SharedSignals.Validate(); err != nil {
 		return c, err
 	}

@@ -145,6 +145,7 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	frames := s.frontchannelFrames(ctx, sess)
 	if sess != nil {
+		s.sessionEnding(ctx, sess.Subject, sess.ID)
 		n, err := s.st.RevokeSessionGrants(ctx, sess.ID)
 		if err != nil {
 			s.logoutError(w, oautherr.Server(err))

@@ -25,6 +25,7 @@ func (s *Server) newManage() *manage.Service {
 			return slices.ContainsFunc(s.cfg.Resources, func(r ResourceConfig) bool { return r.Identifier == identifier })
 		},
 		Changed:               s.managedChange,
+		SessionEnding:         s.sessionEnding,
 		SecretRotationOverlap: s.cfg.ClientSecretRotationOverlap,
 		Now:                   s.now,
 		Logger:                s.log.Named("manage"),

@@ -60,6 +60,9 @@ type metadata struct {
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	// Back-Channel Logout 1.0 §2.1: always on (clients opt in with a backchannel_logout_uri).
+	BackchannelLogoutSupported        bool `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool `json:"backchannel_logout_session_supported"`
 
 	// OpenID Connect Front-Channel Logout 1.0 §3.
 	frontchannelMetadata
@@ -107,6 +110,8 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		ACRValuesSupported:                s.cfg.ACRValues,
 		AuthorizationResponseISSParameter: true,
 		ClaimsParameterSupported:          true,
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
 		frontchannelMetadata:              frontchannelDiscovery(),
 	})
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
+	"github.com/caddy-oauth/caddy-oauth/backchannel/logout"
 	"github.com/caddy-oauth/caddy-oauth/backchannel/ssf"
 	"github.com/caddy-oauth/caddy-oauth/dpop"
 )
@@ -72,6 +73,8 @@ type Server struct {
 	manage   *manage.Service
 	// registration serves /register (RFC 7591/7592); nil when the policy is off.
 	registration *registration.Handler
+	// logouts queues and delivers back-channel logout tokens (backchannel_wiring.go).
+	logouts *logout.Deliverer
 	// signals is the Shared Signals transmitter (/ssf/...); nil when it is off.
 	signals *ssf.Server
 
@@ -196,6 +199,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := s.setupDPoP(); err != nil {
 		return nil, err
 	}
+	// Before the end-user setup: seeding a disabled account ends its sessions (queued here,
+	// delivered once the Server runs).
+	if s.logouts, err = s.newLogoutDeliverer(); err != nil {
+		return nil, err
+	}
 	if err := s.setupEndUser(ctx); err != nil {
 		return nil, err
 	}
@@ -216,6 +224,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	bg, stop := context.WithCancel(context.Background())
 	s.stop, s.done = stop, make(chan struct{})
 	go s.background(bg)
+	s.startLogoutDelivery()
 	if s.signals != nil {
 		s.signals.Start()
 	}
@@ -353,6 +362,8 @@ func (s *Server) background(ctx context.Context) {
 	go s.keys.Run(ctx)
 	t := time.NewTicker(cleanupInterval)
 	defer t.Stop()
+	ended := time.NewTicker(endedSessionsInterval)
+	defer ended.Stop()
 	var syncTick <-chan time.Time
 	if s.cfg.CacheSyncInterval > 0 {
 		sync := time.NewTicker(s.cfg.CacheSyncInterval)
@@ -372,7 +383,10 @@ func (s *Server) background(ctx context.Context) {
 				// In-process validations may name a client or resource changed elsewhere.
 				s.clearGateway()
 			}
+		case <-ended.C:
+			s.endEndedSessions(ctx)
 		case <-t.C:
+			s.endEndedSessions(ctx) // before DeleteExpired purges sessions its clients must hear of
 			s.forgetExpiredRevocations(s.now())
 			if s.signals != nil {
 				s.signals.DeleteIdleStreams(ctx)
@@ -395,6 +409,7 @@ func (s *Server) Close() error {
 	}
 	s.stop()
 	<-s.done
+	s.stopLogoutDelivery() // uses the lookups: before they close
 	s.lookups.close()
 	s.verified.Close()
 	s.gateway.Close()

@@ -109,7 +109,7 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*userSess
 // account's session (session fixation).
 func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, acc *store.Account, amr []string) (*userSession, error) {
 	if old, _, ok := strings.Cut(s.cookieValue(r, sessionCookie), "."); ok && old != "" && len(old) <= 64 {
-		_ = s.st.DeleteSession(ctx, old)
+		s.endReplacedSession(ctx, old)
 	}
 	now := s.now()
 	secret := newTokenValue()

@@ -114,6 +114,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    template_dir <dir>
 //	    login_limits <per_account> <per_ip> <window>
 //	    login_delay <base> <max>
+//	    backchannel_logout {
+//	        timeout <duration>
+//	        max_age <duration>
+//	        workers <n>
+//	    }
 //	    registration {
 //	        policy off|initial_access_token|open
 //	        initial_access_token <token>
@@ -224,6 +229,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = parseLoginLimits(d, h)
 		case "login_delay":
 			err = parseLoginDelay(d, h)
+		case "backchannel_logout":
+			if h.BackchannelLogout != nil {
+				return d.Err("backchannel_logout: declared twice")
+			}
+			h.BackchannelLogout, err = parseBackchannelLogout(d)
 		case "registration":
 			if h.Registration != nil {
 				return d.Err("registration: declared twice")

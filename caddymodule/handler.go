@@ -72,6 +72,8 @@ type Handler struct {
 	CacheSyncInterval caddy.Duration `json:"cache_sync_interval,omitempty"`
 	// Registration is the dynamic client registration policy (RFC 7591/7592); off when nil.
 	Registration *Registration `json:"registration,omitempty"`
+	// BackchannelLogout tunes the delivery of back-channel logout tokens (defaults when nil).
+	BackchannelLogout *BackchannelLogout `json:"backchannel_logout,omitempty"`
 	// SharedSignals configures the Shared Signals transmitter that streams revocations to
 	// gateways; on with defaults when nil.
 	SharedSignals *SharedSignals `json:"shared_signals,omitempty"`

@@ -1,5 +1,6 @@
 // Package outbound is the one way this project fetches a URL named by someone else (a client's
-// jwks_uri, a client ID metadata document): a total timeout, a body size limit, no redirects
+// jwks_uri, a client ID metadata document) or posts to one (a back-channel logout URI): a
+// total timeout, a body size limit, no redirects
 // to other hosts, https only, and a dialer that refuses private, loopback, link-local and other
 // non-global addresses after DNS resolution, so a client cannot aim the server at its own
 // network (SSRF). AllowPrivate lifts the address and scheme rules for development and for
@@ -16,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"code.dny.dev/ssrf"
@@ -41,7 +43,8 @@ var (
 	ErrTooLarge = errors.New("response body too large")
 	// ErrTimeout: the whole fetch took longer than Timeout.
 	ErrTimeout = errors.New("fetch timed out")
-	// ErrStatus: the final answer was not 200 OK (see StatusError for the code).
+	// ErrStatus: the final answer was not 200 OK (Get) or not 2xx (Post); see StatusError
+	// for the code.
 	ErrStatus = errors.New("unexpected status")
 )
 
@@ -123,10 +126,11 @@ func (e *StatusError) Error() string { return fmt.Sprintf("%s %d", ErrStatus, e.
 // Is makes errors.Is(err, ErrStatus) true.
 func (e *StatusError) Is(target error) bool { return target == ErrStatus }
 
-// Response is a successful (200 OK) fetch.
+// Response is a successful fetch (200 OK) or post (2xx).
 type Response struct {
-	Header http.Header
-	Body   []byte
+	StatusCode int
+	Header     http.Header
+	Body       []byte
 	// URL is the final URL, after any followed redirect.
 	URL *url.URL
 }
@@ -162,7 +166,42 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, accept string) (*Response, er
 	if err != nil {
 		return nil, classify(err)
 	}
-	return &Response{Header: resp.Header, Body: body, URL: resp.Request.URL}, nil
+	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, URL: resp.Request.URL}, nil
+}
+
+// Post sends form as an application/x-www-form-urlencoded POST to rawURL under the same
+// guards as Get (address check, scheme, timeout, no redirects to other hosts) and returns a
+// 2xx answer with its body (at most MaxBytes); any other status is a StatusError. A 307/308
+// redirect is never followed, even to the same host, since it would resend the form: a POST
+// is refused at a redirect whatever the policy.
+func (f *Fetcher) Post(ctx context.Context, rawURL string, form url.Values) (*Response, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("outbound: %w", err)
+	}
+	if err := f.checkScheme(u); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("outbound: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, &StatusError{Code: resp.StatusCode}
+	}
+	body, err := ReadLimited(resp.Body, f.opts.MaxBytes)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, URL: resp.Request.URL}, nil
 }
 
 // ReadLimited reads at most limit bytes; a longer stream is ErrTooLarge (it reads limit+1 to
@@ -195,7 +234,7 @@ func (f *Fetcher) checkScheme(u *url.URL) error {
 
 // checkRedirect applies the redirect policy; every hop is dialled through the same guard.
 func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
-	if f.opts.Redirects != SameHostRedirects {
+	if f.opts.Redirects != SameHostRedirects || via[0].Method != http.MethodGet {
 		return fmt.Errorf("%w: redirects are refused", ErrRedirect)
 	}
 	if len(via) >= maxRedirects {

@@ -107,25 +107,25 @@ func (s *Service) RevokeSessions(ctx context.Context, subject, sessionID string)
 		return 0, invalid("sessions", spec.CodeInvalidValue, "subject", "name exactly one of subject or session_id")
 	}
 	defer s.d.Changed()
-	var ids []string
+	var sessions []*store.Session
 	if sessionID != "" {
-		if _, err := s.d.Store.GetSession(ctx, sessionID); errors.Is(err, store.ErrNotFound) {
+		se, err := s.d.Store.GetSession(ctx, sessionID)
+		if errors.Is(err, store.ErrNotFound) {
 			return 0, fmt.Errorf("session %q: %w", sessionID, ErrNotFound)
 		} else if err != nil {
 			return 0, err
 		}
-		ids = []string{sessionID}
+		sessions = []*store.Session{se}
 	} else {
-		sessions, err := s.d.Store.ListSessions(ctx, subject)
-		if err != nil {
+		var err error
+		if sessions, err = s.d.Store.ListSessions(ctx, subject); err != nil {
 			return 0, err
-		}
-		for _, se := range sessions {
-			ids = append(ids, se.ID)
 		}
 	}
 	grants := 0
-	for _, id := range ids {
+	for _, se := range sessions {
+		id := se.ID
+		s.d.SessionEnding(ctx, se.Subject, id)
 		// Deleted first: from then on the session signs nobody in, even if revoking fails.
 		if err := s.d.Store.DeleteSession(ctx, id); err != nil {
 			return 0, err
@@ -137,6 +137,6 @@ func (s *Service) RevokeSessions(ctx context.Context, subject, sessionID string)
 		grants += n
 	}
 	s.log.Info("sessions revoked", zap.String("sub", subject), zap.String("session_id", sessionID),
-		zap.Int("sessions", len(ids)), zap.Int("grants_revoked", grants))
-	return len(ids), nil
+		zap.Int("sessions", len(sessions)), zap.Int("grants_revoked", grants))
+	return len(sessions), nil
 }

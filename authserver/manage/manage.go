@@ -9,6 +9,7 @@
 package manage
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -48,6 +49,9 @@ type Deps struct {
 	// Changed is called after every write: the server drops its client, resource and link
 	// lookups and its cached in-process token validations, so the change applies at once.
 	Changed func()
+	// SessionEnding is called before a session is deleted (an operator's sign-out), so its
+	// clients can be told (back-channel logout); it reports its own failures.
+	SessionEnding func(ctx context.Context, subject, sessionID string)
 	// SecretRotationOverlap is how long RotateSecret keeps the previous secret valid when
 	// asked for DefaultOverlap.
 	SecretRotationOverlap time.Duration
@@ -78,6 +82,9 @@ func New(d Deps) *Service {
 	}
 	if d.Changed == nil {
 		d.Changed = func() {}
+	}
+	if d.SessionEnding == nil {
+		d.SessionEnding = func(context.Context, string, string) {}
 	}
 	return &Service{d: d, log: d.Logger}
 }

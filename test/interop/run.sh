@@ -76,6 +76,7 @@ take_port open_port
 take_port example_port
 take_port example_upstream_port
 take_port example_rp_port
+take_port backchannel_port
 export INTEROP_PORT="$port"
 # The echo upstream behind the oauth_resource gateway (a second site of the same Caddy).
 export INTEROP_UPSTREAM_PORT="$upstream_port"
@@ -98,6 +99,10 @@ export INTEROP_REG_TOKEN="$(random_secret)"
 export INTEROP_SECRET_WEB="$(random_secret)"
 export INTEROP_SECRET_FIRST_PARTY="$(random_secret)"
 export INTEROP_ALICE_PASSWORD="alice-$(random_secret)"
+# Back-channel logout (tests/backchannel-logout.test.js): the app's secret and the loopback
+# port of its logout endpoint, which the test itself serves.
+export INTEROP_SECRET_BACKCHANNEL="$(random_secret)"
+export INTEROP_BACKCHANNEL_PORT="$backchannel_port"
 export INTEROP_MALLORY_PASSWORD="mallory-$(random_secret)"
 export INTEROP_PKJWT_PRIVATE_JWK="$tmp/private-key-jwt-client.jwk.json"
 INTEROP_PKJWT_JWKS="$(cd "$here" && node scripts/gen-client-key.js "$INTEROP_PKJWT_PRIVATE_JWK")"
