@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"code.dny.dev/ssrf"
@@ -170,49 +169,33 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, accept string) (*Response, er
 }
 
 // Post sends form as an application/x-www-form-urlencoded POST to rawURL under the same
-// guards as Get (address check, scheme, timeout, no redirects to other hosts) and returns a
-// 2xx answer with its body (at most MaxBytes); any other status is a StatusError. A 307/308
-// redirect is never followed, even to the same host, since it would resend the form: a POST
-// is refused at a redirect whatever the policy.
+// guards as Get (address check, scheme, timeout) and succeeds on a 2xx answer; any other
+// status is a StatusError. The status alone decides: a 2xx answer whose body is longer than
+// MaxBytes is still a success (the receiver did its part), with the body cut at MaxBytes. A
+// 307/308 redirect is never followed, even to the same host, since it would resend the form:
+// a POST is refused at a redirect whatever the policy.
 func (f *Fetcher) Post(ctx context.Context, rawURL string, form url.Values) (*Response, error) {
-	u, err := url.Parse(rawURL)
+	header := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	// What a POST did is told by its status, which a long answer must not hide.
+	reply, err := f.send(ctx, http.MethodPost, rawURL, header, []byte(form.Encode()), true)
 	if err != nil {
-		return nil, fmt.Errorf("outbound: %w", err)
-	}
-	if err := f.checkScheme(u); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, fmt.Errorf("outbound: %w", err)
+	if reply.Status < 200 || reply.Status > 299 {
+		return nil, &StatusError{Code: reply.Status}
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, &StatusError{Code: resp.StatusCode}
-	}
-	body, err := ReadLimited(resp.Body, f.opts.MaxBytes)
-	if err != nil {
-		return nil, classify(err)
-	}
-	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, URL: resp.Request.URL}, nil
+	return &Response{StatusCode: reply.Status, Header: reply.Header, Body: reply.Body}, nil
 }
 
-// ReadLimited reads at most limit bytes; a longer stream is ErrTooLarge (it reads limit+1 to
-// tell "exactly limit" from "more").
+// ReadLimited reads at most limit bytes; a longer stream is ErrTooLarge, returned with its
+// first limit bytes (it reads limit+1 to tell "exactly limit" from "more").
 func ReadLimited(r io.Reader, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("%w (over %d bytes)", ErrTooLarge, limit)
+		return body[:limit], fmt.Errorf("%w (over %d bytes)", ErrTooLarge, limit)
 	}
 	return body, nil
 }

@@ -3,6 +3,7 @@ package outbound
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,14 +15,22 @@ import (
 type Reply struct {
 	Status int
 	Header http.Header
-	// Body is at most MaxBytes long (ErrTooLarge otherwise).
-	Body []byte
+	// Body is at most MaxBytes long: ErrTooLarge otherwise, except for Post, which returns the
+	// answer with the body cut and Truncated set.
+	Body      []byte
+	Truncated bool
 }
 
 // Send makes one request (any method, an optional body with its content type, extra headers
 // such as Authorization) under the Fetcher's guard, timeout, size limit and redirect policy,
 // and returns the answer of any status. ctx may shorten the Fetcher's timeout, never lengthen it.
 func (f *Fetcher) Send(ctx context.Context, method, rawURL string, header http.Header, body []byte) (*Reply, error) {
+	return f.send(ctx, method, rawURL, header, body, false)
+}
+
+// send is Send; with cutLong, an answer longer than MaxBytes is returned cut (Truncated)
+// instead of failing with ErrTooLarge.
+func (f *Fetcher) send(ctx context.Context, method, rawURL string, header http.Header, body []byte, cutLong bool) (*Reply, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("outbound: %w", err)
@@ -48,6 +57,9 @@ func (f *Fetcher) Send(ctx context.Context, method, rawURL string, header http.H
 	}
 	defer resp.Body.Close()
 	data, err := ReadLimited(resp.Body, f.opts.MaxBytes)
+	if errors.Is(err, ErrTooLarge) && cutLong {
+		return &Reply{Status: resp.StatusCode, Header: resp.Header, Body: data, Truncated: true}, nil
+	}
 	if err != nil {
 		return nil, classify(err)
 	}
