@@ -12,9 +12,11 @@ import (
 // loads each client's logout URL in a hidden iframe, so every client the user signed in to
 // ends its own session, then continues to ContinueURL.
 //
-// Without JavaScript the page continues after RefreshSeconds (a meta refresh) or when the
-// user selects Continue; with it, an inline script continues as soon as every iframe has
-// loaded. Without a ContinueURL the page itself tells the user they are signed out.
+// With JavaScript, an inline script continues as soon as every iframe has loaded, or after
+// WaitSeconds when one hangs. Without it, a meta refresh continues RefreshSeconds after the
+// page and its frames loaded (browsers start the refresh timer at the load event, which a hung
+// frame delays), and the user can always select Continue. Without a ContinueURL the page
+// itself tells the user they are signed out.
 type FrontchannelLogoutPage struct {
 	Title  string
 	Frames []LogoutFrame
@@ -25,6 +27,9 @@ type FrontchannelLogoutPage struct {
 	ContinueURL template.URL
 	// RefreshSeconds is the meta refresh delay; 0 means DefaultLogoutRefreshSeconds.
 	RefreshSeconds int
+	// WaitSeconds is how long the script waits for frames that do not load; 0 means
+	// DefaultLogoutWaitSeconds.
+	WaitSeconds int
 }
 
 // LogoutFrame is one client's front-channel logout iframe.
@@ -39,6 +44,10 @@ type LogoutFrame struct {
 // iframes before it continues: long enough for a client's logout URL to answer, short enough
 // that nobody waits for a hung one.
 const DefaultLogoutRefreshSeconds = 2
+
+// DefaultLogoutWaitSeconds is how long the script waits for a client's logout URL that does
+// not answer before the browser continues anyway: a hung client must not trap the user.
+const DefaultLogoutWaitSeconds = 5
 
 // FrontchannelLogout renders the front-channel sign-out page. Its Content-Security-Policy
 // frame-src lists exactly the origins of the frames, and nothing else may be framed.
@@ -63,6 +72,9 @@ func (r *Renderer) FrontchannelLogout(w http.ResponseWriter, status int, p Front
 	}
 	if p.RefreshSeconds <= 0 {
 		p.RefreshSeconds = DefaultLogoutRefreshSeconds
+	}
+	if p.WaitSeconds <= 0 {
+		p.WaitSeconds = DefaultLogoutWaitSeconds
 	}
 	title := "You are signed out"
 	if p.ContinueURL != "" {

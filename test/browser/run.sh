@@ -17,7 +17,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 artifacts="$here/artifacts"
 # Every screenshot the suite must leave behind.
-screenshots=(login login-error consent logout signed-out error)
+screenshots=(login login-error consent logout signed-out error frontchannel-logout frontchannel-signed-out)
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-browser.XXXXXX")"
 caddy_pid=""
 
@@ -50,6 +50,11 @@ export BROWSER_PORT="$port"
 export BROWSER_ISSUER="http://127.0.0.1:$port"
 # The relying party: an HTTP server the test itself runs at the client's redirect URIs.
 export BROWSER_RP_PORT="$rp_port"
+# Two more relying parties with front-channel logout URIs, each on its own origin
+# (tests/frontchannel.test.js runs them).
+take_port fc_a_port
+take_port fc_b_port
+export BROWSER_FC_A_PORT="$fc_a_port" BROWSER_FC_B_PORT="$fc_b_port"
 export BROWSER_DB="$tmp/oauth.db"
 export BROWSER_MASTER_KEY="$(random_secret)"
 export BROWSER_SECRET="$(random_secret)"
