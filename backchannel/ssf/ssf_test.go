@@ -61,7 +61,7 @@ func (j joseSigner) Sign(alg, kid, typ string, payload []byte) (string, error) {
 }
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	st     store.Store
 	http   *httptest.Server
@@ -72,13 +72,13 @@ type fixture struct {
 
 const testIssuer = "https://as.example/tenant"
 
-func newFixture(t *testing.T, opts Options) *fixture {
+func newFixture(t testing.TB, opts Options) *fixture {
 	t.Helper()
 	return newFixtureOn(t, opts, openStore(t))
 }
 
 // newFixtureOn is newFixture on the given store.
-func newFixtureOn(t *testing.T, opts Options, st store.Store) *fixture {
+func newFixtureOn(t testing.TB, opts Options, st store.Store) *fixture {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -185,7 +185,7 @@ func (f *fixture) verify(compact string) *secevent.SET {
 
 // openStore opens a new SQLite store (the SQL stores pass one contract suite, so the
 // transmitter is tested on the embedded one).
-func openStore(t *testing.T) store.Store {
+func openStore(t testing.TB) store.Store {
 	t.Helper()
 	st, err := sqlstore.Open(context.Background(), "sqlite", t.TempDir()+"/db")
 	if err != nil {
@@ -244,7 +244,7 @@ func (f *fixture) lastSeq() int64 {
 	return evs[len(evs)-1].Seq
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
