@@ -88,6 +88,11 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authFail(w, r, &authError{err: oautherr.As(err)})
 		return
 	}
+	q, perr := s.securedParams(r.Context(), q)
+	if perr != nil {
+		s.authFail(w, r, perr)
+		return
+	}
 	req, client, aerr := s.parseAuthRequest(r.Context(), q)
 	if aerr != nil {
 		s.authFail(w, r, aerr)

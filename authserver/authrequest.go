@@ -157,11 +157,11 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 		return fail(oautherr.Request("response_mode must be query, fragment or form_post"))
 	}
 	req.ResponseMode = to.Mode
+	// securedParams has replaced request and request_uri by what they stand for: here they
+	// can only have come from inside a request object or a pushed request (RFC 9101 §4).
 	switch {
-	case q.Has("request"):
-		return fail(oautherr.New(oautherr.RequestNotSupported, "request objects are not supported"))
-	case q.Has("request_uri"):
-		return fail(oautherr.New(oautherr.RequestURINotSupported, "request_uri is not supported"))
+	case q.Has("request"), q.Has("request_uri"):
+		return fail(oautherr.New(oautherr.InvalidRequestObject, "a request object or pushed request must not contain request or request_uri"))
 	case q.Has("registration"):
 		return fail(oautherr.New(oautherr.RegistrationNotSupported, "the registration parameter is not supported"))
 	}

@@ -80,6 +80,18 @@ type Config struct {
 	// (see package backchannel/ssf); on by default.
 	SharedSignals ssf.Options
 
+	// Secured authorization requests and responses (secured.go and the *_wiring.go files).
+
+	// PAR configures pushed authorization requests (RFC 9126); the endpoint is always on.
+	PAR PARConfig
+	// RequestObjects configures JWT-secured authorization requests (RFC 9101).
+	RequestObjects RequestObjectConfig
+	// MTLS configures mutual-TLS client authentication and certificate-bound tokens (RFC 8705).
+	MTLS MTLSConfig
+	// Profile is the server's security profile (package profile): "" or "none", "fapi2" or
+	// "fapi2_message_signing". A client's own profile overrides it.
+	Profile string
+
 	// DPoPAlgs are the proof algorithms accepted at the token endpoint (default: dpop's).
 	DPoPAlgs []string
 	// DPoPNonceSecret, when set, makes the token endpoint demand server nonces in DPoP proofs
@@ -227,6 +239,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 	if err := c.endUserDefaults(); err != nil {
 		return c, err
 	}
+	if err := c.securedDefaults(); err != nil {
+		return c, err
+	}
 	if err := c.Registration.Validate(placeholders); err != nil {
 		return c, err
 	}
@@ -275,7 +290,8 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 // specEnv is what the client and resource rules need to know about this server (c has its
 // defaults).
 func (c Config) specEnv(placeholders bool) spec.Env {
-	return spec.Env{SigningAlgs: c.SigningAlgs, EnforceLinks: c.EnforcePerClientResources == nil || *c.EnforcePerClientResources, Placeholders: placeholders}
+	return spec.Env{SigningAlgs: c.SigningAlgs, EnforceLinks: c.EnforcePerClientResources == nil || *c.EnforcePerClientResources,
+		Placeholders: placeholders, Profile: c.Profile}
 }
 
 // Validate applies every rule to c without touching storage, as New would: `caddy adapt` and

@@ -58,14 +58,19 @@ type metadata struct {
 	ACRValuesSupported                []string `json:"acr_values_supported,omitempty"`
 	AuthorizationResponseISSParameter bool     `json:"authorization_response_iss_parameter_supported"`
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
-	RequestParameterSupported         bool     `json:"request_parameter_supported"`
-	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	// Back-Channel Logout 1.0 §2.1: always on (clients opt in with a backchannel_logout_uri).
 	BackchannelLogoutSupported        bool `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported bool `json:"backchannel_logout_session_supported"`
 
 	// OpenID Connect Front-Channel Logout 1.0 §3.
 	frontchannelMetadata
+
+	// Secured requests and responses (secured.go): PAR, request objects, JARM and JWT
+	// introspection responses, mutual TLS.
+	parMetadata
+	jarMetadata
+	jarmMetadata
+	mtlsMetadata
 
 	// draft-ietf-oauth-client-id-metadata-document §6: present (true) only when enabled.
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
@@ -100,7 +105,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		AuthorizationEndpoint:             s.endpoint(pathAuthorize),
 		UserinfoEndpoint:                  s.endpoint(pathUserinfo),
 		EndSessionEndpoint:                s.endpoint(pathEndSession),
-		ResponseModesSupported:            []string{modeQuery, modeFragment, modeFormPost},
+		ResponseModesSupported:            responseModes(),
 		CodeChallengeMethodsSupported:     s.pkceMethods(),
 		ScopesSupported:                   identityScopes,
 		SubjectTypesSupported:             []string{"public", "pairwise"},
@@ -113,6 +118,10 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		BackchannelLogoutSupported:        true,
 		BackchannelLogoutSessionSupported: true,
 		frontchannelMetadata:              frontchannelDiscovery(),
+		parMetadata:                       s.parDiscovery(),
+		jarMetadata:                       s.jarDiscovery(),
+		jarmMetadata:                      s.jarmDiscovery(),
+		mtlsMetadata:                      s.mtlsDiscovery(),
 	})
 }
 

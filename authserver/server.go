@@ -5,6 +5,7 @@ package authserver
 import (
 	"context"
 	"crypto/cipher"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -54,6 +55,10 @@ type Deps struct {
 	// ClientIP returns the end user's address for login throttling (Caddy's trusted-proxy
 	// aware client IP); nil means the peer address.
 	ClientIP func(*http.Request) string
+	// ClientCertificate returns the TLS client certificate the request was made with (RFC
+	// 8705): from the connection, or from a header a trusted TLS-terminating proxy set; nil
+	// when there is none. nil means the connection's own (r.TLS.PeerCertificates[0]).
+	ClientCertificate func(*http.Request) *x509.Certificate
 }
 
 // Server is one authorization server (one issuer).

@@ -222,6 +222,13 @@ func (a *Authenticator) verifyHMAC(jws *jose.JSONWebSignature, client *store.Cli
 	return failed(false, fmt.Sprintf("client_assertion signature of client %q: %v", client.ID, verr))
 }
 
+// ClientKeys returns the client's public keys: its registered JWKS, or its jwks_uri document
+// (cached; refresh fetches it again, e.g. for an unknown kid). Request objects, and responses
+// encrypted to the client, use the same keys and the same cache as client assertions.
+func (a *Authenticator) ClientKeys(ctx context.Context, client *store.Client, refresh bool) ([]jose.JSONWebKey, error) {
+	return a.clientKeys(ctx, client, refresh)
+}
+
 // clientKeys returns the client's registered JWKS, or its jwks_uri document.
 func (a *Authenticator) clientKeys(ctx context.Context, client *store.Client, refresh bool) ([]jose.JSONWebKey, error) {
 	switch {

@@ -11,6 +11,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/jwa"
 )
 
@@ -98,6 +99,10 @@ type Client struct {
 	BackchannelLogoutSessionRequired  bool
 	FrontchannelLogoutURI             string
 	FrontchannelLogoutSessionRequired bool
+
+	// Security: secured requests and responses (PAR, JAR, JARM, JWT introspection), mutual TLS
+	// and the client's security profile, under their registration metadata names.
+	Security store.ClientSecurity
 
 	// Display and provenance metadata (RFC 7591 §2 and §2.3).
 	ClientURI       string

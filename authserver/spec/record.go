@@ -40,6 +40,7 @@ func ClientRecord(c Client, seal func(secret, clientID []byte) ([]byte, error)) 
 		BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
+		Security:                          c.Security,
 		Metadata:                          displayMetadata(c),
 	}
 	switch {

@@ -69,6 +69,9 @@ type Env struct {
 	// Placeholders tolerates Caddy placeholders ({env.X}) in values that are only resolved at
 	// run time (`caddy adapt` checks a configuration before they are known).
 	Placeholders bool
+	// Profile is the server's security profile (package profile names; "" is none): the
+	// clients that inherit it must meet its rules.
+	Profile string
 }
 
 // hasPlaceholder reports whether v holds a Caddy placeholder.

@@ -42,6 +42,9 @@ type ClientMetadata struct {
 	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty"`
 	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty"`
 	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty"`
+	// RFC 9126, RFC 9101, JARM, RFC 8705, RFC 9701 and this server's profile, flattened into
+	// the document under their registration names.
+	store.ClientSecurity
 
 	// Extensions of this server.
 	Resources                   []string `json:"resources,omitempty"`
@@ -117,6 +120,7 @@ func (m ClientMetadata) Client() (Client, error) {
 		BackchannelLogoutSessionRequired:  m.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI:             m.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired: m.FrontchannelLogoutSessionRequired,
+		Security:                          m.ClientSecurity,
 	}, nil
 }
 
@@ -154,6 +158,7 @@ func MetadataOf(c *store.Client, links []LinkView) ClientMetadata {
 		BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
+		ClientSecurity:                    c.Security,
 	}
 	if c.JWKS != "" {
 		m.JWKS = json.RawMessage(c.JWKS)

@@ -116,8 +116,55 @@ type Client struct {
 	FrontchannelLogoutURI             string
 	FrontchannelLogoutSessionRequired bool
 
+	// Security holds the client's settings for secured requests and responses and mutual TLS.
+	Security ClientSecurity
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// ClientSecurity is what a client registered about secured authorization requests and
+// responses, mutual TLS and its security profile: RFC 9126 (PAR), RFC 9101 (JAR), JARM,
+// RFC 8705 (mTLS), RFC 9701 (JWT introspection responses) and FAPI 2.0. The JSON names are the
+// registration metadata names; stores keep the struct as one JSON document, since nothing is
+// ever looked up by these fields.
+type ClientSecurity struct {
+	// RequirePushedAuthorizationRequests: authorization requests only through /par (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	// RequireSignedRequestObject: authorization requests only as signed request objects
+	// (RFC 9101 §10.5).
+	RequireSignedRequestObject bool `json:"require_signed_request_object,omitempty"`
+	// RequestObjectSigningAlg is the only JWS alg accepted for the client's request objects;
+	// empty accepts any asymmetric alg the server supports (RFC 9101 §10.1, OIDC Registration §2).
+	RequestObjectSigningAlg string `json:"request_object_signing_alg,omitempty"`
+	// RequestObjectEncryptionAlg/Enc are the JWE algs the client encrypts request objects with;
+	// empty: any the server supports.
+	RequestObjectEncryptionAlg string `json:"request_object_encryption_alg,omitempty"`
+	RequestObjectEncryptionEnc string `json:"request_object_encryption_enc,omitempty"`
+	// AuthorizationSignedResponseAlg signs JARM responses (default RS256);
+	// AuthorizationEncryptedResponseAlg/Enc encrypt them to the client's key (JARM §3).
+	AuthorizationSignedResponseAlg    string `json:"authorization_signed_response_alg,omitempty"`
+	AuthorizationEncryptedResponseAlg string `json:"authorization_encrypted_response_alg,omitempty"`
+	AuthorizationEncryptedResponseEnc string `json:"authorization_encrypted_response_enc,omitempty"`
+	// IntrospectionSignedResponseAlg signs JWT introspection responses to this client (RFC
+	// 9701 §6, default RS256); the Encrypted pair encrypts them to the client's key.
+	IntrospectionSignedResponseAlg    string `json:"introspection_signed_response_alg,omitempty"`
+	IntrospectionEncryptedResponseAlg string `json:"introspection_encrypted_response_alg,omitempty"`
+	IntrospectionEncryptedResponseEnc string `json:"introspection_encrypted_response_enc,omitempty"`
+	// RFC 8705 §2.1.2: the one certificate subject DN or SAN a tls_client_auth client's
+	// certificate must carry (exactly one of them is set for that method).
+	TLSClientAuthSubjectDN string `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS    string `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI    string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP     string `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email,omitempty"`
+	// TLSClientCertificateBoundAccessTokens binds the client's access tokens (and a public
+	// client's refresh tokens) to its TLS client certificate (RFC 8705 §3, cnf.x5t#S256).
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// Profile overrides the server's security profile for this client: "" inherits it,
+	// otherwise one of the names of package authserver/profile ("none", "fapi2",
+	// "fapi2_message_signing").
+	Profile string `json:"profile,omitempty"`
 }
 
 // ClientQuery selects a page of clients ordered by ID.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -142,6 +143,10 @@ func clientArgs(c *store.Client) (args []any, created, updated time.Time, err er
 	if err != nil {
 		return nil, created, updated, err
 	}
+	security, err := json.Marshal(c.Security)
+	if err != nil {
+		return nil, created, updated, fmt.Errorf("sqlstore: encode client security: %w", err)
+	}
 	updated = now()
 	created = updated
 	if !c.CreatedAt.IsZero() {
@@ -156,7 +161,7 @@ func clientArgs(c *store.Client) (args []any, created, updated time.Time, err er
 		c.RegistrationTokenHash, nullMillis(c.SecretExpiresAt), c.PreviousSecretHash,
 		nullBytes(c.PreviousSecretSealed), nullMillis(c.PreviousSecretExpiresAt),
 		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
-		c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired,
+		c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, string(security),
 		toMillis(created), toMillis(updated),
 	}
 	return args, created, updated, nil
@@ -173,6 +178,7 @@ func scanClient(row scanner) (*store.Client, error) {
 		postLogoutURIs                         sql.NullString
 		secretExpires, previousExpires         sql.NullInt64
 		created, updated                       int64
+		security                               string
 	)
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &sealed, &c.TokenEndpointAuthMethod,
 		&c.TokenEndpointAuthSigningAlg, &grantTypes, &redirectURIs, &scopes, &c.JWKS, &c.JWKSURI,
@@ -181,7 +187,7 @@ func scanClient(row scanner) (*store.Client, error) {
 		&c.RefreshWithoutOfflineAccess, &c.RedirectURIAnyLoopbackPort, &c.DefaultResource, &c.Source,
 		&c.RegistrationTokenHash, &secretExpires, &c.PreviousSecretHash, &previousSealed,
 		&previousExpires, &c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired,
-		&c.FrontchannelLogoutURI, &c.FrontchannelLogoutSessionRequired, &created, &updated)
+		&c.FrontchannelLogoutURI, &c.FrontchannelLogoutSessionRequired, &security, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +200,9 @@ func scanClient(row scanner) (*store.Client, error) {
 	}
 	if err := decodeJSON(meta, &c.Metadata); err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal([]byte(security), &c.Security); err != nil {
+		return nil, fmt.Errorf("sqlstore: decode client security: %w", err)
 	}
 	return &c, nil
 }

@@ -21,7 +21,7 @@ const (
 		"refresh_without_offline_access, redirect_uri_any_loopback_port, default_resource, source, " +
 		"registration_token_hash, secret_expires_at, previous_secret_hash, previous_secret_sealed, " +
 		"previous_secret_expires_at, backchannel_logout_uri, backchannel_logout_session_required, " +
-		"frontchannel_logout_uri, frontchannel_logout_session_required, created_at, updated_at"
+		"frontchannel_logout_uri, frontchannel_logout_session_required, security, created_at, updated_at"
 	resourceCols = "id, identifier, name, access_token_ttl, refresh_token_ttl, access_token_format, " +
 		"signing_alg, signing_key_id, allowed_scopes, custom_claims, dpop_bound_access_tokens_required, " +
 		"disabled, policy_version, metadata, updated_at, created_at"
