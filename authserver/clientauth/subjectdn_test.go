@@ -13,14 +13,14 @@ func TestSubjectDNMatches(t *testing.T) {
 		want       bool
 	}{
 		{registeredDN, true},
-		{"cn=client one, o=Example\\, Inc. + ou=Payments, c=SE", true},         // case of types, spaces, RDN attribute order
+		{"cn=client one, o=Example\\, Inc. + ou=Payments, c=SE", true},                // case of types, spaces, RDN attribute order
 		{"2.5.4.3=client one,2.5.4.11=Payments+2.5.4.10=Example\\2C Inc.,C=SE", true}, // OIDs, hex escape
 		{"OID.2.5.4.3=client one,OU=Payments+O=Example\\, Inc.,C=SE", true},
 		{"CN=#130a636c69656e74206f6e65,OU=Payments+O=Example\\, Inc.,C=SE", true}, // BER-encoded value
-		{"CN=Client One,OU=Payments+O=Example\\, Inc.,C=SE", false},              // values compare exactly
-		{"CN=client one,OU=Payments,O=Example\\, Inc.,C=SE", false},              // not one RDN
-		{"C=SE,OU=Payments+O=Example\\, Inc.,CN=client one", false},              // certificate order, not RFC 4514's
-		{"CN=client one,OU=Payments+O=Example\\, Inc.", false},                   // missing RDN
+		{"CN=Client One,OU=Payments+O=Example\\, Inc.,C=SE", false},               // values compare exactly
+		{"CN=client one,OU=Payments,O=Example\\, Inc.,C=SE", false},               // not one RDN
+		{"C=SE,OU=Payments+O=Example\\, Inc.,CN=client one", false},               // certificate order, not RFC 4514's
+		{"CN=client one,OU=Payments+O=Example\\, Inc.", false},                    // missing RDN
 		{"CN=client one,OU=Payments+O=Example\\, Inc.,C=SE,DC=extra", false},
 		{"CN=client one,XX=Payments+O=Example\\, Inc.,C=SE", false}, // unknown type name
 		{"", false},
