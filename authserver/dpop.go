@@ -53,7 +53,7 @@ func (s *Server) tokenProof(r *http.Request, required bool) (*dpop.Proof, error)
 	case len(proofs) > 1:
 		return nil, oautherr.New(oautherr.InvalidDPoPProof, "send exactly one DPoP header")
 	}
-	proof, err := s.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: s.endpoint(pathToken)})
+	proof, err := s.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: s.requestEndpoint(r, pathToken)})
 	if err != nil {
 		return nil, s.dpopError(err)
 	}
