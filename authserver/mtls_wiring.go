@@ -48,6 +48,7 @@ type MTLSConfig struct {
 // loads the trusted CAs.
 func (c *MTLSConfig) withDefaults(issuer string) error {
 	if c.EndpointAliases != "" {
+		c.EndpointAliases = strings.TrimSuffix(c.EndpointAliases, "/")
 		if err := checkEndpointAliases(c.EndpointAliases, issuer); err != nil {
 			return err
 		}
@@ -72,6 +73,7 @@ func (c *MTLSConfig) withDefaults(issuer string) error {
 
 func checkEndpointAliases(alias, issuer string) error {
 	if err := spec.ValidateServerIssuer(alias); err != nil {
+		// The same rules as the issuer's URL, whose endpoints it serves.
 		return fmt.Errorf("mtls endpoint_aliases: %v", err)
 	}
 	a, _ := url.Parse(alias)
@@ -96,7 +98,7 @@ type mtlsMetadata struct {
 
 func (s *Server) mtlsDiscovery() mtlsMetadata {
 	m := mtlsMetadata{TLSClientCertificateBoundAccessTokens: true}
-	base := strings.TrimSuffix(s.cfg.MTLS.EndpointAliases, "/")
+	base := s.cfg.MTLS.EndpointAliases
 	if base == "" {
 		return m
 	}
@@ -124,7 +126,7 @@ func (s *Server) relativeEndpoint(endpoint string) string {
 func (s *Server) requestEndpoint(r *http.Request, path string) string {
 	if alias := s.cfg.MTLS.EndpointAliases; alias != "" {
 		if a, err := url.Parse(alias); err == nil && strings.EqualFold(a.Host, r.Host) {
-			return strings.TrimSuffix(alias, "/") + path
+			return alias + path
 		}
 	}
 	return s.endpoint(path)
