@@ -32,7 +32,7 @@ type tokenInfo struct {
 	expiresAt  int64
 	jti        string
 	jkt        string
-	x5t        string // cnf.x5t#S256 (RFC 8705 §3)
+	x5t        string         // cnf.x5t#S256 (RFC 8705 §3)
 	grantID    string         // the grant the token was issued under (grant_id), if any
 	sessionID  string         // the grant's login session (sid), if any
 	extra      map[string]any // claims beyond the registered ones, shown by introspection
