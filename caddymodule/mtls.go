@@ -6,12 +6,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
 )
@@ -93,10 +93,23 @@ func (m *MTLS) validate() error {
 	if m == nil || m.ClientCertificateHeader == "" {
 		return nil
 	}
-	if textproto.CanonicalMIMEHeaderKey(m.ClientCertificateHeader) == "" || strings.ContainsAny(m.ClientCertificateHeader, " \t:()<>@,;\\\"/[]?={}") {
-		return fmt.Errorf("mtls client_certificate_header %q is not a header name", m.ClientCertificateHeader)
+	return checkHeaderName("mtls client_certificate_header", m.ClientCertificateHeader)
+}
+
+// checkHeaderName refuses what cannot be an HTTP header name (RFC 9110 §5.1 token).
+func checkHeaderName(field, name string) error {
+	if !httpguts.ValidHeaderFieldName(name) {
+		return fmt.Errorf("%s %q is not a header name", field, name)
 	}
 	return nil
+}
+
+// clientCertificateHeader is the gateway's forwarding header.
+func (h *ResourceHandler) clientCertificateHeader() string {
+	if h.ClientCertificateHeader == "" {
+		return DefaultClientCertificateHeader
+	}
+	return h.ClientCertificateHeader
 }
 
 // clientCertificateSource returns where a request's TLS client certificate comes from: the
