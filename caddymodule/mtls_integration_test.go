@@ -282,3 +282,117 @@ func jwtCnf(t *testing.T, token string) map[string]any {
 	}
 	return claims.Cnf
 }
+
+// TestMTLSBehindProxy: behind a TLS-terminating proxy, the certificate comes from the header
+// the proxy set — read only when the request came from one of the server's trusted_proxies.
+// Here the test is the proxy (127.0.0.1): it forwards RFC 9440 Client-Cert to the token
+// endpoint and nginx's escaped PEM to a gateway configured for X-SSL-Client-Cert.
+func TestMTLSBehindProxy(t *testing.T) {
+	tc := newTestCaddy(t)
+	issuer := tc.issuer
+	api := issuer + "/api"
+	ca := certtest.NewCA(t, "client CA")
+	pkiCert := ca.Issue(t, certtest.Options{Subject: pkix.Name{CommonName: "pki client", Organization: []string{"Example"}}})
+	otherCert := ca.Issue(t, certtest.Options{Subject: pkix.Name{CommonName: "someone else"}})
+	caFile := filepath.Join(tc.dir, "client-ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dbFile := filepath.Join(tc.dir, "oauth.db")
+	registerCertificateClients(t, dbFile, certtest.NewKey(t))
+	config := func(trusted string) string {
+		return fmt.Sprintf(`{
+	admin %[1]s
+	persist_config off
+	servers {
+		trusted_proxies static %[2]s
+	}
+}
+%[3]s {
+	oauth_server {
+		issuer %[3]s
+		storage sqlite %[4]s
+		master_key %[5]s
+		enforce_per_client_resources false
+		mtls {
+			trusted_ca %[6]s
+		}
+		resource %[7]s {
+			scopes read
+		}
+	}
+	route /api* {
+		oauth_resource {
+			resource %[7]s
+			issuer %[3]s
+			client_certificate_header X-SSL-Client-Cert
+		}
+		respond "protected ok"
+	}
+}`, tc.admin, trusted, issuer, dbFile, testMasterKey, caFile, api)
+	}
+	rfc9440 := func(c *certtest.Cert) string { return ":" + base64.StdEncoding.EncodeToString(c.Cert.Raw) + ":" }
+	nginx := func(c *certtest.Cert) string { return url.PathEscape(string(c.PEM())) }
+	tokenRequest := func(header string) (int, map[string]any) {
+		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"pki"}, "resource": {api}, "scope": {"read"}}
+		req, _ := http.NewRequest(http.MethodPost, issuer+"/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if header != "" {
+			req.Header.Set("Client-Cert", header)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body
+	}
+
+	// A peer that is not a trusted proxy cannot claim a certificate with the header.
+	if err := tc.load(t, config("192.0.2.0/24")); err != nil {
+		t.Fatalf("loading Caddy: %v", err)
+	}
+	if status, body := tokenRequest(rfc9440(pkiCert)); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Fatalf("header from an untrusted peer: %d %v", status, body)
+	}
+
+	if err := tc.load(t, config("127.0.0.1/32")); err != nil {
+		t.Fatalf("reloading Caddy: %v", err)
+	}
+	status, body := tokenRequest(rfc9440(pkiCert))
+	if status != http.StatusOK {
+		t.Fatalf("token with a forwarded certificate: %d %v", status, body)
+	}
+	token, _ := body["access_token"].(string)
+	if got := jwtCnf(t, token)["x5t#S256"]; got != pkiCert.Thumbprint() {
+		t.Fatalf("cnf.x5t#S256 = %v, want %s", got, pkiCert.Thumbprint())
+	}
+	if status, body := tokenRequest(rfc9440(otherCert)); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Fatalf("forwarded certificate with another subject: %d %v", status, body)
+	}
+	for _, use := range []struct {
+		name, header string
+		status       int
+	}{
+		{"same certificate", nginx(pkiCert), http.StatusOK},
+		{"another certificate", nginx(otherCert), http.StatusUnauthorized},
+		{"no certificate", "", http.StatusUnauthorized},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, api, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if use.header != "" {
+			req.Header.Set("X-SSL-Client-Cert", use.header)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != use.status {
+			t.Errorf("API with %s: %d %s, want %d", use.name, res.StatusCode, b, use.status)
+		}
+	}
+}

@@ -103,3 +103,16 @@ func TestClientCertificateSource(t *testing.T) {
 		})
 	}
 }
+
+// FuzzForwardedCertificate: a forwarded header is attacker-shaped input for whatever sits
+// behind the proxy; parsing it never panics.
+func FuzzForwardedCertificate(f *testing.F) {
+	cert := certtest.SelfSigned(f, certtest.Options{})
+	f.Add(":" + base64.StdEncoding.EncodeToString(cert.Cert.Raw) + ":")
+	f.Add(url.PathEscape(string(cert.PEM())))
+	f.Add("::")
+	f.Add("%ZZ")
+	f.Fuzz(func(t *testing.T, v string) {
+		_ = forwardedCertificate([]string{v})
+	})
+}
