@@ -58,8 +58,10 @@ func (a *Authenticator) authenticateCertificate(r *http.Request, cred credential
 	if !IsCertificateMethod(method) && method != MethodNone {
 		return nil, failed(false, fmt.Sprintf("client %q is registered for %s, request used a certificate", client.ID, method))
 	}
-	if err := methodAccepted(methods, method, false); err != nil {
-		return nil, err
+	if !slices.Contains(methods, method) {
+		// After the lookup, so the same answer as an unknown client: a certificate must not
+		// turn the endpoint into a way to tell public clients from unknown ones.
+		return nil, failed(false, fmt.Sprintf("this endpoint does not accept %s (client %q)", method, client.ID))
 	}
 	switch method {
 	case MethodTLSClientAuth:

@@ -164,6 +164,7 @@ func TestCertificateMethods(t *testing.T) {
 		{name: "disabled client", auth: a, client: "pki-off", cert: f.sanCert, conn: verifiedChain, code: badClient},
 		{name: "unknown client", auth: a, client: "nobody", cert: f.sanCert, conn: verifiedChain, code: badClient},
 		{name: "secret client with only a certificate", auth: a, client: "basic", cert: f.sanCert, conn: verifiedChain, code: badClient},
+		{name: "public client with a certificate at introspection", auth: a, client: "public", cert: f.selfSigned, conn: requestedOnly, methods: noIntrospectNone, code: badClient},
 		{name: "endpoint without certificate methods", auth: a, client: "pki-dns", cert: f.sanCert, conn: verifiedChain, methods: []string{MethodSecretBasic}, code: badClient},
 		{name: "certificate and a secret", auth: a, client: "pki-dns", cert: f.sanCert, conn: verifiedChain, extra: map[string]string{"client_secret": goodSecret}, code: badClient},
 	}
@@ -193,6 +194,11 @@ func TestCertificateMethods(t *testing.T) {
 			}
 			if e.Code != c.code || e.Status != http.StatusUnauthorized {
 				t.Fatalf("got %s %d (%q, cause %v), want %s 401", e.Code, e.Status, e.Description, e.Cause, c.code)
+			}
+			// Once a certificate is looked at, a known client's refusal reads like an
+			// unknown client's.
+			if c.conn != noCertificate && slices.ContainsFunc(methods, IsCertificateMethod) && e.Description != descFailed {
+				t.Errorf("description %q, want %q", e.Description, descFailed)
 			}
 		})
 	}
