@@ -383,3 +383,27 @@ func TestMTLSConfigRefusals(t *testing.T) {
 		t.Errorf("valid alias refused: %v", err)
 	}
 }
+
+// TestConfidentialClientRenewsItsCertificate: a confidential client's refresh tokens are bound
+// to its authentication, not to one certificate (RFC 8705 §4), so after it renews its
+// certificate the next access token is bound to the new one.
+func TestConfidentialClientRenewsItsCertificate(t *testing.T) {
+	m := newMTLSServer(t, nil)
+	m.editClient("web", func(*store.Client) {})
+	code := m.browser().signIn(authURL(nil)).Get("code")
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {testVerifier}}
+	res := m.send(tlsRequest{path: "/token", form: form, basic: [2]string{"web", webSecret}, cert: m.selfCert})
+	if res.status != http.StatusOK {
+		t.Fatalf("redeem: %d %s", res.status, res.raw)
+	}
+	if got := cnfOf(t, jwtClaims(t, res.body["access_token"].(string)))["x5t#S256"]; got != m.selfCert.Thumbprint() {
+		t.Fatalf("cnf.x5t#S256 = %v", got)
+	}
+	res = m.send(tlsRequest{path: "/token", form: refreshForm(res.body["refresh_token"].(string)), basic: [2]string{"web", webSecret}, cert: m.otherCert})
+	if res.status != http.StatusOK {
+		t.Fatalf("refresh with the renewed certificate: %d %s", res.status, res.raw)
+	}
+	if got := cnfOf(t, jwtClaims(t, res.body["access_token"].(string)))["x5t#S256"]; got != m.otherCert.Thumbprint() {
+		t.Fatalf("refreshed cnf.x5t#S256 = %v, want the renewed certificate's", got)
+	}
+}
