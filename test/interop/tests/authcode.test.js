@@ -10,6 +10,7 @@ import {
   client, jose, issuer, resources, configure, serverJWKS, rejectsWithOAuthError, oauthErrorOf, challengesOf,
 } from './helpers.js';
 import { UserAgent, authorizeThroughPages, responseParams, pageKind } from './html-forms.js';
+import { buildAuthorizationRequest, callbackOf } from './authorization.js';
 
 function env(name) {
   const value = process.env[name];
@@ -30,46 +31,8 @@ const metadata = webApp.serverMetadata();
 /** A new browser: no cookies, so no session. */
 const newBrowser = () => new UserAgent({ stopAt: [redirectUri, postLogoutUri] });
 
-/**
- * An authorization URL with fresh state, nonce and S256 PKCE (params override or, set to
- * undefined, remove any of them) and the checks openid-client needs to redeem its code.
- */
-async function authorizationRequest(config, params = {}) {
-  const pkceCodeVerifier = client.randomPKCECodeVerifier();
-  const all = {
-    redirect_uri: redirectUri,
-    scope: 'openid',
-    state: client.randomState(),
-    nonce: client.randomNonce(),
-    code_challenge: await client.calculatePKCECodeChallenge(pkceCodeVerifier),
-    code_challenge_method: 'S256',
-    ...params,
-  };
-  const defined = Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
-  return {
-    url: client.buildAuthorizationUrl(config, defined),
-    checks: { pkceCodeVerifier, expectedState: defined.state, expectedNonce: defined.nonce },
-  };
-}
-
-/** What the client's redirect URI receives, as openid-client takes it: a URL or a form_post Request. */
-function callbackOf(result) {
-  if (result.formPost) {
-    return new Request(result.action, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: result.formPost.toString(),
-    });
-  }
-  assert.ok(result.redirect, 'a redirect to the client');
-  const url = new URL(result.redirect);
-  if (url.hash) {
-    // response_mode=fragment: the client's page script would read location.hash.
-    url.search = url.hash.slice(1);
-    url.hash = '';
-  }
-  return url;
-}
+/** An authorization request of config to this suite's redirect URI (see authorization.js). */
+const authorizationRequest = (config, params = {}) => buildAuthorizationRequest(config, { redirect_uri: redirectUri, ...params });
 
 /**
  * Runs one authorization through the pages (login as `login`, consent per `consent`) and
@@ -118,7 +81,7 @@ test('discovery advertises the end-user endpoints and what they support', () => 
     assert.equal(new URL(metadata[name]).origin, issuer, `${name} is served by the issuer`);
   }
   assert.deepEqual(metadata.response_types_supported, ['code']);
-  assert.deepEqual([...metadata.response_modes_supported].sort(), ['form_post', 'fragment', 'query']);
+  assert.deepEqual([...metadata.response_modes_supported].sort(), ['form_post', 'form_post.jwt', 'fragment', 'fragment.jwt', 'jwt', 'query', 'query.jwt']);
   assert.deepEqual(metadata.code_challenge_methods_supported, ['S256']);
   assert.equal(metadata.authorization_response_iss_parameter_supported, true);
   assert.ok(metadata.grant_types_supported.includes('authorization_code'));
