@@ -163,7 +163,7 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, client *store.C
 			return
 		}
 	}
-	code, err := s.issueCode(ctx, req, sess)
+	code, err := s.issueCode(ctx, client, req, sess)
 	if err != nil {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: req.target()})
 		return
@@ -229,7 +229,7 @@ func isSubset(items, set []string) bool {
 }
 
 // issueCode stores a new authorization code for the signed-in user and returns its value.
-func (s *Server) issueCode(ctx context.Context, req *authRequest, sess *userSession) (string, error) {
+func (s *Server) issueCode(ctx context.Context, client *store.Client, req *authRequest, sess *userSession) (string, error) {
 	now := s.now()
 	code := newTokenValue()
 	c := &store.AuthorizationCode{
@@ -249,7 +249,7 @@ func (s *Server) issueCode(ctx context.Context, req *authRequest, sess *userSess
 		GrantID:             newJTI(),
 		Claims:              req.Claims.encode(),
 		CreatedAt:           now,
-		ExpiresAt:           now.Add(s.cfg.CodeTTL),
+		ExpiresAt:           now.Add(s.codeTTL(client)),
 	}
 	if req.RedirectParam {
 		c.RedirectURI = req.RedirectURI

@@ -291,11 +291,12 @@ func (s *Server) checkAuthResources(ctx context.Context, client *store.Client, r
 // and, unless a confidential client opted out, for everyone.
 func (s *Server) checkPKCE(client *store.Client, q url.Values, req *authRequest) *oautherr.Error {
 	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
+	strict := s.policy(client).RequirePKCES256 // FAPI 2.0: S256, always
 	if challenge == "" {
 		if method != "" {
 			return oautherr.Request("code_challenge_method without code_challenge")
 		}
-		if client.TokenEndpointAuthMethod == "none" || !client.PKCEOptional {
+		if client.TokenEndpointAuthMethod == "none" || !client.PKCEOptional || strict {
 			return oautherr.Request("code_challenge is required (PKCE, S256)")
 		}
 		return nil
@@ -303,13 +304,13 @@ func (s *Server) checkPKCE(client *store.Client, q url.Values, req *authRequest)
 	switch method {
 	case "S256":
 	case "plain":
-		if !s.cfg.AllowPlainPKCE {
+		if !s.cfg.AllowPlainPKCE || strict {
 			return oautherr.Request("code_challenge_method plain is not allowed: use S256")
 		}
 	case "":
 		// RFC 7636 §4.3 defaults to plain, which is off unless allowed: say so instead of
 		// silently accepting a downgraded challenge.
-		if !s.cfg.AllowPlainPKCE {
+		if !s.cfg.AllowPlainPKCE || strict {
 			return oautherr.Request("code_challenge_method is required: use S256")
 		}
 		method = "plain"

@@ -179,11 +179,9 @@ func TestJARMRegisteredAlgAndEncryption(t *testing.T) {
 // TestJWTResponseRequiredByProfile: FAPI 2.0 Message Signing wants every authorization
 // response signed, so a request for a plain response mode is refused at its redirect URI.
 func TestJWTResponseRequiredByProfile(t *testing.T) {
-	ts := newFlowServer(t, func(c *Config) {
-		c.Clients = append(c.Clients, ClientConfig{ID: "signed-only", Secret: webSecret, GrantTypes: []string{"authorization_code"},
-			RedirectURIs: []string{webRedirect}, Scopes: []string{"openid"},
-			Security: store.ClientSecurity{Profile: profile.FAPI2MessageSigning}})
-	})
+	_, signedOnly := newFAPIClient(t)
+	signedOnly.ID, signedOnly.Security.Profile = "signed-only", profile.FAPI2MessageSigning
+	ts := newFlowServer(t, func(c *Config) { c.Clients = append(c.Clients, signedOnly) })
 	q, _ := url.ParseQuery(strings.SplitN(authURL(url.Values{"client_id": {"signed-only"}, "scope": {"openid"}, "resource": nil}), "?", 2)[1])
 	_, _, aerr := ts.srv.parseAuthRequest(context.Background(), q)
 	if aerr == nil || aerr.err.Code != oautherr.InvalidRequest || aerr.to == nil || !strings.Contains(aerr.err.Description, "JARM") {

@@ -84,7 +84,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		}
 	}
 	algs := clientauth.AssertionAlgs()
-	return json.Marshal(metadata{
+	m := metadata{
 		Issuer:                                    s.cfg.Issuer,
 		TokenEndpoint:                             s.endpoint(pathToken),
 		JWKSURI:                                   s.endpoint(pathJWKS),
@@ -122,7 +122,10 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		jarMetadata:                       s.jarDiscovery(),
 		jarmMetadata:                      s.jarmDiscovery(),
 		mtlsMetadata:                      s.mtlsDiscovery(),
-	})
+	}
+	s.profileDiscovery(&m)
+	return json.Marshal(m)
+
 }
 
 // clientAuthMethods are the client authentication methods the endpoint at path accepts.
@@ -142,7 +145,14 @@ func clientAuthMethods(path string) []string {
 // authenticateClient authenticates the caller of the endpoint at path with the methods that
 // endpoint accepts.
 func (s *Server) authenticateClient(r *http.Request, path string) (*store.Client, error) {
-	return s.auth.Authenticate(r, s.endpoint(path), clientAuthMethods(path))
+	client, err := s.auth.Authenticate(r, s.endpoint(path), clientAuthMethods(path))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkProfileMethod(r, client, s.policy(client)); err != nil {
+		return nil, err
+	}
+	return client, nil
 }
 
 func (s *Server) pkceMethods() []string {

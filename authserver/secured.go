@@ -28,7 +28,10 @@ func (c *Config) securedDefaults() error {
 	if err := c.RequestObjects.withDefaults(); err != nil {
 		return err
 	}
-	return c.MTLS.withDefaults(c.Issuer)
+	if err := c.MTLS.withDefaults(c.Issuer); err != nil {
+		return err
+	}
+	return c.profileRules()
 }
 
 // policy is the security profile's demands on client (its own profile, else the server's).

@@ -204,6 +204,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		ClientCertificate: deps.ClientCertificate,
 		TrustedCAs:        cfg.MTLS.trustedCAs,
 	}
+	s.auth.AssertionAlgAllowed = s.assertionAlgAllowed
 	if err := s.setupDPoP(); err != nil {
 		return nil, err
 	}

@@ -56,6 +56,9 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if err := s.requireBindingCertificate(r, client); err != nil {
 		return nil, err
 	}
+	if err := s.requireSenderConstraint(r, client); err != nil {
+		return nil, err
+	}
 	return grant(ctx, r, client)
 }
 

@@ -110,6 +110,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    session_idle_ttl <duration>
 //	    refresh_grace_period <duration>
 //	    allow_plain_pkce [true|false]
+//	    profile none|fapi2|fapi2_message_signing
 //	    acr_values <acr...>
 //	    template_dir <dir>
 //	    login_limits <per_account> <per_ip> <window>
@@ -226,6 +227,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.ClientSecretRotationOverlap, err = durationArg(d)
 		case "allow_plain_pkce":
 			h.AllowPlainPKCE, err = boolArg(d)
+		case "profile":
+			h.Profile, err = oneArg(d)
 		case "acr_values":
 			h.ACRValues, err = atLeastOneArg(d)
 		case "template_dir":

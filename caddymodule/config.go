@@ -226,6 +226,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		CacheSyncInterval:           time.Duration(h.CacheSyncInterval),
 		ClientSecretRotationOverlap: time.Duration(h.ClientSecretRotationOverlap),
 		AllowPlainPKCE:              h.AllowPlainPKCE,
+		Profile:                     h.Profile,
 		ACRValues:                   h.ACRValues,
 		TemplateDir:                 h.TemplateDir,
 

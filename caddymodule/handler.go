@@ -96,6 +96,9 @@ type Handler struct {
 	RefreshGracePeriod caddy.Duration `json:"refresh_grace_period,omitempty"`
 	// AllowPlainPKCE accepts code_challenge_method=plain (off: RFC 9700 wants S256).
 	AllowPlainPKCE bool `json:"allow_plain_pkce,omitempty"`
+	// Profile is the server's security profile: none (default), fapi2 (FAPI 2.0 Security
+	// Profile) or fapi2_message_signing (plus FAPI 2.0 Message Signing); clients may override it.
+	Profile string `json:"profile,omitempty"`
 	// ACRValues are the acr values this server claims to satisfy.
 	ACRValues []string `json:"acr_values,omitempty"`
 	// TemplateDir holds page templates overriding the embedded ones.

@@ -89,6 +89,9 @@ func (a *Authenticator) authenticateAssertion(ctx context.Context, cred credenti
 	if want := client.TokenEndpointAuthSigningAlg; want != "" && want != string(alg) {
 		return nil, failed(false, fmt.Sprintf("client %q requires %s, assertion signed with %s", client.ID, want, alg))
 	}
+	if a.AssertionAlgAllowed != nil && !a.AssertionAlgAllowed(client, string(alg)) {
+		return nil, failed(false, fmt.Sprintf("client %q: its security profile does not allow assertions signed with %s", client.ID, alg))
+	}
 	if err := a.verifySignature(ctx, jws, client, method); err != nil {
 		return nil, err
 	}

@@ -77,6 +77,10 @@ type Authenticator struct {
 	// of the endpoint receiving the assertion as its aud (still as the only value).
 	EndpointAudience bool
 
+	// AssertionAlgAllowed, when set, may refuse a client assertion's alg for a client beyond
+	// the method's own list (a security profile's narrower list, FAPI 2.0 §5.4).
+	AssertionAlgAllowed func(client *store.Client, alg string) bool
+
 	Clients ClientSource
 	Secrets SecretVerifier
 	Sealed  SecretOpener

@@ -123,7 +123,7 @@ func (c Client) HasSecret() bool { return c.Secret != "" || c.SecretHash != "" }
 // NormalizeClient fills the defaults of c and applies every rule about a client; the returned
 // error is an *Error naming the first refused field. The result is what ClientRecord stores.
 func NormalizeClient(c Client, env Env) (Client, error) {
-	c = c.withDefaults()
+	c = c.withDefaults().profileDefaults(env)
 	if err := c.check(env); err != nil {
 		return c, about(c.subject(), err)
 	}
@@ -172,7 +172,7 @@ func (c Client) withDefaults() Client {
 func (c Client) check(env Env) error {
 	for _, rule := range []func(Env) error{
 		c.checkID, c.checkCredentials, c.checkKeys, c.checkGrants, c.checkRedirects,
-		c.checkResources, c.checkOIDC, c.checkLogout, c.checkDisplay,
+		c.checkResources, c.checkOIDC, c.checkLogout, c.checkDisplay, c.checkProfile,
 	} {
 		if err := rule(env); err != nil {
 			return err
