@@ -1,77 +1,38 @@
 package authserver
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
-	"github.com/caddy-oauth/caddy-oauth/dpop"
+	"github.com/caddy-oauth/caddy-oauth/dpop/dpoptest"
 )
 
-// dpopKey is a client's DPoP key pair for tests.
+// dpopKey is a client's DPoP key pair for tests (proofs made by package dpoptest).
 type dpopKey struct {
-	priv *ecdsa.PrivateKey
-	jkt  string
+	*dpoptest.Key
+	jkt string
 }
 
 func newDPoPKey(t testing.TB) dpopKey {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jkt, err := dpop.Thumbprint(jose.JSONWebKey{Key: &priv.PublicKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dpopKey{priv: priv, jkt: jkt}
+	k := dpoptest.NewKey(t)
+	return dpopKey{Key: k, jkt: k.JKT}
 }
 
-// proof builds a DPoP proof JWT for htm/htu (RFC 9449 §4.2).
+// proof builds a DPoP proof JWT for htm/htu (RFC 9449 §4.2), with a server nonce if not "".
 func (k dpopKey) proof(t testing.TB, htm, htu, nonce string) string {
 	t.Helper()
-	return k.signProof(t, htm, htu, nonce, "")
+	return k.ProofWith(t, htm, htu, dpoptest.Options{Nonce: nonce})
 }
 
 // proofWithATH builds a proof for a protected-resource request with accessToken (ath).
 func (k dpopKey) proofWithATH(t testing.TB, htm, htu, accessToken string) string {
 	t.Helper()
-	return k.signProof(t, htm, htu, "", dpop.AccessTokenHash(accessToken))
-}
-
-func (k dpopKey) signProof(t testing.TB, htm, htu, nonce, ath string) string {
-	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType("dpop+jwt").WithHeader("jwk", jose.JSONWebKey{Key: &k.priv.PublicKey})
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims := map[string]any{"jti": newJTI(), "htm": htm, "htu": htu, "iat": time.Now().Unix()}
-	if nonce != "" {
-		claims["nonce"] = nonce
-	}
-	if ath != "" {
-		claims["ath"] = ath
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return k.ProofWith(t, htm, htu, dpoptest.Options{AccessToken: accessToken})
 }
 
 func (ts *testServer) dpopToken(resource, proof string) response {

@@ -31,23 +31,8 @@ duration="${BENCH_DURATION:-8s}"
 warmup="${BENCH_WARMUP:-5s}"
 profile_dir="${BENCH_PROFILE:-}"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-clients-bench.XXXXXX")"
-caddy_pid=""
+cleanup_on_exit "$tmp" 100
 
-cleanup() {
-	local status=$?
-	if [[ -n "$caddy_pid" ]] && kill -0 "$caddy_pid" 2>/dev/null; then
-		kill "$caddy_pid" 2>/dev/null || true
-		wait "$caddy_pid" 2>/dev/null || true
-	fi
-	if ((status != 0)) && [[ -s "$tmp/caddy.log" ]]; then
-		echo "--- caddy log (last 100 lines) ---" >&2
-		tail -n 100 "$tmp/caddy.log" >&2
-	fi
-	rm -rf "$tmp"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 echo "== caddy-oauth benchmark: token issuance with $few vs $many registered clients"
 echo "command     BENCH_FEW=$few BENCH_MANY=$many BENCH_ROUNDS=$rounds BENCH_CONCURRENCY=$concurrency BENCH_DURATION=$duration BENCH_WARMUP=$warmup ${CADDY_BIN:+CADDY_BIN=$CADDY_BIN }${profile_dir:+BENCH_PROFILE=$profile_dir }bench/clients.sh"
@@ -83,6 +68,7 @@ mkdir -p "$tmp/xdg-data" "$tmp/xdg-config"
 XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/xdg-config" \
 	taskset -c 0 "$caddy" run --config "$config" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
 caddy_pid=$!
+track_pid "$caddy_pid"
 wait_for_url "http://127.0.0.1:$port_few/.well-known/oauth-authorization-server" "$caddy_pid"
 wait_for_url "http://127.0.0.1:$port_many/.well-known/oauth-authorization-server" "$caddy_pid"
 echo "caddy       pid $caddy_pid pinned to CPU 0, $(awk '/^VmRSS/ {print $2/1024 " MiB"}' "/proc/$caddy_pid/status") RSS at start"

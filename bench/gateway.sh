@@ -37,29 +37,8 @@ duration="${BENCH_DURATION:-10s}"
 warmup="${BENCH_WARMUP:-2s}"
 profile_dir="${BENCH_PROFILE:-}"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-gateway-bench.XXXXXX")"
-as_pid=""
-remote_pid=""
+cleanup_on_exit "$tmp" 60
 
-cleanup() {
-	local status=$?
-	for pid in "$remote_pid" "$as_pid"; do
-		if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-			kill "$pid" 2>/dev/null || true
-			wait "$pid" 2>/dev/null || true
-		fi
-	done
-	if ((status != 0)); then
-		for log in "$tmp/caddy.log" "$tmp/caddy-remote.log"; do
-			[[ -s "$log" ]] || continue
-			echo "--- $(basename "$log") (last 60 lines) ---" >&2
-			tail -n 60 "$log" >&2
-		done
-	fi
-	rm -rf "$tmp"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 
 
@@ -146,6 +125,7 @@ start_caddy() {
 	XDG_DATA_HOME="$tmp/$1.xdg/data" XDG_CONFIG_HOME="$tmp/$1.xdg/config" \
 		"$caddy" run --config "$2" --adapter caddyfile >"$tmp/$1.log" 2>&1 &
 	printf -v "$3" '%s' "$!"
+	track_pid "$!"
 }
 
 # wait_for NAME PID URL: waits until URL answers 2xx, failing if the process exits first.

@@ -33,26 +33,8 @@ concurrency="${BENCH_CONCURRENCY:-32}"
 parts="${BENCH_PARTS:-latency,throughput}"
 rounds="${BENCH_ROUNDS:-3}"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-revocation-bench.XXXXXX")"
-pids=()
+cleanup_on_exit "$tmp" 30
 
-cleanup() {
-	local status=$? pid
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	if ((status != 0)); then
-		for log in "$tmp"/*.log; do
-			[[ -s "$log" ]] || continue
-			echo "--- $(basename "$log") (last 30 lines) ---" >&2
-			tail -n 30 "$log" >&2
-		done
-	fi
-	rm -rf "$tmp"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 rss_mib() { awk '/^VmRSS/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
 
@@ -78,7 +60,7 @@ run_caddy() {
 	mkdir -p "$tmp/$1.xdg"
 	XDG_DATA_HOME="$tmp/$1.xdg" XDG_CONFIG_HOME="$tmp/$1.xdg" "${PIN[@]}" "$caddy" run --config "$2" --adapter caddyfile >"$tmp/$1.log" 2>&1 &
 	last_pid=$!
-	pids+=("$last_pid")
+	track_pid "$last_pid"
 }
 
 # wait_answering URL PID: waits until URL answers with any status.
@@ -114,8 +96,7 @@ done
 echo "== latency: $revocations revocations, 3 gateway processes (revoke call -> 401 at each)"
 REVBENCH_SECRET="$BENCH_SECRET" "$tmp/revbench" latency -issuer "$as" -client bench-client \
 	-resource https://api.revocation.bench.test -gateways "$(IFS=,; echo "${gateways[*]}")" -n "$revocations"
-for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-pids=()
+stop_tracked_pids
 fi
 [[ ",$parts," == *,throughput,* ]] || exit 0
 
@@ -128,7 +109,7 @@ for set in empty full; do
 	n=0
 	[[ $set == full ]] && n="$revoked"
 	"$tmp/revbench" fake-issuer -listen "127.0.0.1:$fake_port" -revoked "$n" -resource "$resource" -token-file "$tmp/token-$set" >"$tmp/fake-$set.log" 2>&1 &
-	pids+=("$!")
+	track_pid "$!"
 	fake_addr[$set]="127.0.0.1:$fake_port"
 	PIN=("${PIN_GATEWAY[@]}")
 	BENCH_GW_PORT="$gw_port" BENCH_ISSUER="http://127.0.0.1:$fake_port" BENCH_RESOURCE="$resource" \

@@ -24,23 +24,8 @@ concurrency="${BENCH_CONCURRENCY:-32}"
 duration="${BENCH_DURATION:-10s}"
 warmup="${BENCH_WARMUP:-2s}"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-bench.XXXXXX")"
-caddy_pid=""
+cleanup_on_exit "$tmp" 100
 
-cleanup() {
-	local status=$?
-	if [[ -n "$caddy_pid" ]] && kill -0 "$caddy_pid" 2>/dev/null; then
-		kill "$caddy_pid" 2>/dev/null || true
-		wait "$caddy_pid" 2>/dev/null || true
-	fi
-	if ((status != 0)) && [[ -s "$tmp/caddy.log" ]]; then
-		echo "--- caddy log (last 100 lines) ---" >&2
-		tail -n 100 "$tmp/caddy.log" >&2
-	fi
-	rm -rf "$tmp"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 
 
@@ -70,6 +55,7 @@ mkdir -p "$tmp/xdg-data" "$tmp/xdg-config"
 XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/xdg-config" \
 	"$caddy" run --config "$here/Caddyfile" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
 caddy_pid=$!
+track_pid "$caddy_pid"
 
 for i in $(seq 1 150); do
 	curl -fsS -o /dev/null "$base/.well-known/openid-configuration" 2>/dev/null && break

@@ -1,13 +1,11 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 func TestBackchannelLogoutCaddyfile(t *testing.T) {
@@ -30,24 +28,7 @@ func TestBackchannelLogoutCaddyfile(t *testing.T) {
 		{name: "max_age shorter than timeout", input: base + " backchannel_logout {\n timeout 10s\n max_age 5s\n }\n}", wantErr: "max_age 5s is shorter than one attempt's timeout 10s"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var h Handler
-			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error: %v", err)
-			}
-			got, err := json.Marshal(&h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			assertJSONEqual(t, got, []byte(tt.want))
-		})
+		t.Run(tt.name, func(t *testing.T) { checkCaddyfile[Handler](t, tt.input, tt.want, tt.wantErr) })
 	}
 }
 

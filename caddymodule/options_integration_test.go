@@ -1,23 +1,15 @@
 package caddymodule
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-
-	"github.com/caddy-oauth/caddy-oauth/dpop"
 )
 
 // These tests show, through a real Caddy started from a Caddyfile, what three options do end
@@ -151,7 +143,7 @@ func TestOptionClientDPoPBoundAccessTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := tc.issuer + "/api"
-	key := newTestDPoPKey(t)
+	key := newDPoPProver(t)
 
 	// Without a proof the client gets no token at all.
 	if got := clientCredentials(t, tc, "bound", api, nil); got.status != http.StatusBadRequest || got.Error != "invalid_dpop_proof" {
@@ -162,7 +154,7 @@ func TestOptionClientDPoPBoundAccessTokens(t *testing.T) {
 		t.Fatalf("unbound client: %d %q %q, want a Bearer token", got.status, got.TokenType, got.Error)
 	}
 
-	got := clientCredentials(t, tc, "bound", api, http.Header{"Dpop": {key.proof(t, http.MethodPost, tc.issuer+"/token", "")}})
+	got := clientCredentials(t, tc, "bound", api, http.Header{"Dpop": {key.proof(http.MethodPost, tc.issuer+"/token", "")}})
 	if got.status != http.StatusOK || got.TokenType != "DPoP" {
 		t.Fatalf("with proof: %d %q %q, want a DPoP token", got.status, got.TokenType, got.Error)
 	}
@@ -175,7 +167,7 @@ func TestOptionClientDPoPBoundAccessTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil || claims.Cnf.JKT != key.thumbprint(t) {
+	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil || claims.Cnf.JKT != key.JKT {
 		t.Fatalf("cnf.jkt = %q (%v), want the proof key's thumbprint", claims.Cnf.JKT, err)
 	}
 
@@ -184,11 +176,11 @@ func TestOptionClientDPoPBoundAccessTokens(t *testing.T) {
 	if status := callGateway(t, resource, "Bearer "+got.AccessToken, ""); status != http.StatusUnauthorized {
 		t.Errorf("bound token as Bearer: %d, want 401", status)
 	}
-	other := newTestDPoPKey(t)
-	if status := callGateway(t, resource, "DPoP "+got.AccessToken, other.proof(t, http.MethodGet, resource, got.AccessToken)); status != http.StatusUnauthorized {
+	other := newDPoPProver(t)
+	if status := callGateway(t, resource, "DPoP "+got.AccessToken, other.proof(http.MethodGet, resource, got.AccessToken)); status != http.StatusUnauthorized {
 		t.Errorf("bound token with another key's proof: %d, want 401", status)
 	}
-	if status := callGateway(t, resource, "DPoP "+got.AccessToken, key.proof(t, http.MethodGet, resource, got.AccessToken)); status != http.StatusOK {
+	if status := callGateway(t, resource, "DPoP "+got.AccessToken, key.proof(http.MethodGet, resource, got.AccessToken)); status != http.StatusOK {
 		t.Errorf("bound token with its key's proof: %d, want 200", status)
 	}
 }
@@ -246,51 +238,4 @@ func TestOptionResourceSigningKeyID(t *testing.T) {
 	if kid := kidOf(requestToken(t, tc.issuer+"/token", "demo-service", testSecret, api, "read")); kid != rotated.KID {
 		t.Errorf("re-pinned resource signed with %q, want %q", kid, rotated.KID)
 	}
-}
-
-// testDPoPKey makes RFC 9449 proofs with an ES256 key.
-type testDPoPKey struct{ priv *ecdsa.PrivateKey }
-
-func newTestDPoPKey(t *testing.T) testDPoPKey {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testDPoPKey{priv: priv}
-}
-
-func (k testDPoPKey) thumbprint(t *testing.T) string {
-	t.Helper()
-	tp, err := (&jose.JSONWebKey{Key: &k.priv.PublicKey}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base64.RawURLEncoding.EncodeToString(tp)
-}
-
-// proof signs a proof for htm and htu; accessToken, when set, adds its ath.
-func (k testDPoPKey) proof(t *testing.T, htm, htu, accessToken string) string {
-	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType("dpop+jwt").WithHeader("jwk", jose.JSONWebKey{Key: &k.priv.PublicKey})
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jti := make([]byte, 16)
-	_, _ = rand.Read(jti)
-	claims := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti), "htm": htm, "htu": htu, "iat": time.Now().Unix()}
-	if accessToken != "" {
-		claims["ath"] = dpop.AccessTokenHash(accessToken)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

@@ -1,12 +1,10 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 const publisherJWKS = `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"publisher"}]}`
@@ -42,24 +40,7 @@ func TestRegistrationCaddyfile(t *testing.T) {
 		{name: "bad resource", input: head + " registration {\n policy open\n resources /api\n }\n}", wantErr: "must be an absolute URI"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var h Handler
-			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error: %v", err)
-			}
-			got, err := json.Marshal(&h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			assertJSONEqual(t, got, []byte(tt.want))
-		})
+		t.Run(tt.name, func(t *testing.T) { checkCaddyfile[Handler](t, tt.input, tt.want, tt.wantErr) })
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // fullResourceCaddyfile uses every subdirective once (rules with path matchers: named
@@ -157,24 +156,7 @@ func TestResourceUnmarshalCaddyfile(t *testing.T) {
 		{name: "header_up twice", input: block("header_up X-User a\n header_up X-User b"), wantErr: `header_up "X-User": set twice`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var h ResourceHandler
-			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error: %v", err)
-			}
-			got, err := json.Marshal(&h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			assertJSONEqual(t, got, []byte(tt.want))
-		})
+		t.Run(tt.name, func(t *testing.T) { checkCaddyfile[ResourceHandler](t, tt.input, tt.want, tt.wantErr) })
 	}
 }
 

@@ -2,9 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,15 +15,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/go-jose/go-jose/v4"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore"
-	"github.com/caddy-oauth/caddy-oauth/dpop"
+	"github.com/caddy-oauth/caddy-oauth/dpop/dpoptest"
 )
 
 const gatewaySecret = "Gw4Ay7Tq1Mz9Xc2Vb5Nl8Kj3Hf6Dg0Sa4Pe7Ro1Ui9Y"
@@ -547,37 +542,18 @@ func getWithToken(t *testing.T, u, token string) (int, string) {
 
 // dpopProver signs DPoP proofs with one key, for tests against a real Caddy.
 type dpopProver struct {
-	t      *testing.T
-	signer jose.Signer
+	t *testing.T
+	*dpoptest.Key
 }
 
 func newDPoPProver(t *testing.T) *dpopProver {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := (&jose.SignerOptions{}).WithType("dpop+jwt").WithHeader("jwk", jose.JSONWebKey{Key: &priv.PublicKey})
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dpopProver{t, signer}
+	return &dpopProver{t, dpoptest.NewKey(t)}
 }
 
 // proof returns a fresh proof for method and htu; with an access token, its ath too.
 func (p *dpopProver) proof(method, htu, accessToken string) string {
-	claims := map[string]any{"jti": rand.Text(), "htm": method, "htu": htu, "iat": time.Now().Unix()}
-	if accessToken != "" {
-		claims["ath"] = dpop.AccessTokenHash(accessToken)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := p.signer.Sign(payload)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	s, _ := jws.CompactSerialize()
-	return s
+	return p.ProofWith(p.t, method, htu, dpoptest.Options{AccessToken: accessToken})
 }
 
 // token obtains a DPoP-bound client_credentials token for resource.

@@ -1,12 +1,10 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // TestSharedSignalsCaddyfile: the shared_signals subdirective parses to its JSON, and the
@@ -27,24 +25,7 @@ func TestSharedSignalsCaddyfile(t *testing.T) {
 		{name: "twice", input: head + " shared_signals off\n shared_signals off\n}", wantErr: "shared_signals: declared twice"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var h Handler
-			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error: %v", err)
-			}
-			got, err := json.Marshal(&h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			assertJSONEqual(t, got, []byte(tt.want))
-		})
+		t.Run(tt.name, func(t *testing.T) { checkCaddyfile[Handler](t, tt.input, tt.want, tt.wantErr) })
 	}
 }
 

@@ -1,6 +1,5 @@
-# Shell helpers shared by the scripts that start Caddy on loopback (test/interop/run.sh,
-# test/browser/run.sh, bench/run.sh, bench/gateway.sh). Source it; it defines functions and
-# variables only.
+# Shell helpers shared by the scripts that start Caddy on loopback (test/*/run.sh, examples/*/run.sh,
+# bench/*.sh). Source it; it defines functions and variables only.
 
 # Ports handed out so far in this run, space-separated.
 taken_ports=" "
@@ -22,6 +21,53 @@ take_port() {
 	done
 	echo "no free loopback port found" >&2
 	return 1
+}
+
+# Every script that starts servers in a temp dir ends the same way, however it exits: stop the
+# servers, show the end of their logs if it failed, remove the temp dir, keep the exit status.
+#
+#   tmp="$(mktemp -d …)"; cleanup_on_exit "$tmp" 100    # show the last 100 lines of each log
+#   "$caddy" run … >"$tmp/caddy.log" 2>&1 & track_pid $!
+#
+# Logs are the files named *.log anywhere under the temp dir.
+tracked_pids=()
+cleanup_dir=""
+cleanup_log_lines=100
+
+cleanup_on_exit() {
+	cleanup_dir="$1"
+	cleanup_log_lines="${2:-100}"
+	trap _cleanup_on_exit EXIT
+	trap 'exit 130' INT TERM
+}
+
+# track_pid PID: stop PID when the script exits.
+track_pid() { tracked_pids+=("$1"); }
+
+# stop_tracked_pids stops every tracked process now (a script that restarts its servers).
+stop_tracked_pids() {
+	local pid
+	for pid in "${tracked_pids[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
+	tracked_pids=()
+}
+
+_cleanup_on_exit() {
+	local status=$? log
+	stop_tracked_pids
+	if ((status != 0)) && [[ -n "$cleanup_dir" ]]; then
+		while IFS= read -r log; do
+			[[ -s "$log" ]] || continue
+			echo "--- ${log#"$cleanup_dir"/} (last $cleanup_log_lines lines) ---" >&2
+			tail -n "$cleanup_log_lines" "$log" >&2
+		done < <(find "$cleanup_dir" -type f -name '*.log' 2>/dev/null | sort)
+	fi
+	[[ -n "$cleanup_dir" ]] && rm -rf "$cleanup_dir"
+	exit "$status"
 }
 
 # random_secret prints 256 random bits as hex.

@@ -14,23 +14,7 @@ source "$here/../../scripts/lib.sh"
 need_debian_packages curl:curl jq:jq
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-revocation-example.XXXXXX")"
-pids=()
-cleanup() {
-	local status=$? pid
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	if ((status != 0)); then
-		for log in "$tmp"/*.log; do
-			[[ -s "$log" ]] && { echo "--- $(basename "$log") (last 20 lines) ---" >&2; tail -n 20 "$log" >&2; }
-		done
-	fi
-	rm -rf "$tmp"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+cleanup_on_exit "$tmp" 20
 
 use_caddy "$tmp"
 take_port AS_PORT
@@ -41,11 +25,11 @@ OAUTH_MASTER_KEY="$(random_secret)" GATEWAY_SECRET="$(random_secret)" REPORTS_SE
 run() {
 	mkdir -p "$tmp/$1"
 	XDG_DATA_HOME="$tmp/$1" XDG_CONFIG_HOME="$tmp/$1" "$caddy" run --config "$2" --adapter caddyfile >"$tmp/$1.log" 2>&1 &
-	pids+=("$!")
+	track_pid "$!"
 }
 
 run as "$here/as.Caddyfile"
-wait_for_url "http://127.0.0.1:$AS_PORT/.well-known/ssf-configuration" "${pids[0]}"
+wait_for_url "http://127.0.0.1:$AS_PORT/.well-known/ssf-configuration" "${tracked_pids[0]}"
 gateways=()
 for i in 1 2 3; do
 	take_port GATEWAY_PORT

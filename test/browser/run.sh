@@ -19,23 +19,8 @@ artifacts="$here/artifacts"
 # Every screenshot the suite must leave behind.
 screenshots=(login login-error consent logout signed-out error frontchannel-logout frontchannel-signed-out)
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-browser.XXXXXX")"
-caddy_pid=""
+cleanup_on_exit "$tmp" 200
 
-cleanup() {
-	local status=$?
-	if [[ -n "$caddy_pid" ]] && kill -0 "$caddy_pid" 2>/dev/null; then
-		kill "$caddy_pid" 2>/dev/null || true
-		wait "$caddy_pid" 2>/dev/null || true
-	fi
-	if ((status != 0)) && [[ -s "$tmp/caddy.log" ]]; then
-		echo "--- caddy.log (last 200 lines) ---" >&2
-		tail -n 200 "$tmp/caddy.log" >&2
-	fi
-	rm -rf "$tmp"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 BROWSER_CHROMIUM="$("$root/scripts/chromium.sh")"
 export BROWSER_CHROMIUM
@@ -68,6 +53,7 @@ mkdir -p "$artifacts" "$tmp/xdg-data" "$tmp/xdg-config"
 XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/xdg-config" \
 	"$caddy" run --config "$here/Caddyfile" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
 caddy_pid=$!
+track_pid "$caddy_pid"
 
 echo "waiting for $BROWSER_ISSUER ..."
 for i in $(seq 1 150); do

@@ -17,23 +17,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-readme.XXXXXX")"
-caddy_pid=""
+cleanup_on_exit "$tmp" 100
 
-cleanup() {
-	local status=$?
-	if [[ -n "$caddy_pid" ]] && kill -0 "$caddy_pid" 2>/dev/null; then
-		kill "$caddy_pid" 2>/dev/null || true
-		wait "$caddy_pid" 2>/dev/null || true
-	fi
-	if ((status != 0)) && [[ -s "$tmp/caddy.log" ]]; then
-		echo "--- caddy.log (last 100 lines) ---" >&2
-		tail -n 100 "$tmp/caddy.log" >&2
-	fi
-	rm -rf "$tmp"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # The README lists these as what its examples need; install them like the other test tools.
 need_debian_packages curl:curl jq:jq openssl:openssl
@@ -52,6 +37,7 @@ mkdir -p "$tmp/xdg-data" "$tmp/xdg-config" "$tmp/work"
 XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/xdg-config" \
 	"$caddy" run --config "$tmp/Caddyfile" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
 caddy_pid=$!
+track_pid "$caddy_pid"
 wait_for_url "http://127.0.0.1:$port/.well-known/oauth-authorization-server" "$caddy_pid"
 wait_for_url "http://127.0.0.1:$upstream_port/" "$caddy_pid"
 
