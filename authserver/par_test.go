@@ -1,6 +1,9 @@
 package authserver
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -230,7 +233,7 @@ func TestPARRefusedPushSpendsNothing(t *testing.T) {
 // TestPARClientAuthMethods: the PAR endpoint accepts the token endpoint's methods:
 // client_secret_post, private_key_jwt (aud: the issuer) and none for public clients.
 func TestPARClientAuthMethods(t *testing.T) {
-	key := newDPoPKey(t) // an ES256 key pair serves as the client's assertion key too
+	key := newAssertionKey(t)
 	jwks := publicJWKS(t, key)
 	ts := newFlowServer(t, func(c *Config) {
 		c.Clients = append(c.Clients,
@@ -247,7 +250,7 @@ func TestPARClientAuthMethods(t *testing.T) {
 	post.Set("client_secret", webSecret)
 	pk := base("pkjwt")
 	pk.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-	pk.Set("client_assertion", signAssertion(t, key.priv, "k1", "pkjwt", time.Unix(ts.now.Load(), 0)))
+	pk.Set("client_assertion", signAssertion(t, key, "k1", "pkjwt", time.Unix(ts.now.Load(), 0)))
 	spa := pushParams(url.Values{"client_id": {"spa"}, "redirect_uri": {spaRedirect}, "scope": {"openid"}})
 	for name, form := range map[string]url.Values{"client_secret_post": post, "private_key_jwt": pk, "none": spa} {
 		t.Run(name, func(t *testing.T) {
@@ -413,12 +416,111 @@ func TestPARRaceOneWinner(t *testing.T) {
 	}
 }
 
-// publicJWKS is the JWK Set (kid k1) of key's public half, as a client registers it.
-func publicJWKS(t *testing.T, key dpopKey) string {
+// newAssertionKey is a client's ES256 key for private_key_jwt.
+func newAssertionKey(t *testing.T) *ecdsa.PrivateKey {
 	t.Helper()
-	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.priv.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// publicJWKS is the JWK Set (kid k1) of key's public half, as a client registers it.
+func publicJWKS(t *testing.T, key *ecdsa.PrivateKey) string {
+	t.Helper()
+	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(set)
+}
+
+// TestPARDPoPBoundFlow: a public client pushes with a DPoP proof; the code is bound to the
+// proof's key (dpop_jkt, RFC 9449 §10.1), so only that key redeems it, and the access token
+// is DPoP-bound.
+func TestPARDPoPBoundFlow(t *testing.T) {
+	ts := newFlowServer(t, nil)
+	key, thief := newDPoPKey(t), newDPoPKey(t)
+	push := func() string {
+		form := pushParams(url.Values{"client_id": {"spa"}, "redirect_uri": {spaRedirect}, "scope": {"openid read"}})
+		res := ts.push("", "", form, key.proof(t, http.MethodPost, testIssuer+"/par", ""))
+		if res.status != http.StatusCreated {
+			t.Fatalf("push: %d %s", res.status, res.raw)
+		}
+		return res.body["request_uri"].(string)
+	}
+	redeem := func(code string, k dpopKey) response {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {"spa"},
+			"redirect_uri": {spaRedirect}, "code_verifier": {testVerifier}}
+		return ts.doDPoP(http.MethodPost, "/token", form, k.proof(t, http.MethodPost, testIssuer+"/token", ""))
+	}
+	br := ts.browser()
+	cb := br.signIn(parAuthURL("spa", push(), url.Values{"redirect_uri": {spaRedirect}}))
+	if res := redeem(cb.Get("code"), thief); res.status != http.StatusBadRequest || res.body["error"] != "invalid_grant" {
+		t.Fatalf("code redeemed with another key: %d %s", res.status, res.raw)
+	}
+	cb = br.signIn(parAuthURL("spa", push(), url.Values{"redirect_uri": {spaRedirect}}))
+	res := redeem(cb.Get("code"), key)
+	if res.status != http.StatusOK || res.body["token_type"] != "DPoP" {
+		t.Fatalf("redeem with the pushed key: %d %s", res.status, res.raw)
+	}
+	claims := jwtClaims(t, res.body["access_token"].(string))
+	if cnf, _ := claims["cnf"].(map[string]any); cnf["jkt"] != key.jkt {
+		t.Errorf("cnf = %v, want jkt %s", claims["cnf"], key.jkt)
+	}
+}
+
+// TestPARDPoPNonce: with server nonces on, a push without one gets use_dpop_nonce and the
+// nonce to retry with (RFC 9449 §8).
+func TestPARDPoPNonce(t *testing.T) {
+	ts := newFlowServer(t, func(c *Config) { c.DPoPNonceSecret = "Nn5Qz8Wx2Lc7Vb4Km1Hj6Gf3Ds9Ap0Oi5Uy8Tr2Ee7Ww" })
+	key := newDPoPKey(t)
+	res := ts.push("web", webSecret, pushParams(nil), key.proof(t, http.MethodPost, testIssuer+"/par", ""))
+	nonce := res.header.Get("DPoP-Nonce")
+	if res.status != http.StatusBadRequest || res.body["error"] != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("push without a nonce: %d %v %s, want 400 use_dpop_nonce with DPoP-Nonce", res.status, res.header, res.raw)
+	}
+	res = ts.push("web", webSecret, pushParams(nil), key.proof(t, http.MethodPost, testIssuer+"/par", nonce))
+	if res.status != http.StatusCreated {
+		t.Fatalf("push with the nonce: %d %s", res.status, res.raw)
+	}
+}
+
+// TestPARProfileRequiresRedirectURI: under FAPI 2.0 a push must name its redirect_uri
+// (profile.Policy.RequireRedirectURIInPAR); the same push from a client without the profile
+// may rely on its one registered redirect URI.
+func TestPARProfileRequiresRedirectURI(t *testing.T) {
+	key := newAssertionKey(t)
+	const redirect = "https://fapi.example.test/cb"
+	fapiClient := func(id, prof string) ClientConfig {
+		return ClientConfig{ID: id, TokenEndpointAuthMethod: "private_key_jwt", TokenEndpointAuthSigningAlg: "ES256",
+			JWKS: publicJWKS(t, key), GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{redirect},
+			Security: store.ClientSecurity{Profile: prof}}
+	}
+	ts := newFlowServer(t, func(c *Config) {
+		c.Clients = append(c.Clients, fapiClient("fapi", "fapi2"), fapiClient("plain", ""))
+	})
+	dpopKey := newDPoPKey(t)
+	push := func(client string, withRedirect bool) response {
+		form := url.Values{
+			"client_id": {client}, "response_type": {"code"}, "state": {"s"},
+			"code_challenge": {s256(testVerifier)}, "code_challenge_method": {"S256"},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+			"client_assertion":      {signAssertion(t, key, "k1", client, time.Unix(ts.now.Load(), 0))},
+		}
+		if withRedirect {
+			form.Set("redirect_uri", redirect)
+		}
+		return ts.push("", "", form, dpopKey.proof(t, http.MethodPost, testIssuer+"/par", ""))
+	}
+	if res := push("fapi", false); res.status != http.StatusBadRequest || res.body["error"] != "invalid_request" {
+		t.Fatalf("FAPI push without redirect_uri: %d %s, want 400 invalid_request", res.status, res.raw)
+	}
+	if res := push("plain", false); res.status != http.StatusCreated {
+		t.Fatalf("push without redirect_uri and without a profile: %d %s", res.status, res.raw)
+	}
+	if res := push("fapi", true); res.status != http.StatusCreated {
+		t.Fatalf("FAPI push with redirect_uri: %d %s", res.status, res.raw)
+	}
 }
