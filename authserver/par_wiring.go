@@ -92,9 +92,10 @@ func (c parCore) ReadForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 	return r.PostForm, nil
 }
 
-// AuthenticateClient accepts every method the token endpoint accepts (RFC 9126 §2).
+// AuthenticateClient accepts every method the token endpoint accepts (RFC 9126 §2:
+// clientAuthMethods gives /par the token endpoint's list).
 func (c parCore) AuthenticateClient(r *http.Request) (*store.Client, error) {
-	return c.s.auth.Authenticate(r, c.s.endpoint(pathPAR), clientAuthMethods(pathToken))
+	return c.s.authenticateClient(r, pathPAR)
 }
 
 func (c parCore) DPoPProof(r *http.Request) (*dpop.Proof, error) {
