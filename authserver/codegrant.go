@@ -92,8 +92,10 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, r *http.Request, cl
 		ExpiresAt: s.now().Add(s.grantTTL(ctx, c.Resources)),
 	}
 	if client.TokenEndpointAuthMethod == "none" {
-		// RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key.
+		// RFC 9449 §5 and RFC 8705 §4: a public client's refresh tokens are bound to its
+		// DPoP key and its TLS client certificate.
 		g.JKT = jkt
+		g.X5TS256 = s.tokenCertBinding(r, client)
 	}
 	if err := s.st.CreateGrant(ctx, g); errors.Is(err, store.ErrConflict) {
 		// The code's own client replayed it between ConsumeAuthorizationCode and here, leaving
@@ -207,6 +209,7 @@ func (s *Server) issueUserTokens(ctx context.Context, r *http.Request, client *s
 		resource:  res,
 		scopes:    accessScopes(scopes, res),
 		jkt:       jkt,
+		x5t:       s.tokenCertBinding(r, client),
 		grantID:   g.ID,
 		sessionID: g.SessionID,
 		userinfo:  openid,

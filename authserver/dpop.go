@@ -59,7 +59,7 @@ func (s *Server) endpointProof(r *http.Request, path string, required bool) (*dp
 	case len(proofs) > 1:
 		return nil, oautherr.New(oautherr.InvalidDPoPProof, "send exactly one DPoP header")
 	}
-	proof, err := s.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: s.endpoint(path)})
+	proof, err := s.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: s.requestEndpoint(r, path)})
 	if err != nil {
 		return nil, s.dpopError(err)
 	}

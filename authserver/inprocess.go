@@ -78,6 +78,7 @@ func (s *Server) ActiveAccessToken(ctx context.Context, token string) (*AccessTo
 		ExpiresAt: time.Unix(info.expiresAt, 0),
 		JTI:       info.jti,
 		JKT:       info.jkt,
+		X5TS256:   info.x5t,
 		Claims:    claims,
 	}, nil
 }

@@ -32,6 +32,7 @@ type tokenInfo struct {
 	expiresAt  int64
 	jti        string
 	jkt        string
+	x5t        string         // cnf.x5t#S256 (RFC 8705 §3)
 	grantID    string         // the grant the token was issued under (grant_id), if any
 	sessionID  string         // the grant's login session (sid), if any
 	extra      map[string]any // claims beyond the registered ones, shown by introspection
@@ -195,6 +196,7 @@ func (s *Server) parseJWT(token string) *tokenInfo {
 	}
 	if cnf, ok := claims["cnf"].(map[string]any); ok {
 		info.jkt, _ = cnf["jkt"].(string)
+		info.x5t, _ = cnf["x5t#S256"].(string)
 	}
 	info.grantID, _ = claims["grant_id"].(string)
 	info.sessionID, _ = claims["sid"].(string)
@@ -254,6 +256,7 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 		issuedAt:   t.IssuedAt.Unix(),
 		expiresAt:  t.ExpiresAt.Unix(),
 		jkt:        t.JKT,
+		x5t:        t.X5TS256,
 		grantID:    t.GrantID,
 		sessionID:  sessionID,
 		extra:      t.Extra,
@@ -367,9 +370,11 @@ func (s *Server) introspectAccessToken(ctx context.Context, caller *store.Client
 		out["jti"] = info.jti
 	}
 	maps.Copy(out, info.matchClaims())
+	if cnf := info.confirmation(); cnf != nil {
+		out["cnf"] = cnf
+	}
 	if info.jkt != "" {
 		out["token_type"] = "DPoP"
-		out["cnf"] = map[string]string{"jkt": info.jkt}
 	}
 	return out, nil
 }

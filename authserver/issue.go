@@ -26,6 +26,9 @@ type accessTokenRequest struct {
 	scopes   []string
 	// jkt binds the token to a DPoP key (RFC 9449 §6); empty for a Bearer token.
 	jkt string
+	// x5t binds the token to a TLS client certificate (RFC 8705 §3, its x5t#S256); empty
+	// when unbound. Both bindings may be set: the token then needs both.
+	x5t string
 	// grantID names the user grant the token belongs to (empty for client credentials):
 	// revoking the grant revokes the token.
 	grantID string
@@ -81,7 +84,8 @@ func (a audience) MarshalJSON() ([]byte, error) {
 
 // confirmation is the RFC 7800 cnf claim.
 type confirmation struct {
-	JKT string `json:"jkt,omitempty"`
+	JKT     string `json:"jkt,omitempty"`
+	X5TS256 string `json:"x5t#S256,omitempty"`
 }
 
 // newTokenValue returns 256 random bits, base64url: the value of opaque tokens.
@@ -156,6 +160,7 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 			Audience:   aud,
 			Scope:      scope,
 			JKT:        req.jkt,
+			X5TS256:    req.x5t,
 			GrantID:    req.grantID,
 			Extra:      req.resource.CustomClaims,
 			IssuedAt:   now,
@@ -180,8 +185,8 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 		GrantID:  req.grantID,
 		SID:      req.sessionID,
 	}
-	if req.jkt != "" {
-		claims.Cnf = &confirmation{JKT: req.jkt}
+	if req.jkt != "" || req.x5t != "" {
+		claims.Cnf = &confirmation{JKT: req.jkt, X5TS256: req.x5t}
 	}
 	base, err := json.Marshal(claims)
 	if err != nil {

@@ -142,6 +142,9 @@ func (s *Server) refreshProof(r *http.Request, client *store.Client, g *store.Gr
 	if g.JKT != "" && proofJKT(proof) != g.JKT {
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token is bound to another DPoP key")
 	}
+	if err := s.checkRefreshCertificate(r, g); err != nil {
+		return nil, err
+	}
 	return proof, nil
 }
 

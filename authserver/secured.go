@@ -28,7 +28,7 @@ func (c *Config) securedDefaults() error {
 	if err := c.RequestObjects.withDefaults(); err != nil {
 		return err
 	}
-	return c.MTLS.withDefaults()
+	return c.MTLS.withDefaults(c.Issuer)
 }
 
 // policy is the security profile's demands on client (its own profile, else the server's).

@@ -200,6 +200,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		Now:             deps.Now,
 
 		EndpointAudience: cfg.ClientAssertionEndpointAudience,
+
+		ClientCertificate: deps.ClientCertificate,
+		TrustedCAs:        cfg.MTLS.trustedCAs,
 	}
 	if err := s.setupDPoP(); err != nil {
 		return nil, err

@@ -53,6 +53,9 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if !slices.Contains(client.GrantTypes, grantType) {
 		return nil, oautherr.New(oautherr.UnauthorizedClient, "the client is not allowed to use this grant_type")
 	}
+	if err := s.requireBindingCertificate(r, client); err != nil {
+		return nil, err
+	}
 	return grant(ctx, r, client)
 }
 
@@ -177,7 +180,8 @@ func (s *Server) clientCredentials(ctx context.Context, r *http.Request, client 
 	if err := s.recordTokenProof(ctx, proof); err != nil {
 		return nil, err
 	}
-	return s.issueAccessToken(ctx, accessTokenRequest{client: client, subject: client.ID, resource: res, scopes: scopes, jkt: proofJKT(proof)})
+	return s.issueAccessToken(ctx, accessTokenRequest{client: client, subject: client.ID, resource: res, scopes: scopes,
+		jkt: proofJKT(proof), x5t: s.tokenCertBinding(r, client)})
 }
 
 // writeJSON sends v with the no-store headers every token-bearing response needs.

@@ -44,6 +44,9 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) (map[string]an
 	if info == nil || !slices.Contains(info.audience, s.endpoint(pathUserinfo)) {
 		return nil, s.tokenChallenge(scheme, oautherr.InvalidToken, "the access token is invalid, expired, revoked or not meant for userinfo", http.StatusUnauthorized)
 	}
+	if err := s.userinfoCertificate(r, scheme, info); err != nil {
+		return nil, err
+	}
 	if err := s.userinfoDPoP(r, scheme, token, info); err != nil {
 		return nil, err
 	}
@@ -164,7 +167,7 @@ func (s *Server) userinfoDPoP(r *http.Request, scheme, token string, info *token
 	if len(proofs) != 1 {
 		return s.tokenChallenge("DPoP", oautherr.InvalidDPoPProof, "send exactly one DPoP proof", http.StatusUnauthorized)
 	}
-	proof, err := s.dpop.Verify(r.Context(), proofs[0], dpop.Request{Method: r.Method, URL: s.endpoint(pathUserinfo), AccessToken: token})
+	proof, err := s.dpop.Verify(r.Context(), proofs[0], dpop.Request{Method: r.Method, URL: s.requestEndpoint(r, pathUserinfo), AccessToken: token})
 	if err != nil {
 		var de *dpop.Error
 		if errors.As(err, &de) {

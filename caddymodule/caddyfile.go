@@ -123,6 +123,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        max_age <duration>
 //	        workers <n>
 //	    }
+//	    mtls {
+//	        endpoint_aliases <url>
+//	        client_certificate_header <name>
+//	        trusted_ca <pem file...>
+//	    }
 //	    registration {
 //	        policy off|initial_access_token|open
 //	        initial_access_token <token>
@@ -243,6 +248,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err("backchannel_logout: declared twice")
 			}
 			h.BackchannelLogout, err = parseBackchannelLogout(d)
+		case "mtls":
+			if h.MTLS != nil {
+				return d.Err("mtls: declared twice")
+			}
+			h.MTLS, err = parseMTLS(d)
 		case "registration":
 			if h.Registration != nil {
 				return d.Err("registration: declared twice")

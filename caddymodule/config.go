@@ -178,6 +178,9 @@ func (h *Handler) Validate() error {
 			return fmt.Errorf("template_dir %q: not a directory", h.TemplateDir)
 		}
 	}
+	if err := h.MTLS.validate(); err != nil {
+		return err
+	}
 	// Placeholders stay unresolved here: they only have values at run time.
 	cfg, err := h.authConfig(nil)
 	if err != nil {
@@ -231,6 +234,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		ClientIDMetadataDocuments:       h.ClientIDMetadataDocuments.config(),
 		PAR:                             h.PushedAuthorizationRequests.config(),
 		BackchannelLogout:               h.BackchannelLogout.config(),
+		MTLS:                            h.MTLS.config(),
 	}
 	h.applyLoginLimits(&cfg)
 	for _, a := range h.Accounts {

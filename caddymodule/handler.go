@@ -72,6 +72,9 @@ type Handler struct {
 	// link changes made by another instance and drops its lookup caches when there are some
 	// (default 2s): the longest such a change takes to apply here.
 	CacheSyncInterval caddy.Duration `json:"cache_sync_interval,omitempty"`
+	// MTLS configures mutual-TLS client authentication and certificate-bound tokens (RFC
+	// 8705): endpoint aliases, the trusted proxy's certificate header and trusted CAs.
+	MTLS *MTLS `json:"mtls,omitempty"`
 	// Registration is the dynamic client registration policy (RFC 7591/7592); off when nil.
 	Registration *Registration `json:"registration,omitempty"`
 	// BackchannelLogout tunes the delivery of back-channel logout tokens (defaults when nil).
@@ -173,6 +176,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Store: st, Sealer: seal, Logger: h.logger, DPoPReplay: guard,
 		LoginLimiter: limiter,
 		ClientIP:     clientIP,
+
+		ClientCertificate: clientCertificateSource(h.MTLS.header()),
 	})
 	if err != nil {
 		return err

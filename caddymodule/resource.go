@@ -80,6 +80,10 @@ type ResourceHandler struct {
 	// scheme and Host, and only a Host listed here: a request for any other gets
 	// invalid_dpop_proof. The Caddyfile fills it from the site's addresses.
 	Hosts []string `json:"hosts,omitempty"`
+	// ClientCertificateHeader is the header a trusted proxy (the server's trusted_proxies)
+	// forwards the client certificate in, against which certificate-bound tokens are checked
+	// (RFC 9440 or nginx's escaped PEM; default Client-Cert). Other peers' headers are ignored.
+	ClientCertificateHeader string `json:"client_certificate_header,omitempty"`
 	// KeepCredentials forwards Authorization and DPoP upstream; by default they are removed.
 	KeepCredentials bool `json:"keep_credentials,omitempty"`
 	// Scopes and Claims are required on every request; a claim passes when it has one of
@@ -223,6 +227,7 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 	h.base.RequireDPoP = h.RequireDPoP
 	h.base.DPoP = verifier
 	h.base.Origin = h.requestOrigin
+	h.base.ClientCertificate = clientCertificateSource(h.clientCertificateHeader())
 	h.base.ScopesSupported = h.scopesSupported()
 	return nil
 }

@@ -139,6 +139,7 @@ type matcherTokenFunc func() (caddy.ModuleMap, bool, error)
 //	    dpop_replay_redis <url>
 //	    external_url <origin>
 //	    hosts <host[:port]...>
+//	    client_certificate_header <name>
 //	    keep_credentials [true|false]
 //	    scopes <scope...>
 //	    claim <name> <value...>
@@ -214,6 +215,10 @@ func (h *ResourceHandler) unmarshal(d *caddyfile.Dispenser, matcherToken matcher
 				return d.ArgErr()
 			}
 			h.Hosts = append(h.Hosts, args...)
+		case "client_certificate_header":
+			if h.ClientCertificateHeader, err = oneArg(d); err == nil {
+				err = checkHeaderName("client_certificate_header", h.ClientCertificateHeader)
+			}
 		case "keep_credentials":
 			h.KeepCredentials, err = boolArg(d)
 		case "scopes":

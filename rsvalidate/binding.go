@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -62,16 +63,27 @@ func dpopTokenError(desc string, cause error) *Error {
 	return e
 }
 
+// clientCertificate is the request's TLS client certificate (Config.ClientCertificate), or nil.
+func (v *Validator) clientCertificate(r *http.Request) *x509.Certificate {
+	if v.cfg.ClientCertificate != nil {
+		return v.cfg.ClientCertificate(r)
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil
+	}
+	return r.TLS.PeerCertificates[0]
+}
+
 // checkCertBinding enforces RFC 8705 §3: a token with cnf.x5t#S256 is only good over a TLS
 // connection authenticated with that certificate.
-func checkCertBinding(r *http.Request, id *Identity) *Error {
+func checkCertBinding(cert *x509.Certificate, id *Identity) *Error {
 	if id.X5TS256 == "" {
 		return nil
 	}
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+	if cert == nil {
 		return invalidToken("certificate-bound access token requires the client certificate", nil)
 	}
-	sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+	sum := sha256.Sum256(cert.Raw)
 	var got [43]byte // base64url of 32 bytes, unpadded
 	base64.RawURLEncoding.Encode(got[:], sum[:])
 	if subtle.ConstantTimeCompare(got[:], []byte(id.X5TS256)) != 1 {

@@ -2,6 +2,7 @@ package rsvalidate
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,6 +47,11 @@ type Config struct {
 	// proof can then match). Required with DPoP: the Host header alone is the client's word,
 	// and would let a proof minted for another gateway of the resource pass here.
 	Origin func(r *http.Request) (origin string, ok bool)
+	// ClientCertificate returns the TLS client certificate of a request, against which a
+	// certificate-bound token (cnf.x5t#S256) is checked; nil means the connection's own
+	// (r.TLS.PeerCertificates[0]). Behind a TLS-terminating proxy it reads what the proxy
+	// forwarded, from trusted proxies only.
+	ClientCertificate func(r *http.Request) *x509.Certificate
 	// ResourceMetadataURL is the absolute URL of this resource's RFC 9728 document, for
 	// challenges.
 	ResourceMetadataURL string
@@ -184,7 +190,7 @@ func (v *Validator) Authenticate(r *http.Request) (*Identity, *Error) {
 		e = v.checkRevoked(cred.token, id)
 	}
 	if e == nil {
-		e = checkCertBinding(r, id)
+		e = checkCertBinding(v.clientCertificate(r), id)
 	}
 	if e == nil {
 		e = v.checkDPoP(r.Context(), r, cred, id)

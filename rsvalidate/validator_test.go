@@ -2,6 +2,7 @@ package rsvalidate
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net/http"
@@ -334,6 +335,18 @@ func TestAuthenticateDPoPAndMTLS(t *testing.T) {
 			return withTLSCert(req("Authorization", "Bearer "+mtls), []byte("other"))
 		}, status: 401, code: "invalid_token",
 			challenges: invalidBearer("client certificate does not match the token's binding")},
+		// Behind a TLS-terminating proxy the configured source says which certificate counts,
+		// not the connection's (which is the proxy's).
+		{name: "mTLS bound token, certificate from the configured source", cfg: func(c *Config) {
+			c.ClientCertificate = func(*http.Request) *x509.Certificate { return &x509.Certificate{Raw: certDER} }
+		}, req: func(*testing.T) *http.Request {
+			return withTLSCert(req("Authorization", "Bearer "+mtls), []byte("proxy"))
+		}},
+		{name: "mTLS bound token, configured source has none", cfg: func(c *Config) {
+			c.ClientCertificate = func(*http.Request) *x509.Certificate { return nil }
+		}, req: func(*testing.T) *http.Request { return withTLSCert(req("Authorization", "Bearer "+mtls), certDER) },
+			status: 401, code: "invalid_token",
+			challenges: invalidBearer("certificate-bound access token requires the client certificate")},
 	})
 }
 

@@ -1,10 +1,12 @@
 // Package clientauth authenticates OAuth clients at the token, introspection and revocation
 // endpoints: client_secret_basic, client_secret_post (RFC 6749 §2.3.1), client_secret_jwt and
-// private_key_jwt (RFC 7523, OpenID Connect Core §9) and none (public clients).
+// private_key_jwt (RFC 7523, OpenID Connect Core §9), none (public clients), and
+// tls_client_auth and self_signed_tls_client_auth (RFC 8705 §2).
 package clientauth
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -90,6 +92,13 @@ type Authenticator struct {
 	Skew time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ClientCertificate returns the TLS client certificate of a request (RFC 8705), nil when
+	// there is none; nil means the connection's own (ConnectionCertificate).
+	ClientCertificate func(*http.Request) *x509.Certificate
+	// TrustedCAs verifies tls_client_auth certificates whose chain the TLS handshake did not
+	// verify (forwarded by a trusted proxy, or on a connection that only requested one); nil:
+	// only certificates the handshake verified pass.
+	TrustedCAs *x509.CertPool
 
 	jwks jwksCache
 }
@@ -97,7 +106,8 @@ type Authenticator struct {
 // Methods returns the supported client authentication methods
 // (token_endpoint_auth_methods_supported).
 func Methods() []string {
-	return []string{MethodSecretBasic, MethodSecretPost, MethodSecretJWT, MethodPrivateKeyJWT, MethodNone}
+	return []string{MethodSecretBasic, MethodSecretPost, MethodSecretJWT, MethodPrivateKeyJWT,
+		MethodTLSClientAuth, MethodSelfSignedTLSClientAuth, MethodNone}
 }
 
 // credentials is what a request presented, before any lookup.
@@ -124,6 +134,12 @@ func (a *Authenticator) Authenticate(r *http.Request, endpointURL string, method
 	ctx := r.Context()
 	if cred.method == MethodSecretJWT || cred.method == MethodPrivateKeyJWT {
 		return a.authenticateAssertion(ctx, cred, endpointURL, methods)
+	}
+	if cred.method == MethodNone {
+		// A bare client_id with a TLS client certificate: the certificate is the credential.
+		if cert := a.certificate(r); cert != nil && slices.ContainsFunc(methods, IsCertificateMethod) {
+			return a.authenticateCertificate(r, cred, cert, methods)
+		}
 	}
 	if err := methodAccepted(methods, cred.method, cred.basic); err != nil {
 		return nil, err

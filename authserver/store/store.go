@@ -520,6 +520,9 @@ type Grant struct {
 	ACR       string
 	// JKT binds the grant's refresh tokens to a DPoP key (public clients, RFC 9449 §5).
 	JKT string
+	// X5TS256 binds the grant's refresh tokens to a TLS client certificate (public clients,
+	// RFC 8705 §4): its x5t#S256.
+	X5TS256 string
 	// Claims is the OIDC claims request parameter of the authorization (JSON) or "".
 	Claims    string
 	CreatedAt time.Time

@@ -10,7 +10,7 @@ const (
 	codeCols    = "hash, client_id, redirect_uri, subject, session_id, scopes, resources, nonce, " +
 		"auth_time, amr, acr, code_challenge, code_challenge_method, dpop_jkt, grant_id, created_at, expires_at, claims"
 	grantCols = "id, client_id, subject, session_id, scopes, resources, auth_time, amr, acr, jkt, " +
-		"created_at, expires_at, revoked, claims"
+		"created_at, expires_at, revoked, claims, x5t_s256"
 	refreshCols = "hash, grant_id, scopes, created_at, expires_at, used_at, response_sealed"
 )
 

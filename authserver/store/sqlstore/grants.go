@@ -100,7 +100,7 @@ func (s *Store) CreateGrant(ctx context.Context, g *store.Grant) error {
 	err = s.exec(ctx, s.stmts.createGrant, func(_ sql.Result, err error) error {
 		return s.writeErr("create grant", err)
 	}, id, g.ClientID, g.Subject, g.SessionID, jsonCols[0], jsonCols[1], toMillis(g.AuthTime),
-		jsonCols[2], g.ACR, g.JKT, toMillis(created), toMillis(g.ExpiresAt), g.Revoked, g.Claims)
+		jsonCols[2], g.ACR, g.JKT, toMillis(created), toMillis(g.ExpiresAt), g.Revoked, g.Claims, g.X5TS256)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func scanGrant(row scanner) (*store.Grant, error) {
 		authTime, created, expires int64
 	)
 	err := row.Scan(&g.ID, &g.ClientID, &g.Subject, &g.SessionID, &scopes, &resources, &authTime,
-		&amr, &g.ACR, &g.JKT, &created, &expires, &g.Revoked, &g.Claims)
+		&amr, &g.ACR, &g.JKT, &created, &expires, &g.Revoked, &g.Claims, &g.X5TS256)
 	if err != nil {
 		return nil, err
 	}

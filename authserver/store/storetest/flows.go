@@ -366,6 +366,7 @@ func newGrant(id, sessionID string, expiresAt time.Time) *store.Grant {
 		AMR:       []string{"pwd", "hwk"},
 		ACR:       "2",
 		JKT:       "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+		X5TS256:   "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2",
 		Claims:    `{"userinfo":{"name":{"essential":true}}}`,
 		CreatedAt: epoch,
 		ExpiresAt: expiresAt,
