@@ -78,7 +78,7 @@ func (s *Server) openJSON(v, ad string, out any) bool {
 
 // target is where the response to the request goes.
 func (a *authRequest) target() *responseTarget {
-	return &responseTarget{RedirectURI: a.RedirectURI, Mode: a.ResponseMode, State: a.State}
+	return &responseTarget{RedirectURI: a.RedirectURI, Mode: a.ResponseMode, State: a.State, ClientID: a.ClientID}
 }
 
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2).
@@ -279,10 +279,21 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, to *responseTar
 		params.Set("state", to.State)
 	}
 	params.Set("iss", s.cfg.Issuer)
+	mode, signed := jwtModeBase(to.Mode)
+	if signed {
+		// JARM §2.1: the parameters travel inside one signed JWT, the response parameter.
+		jwt, err := s.jarmResponse(r.Context(), to, params)
+		if err != nil {
+			s.log.Error("signing an authorization response (JARM) failed", zap.String("client_id", to.ClientID), zap.Error(err))
+			s.renderError(w, http.StatusInternalServerError, "Sign-in request failed", &oautherr.Error{Code: oautherr.ServerError, Description: "the server could not sign the response for this application"})
+			return
+		}
+		params = url.Values{"response": {jwt}}
+	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
-	switch to.Mode {
+	switch mode {
 	case modeFormPost:
 		page := ui.FormPostPage{Action: to.RedirectURI}
 		for _, name := range sortedKeys(params) {

@@ -70,6 +70,8 @@ type responseTarget struct {
 	RedirectURI string
 	Mode        string
 	State       string
+	// ClientID names the client a JWT response (JARM) is signed for.
+	ClientID string
 }
 
 // Response modes (OAuth 2.0 Multiple Response Types §2.1, Form Post Response Mode).
@@ -145,16 +147,21 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 	}
 
 	// From here on, errors go to the verified redirect URI.
-	to := &responseTarget{RedirectURI: req.RedirectURI, Mode: modeQuery, State: req.State}
+	to := &responseTarget{RedirectURI: req.RedirectURI, Mode: modeQuery, State: req.State, ClientID: client.ID}
 	fail := func(e *oautherr.Error) (*authRequest, *store.Client, *authError) {
 		return nil, nil, &authError{err: e, to: to}
 	}
 	switch mode := q.Get("response_mode"); mode {
 	case "", modeQuery:
-	case modeFragment, modeFormPost:
+	case modeFragment, modeFormPost, modeQueryJWT, modeFragmentJWT, modeFormPostJWT:
 		to.Mode = mode
+	case modeJWT:
+		to.Mode = modeQueryJWT // JARM §2.3.4: the default JWT mode of response_type code
 	default:
-		return fail(oautherr.Request("response_mode must be query, fragment or form_post"))
+		return fail(oautherr.Request("response_mode must be query, fragment, form_post, jwt, query.jwt, fragment.jwt or form_post.jwt"))
+	}
+	if _, signed := jwtModeBase(to.Mode); !signed && s.policy(client).RequireJWTResponse {
+		return fail(oautherr.Request("this client must ask for a JWT-secured authorization response (JARM): response_mode=jwt"))
 	}
 	req.ResponseMode = to.Mode
 	// securedParams has replaced request and request_uri by what they stand for: here they

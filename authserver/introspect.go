@@ -294,9 +294,13 @@ func (s *Server) mayIntrospect(ctx context.Context, caller *store.Client, info *
 
 // handleIntrospect is RFC 7662 token introspection.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	resp, err := s.introspect(r.Context(), w, r)
+	resp, caller, err := s.introspect(r.Context(), w, r)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if wantsIntrospectionJWT(r) {
+		s.writeIntrospectionJWT(w, r, caller, resp)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -308,20 +312,20 @@ var inactive = map[string]any{"active": false}
 // active token of that kind that caller may learn about.
 type introspector func(ctx context.Context, caller *store.Client, token string) (map[string]any, error)
 
-func (s *Server) introspect(ctx context.Context, w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+func (s *Server) introspect(ctx context.Context, w http.ResponseWriter, r *http.Request) (map[string]any, *store.Client, error) {
 	if err := parsePostForm(w, r); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	caller, err := s.authenticateClient(r, pathIntrospect)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	token := formValue(r.PostForm, "token")
 	if token == "" {
-		return nil, oautherr.Request("token is required")
+		return nil, nil, oautherr.Request("token is required")
 	}
 	if len(token) > maxTokenLen {
-		return inactive, nil
+		return inactive, caller, nil
 	}
 	// RFC 7662 §2.1: token_type_hint only says where to look first; a token of the other
 	// kind is still found, and an unknown hint is ignored.
@@ -331,10 +335,10 @@ func (s *Server) introspect(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	for _, kind := range order {
 		if resp, err := kind(ctx, caller, token); err != nil || resp != nil {
-			return resp, err
+			return resp, caller, err
 		}
 	}
-	return inactive, nil
+	return inactive, caller, nil
 }
 
 func (s *Server) introspectAccessToken(ctx context.Context, caller *store.Client, token string) (map[string]any, error) {

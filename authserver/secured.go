@@ -74,7 +74,7 @@ func outerTarget(client *store.Client, q url.Values) *responseTarget {
 	if uri == "" || !redirectURIMatches(client, uri) {
 		return nil
 	}
-	return &responseTarget{RedirectURI: uri, Mode: modeQuery, State: q.Get("state")}
+	return &responseTarget{RedirectURI: uri, Mode: modeQuery, State: q.Get("state"), ClientID: client.ID}
 }
 
 // resolveRequestObject replaces q by its request object's parameters when it has one, and

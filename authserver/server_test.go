@@ -240,7 +240,7 @@ func (ts *testServer) verifyJWT(token, wantAlg, wantTyp string) map[string]any {
 		ts.t.Fatalf("parse: %v", err)
 	}
 	hdr := jws.Signatures[0].Header
-	if hdr.ExtraHeaders["typ"] != wantTyp {
+	if typ, _ := hdr.ExtraHeaders["typ"].(string); typ != wantTyp { // "" wants no typ
 		ts.t.Errorf("typ = %v, want %s", hdr.ExtraHeaders["typ"], wantTyp)
 	}
 	keys := set.Key(hdr.KeyID)
