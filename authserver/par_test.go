@@ -524,3 +524,15 @@ func TestPARProfileRequiresRedirectURI(t *testing.T) {
 		t.Fatalf("FAPI push with redirect_uri: %d %s", res.status, res.raw)
 	}
 }
+
+// TestPARWithJARM: a pushed request's response_mode applies: the response comes back as a
+// signed JWT (JARM) carrying the pushed state.
+func TestPARWithJARM(t *testing.T) {
+	ts := newFlowServer(t, nil)
+	uri := ts.mustPush(url.Values{"response_mode": {modeQueryJWT}, "state": {"pushed"}})
+	p := ts.browser().authorizeUntilResponse(parAuthURL("web", uri, nil))
+	claims := ts.verifyJWT(jarmParam(t, p, modeQueryJWT), "RS256", "")
+	if claims["state"] != "pushed" || claims["aud"] != "web" || claims["code"] == nil {
+		t.Fatalf("claims = %v", claims)
+	}
+}
