@@ -536,3 +536,30 @@ func TestPARWithJARM(t *testing.T) {
 		t.Fatalf("claims = %v", claims)
 	}
 }
+
+// FuzzPAR pushes arbitrary bodies as the web client and as a public client: never a 5xx,
+// never a redirect, and a 201 only with a request_uri of ours.
+func FuzzPAR(f *testing.F) {
+	f.Add(pushParams(nil).Encode(), true)
+	f.Add(pushParams(url.Values{"request_uri": {"urn:x"}, "dpop_jkt": {"%%"}}).Encode(), true)
+	f.Add("client_id=spa&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%2Fspa%2Fcb&code_challenge=%00&request=a.b.c", false)
+	f.Add("claims=%7B%22id_token%22%3A1%7D&scope=%ff&resource=%", true)
+	ts := newFlowServer(f, nil)
+	f.Fuzz(func(t *testing.T, body string, confidential bool) {
+		req := httptest.NewRequest(http.MethodPost, testIssuer+"/par", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if confidential {
+			req.SetBasicAuth("web", webSecret)
+		}
+		rec := httptest.NewRecorder()
+		ts.srv.ServeHTTP(rec, req)
+		switch {
+		case rec.Code >= 500:
+			t.Fatalf("%q: %d %s", body, rec.Code, rec.Body.String())
+		case rec.Header().Get("Location") != "":
+			t.Fatalf("%q redirected", body)
+		case rec.Code == http.StatusCreated && !strings.Contains(rec.Body.String(), `"request_uri":"urn:ietf:params:oauth:request_uri:`):
+			t.Fatalf("%q: 201 without a request_uri: %s", body, rec.Body.String())
+		}
+	})
+}
