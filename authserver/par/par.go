@@ -176,6 +176,7 @@ func (e *Endpoint) store(ctx context.Context, client *store.Client, params url.V
 	if err != nil {
 		return nil, oautherr.Server(err)
 	}
+	e.Log.Debug("pushed authorization request stored", zap.String("client_id", client.ID), zap.Duration("ttl", e.TTL))
 	return &response{RequestURI: URNPrefix + ref, ExpiresIn: int64(e.TTL / time.Second)}, nil
 }
 
