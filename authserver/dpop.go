@@ -44,6 +44,12 @@ func (s *Server) setupDPoP() error {
 // anyone can send — never fill the replay store; and a use_dpop_nonce answer comes before
 // anything is spent, so the client retries with the same code (RFC 9449 §8).
 func (s *Server) tokenProof(r *http.Request, required bool) (*dpop.Proof, error) {
+	return s.endpointProof(r, pathToken, required)
+}
+
+// endpointProof checks, without consuming it, the DPoP proof of a request to the endpoint at
+// path (the token endpoint, or the PAR endpoint, RFC 9449 §10.1); nil when there is none.
+func (s *Server) endpointProof(r *http.Request, path string, required bool) (*dpop.Proof, error) {
 	proofs := r.Header.Values("DPoP")
 	switch {
 	case len(proofs) == 0 && required:
@@ -53,7 +59,7 @@ func (s *Server) tokenProof(r *http.Request, required bool) (*dpop.Proof, error)
 	case len(proofs) > 1:
 		return nil, oautherr.New(oautherr.InvalidDPoPProof, "send exactly one DPoP header")
 	}
-	proof, err := s.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: s.requestEndpoint(r, pathToken)})
+	proof, err := s.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: s.requestEndpoint(r, path)})
 	if err != nil {
 		return nil, s.dpopError(err)
 	}

@@ -367,7 +367,7 @@ func TestAuthorizeErrorsToClient(t *testing.T) {
 		{"bad id_token_hint", url.Values{"id_token_hint": {"a.b.c"}}, "", "invalid_request"},
 		{"bad dpop_jkt", url.Values{"dpop_jkt": {"short"}}, "", "invalid_request"},
 		{"request object", url.Values{"request": {"eyJ.e30."}}, "", "request_not_supported"},
-		{"request_uri", url.Values{"request_uri": {"urn:x"}}, "", "request_uri_not_supported"},
+		{"request_uri", url.Values{"request_uri": {"urn:x"}}, "", "invalid_request_uri"},
 		{"registration", url.Values{"registration": {"{}"}}, "", "registration_not_supported"},
 		{"prompt none without a session", url.Values{"prompt": {"none"}}, "", "login_required"},
 	}

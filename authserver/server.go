@@ -271,6 +271,7 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 		"/.well-known/oauth-authorization-server" + base: s.handleMetadata,
 		"/.well-known/openid-configuration" + base:       s.handleMetadata,
 	}
+	s.parRoutes(routes, base)
 	s.mounts = nil
 	if s.registration != nil {
 		// Browser apps (SPAs, MCP clients) register and manage themselves cross-origin.

@@ -192,7 +192,7 @@ func TestDiscoveryTellsTheTruth(t *testing.T) {
 			b["introspection_endpoint"] != testIssuer+"/introspect" || b["revocation_endpoint"] != testIssuer+"/revoke" {
 			t.Errorf("%s: wrong endpoints: %v", path, b)
 		}
-		for _, absent := range []string{"registration_endpoint", "pushed_authorization_request_endpoint", "device_authorization_endpoint"} {
+		for _, absent := range []string{"registration_endpoint", "device_authorization_endpoint"} {
 			if _, ok := b[absent]; ok {
 				t.Errorf("%s advertises %s, which is not served", path, absent)
 			}
@@ -205,7 +205,7 @@ func TestDiscoveryTellsTheTruth(t *testing.T) {
 		}
 		// Every advertised endpoint is actually served.
 		for _, k := range []string{"token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint",
-			"authorization_endpoint", "userinfo_endpoint", "end_session_endpoint"} {
+			"authorization_endpoint", "userinfo_endpoint", "end_session_endpoint", "pushed_authorization_request_endpoint"} {
 			if !ts.srv.OwnsPath(strings.TrimPrefix(b[k].(string), testIssuer)) {
 				t.Errorf("%s is advertised but not routed", k)
 			}

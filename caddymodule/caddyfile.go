@@ -53,6 +53,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        allowed_hosts <host...>
 //	        resources <identifier...>
 //	    }]
+//	    pushed_authorization_requests {
+//	        required [true|false]
+//	        ttl <duration>
+//	    }
 //	    dpop_algs <alg...>
 //	    dpop_nonce <secret>
 //	    dpop_replay_redis <url>
@@ -186,6 +190,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("client_id_metadata_documents: set twice")
 			}
 			h.ClientIDMetadataDocuments, err = parseClientIDMetadataDocuments(d)
+		case "pushed_authorization_requests":
+			if h.PushedAuthorizationRequests != nil {
+				return d.Errf("pushed_authorization_requests: set twice")
+			}
+			h.PushedAuthorizationRequests, err = parsePushedAuthorizationRequests(d)
 		case "dpop_algs":
 			h.DPoPAlgs, err = enumArgs(d, asymmetricAlgs)
 		case "dpop_nonce":

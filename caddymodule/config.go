@@ -233,6 +233,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		ClientAssertionEndpointAudience: h.ClientAssertionEndpointAudience,
 		OutboundAllowPrivate:            h.OutboundAllowPrivate,
 		ClientIDMetadataDocuments:       h.ClientIDMetadataDocuments.config(),
+		PAR:                             h.PushedAuthorizationRequests.config(),
 		BackchannelLogout:               h.BackchannelLogout.config(),
 		MTLS:                            h.MTLS.config(),
 	}

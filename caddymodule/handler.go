@@ -53,6 +53,8 @@ type Handler struct {
 	// ClientIDMetadataDocuments, when present, resolves client_ids that are https URLs by
 	// fetching the client's metadata document there (draft-ietf-oauth-client-id-metadata-document).
 	ClientIDMetadataDocuments *ClientIDMetadataDocuments `json:"client_id_metadata_documents,omitempty"`
+	// PushedAuthorizationRequests configures the PAR endpoint (RFC 9126; always on).
+	PushedAuthorizationRequests *PushedAuthorizationRequests `json:"pushed_authorization_requests,omitempty"`
 	// DPoPAlgs restricts the DPoP proof algorithms accepted at the token endpoint.
 	DPoPAlgs []string `json:"dpop_algs,omitempty"`
 	// DPoPNonce, when set, is the shared secret of stateless DPoP nonces (RFC 9449 §8) that

@@ -96,6 +96,7 @@ var expiredDeletes = []expiredDelete{
 	{deleteExpired("oauth_grants", "id", "expires_at"), 0},
 	{deleteExpired("oauth_initial_access_tokens", "id", "expires_at"), 0},
 	{deleteExpired("oauth_revocation_events", "seq", "expires_at"), 0},
+	{deleteExpired("oauth_pushed_requests", "hash", "expires_at"), 0},
 }
 
 // deleteExpired deletes rows of table whose column is at or before $1; key is the
@@ -191,6 +192,7 @@ type statements struct {
 	deleteExpired                                                         []*sql.Stmt
 	flowStmts                                                             // end-user flows, see flowqueries.go
 	backchannelStmts                                                      // see backchannelqueries.go
+	pushedRequestStmts                                                    // see pushedrequests.go
 }
 
 type stmtDef struct {
@@ -244,6 +246,7 @@ func (st *statements) defs() []stmtDef {
 	}
 	defs = append(defs, st.flowStmts.defs()...)
 	defs = append(defs, st.backchannelStmts.defs()...)
+	defs = append(defs, st.pushedRequestStmts.defs()...)
 	if st.deleteExpired == nil {
 		st.deleteExpired = make([]*sql.Stmt, len(expiredDeletes))
 	}
