@@ -294,7 +294,7 @@ func TestFAPIServerRules(t *testing.T) {
 		{"plain PKCE", "allow_plain_pkce must be off", func(c *Config) { c.AllowPlainPKCE = true }},
 		{"endpoint audience", "client_assertion_endpoint_audience must be off", func(c *Config) { c.ClientAssertionEndpointAudience = true }},
 		{"long codes", "code_ttl", func(c *Config) { c.CodeTTL = 2 * time.Minute }},
-		{"long request_uri", "request_uri lifetime", func(c *Config) { c.PAR.TTL = 10 * time.Minute }},
+		{"long request_uri", "pushed_authorization_requests ttl", func(c *Config) { c.PAR.TTL = 10 * time.Minute }},
 		{"no FAPI signing key", "signing_algs needs one of", func(c *Config) {
 			c.SigningAlgs, c.AccessTokenSigningAlg = []string{"RS256"}, "RS256"
 		}},

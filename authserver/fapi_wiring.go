@@ -31,8 +31,6 @@ func (c *Config) profileRules() error {
 		return fmt.Errorf("profile %s: client_assertion_endpoint_audience must be off (the issuer is the only aud of client assertions)", p.Name)
 	case c.CodeTTL > p.MaxCodeTTL:
 		return fmt.Errorf("profile %s: code_ttl %s is longer than %s", p.Name, c.CodeTTL, p.MaxCodeTTL)
-	case c.PAR.TTL >= profile.FAPI2MaxRequestURITTL:
-		return fmt.Errorf("profile %s: the request_uri lifetime must be under %s", p.Name, profile.FAPI2MaxRequestURITTL)
 	}
 	if !slices.ContainsFunc(c.SigningAlgs, p.AllowsAlg) {
 		return fmt.Errorf("profile %s: signing_algs needs one of %s", p.Name, strings.Join(p.SigningAlgs, ", "))

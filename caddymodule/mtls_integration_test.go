@@ -340,7 +340,7 @@ func TestMTLSBehindProxy(t *testing.T) {
 		if header != "" {
 			req.Header.Set("Client-Cert", header)
 		}
-		res, err := http.DefaultClient.Do(req)
+		res, err := client.Do(req) // no keep-alive: a reload resets old connections
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,7 +385,7 @@ func TestMTLSBehindProxy(t *testing.T) {
 		if use.header != "" {
 			req.Header.Set("X-SSL-Client-Cert", use.header)
 		}
-		res, err := http.DefaultClient.Do(req)
+		res, err := client.Do(req) // no keep-alive: a reload resets old connections
 		if err != nil {
 			t.Fatal(err)
 		}
