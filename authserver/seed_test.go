@@ -129,7 +129,7 @@ func TestClientConfigValidation(t *testing.T) {
 		{"private_key_jwt without keys", ClientConfig{ID: "c", TokenEndpointAuthMethod: "private_key_jwt"}, "jwks"},
 		{"public with secret", ClientConfig{ID: "c", Secret: svcSecret, TokenEndpointAuthMethod: "none"}, "takes no client secret"},
 		{"public client_credentials", ClientConfig{ID: "c", GrantTypes: []string{"client_credentials"}}, "cannot use client_credentials"},
-		{"unknown method", ClientConfig{ID: "c", Secret: svcSecret, TokenEndpointAuthMethod: "tls_client_auth"}, "not supported"},
+		{"unknown method", ClientConfig{ID: "c", Secret: svcSecret, TokenEndpointAuthMethod: "client_secret_magic"}, "not supported"},
 		{"typo grant", ClientConfig{ID: "c", Secret: svcSecret, GrantTypes: []string{"client_credential"}}, "unknown"},
 		{"both secrets", ClientConfig{ID: "c", Secret: svcSecret, SecretHash: "sha256$x"}, "not both"},
 		{"bad hash", ClientConfig{ID: "c", SecretHash: "md5$abc"}, "secret_hash"},

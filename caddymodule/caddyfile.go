@@ -418,6 +418,10 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 		case "frontchannel_logout_session_required":
 			c.FrontchannelLogoutSessionRequired, err = boolArg(d)
 		default:
+			if field, ok := securityField(&c.ClientSecurity, d.Val()); ok {
+				err = field(d)
+				break
+			}
 			return c, d.Errf("unknown client subdirective %q", d.Val())
 		}
 		if err != nil {

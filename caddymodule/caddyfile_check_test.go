@@ -49,3 +49,25 @@ func TestProfileCaddyfile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) { checkCaddyfile[Handler](t, tt.input, tt.want, tt.wantErr) })
 	}
 }
+
+func TestClientSecurityCaddyfile(t *testing.T) {
+	client := func(body string) string {
+		return "oauth_server {\n issuer https://a.example\n client c {\n" + body + "\n }\n}"
+	}
+	const jwks = "jwks `" + `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}` + "`"
+	tests := []struct{ name, input, want, wantErr string }{
+		{name: "mTLS client", input: client(" auth_method tls_client_auth\n tls_client_auth_subject_dn \"CN=client,O=Example\"\n tls_client_certificate_bound_access_tokens"),
+			want: `{"issuer":"https://a.example","clients":[{"client_id":"c","auth_method":"tls_client_auth","tls_client_auth_subject_dn":"CN=client,O=Example","tls_client_certificate_bound_access_tokens":true}]}`},
+		{name: "secured requests", input: client(" " + jwks + "\n require_pushed_authorization_requests\n require_signed_request_object\n request_object_signing_alg ES256\n authorization_signed_response_alg ES256\n profile fapi2"),
+			want: `{"issuer":"https://a.example","clients":[{"client_id":"c","jwks":{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]},"require_pushed_authorization_requests":true,"require_signed_request_object":true,"request_object_signing_alg":"ES256","authorization_signed_response_alg":"ES256","profile":"fapi2"}]}`},
+		{name: "flag set off", input: client(" " + jwks + "\n require_pushed_authorization_requests false"), want: `{"issuer":"https://a.example","clients":[{"client_id":"c","jwks":{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}}]}`},
+		{name: "two names for tls_client_auth", input: client(" auth_method tls_client_auth\n tls_client_auth_san_dns a.example\n tls_client_auth_san_email x@a.example"), wantErr: "needs exactly one of"},
+		{name: "profile with a secret", input: client(" secret s3cret-s3cret-s3cret-s3cret\n profile fapi2"), wantErr: "profile fapi2 allows only"},
+		{name: "unknown profile", input: client(" " + jwks + "\n profile fapi9"), wantErr: "profile"},
+		{name: "string field without a value", input: client(" request_object_signing_alg"), wantErr: "wrong argument count"},
+		{name: "still unknown", input: client(" tls_client_auth_san_phone 123"), wantErr: `unknown client subdirective "tls_client_auth_san_phone"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkCaddyfile[Handler](t, tt.input, tt.want, tt.wantErr) })
+	}
+}

@@ -273,7 +273,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "client without id", input: "oauth_server {\n issuer https://a.example\n client {\n name x\n }\n}", wantErr: "client_id: is required"},
 		{name: "client without id or block", input: "oauth_server {\n issuer https://a.example\n client\n}", wantErr: "client_id: is required"},
 		{name: "unknown client subdirective", input: "oauth_server {\n issuer https://a.example\n client c {\n password x\n }\n}", wantErr: `unknown client subdirective "password"`},
-		{name: "bad auth method", input: "oauth_server {\n issuer https://a.example\n client c {\n auth_method tls_client_auth\n }\n}", wantErr: `auth_method: unsupported value "tls_client_auth"`},
+		{name: "bad auth method", input: "oauth_server {\n issuer https://a.example\n client c {\n auth_method client_secret_magic\n }\n}", wantErr: `auth_method: unsupported value "client_secret_magic"`},
 		{name: "secret and hash", input: "oauth_server {\n issuer https://a.example\n client c {\n secret s\n secret_hash sha256$AAAA\n }\n}", wantErr: "not both"},
 		{name: "malformed hash", input: "oauth_server {\n issuer https://a.example\n client c {\n secret_hash md5$abc\n }\n}", wantErr: "client_secret_hash: is not a"},
 		{name: "none with secret", input: "oauth_server {\n issuer https://a.example\n client c {\n auth_method none\n secret s\n }\n}", wantErr: "takes no client secret"},

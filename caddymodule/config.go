@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/jwa"
 )
 
@@ -94,6 +95,11 @@ type Client struct {
 	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty"`
 	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty"`
 	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty"`
+
+	// Secured requests and responses, mutual TLS and the client's security profile, under
+	// their registration metadata names (require_pushed_authorization_requests,
+	// request_object_signing_alg, tls_client_auth_subject_dn, profile, …).
+	store.ClientSecurity
 }
 
 // Account is a local end-user account declared in the configuration.
@@ -324,6 +330,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 			BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
 			FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
 			FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
+			Security:                          c.ClientSecurity,
 		})
 	}
 	return cfg, nil

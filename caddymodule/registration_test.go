@@ -31,7 +31,7 @@ func TestRegistrationCaddyfile(t *testing.T) {
 		{name: "arguments on the block", input: head + " registration open\n}", wantErr: "wrong argument count"},
 		{name: "twice", input: head + " registration {\n policy open\n }\n registration {\n policy off\n }\n}", wantErr: "registration: declared twice"},
 		{name: "unknown grant type", input: head + " registration {\n policy open\n grant_types password\n }\n}", wantErr: `grant_types: "password" is unknown`},
-		{name: "unknown auth method", input: head + " registration {\n policy open\n auth_methods tls_client_auth\n }\n}", wantErr: `auth_methods: unsupported value "tls_client_auth"`},
+		{name: "unknown auth method", input: head + " registration {\n policy open\n auth_methods client_secret_magic\n }\n}", wantErr: `auth_methods: unsupported value "client_secret_magic"`},
 		{name: "short static token", input: head + " registration {\n policy initial_access_token\n initial_access_token short\n }\n}", wantErr: "initial_access_token: must be at least 32 characters"},
 		{name: "static token with open policy", input: head + " registration {\n policy open\n initial_access_token " + strings.Repeat("x", 40) + "\n }\n}", wantErr: "applies only to policy initial_access_token"},
 		{name: "jwks not JSON", input: head + " registration {\n policy open\n software_statement_jwks nope\n }\n}", wantErr: "software_statement_jwks must be a JSON JWK Set"},

@@ -25,7 +25,7 @@ const (
 )
 
 // AuthMethods are the token endpoint authentication methods a client may use.
-var AuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthSecretJWT, AuthPrivateKey, AuthNone}
+var AuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthSecretJWT, AuthPrivateKey, AuthTLS, AuthSelfSignedTLS, AuthNone}
 
 // GrantTypes are the grant type names a client may be given. Registration narrows them to
 // what its policy allows.
@@ -172,7 +172,7 @@ func (c Client) withDefaults() Client {
 func (c Client) check(env Env) error {
 	for _, rule := range []func(Env) error{
 		c.checkID, c.checkCredentials, c.checkKeys, c.checkGrants, c.checkRedirects,
-		c.checkResources, c.checkOIDC, c.checkLogout, c.checkDisplay, c.checkProfile,
+		c.checkResources, c.checkOIDC, c.checkLogout, c.checkDisplay, c.checkSecurity, c.checkProfile,
 	} {
 		if err := rule(env); err != nil {
 			return err

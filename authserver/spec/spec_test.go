@@ -24,7 +24,7 @@ func TestNormalizeClientRefusals(t *testing.T) {
 		{"redirect with fragment", Client{ID: "c", RedirectURIs: []string{"https://a.example/cb#x"}}, "redirect_uris", CodeInvalidRedirectURI},
 		{"custom scheme not reverse DNS", Client{ID: "c", RedirectURIs: []string{"myapp:/cb"}}, "redirect_uris", CodeInvalidRedirectURI},
 		{"post-logout on http", Client{ID: "c", PostLogoutRedirectURIs: []string{"http://example.com/"}}, "post_logout_redirect_uris", CodeInvalidRedirectURI},
-		{"unknown auth method", Client{ID: "c", TokenEndpointAuthMethod: "tls_client_auth"}, "token_endpoint_auth_method", CodeInvalidClientMetadata},
+		{"unknown auth method", Client{ID: "c", TokenEndpointAuthMethod: "client_secret_magic"}, "token_endpoint_auth_method", CodeInvalidClientMetadata},
 		{"basic without secret", Client{ID: "c", TokenEndpointAuthMethod: AuthSecretBasic}, "token_endpoint_auth_method", CodeInvalidClientMetadata},
 		{"public with secret", Client{ID: "c", TokenEndpointAuthMethod: AuthNone, Secret: "s"}, "token_endpoint_auth_method", CodeInvalidClientMetadata},
 		{"HMAC alg for private_key_jwt", Client{ID: "c", JWKS: goodJWKS, TokenEndpointAuthSigningAlg: "HS256"}, "token_endpoint_auth_signing_alg", CodeInvalidClientMetadata},
@@ -138,5 +138,64 @@ func TestValidateLinkAndResource(t *testing.T) {
 	}
 	if err := ValidateIssuer("https://tenant.example/"); err != nil {
 		t.Errorf("another server's issuer with a trailing slash refused: %v", err)
+	}
+}
+
+func TestSecurityFieldRules(t *testing.T) {
+	const jwks = `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`
+	pkj := Client{ID: "c", TokenEndpointAuthMethod: AuthPrivateKey, JWKS: jwks}
+	tests := []struct {
+		name  string
+		edit  func(*Client)
+		field string
+	}{
+		{"symmetric request object alg", func(c *Client) { c.Security.RequestObjectSigningAlg = "HS256" }, "request_object_signing_alg"},
+		{"none JARM alg", func(c *Client) { c.Security.AuthorizationSignedResponseAlg = "none" }, "authorization_signed_response_alg"},
+		{"JARM alg without a server key", func(c *Client) { c.Security.AuthorizationSignedResponseAlg = "ES512" }, "authorization_signed_response_alg"},
+		{"RSA1_5", func(c *Client) { c.Security.IntrospectionEncryptedResponseAlg = "RSA1_5" }, "introspection_encrypted_response_alg"},
+		{"unknown enc", func(c *Client) {
+			c.Security.AuthorizationEncryptedResponseAlg, c.Security.AuthorizationEncryptedResponseEnc = "RSA-OAEP-256", "A64GCM"
+		}, "authorization_encrypted_response_enc"},
+		{"enc without alg", func(c *Client) { c.Security.RequestObjectEncryptionEnc = "A256GCM" }, "request_object_encryption_enc"},
+		{"encryption without client keys", func(c *Client) {
+			c.TokenEndpointAuthMethod, c.JWKS, c.Secret = AuthSecretBasic, "", "s3cret-s3cret-s3cret-s3cret-s3cret"
+			c.Security.AuthorizationEncryptedResponseAlg = "ECDH-ES"
+		}, "authorization_encrypted_response_alg"},
+		{"tls_client_auth without a name", func(c *Client) { c.TokenEndpointAuthMethod, c.JWKS = AuthTLS, "" }, "token_endpoint_auth_method"},
+		{"tls_client_auth with two names", func(c *Client) {
+			c.TokenEndpointAuthMethod, c.JWKS = AuthTLS, ""
+			c.Security.TLSClientAuthSANDNS, c.Security.TLSClientAuthSANEmail = "client.example", "a@client.example"
+		}, "token_endpoint_auth_method"},
+		{"bad SAN IP", func(c *Client) {
+			c.TokenEndpointAuthMethod, c.JWKS, c.Security.TLSClientAuthSANIP = AuthTLS, "", "300.1.1.1"
+		}, "tls_client_auth_san_ip"},
+		{"bad subject DN", func(c *Client) {
+			c.TokenEndpointAuthMethod, c.JWKS, c.Security.TLSClientAuthSubjectDN = AuthTLS, "", "CN"
+		}, "tls_client_auth_subject_dn"},
+		{"certificate name with another method", func(c *Client) { c.Security.TLSClientAuthSANDNS = "client.example" }, "tls_client_auth_san_dns"},
+		{"self-signed without keys", func(c *Client) { c.TokenEndpointAuthMethod, c.JWKS = AuthSelfSignedTLS, "" }, "token_endpoint_auth_method"},
+	}
+	env := Env{SigningAlgs: []string{"RS256", "ES256"}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := pkj
+			tt.edit(&c)
+			_, err := NormalizeClient(c, env)
+			var se *Error
+			if !errors.As(err, &se) || se.Field != tt.field || se.Code != CodeInvalidClientMetadata {
+				t.Fatalf("error = %v, want one about %s", err, tt.field)
+			}
+		})
+	}
+	ok := pkj
+	ok.Security.AuthorizationEncryptedResponseAlg = "ECDH-ES"
+	ok.Security.AuthorizationSignedResponseAlg = "ES256"
+	if _, err := NormalizeClient(ok, env); err != nil {
+		t.Fatalf("valid client refused: %v", err)
+	}
+	tls := Client{ID: "m", TokenEndpointAuthMethod: AuthTLS}
+	tls.Security.TLSClientAuthSubjectDN = "CN=client,O=Example"
+	if _, err := NormalizeClient(tls, env); err != nil {
+		t.Fatalf("tls_client_auth client refused: %v", err)
 	}
 }
