@@ -366,7 +366,7 @@ func TestAuthorizeErrorsToClient(t *testing.T) {
 		{"bad response_mode", url.Values{"response_mode": {"web_message"}}, "", "invalid_request"},
 		{"bad id_token_hint", url.Values{"id_token_hint": {"a.b.c"}}, "", "invalid_request"},
 		{"bad dpop_jkt", url.Values{"dpop_jkt": {"short"}}, "", "invalid_request"},
-		{"request object", url.Values{"request": {"eyJ.e30."}}, "", "request_not_supported"},
+		{"malformed request object", url.Values{"request": {"eyJ.e30."}}, "", "invalid_request_object"},
 		{"request_uri", url.Values{"request_uri": {"urn:x"}}, "", "invalid_request_uri"},
 		{"registration", url.Values{"registration": {"{}"}}, "", "registration_not_supported"},
 		{"prompt none without a session", url.Values{"prompt": {"none"}}, "", "login_required"},

@@ -24,6 +24,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/registration"
+	"github.com/caddy-oauth/caddy-oauth/authserver/requestobject"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
@@ -76,6 +77,8 @@ type Server struct {
 	secrets  *clientsecret.Verifier
 	lookups  *lookups
 	manage   *manage.Service
+	// requestObjects verifies request objects (jar_wiring.go).
+	requestObjects *requestobject.Verifier
 	// registration serves /register (RFC 7591/7592); nil when the policy is off.
 	registration *registration.Handler
 	// logouts queues and delivers back-channel logout tokens (backchannel_wiring.go).
@@ -205,6 +208,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		TrustedCAs:        cfg.MTLS.trustedCAs,
 	}
 	s.auth.AssertionAlgAllowed = s.assertionAlgAllowed
+	s.requestObjects = s.newRequestObjects()
 	if err := s.setupDPoP(); err != nil {
 		return nil, err
 	}

@@ -57,6 +57,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        required [true|false]
 //	        ttl <duration>
 //	    }
+//	    request_objects off | {
+//	        required [true|false]
+//	        max_lifetime <duration>
+//	    }
 //	    dpop_algs <alg...>
 //	    dpop_nonce <secret>
 //	    dpop_replay_redis <url>
@@ -190,6 +194,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("client_id_metadata_documents: set twice")
 			}
 			h.ClientIDMetadataDocuments, err = parseClientIDMetadataDocuments(d)
+		case "request_objects":
+			if h.RequestObjects != nil {
+				return d.Errf("request_objects: set twice")
+			}
+			h.RequestObjects, err = parseRequestObjects(d)
 		case "pushed_authorization_requests":
 			if h.PushedAuthorizationRequests != nil {
 				return d.Errf("pushed_authorization_requests: set twice")

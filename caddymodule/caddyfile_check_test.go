@@ -71,3 +71,18 @@ func TestClientSecurityCaddyfile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) { checkCaddyfile[Handler](t, tt.input, tt.want, tt.wantErr) })
 	}
 }
+
+func TestRequestObjectsCaddyfile(t *testing.T) {
+	base := "oauth_server {\n issuer https://a.example\n"
+	tests := []struct{ name, input, want, wantErr string }{
+		{name: "off", input: base + " request_objects off\n}", want: `{"issuer":"https://a.example","request_objects":{"disabled":true}}`},
+		{name: "required", input: base + " request_objects {\n required\n max_lifetime 10m\n }\n}", want: `{"issuer":"https://a.example","request_objects":{"required":true,"max_lifetime":600000000000}}`},
+		{name: "bad argument", input: base + " request_objects on\n}", wantErr: "want off or a block"},
+		{name: "lifetime too long", input: base + " request_objects {\n max_lifetime 48h\n }\n}", wantErr: "want 1m to 24h"},
+		{name: "unknown", input: base + " request_objects {\n encrypted\n }\n}", wantErr: `unknown request_objects subdirective "encrypted"`},
+		{name: "twice", input: base + " request_objects off\n request_objects off\n}", wantErr: "set twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkCaddyfile[Handler](t, tt.input, tt.want, tt.wantErr) })
+	}
+}

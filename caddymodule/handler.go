@@ -55,6 +55,8 @@ type Handler struct {
 	ClientIDMetadataDocuments *ClientIDMetadataDocuments `json:"client_id_metadata_documents,omitempty"`
 	// PushedAuthorizationRequests configures the PAR endpoint (RFC 9126; always on).
 	PushedAuthorizationRequests *PushedAuthorizationRequests `json:"pushed_authorization_requests,omitempty"`
+	// RequestObjects configures JWT-secured authorization requests (RFC 9101; accepted by default).
+	RequestObjects *RequestObjects `json:"request_objects,omitempty"`
 	// DPoPAlgs restricts the DPoP proof algorithms accepted at the token endpoint.
 	DPoPAlgs []string `json:"dpop_algs,omitempty"`
 	// DPoPNonce, when set, is the shared secret of stateless DPoP nonces (RFC 9449 §8) that
