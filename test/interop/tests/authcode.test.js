@@ -7,16 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  client, jose, issuer, resources, configure, serverJWKS, rejectsWithOAuthError, oauthErrorOf, challengesOf,
+  client, jose, issuer, resources, configure, serverJWKS, rejectsWithOAuthError, oauthErrorOf, challengesOf, env,
 } from './helpers.js';
 import { UserAgent, authorizeThroughPages, responseParams, pageKind } from './html-forms.js';
 import { buildAuthorizationRequest, callbackOf } from './authorization.js';
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the suite through test/interop/run.sh`);
-  return value;
-}
 
 const redirectUri = `${issuer}/cb`;
 const postLogoutUri = `${issuer}/bye`;

@@ -8,14 +8,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { client, jose, issuer, configure } from './helpers.js';
+import { client, jose, issuer, configure, env } from './helpers.js';
 import { UserAgent, authorizeThroughPages, pageKind } from './html-forms.js';
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the suite through test/interop/run.sh`);
-  return value;
-}
 
 const clientId = 'backchannel-app';
 const redirectUri = `${issuer}/cb`;

@@ -6,14 +6,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { client, jose, issuer, resources, configure, serverJWKS } from './helpers.js';
+import { client, jose, issuer, resources, configure, serverJWKS, env } from './helpers.js';
 import { UserAgent, authorizeThroughPages } from './html-forms.js';
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the suite through test/interop/run.sh`);
-  return value;
-}
 
 const redirectUri = `${issuer}/cb`;
 const alice = { username: 'alice', password: env('INTEROP_ALICE_PASSWORD') };

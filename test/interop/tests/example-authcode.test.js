@@ -4,14 +4,8 @@
 // ports (its 9082 redirect URIs included) and extracts the secret and password.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { client, example, rejectsWithOAuthError } from './helpers.js';
+import { client, example, rejectsWithOAuthError, env } from './helpers.js';
 import { UserAgent, authorizeThroughPages, responseParams, pageKind } from './html-forms.js';
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the suite through test/interop/run.sh`);
-  return value;
-}
 
 const rp = env('INTEROP_EXAMPLE_RP_BASE');
 const redirectUri = `${rp}/callback`;

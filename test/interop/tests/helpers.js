@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import * as client from 'openid-client';
 import * as jose from 'jose';
 
-function env(name) {
+/** The value of a variable run.sh sets, failing clearly when the suite runs without it. */
+export function env(name) {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: run the suite through test/interop/run.sh`);
   return value;

@@ -3,15 +3,9 @@
 // (signature against the JWKS, iss, aud, exp) before it redeems the code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { client, configure, issuer } from './helpers.js';
+import { client, configure, issuer, env } from './helpers.js';
 import { UserAgent, authorizeThroughPages, responseParams } from './html-forms.js';
 import { buildAuthorizationRequest, callbackOf } from './authorization.js';
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the suite through test/interop/run.sh`);
-  return value;
-}
 
 const redirectUri = `${issuer}/cb`;
 const alice = { username: 'alice', password: env('INTEROP_ALICE_PASSWORD') };

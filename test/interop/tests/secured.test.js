@@ -4,15 +4,9 @@
 // oauth_resource.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { client, configure, issuer, privateKeyJwtKey, resources } from './helpers.js';
+import { client, configure, issuer, privateKeyJwtKey, resources, env } from './helpers.js';
 import { UserAgent, authorizeThroughPages, responseParams } from './html-forms.js';
 import { buildAuthorizationRequest, callbackOf } from './authorization.js';
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the suite through test/interop/run.sh`);
-  return value;
-}
 
 const redirectUri = `${issuer}/cb`;
 const alice = { username: 'alice', password: env('INTEROP_ALICE_PASSWORD') };
