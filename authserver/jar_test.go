@@ -215,3 +215,70 @@ func TestRequestObjectsOffAndRequired(t *testing.T) {
 		t.Fatalf("plain request where objects are required: %v", cb)
 	}
 }
+
+// encryptToServer encrypts a signed request object to the server's published key for alg.
+func encryptToServer(t *testing.T, ts *testServer, alg, signed string) string {
+	t.Helper()
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(ts.srv.keys.JWKS(), &set); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range set.Keys {
+		if k.Algorithm != alg || k.Use != "enc" {
+			continue
+		}
+		e, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.KeyAlgorithm(alg), Key: k.Key, KeyID: k.KeyID},
+			(&jose.EncrypterOptions{}).WithContentType("JWT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := e.Encrypt([]byte(signed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := obj.CompactSerialize()
+		return out
+	}
+	t.Fatalf("no %s encryption key in the JWKS", alg)
+	return ""
+}
+
+func TestEncryptedRequestObjects(t *testing.T) {
+	key, cc := jarClient(t)
+	ts := newFlowServer(t, func(c *Config) { c.Clients = append(c.Clients, cc); c.RequestObjects.Encryption = true })
+	var meta map[string]any
+	_ = json.Unmarshal([]byte(ts.do(http.MethodGet, "/.well-known/openid-configuration", nil, [2]string{}).raw), &meta)
+	if algs, _ := meta["request_object_encryption_alg_values_supported"].([]any); len(algs) != 2 {
+		t.Fatalf("request_object_encryption_alg_values_supported = %v", meta["request_object_encryption_alg_values_supported"])
+	}
+	for _, alg := range []string{"RSA-OAEP-256", "ECDH-ES"} {
+		t.Run(alg, func(t *testing.T) {
+			obj := encryptToServer(t, ts, alg, signRequestObject(t, key, jose.ES256, "", requestObjectClaims("sealed-"+alg)))
+			authorize := testIssuer + "/authorize?" + url.Values{"client_id": {"jar"}, "request": {obj}}.Encode()
+			if cb := callback(t, ts.browser().authorizeUntilResponse(authorize), webRedirect); cb.Get("state") != "sealed-"+alg || cb.Get("code") == "" {
+				t.Fatalf("callback %v", cb)
+			}
+		})
+	}
+	client, _ := ts.srv.lookups.GetClient(context.Background(), "jar")
+	unsigned := encryptToServer(t, ts, "ECDH-ES", `{"iss":"jar"}`)
+	if _, err := ts.srv.requestObjects.Verify(context.Background(), client, profile.Resolve("", ""), unsigned); oautherr.As(err).Code != oautherr.InvalidRequestObject {
+		t.Fatalf("an encrypted but unsigned object: %v", err)
+	}
+	wrongAlg := *client
+	wrongAlg.Security.RequestObjectEncryptionAlg = "RSA-OAEP-256"
+	sealed := encryptToServer(t, ts, "ECDH-ES", signRequestObject(t, key, jose.ES256, "", requestObjectClaims("x")))
+	if _, err := ts.srv.requestObjects.Verify(context.Background(), &wrongAlg, profile.Resolve("", ""), sealed); oautherr.As(err).Code != oautherr.InvalidRequestObject {
+		t.Fatalf("an alg the client did not register: %v", err)
+	}
+
+	// Without the option: no encryption keys published, encrypted objects refused.
+	plain := newFlowServer(t, func(c *Config) { c.Clients = append(c.Clients, cc) })
+	if strings.Contains(string(plain.srv.keys.JWKS()), `"use":"enc"`) {
+		t.Fatal("encryption keys published while request object encryption is off")
+	}
+	pc, _ := plain.srv.lookups.GetClient(context.Background(), "jar")
+	if _, err := plain.srv.requestObjects.Verify(context.Background(), pc, profile.Resolve("", ""), sealed); oautherr.As(err).Code != oautherr.InvalidRequestObject {
+		t.Fatalf("encrypted object with encryption off: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/profile"
 	"github.com/caddy-oauth/caddy-oauth/authserver/requestobject"
@@ -30,6 +31,10 @@ type RequestObjectConfig struct {
 	// MaxLifetime bounds how far ahead a request object's exp may be (default 60 minutes, the
 	// most FAPI 2.0 Message Signing allows).
 	MaxLifetime time.Duration
+	// Encryption accepts request objects encrypted to the server (JWE, RFC 9101 §6.1): the
+	// server then keeps RSA-OAEP-256 and ECDH-ES keys, rotated like its signing keys and
+	// published in the JWKS with use "enc".
+	Encryption bool
 }
 
 func (c *RequestObjectConfig) withDefaults() error {
@@ -39,8 +44,8 @@ func (c *RequestObjectConfig) withDefaults() error {
 	if c.MaxLifetime < time.Minute || c.MaxLifetime > 24*time.Hour {
 		return fmt.Errorf("request_objects max_lifetime %s: want 1m to 24h", c.MaxLifetime)
 	}
-	if c.Disabled && c.Required {
-		return errors.New("request_objects: off and required contradict each other")
+	if c.Disabled && (c.Required || c.Encryption) {
+		return errors.New("request_objects: off contradicts required and encryption")
 	}
 	return nil
 }
@@ -51,6 +56,9 @@ type jarMetadata struct {
 	RequestURIParameterSupported           bool     `json:"request_uri_parameter_supported"`
 	RequestObjectSigningAlgValuesSupported []string `json:"request_object_signing_alg_values_supported,omitempty"`
 	RequireSignedRequestObject             bool     `json:"require_signed_request_object,omitempty"`
+	// Only with encryption on.
+	RequestObjectEncryptionAlgValuesSupported []string `json:"request_object_encryption_alg_values_supported,omitempty"`
+	RequestObjectEncryptionEncValuesSupported []string `json:"request_object_encryption_enc_values_supported,omitempty"`
 }
 
 func (s *Server) jarDiscovery() jarMetadata {
@@ -58,17 +66,34 @@ func (s *Server) jarDiscovery() jarMetadata {
 		return jarMetadata{}
 	}
 	server := profile.Resolve(s.cfg.Profile, "")
-	return jarMetadata{
+	m := jarMetadata{
 		RequestParameterSupported: true,
 		// request_uri is only ever a PAR URN here; RFC 9101 §10.5 means fetching by reference.
 		RequestURIParameterSupported:           false,
 		RequestObjectSigningAlgValuesSupported: slices.DeleteFunc(jwa.Asymmetric(), func(a string) bool { return !server.AllowsAlg(a) }),
 		RequireSignedRequestObject:             s.cfg.RequestObjects.Required,
 	}
+	if s.cfg.RequestObjects.Encryption {
+		m.RequestObjectEncryptionAlgValuesSupported = s.keys.EncAlgs()
+		m.RequestObjectEncryptionEncValuesSupported = jwa.ContentEncryption()
+	}
+	return m
+}
+
+// encryptionKeyAlgs are the encryption keys the server keeps: only when some feature decrypts.
+func (c Config) encryptionKeyAlgs() []string {
+	if c.RequestObjects.Encryption {
+		return keys.EncryptionAlgs()
+	}
+	return nil
 }
 
 func (s *Server) newRequestObjects() *requestobject.Verifier {
-	return &requestobject.Verifier{Issuer: s.cfg.Issuer, Keys: s.auth, Replay: s.st, Now: s.now, MaxLifetime: s.cfg.RequestObjects.MaxLifetime}
+	v := &requestobject.Verifier{Issuer: s.cfg.Issuer, Keys: s.auth, Replay: s.st, Now: s.now, MaxLifetime: s.cfg.RequestObjects.MaxLifetime}
+	if s.cfg.RequestObjects.Encryption {
+		v.Decrypter = s.keys
+	}
+	return v
 }
 
 // signedRequestRequired reports whether client's authorization requests must be request objects.

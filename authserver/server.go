@@ -165,6 +165,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}()
 	s.keys, err = keys.NewManager(s.st, deps.Sealer, keys.Options{
 		Algs:           cfg.SigningAlgs,
+		EncAlgs:        cfg.encryptionKeyAlgs(),
 		RotationPeriod: cfg.KeyRotationPeriod,
 		RetainFor:      cfg.longestTokenTTL(),
 	}, s.log.Named("keys"))

@@ -60,6 +60,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    request_objects off | {
 //	        required [true|false]
 //	        max_lifetime <duration>
+//	        encryption [true|false]
 //	    }
 //	    dpop_algs <alg...>
 //	    dpop_nonce <secret>

@@ -79,6 +79,7 @@ func TestRequestObjectsCaddyfile(t *testing.T) {
 		{name: "required", input: base + " request_objects {\n required\n max_lifetime 10m\n }\n}", want: `{"issuer":"https://a.example","request_objects":{"required":true,"max_lifetime":600000000000}}`},
 		{name: "bad argument", input: base + " request_objects on\n}", wantErr: "want off or a block"},
 		{name: "lifetime too long", input: base + " request_objects {\n max_lifetime 48h\n }\n}", wantErr: "want 1m to 24h"},
+		{name: "encryption", input: base + " request_objects {\n encryption\n }\n}", want: `{"issuer":"https://a.example","request_objects":{"encryption":true}}`},
 		{name: "unknown", input: base + " request_objects {\n encrypted\n }\n}", wantErr: `unknown request_objects subdirective "encrypted"`},
 		{name: "twice", input: base + " request_objects off\n request_objects off\n}", wantErr: "set twice"},
 	}

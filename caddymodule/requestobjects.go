@@ -17,13 +17,16 @@ type RequestObjects struct {
 	Required bool `json:"required,omitempty"`
 	// MaxLifetime bounds how far ahead a request object's exp may be (default 60m).
 	MaxLifetime caddy.Duration `json:"max_lifetime,omitempty"`
+	// Encryption accepts request objects encrypted to the server's RSA-OAEP-256 and ECDH-ES
+	// keys, which are then kept, rotated and published with use "enc".
+	Encryption bool `json:"encryption,omitempty"`
 }
 
 func (o *RequestObjects) config() authserver.RequestObjectConfig {
 	if o == nil {
 		return authserver.RequestObjectConfig{}
 	}
-	return authserver.RequestObjectConfig{Disabled: o.Disabled, Required: o.Required, MaxLifetime: time.Duration(o.MaxLifetime)}
+	return authserver.RequestObjectConfig{Disabled: o.Disabled, Required: o.Required, MaxLifetime: time.Duration(o.MaxLifetime), Encryption: o.Encryption}
 }
 
 // parseRequestObjects reads
@@ -32,6 +35,7 @@ func (o *RequestObjects) config() authserver.RequestObjectConfig {
 //	request_objects {
 //	    required [true|false]
 //	    max_lifetime <duration>
+//	    encryption [true|false]
 //	}
 func parseRequestObjects(d *caddyfile.Dispenser) (*RequestObjects, error) {
 	o := &RequestObjects{}
@@ -49,6 +53,8 @@ func parseRequestObjects(d *caddyfile.Dispenser) (*RequestObjects, error) {
 			o.Required, err = boolArg(d)
 		case "max_lifetime":
 			o.MaxLifetime, err = durationArg(d)
+		case "encryption":
+			o.Encryption, err = boolArg(d)
 		default:
 			return nil, d.Errf("unknown request_objects subdirective %q", d.Val())
 		}

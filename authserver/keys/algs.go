@@ -11,6 +11,7 @@ import (
 	_ "crypto/sha512"
 	"encoding/base64"
 	"fmt"
+	"slices"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -29,6 +30,9 @@ type algSpec struct {
 	fits func(crypto.Signer) bool
 	hash crypto.Hash // digest signed; 0 for EdDSA, which signs the message itself
 	pss  bool        // RSASSA-PSS rather than PKCS #1 v1.5
+	// enc marks a JWE key-management alg: the key decrypts what clients encrypt to the
+	// server, and never signs.
+	enc bool
 }
 
 func rsaSpec(h crypto.Hash, pss bool) algSpec {
@@ -67,12 +71,30 @@ var algSpecs = map[string]algSpec{
 	},
 }
 
-// parseAlgs lists every supported alg for go-jose's parser; Verify narrows it further
-// to the caller's allowlist. Neither "none" nor any HMAC alg is in it.
+// Encryption keys (RFC 7518 §4.3, §4.6): one key per alg, like signing keys.
+func init() {
+	rsaEnc := rsaSpec(0, false)
+	rsaEnc.enc = true
+	ecEnc := ecSpec(elliptic.P256(), 0)
+	ecEnc.enc = true
+	algSpecs["RSA-OAEP-256"] = rsaEnc
+	algSpecs["ECDH-ES"] = ecEnc
+}
+
+// EncryptionAlgs are the JWE key-management algs the server can hold keys for.
+func EncryptionAlgs() []string { return []string{"RSA-OAEP-256", "ECDH-ES"} }
+
+// SupportedEncryption reports whether alg can be used for encryption keys.
+func SupportedEncryption(alg string) bool { return slices.Contains(EncryptionAlgs(), alg) }
+
+// parseAlgs lists every supported signing alg for go-jose's parser; Verify narrows it
+// further to the caller's allowlist. Neither "none", any HMAC alg nor an encryption alg is in it.
 var parseAlgs = func() []jose.SignatureAlgorithm {
 	out := make([]jose.SignatureAlgorithm, 0, len(algSpecs))
 	for alg := range algSpecs {
-		out = append(out, jose.SignatureAlgorithm(alg))
+		if Supported(alg) {
+			out = append(out, jose.SignatureAlgorithm(alg))
+		}
 	}
 	return out
 }()
@@ -88,7 +110,11 @@ func Supported(alg string) bool {
 
 // publicJWK returns the public JWK of priv for alg, with kid the RFC 7638 thumbprint.
 func publicJWK(priv crypto.Signer, alg string) (jose.JSONWebKey, error) {
-	jwk := jose.JSONWebKey{Key: priv.Public(), Algorithm: alg, Use: "sig"}
+	use := "sig"
+	if algSpecs[alg].enc {
+		use = "enc"
+	}
+	jwk := jose.JSONWebKey{Key: priv.Public(), Algorithm: alg, Use: use}
 	tp, err := jwk.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return jose.JSONWebKey{}, fmt.Errorf("keys: thumbprint: %w", err)

@@ -41,6 +41,9 @@ var (
 type Options struct {
 	// Algs to keep a current key for; default RS256, ES256.
 	Algs []string
+	// EncAlgs are the JWE key-management algs (EncryptionAlgs) to keep a current encryption
+	// key for, rotated and published (use "enc") like the signing keys; none by default.
+	EncAlgs []string
 	// RotationPeriod replaces a current key once it is this old; 0 disables scheduled
 	// rotation.
 	RotationPeriod time.Duration
@@ -81,6 +84,14 @@ func NewManager(st store.KeyStore, s *sealer.Sealer, opts Options, log *zap.Logg
 		}
 		if !slices.Contains(algs, alg) {
 			algs = append(algs, alg)
+		}
+	}
+	for _, alg := range opts.EncAlgs {
+		if !SupportedEncryption(alg) {
+			return nil, fmt.Errorf("keys: unsupported encryption alg %q", alg)
+		}
+		if !slices.Contains(algs, alg) {
+			algs = append(algs, alg) // kept, rotated and published like the signing algs
 		}
 	}
 	opts.Algs = algs
@@ -311,8 +322,10 @@ func newer(a, b *store.SigningKey) bool {
 // snapshot is the immutable state the hot paths read.
 type snapshot struct {
 	keys    map[string]*entry // kid → published key
-	current map[string]*entry // configured alg → key that signs by default
-	algs    []string
+	current map[string]*entry // configured signing alg → key that signs by default
+	algs    []string          // the signing algs with a current key
+	// decrypting are the current encryption keys (a JWE naming no kid is tried with them).
+	decrypting []*entry
 	jwks    []byte
 }
 
@@ -362,10 +375,16 @@ func (m *Manager) publish(rows []*store.SigningKey) error {
 	}
 	newest := newestUnretired(rows)
 	for _, alg := range m.opts.Algs {
-		if r := newest[alg]; r != nil && next.keys[r.ID] != nil {
-			next.current[alg] = next.keys[r.ID]
-			next.algs = append(next.algs, alg)
+		r := newest[alg]
+		if r == nil || next.keys[r.ID] == nil {
+			continue
 		}
+		if algSpecs[alg].enc {
+			next.decrypting = append(next.decrypting, next.keys[r.ID])
+			continue
+		}
+		next.current[alg] = next.keys[r.ID]
+		next.algs = append(next.algs, alg)
 	}
 	jwks, err := buildJWKS(next)
 	if err != nil {

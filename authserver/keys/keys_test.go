@@ -723,9 +723,12 @@ func TestSupportedFollowsTheOneAlgorithmList(t *testing.T) {
 			t.Errorf("%s is in jwa.Asymmetric but has no key spec", alg)
 		}
 	}
-	for alg := range algSpecs {
-		if !jwa.IsAsymmetric(alg) {
-			t.Errorf("%s has a key spec but is not in jwa.Asymmetric", alg)
+	for alg, spec := range algSpecs {
+		if spec.enc != !jwa.IsAsymmetric(alg) {
+			t.Errorf("%s has a key spec but is neither in jwa.Asymmetric nor an encryption alg", alg)
+		}
+		if spec.enc && (!jwa.IsKeyManagement(alg) || Supported(alg)) {
+			t.Errorf("encryption alg %s must be in jwa.KeyManagement and never sign", alg)
 		}
 	}
 	for _, alg := range []string{"none", "HS256", ""} {

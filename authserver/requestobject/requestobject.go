@@ -43,8 +43,16 @@ type KeySource interface {
 	ClientKeys(ctx context.Context, client *store.Client, refresh bool) ([]jose.JSONWebKey, error)
 }
 
+// Decrypter opens a JWE encrypted to one of the server's keys (keys.Manager.Decrypt), with a
+// key-management alg in algs and a content encryption in encs.
+type Decrypter interface {
+	Decrypt(compact string, algs, encs []string) ([]byte, error)
+}
+
 // Verifier checks request objects. Set the fields before first use.
 type Verifier struct {
+	// Decrypter opens encrypted request objects; nil refuses them.
+	Decrypter Decrypter
 	// Issuer is the only audience a request object may name (RFC 9101 §4).
 	Issuer string
 	Keys   KeySource
@@ -74,7 +82,11 @@ func (v *Verifier) Verify(ctx context.Context, client *store.Client, policy prof
 		return nil, invalid("the request object is larger than %d bytes", maxBytes)
 	}
 	if strings.Count(raw, ".") == 4 {
-		return nil, invalid("encrypted request objects are not accepted: sign the request object")
+		plain, err := v.decrypt(client, raw)
+		if err != nil {
+			return nil, err
+		}
+		raw = plain
 	}
 	algs := v.algs(client, policy)
 	jws, err := jose.ParseSigned(raw, jwa.Jose(algs))
@@ -101,6 +113,30 @@ func (v *Verifier) Verify(ctx context.Context, client *store.Client, policy prof
 		return nil, err
 	}
 	return parameters(client, claims)
+}
+
+// decrypt opens an encrypted request object (RFC 9101 §6.1): to the server's encryption keys,
+// with the client's registered alg and enc when it named them, and holding a signed request
+// object (an encrypted but unsigned one proves nothing about who sent it).
+func (v *Verifier) decrypt(client *store.Client, raw string) (string, error) {
+	if v.Decrypter == nil {
+		return "", invalid("encrypted request objects are not accepted by this server: sign the request object")
+	}
+	algs, encs := jwa.KeyManagement(), jwa.ContentEncryption()
+	if a := client.Security.RequestObjectEncryptionAlg; a != "" {
+		algs = []string{a}
+	}
+	if e := client.Security.RequestObjectEncryptionEnc; e != "" {
+		encs = []string{e}
+	}
+	plain, err := v.Decrypter.Decrypt(raw, algs, encs)
+	if err != nil {
+		return "", invalid("the encrypted request object cannot be decrypted with this server's keys and the client's algorithms")
+	}
+	if strings.Count(string(plain), ".") != 2 {
+		return "", invalid("an encrypted request object must hold a signed request object")
+	}
+	return string(plain), nil
 }
 
 // algs are the JWS algorithms client's request objects may use: asymmetric only (HMAC would
