@@ -326,7 +326,7 @@ type snapshot struct {
 	algs    []string          // the signing algs with a current key
 	// decrypting are the current encryption keys (a JWE naming no kid is tried with them).
 	decrypting []*entry
-	jwks    []byte
+	jwks       []byte
 }
 
 // sigSize is the length of a JWS signature by priv (RFC 7518 §3.3–3.5, RFC 8037 §3.1).
