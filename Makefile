@@ -37,6 +37,7 @@ readme:
 # The README's multi-process examples, run as shipped (examples/*/run.sh).
 examples:
 	examples/revocation-stream/run.sh
+	examples/fapi2/run.sh
 
 # Headless Chromium (Debian's, installed by scripts/chromium.sh) through login, consent and
 # logout; screenshots in test/browser/artifacts/.
