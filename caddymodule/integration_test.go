@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +14,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/go-jose/go-jose/v4"
@@ -355,7 +358,31 @@ func fetchDiscovery(issuer string) error {
 
 // client opens a connection per request: a pooled keep-alive connection may be closed by
 // the old server generation just as a reload finishes, and POSTs are not retried on that.
-var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+var client = &http.Client{Transport: resetRetrier{&http.Transport{DisableKeepAlives: true}}}
+
+// resetRetrier sends a request again, a few times, when the connection is reset before any
+// answer. caddy.Load returns while the previous configuration's server is still shutting
+// down, and a connection it accepted in that instant is reset (seen under load in CI). The
+// tests measure what the handlers answer, not Caddy's reload; an HTTP answer, whatever its
+// status, is never retried, and neither is a request whose body cannot be sent again.
+type resetRetrier struct{ next http.RoundTripper }
+
+func (r resetRetrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := r.next.RoundTrip(req)
+		if err == nil || attempt == 4 || !errors.Is(err, syscall.ECONNRESET) || (req.Body != nil && req.GetBody == nil) {
+			return resp, err
+		}
+		if req.GetBody != nil {
+			body, berr := req.GetBody()
+			if berr != nil {
+				return resp, err
+			}
+			req.Body = body
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 func get(t *testing.T, u string) (int, string) {
 	t.Helper()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the openid-client interop suite against a freshly built Caddy with oauth_server.
 #
-#   test/interop/run.sh            # from anywhere; needs go, node >= 20.19, npm, curl
+#   test/interop/run.sh            # from anywhere; needs go, node >= 20.19, npm, curl, openssl
 #   CADDY_BIN=/path/caddy test/interop/run.sh   # reuse a binary instead of building
 #
 # Everything lives in a temp dir (binary, database, Caddy's XDG dirs, per-run secrets and the
@@ -66,6 +66,27 @@ example_password() {
 	echo "$password"
 }
 
+need_debian_packages openssl:openssl
+
+# make_client_certificates DIR: a client CA (ca.pem), certificates it issued to
+# "O=Interop, CN=pki-client" (pki) and to "O=Interop, CN=other-client" (other), and a
+# self-signed one (self-signed); each with its key, P-256, valid for a day.
+make_client_certificates() {
+	local dir="$1" name subject
+	mkdir -p "$dir"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=Interop client CA" \
+		-keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+	for name in pki other; do
+		subject="/O=Interop/CN=$name-client"
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "$subject" \
+			-keyout "$dir/$name.key" -out "$dir/$name.csr" 2>/dev/null
+		openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 1 \
+			-extfile <(printf "extendedKeyUsage=clientAuth") -out "$dir/$name.pem" 2>/dev/null
+	done
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=self-signed-client" \
+		-keyout "$dir/self-signed.key" -out "$dir/self-signed.pem" 2>/dev/null
+}
+
 use_caddy "$tmp"
 
 npm_ci_once "$here"
@@ -77,6 +98,7 @@ take_port example_port
 take_port example_upstream_port
 take_port example_rp_port
 take_port backchannel_port
+take_port tls_port
 export INTEROP_PORT="$port"
 # The echo upstream behind the oauth_resource gateway (a second site of the same Caddy).
 export INTEROP_UPSTREAM_PORT="$upstream_port"
@@ -108,6 +130,20 @@ export INTEROP_PKJWT_PRIVATE_JWK="$tmp/private-key-jwt-client.jwk.json"
 INTEROP_PKJWT_JWKS="$(cd "$here" && node scripts/gen-client-key.js "$INTEROP_PKJWT_PRIVATE_JWK")"
 export INTEROP_PKJWT_JWKS
 
+# Mutual TLS (tests/mtls.test.js): the TLS issuer's port and database, a client CA with a
+# certificate it issued for pki-client and one for another subject, and a self-signed
+# certificate whose key is the self-signed client's JWKS.
+export INTEROP_TLS_PORT="$tls_port"
+# localhost, not 127.0.0.1: with client_auth, Caddy wants the TLS server name (SNI, which is
+# never an IP address) to match the Host header.
+export INTEROP_TLS_ISSUER="https://localhost:$tls_port"
+export INTEROP_TLS_DB="$tmp/oauth-tls.db"
+export INTEROP_CERTS="$tmp/certs"
+export INTEROP_CADDY_ROOT="$tmp/xdg-data/caddy/pki/authorities/local/root.crt"
+make_client_certificates "$INTEROP_CERTS"
+INTEROP_SELF_SIGNED_JWKS="$(cd "$here" && node scripts/cert-jwks.js "$INTEROP_CERTS/self-signed.pem")"
+export INTEROP_SELF_SIGNED_JWKS
+
 mkdir -p "$tmp/xdg-data" "$tmp/xdg-config"
 XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/xdg-config" \
 	"$caddy" run --config "$here/Caddyfile" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
@@ -132,6 +168,17 @@ example_pid=$!
 wait_for_url "$INTEROP_ISSUER/.well-known/openid-configuration" "$caddy_pid"
 wait_for_url "$INTEROP_OPEN_ISSUER/.well-known/openid-configuration" "$caddy_pid"
 wait_for_url "$INTEROP_EXAMPLE_BASE/.well-known/oauth-authorization-server" "$example_pid"
+# The TLS issuer answers once Caddy's internal CA has issued its certificate.
+tls_ready=""
+for _ in $(seq 1 150); do
+	if [[ -s "$INTEROP_CADDY_ROOT" ]] && curl -fsS -o /dev/null --cacert "$INTEROP_CADDY_ROOT" \
+		"$INTEROP_TLS_ISSUER/.well-known/openid-configuration" 2>/dev/null; then
+		tls_ready=1
+		break
+	fi
+	sleep 0.2
+done
+[[ -n "$tls_ready" ]] || { echo "the TLS issuer $INTEROP_TLS_ISSUER did not answer" >&2; exit 1; }
 
 cd "$here"
 set +e
