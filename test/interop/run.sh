@@ -15,28 +15,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-interop.XXXXXX")"
-caddy_pid=""
-example_pid=""
+cleanup_on_exit "$tmp" 200
 
-cleanup() {
-	local status=$? pid log
-	for pid in "$caddy_pid" "$example_pid"; do
-		if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-			kill "$pid" 2>/dev/null || true
-			wait "$pid" 2>/dev/null || true
-		fi
-	done
-	for log in caddy.log example/caddy.log; do
-		if ((status != 0)) && [[ -s "$tmp/$log" ]]; then
-			echo "--- $log (last 200 lines) ---" >&2
-			tail -n 200 "$tmp/$log" >&2
-		fi
-	done
-	rm -rf "$tmp"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # example_secret prints the clear secret of client $1 in Caddyfile.example.
 example_secret() {
@@ -148,6 +128,7 @@ mkdir -p "$tmp/xdg-data" "$tmp/xdg-config"
 XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/xdg-config" \
 	"$caddy" run --config "$here/Caddyfile" --adapter caddyfile >"$tmp/caddy.log" 2>&1 &
 caddy_pid=$!
+track_pid "$caddy_pid"
 
 export INTEROP_EXAMPLE_BASE="http://127.0.0.1:$example_port"
 INTEROP_EXAMPLE_SECRET="$(example_secret demo-service)"
@@ -164,6 +145,7 @@ example_caddyfile "$root/Caddyfile.example" "$tmp/example/Caddyfile" "$example_p
 XDG_DATA_HOME="$tmp/example/xdg-data" XDG_CONFIG_HOME="$tmp/example/xdg-config" \
 	"$caddy" run --config "$tmp/example/Caddyfile" --adapter caddyfile >"$tmp/example/caddy.log" 2>&1 &
 example_pid=$!
+track_pid "$example_pid"
 
 wait_for_url "$INTEROP_ISSUER/.well-known/openid-configuration" "$caddy_pid"
 wait_for_url "$INTEROP_OPEN_ISSUER/.well-known/openid-configuration" "$caddy_pid"
