@@ -658,9 +658,10 @@ type Store interface {
 	EventStreamStore
 	SessionEndStore
 	PushedRequestStore
+	DeviceAuthorizationStore
 	// DeleteExpired removes expired access tokens, revocation entries, replay keys, keys past
 	// PurgeAfter, codes, grants (and their refresh tokens), grant jtis, initial access
-	// tokens, revocation events and pushed requests; it returns how many rows it removed. Sessions go only an
+	// tokens, revocation events, pushed requests and device authorizations; it returns how many rows it removed. Sessions go only an
 	// hour after they expired: the backchannel's session-end pass lists ended sessions
 	// (ListEndedSessions), queues their logouts and deletes them itself, and the grace keeps
 	// DeleteExpired from deleting a session before that pass saw it. The logout outbox is

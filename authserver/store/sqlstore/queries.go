@@ -97,6 +97,7 @@ var expiredDeletes = []expiredDelete{
 	{deleteExpired("oauth_initial_access_tokens", "id", "expires_at"), 0},
 	{deleteExpired("oauth_revocation_events", "seq", "expires_at"), 0},
 	{deleteExpired("oauth_pushed_requests", "hash", "expires_at"), 0},
+	{deleteExpired("oauth_device_authorizations", "device_code_hash", "expires_at"), 0},
 }
 
 // deleteExpired deletes rows of table whose column is at or before $1; key is the
@@ -193,6 +194,7 @@ type statements struct {
 	flowStmts                                                             // end-user flows, see flowqueries.go
 	backchannelStmts                                                      // see backchannelqueries.go
 	pushedRequestStmts                                                    // see pushedrequests.go
+	deviceStmts                                                           // see deviceauthorizations.go
 }
 
 type stmtDef struct {
@@ -247,6 +249,7 @@ func (st *statements) defs() []stmtDef {
 	defs = append(defs, st.flowStmts.defs()...)
 	defs = append(defs, st.backchannelStmts.defs()...)
 	defs = append(defs, st.pushedRequestStmts.defs()...)
+	defs = append(defs, st.deviceStmts.defs()...)
 	if st.deleteExpired == nil {
 		st.deleteExpired = make([]*sql.Stmt, len(expiredDeletes))
 	}

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, manageTests...)
 	tests = append(tests, backchannelTests...)
 	tests = append(tests, pushedRequestTests...)
+	tests = append(tests, deviceTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
