@@ -31,6 +31,9 @@ type interaction struct {
 	LoginSID string `json:"login_sid,omitempty"`
 	// Consented is set when the user allowed this request on the consent page.
 	Consented bool `json:"consented,omitempty"`
+	// Device, when set, makes the interaction approve a device (device_wiring.go) instead of
+	// issuing an authorization code.
+	Device *deviceInteraction `json:"device,omitempty"`
 }
 
 const interactionAD = "caddy-oauth interaction v1"
@@ -76,8 +79,12 @@ func (s *Server) openJSON(v, ad string, out any) bool {
 	return err == nil && json.Unmarshal(plain, out) == nil
 }
 
-// target is where the response to the request goes.
+// target is where the response to the request goes; nil for a request without a redirect
+// URI (a device's), whose errors are shown on a page.
 func (a *authRequest) target() *responseTarget {
+	if a.RedirectURI == "" {
+		return nil
+	}
 	return &responseTarget{RedirectURI: a.RedirectURI, Mode: a.ResponseMode, State: a.State, ClientID: a.ClientID}
 }
 
@@ -162,6 +169,10 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, client *store.C
 			s.authFail(w, r, &authError{err: oautherr.Server(err), to: req.target()})
 			return
 		}
+	}
+	if in.Device != nil {
+		s.finishDevice(w, r, in, sess)
+		return
 	}
 	code, err := s.issueCode(ctx, client, req, sess)
 	if err != nil {
@@ -420,6 +431,9 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, client *s
 		ClientID:   client.ID,
 		Account:    sess.account.Username,
 		Scopes:     ui.DescribeScopes(in.Req.consentScopes()),
+	}
+	if in.Device != nil {
+		page.UserCode = in.Device.UserCode
 	}
 	for _, id := range in.Req.Resources {
 		name := id

@@ -191,11 +191,7 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 			return fail(oautherr.New(oautherr.InvalidScope, "scope names a scope the client may not request"))
 		}
 	}
-	if slices.Contains(scopes, "offline_access") && !slices.Contains(client.GrantTypes, "refresh_token") {
-		// OIDC Core §11: the server may ignore offline_access; it cannot honour it here.
-		scopes = slices.DeleteFunc(scopes, func(sc string) bool { return sc == "offline_access" })
-	}
-	req.Scopes = scopes
+	req.Scopes = dropUnusableOffline(client, scopes)
 	if e := s.checkAuthResources(ctx, client, q["resource"], req); e != nil {
 		return fail(e)
 	}
@@ -240,6 +236,15 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 		req.DPoPJKT = jkt
 	}
 	return req, client, nil
+}
+
+// dropUnusableOffline removes offline_access from scopes when the client cannot get refresh
+// tokens: OIDC Core §11 lets the server ignore it, and it cannot be honoured here.
+func dropUnusableOffline(client *store.Client, scopes []string) []string {
+	if slices.Contains(scopes, "offline_access") && !slices.Contains(client.GrantTypes, "refresh_token") {
+		return slices.DeleteFunc(scopes, func(sc string) bool { return sc == "offline_access" })
+	}
+	return scopes
 }
 
 // checkAuthResources validates RFC 8707 resource parameters of an authorization request and

@@ -88,6 +88,8 @@ type Config struct {
 	RequestObjects RequestObjectConfig
 	// MTLS configures mutual-TLS client authentication and certificate-bound tokens (RFC 8705).
 	MTLS MTLSConfig
+	// DeviceAuthorization configures the device authorization grant (RFC 8628); on by default.
+	DeviceAuthorization DeviceConfig
 	// Profile is the server's security profile (package profile): "" or "none", "fapi2" or
 	// "fapi2_message_signing". A client's own profile overrides it.
 	Profile string
@@ -240,6 +242,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 		return c, err
 	}
 	if err := c.securedDefaults(); err != nil {
+		return c, err
+	}
+	if err := c.DeviceAuthorization.withDefaults(); err != nil {
 		return c, err
 	}
 	if err := c.Registration.Validate(placeholders); err != nil {

@@ -57,7 +57,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if form.Get("decision") == "deny" {
-		s.authFail(w, r, &authError{err: oautherr.New(oautherr.AccessDenied, "the user cancelled the sign-in"), to: in.Req.target()})
+		s.decline(w, r, in, "the user cancelled the sign-in")
 		return
 	}
 	username := account.NormalizeUsername(form.Get("username"))
@@ -138,7 +138,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if form.Get("decision") != "approve" {
-		s.authFail(w, r, &authError{err: oautherr.New(oautherr.AccessDenied, "the user denied the request"), to: in.Req.target()})
+		s.decline(w, r, in, "the user denied the request")
 		return
 	}
 	if form.Get("remember") == "1" {

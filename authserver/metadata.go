@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
+	"github.com/caddy-oauth/caddy-oauth/authserver/device"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -72,6 +73,9 @@ type metadata struct {
 	jarmMetadata
 	mtlsMetadata
 
+	// RFC 8628 §4: present when the device authorization grant is on.
+	deviceMetadata
+
 	// draft-ietf-oauth-client-id-metadata-document §6: present (true) only when enabled.
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 }
@@ -122,6 +126,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		jarMetadata:                       s.jarDiscovery(),
 		jarmMetadata:                      s.jarmDiscovery(),
 		mtlsMetadata:                      s.mtlsDiscovery(),
+		deviceMetadata:                    s.deviceDiscovery(),
 	}
 	s.profileDiscovery(&m)
 	return json.Marshal(m)
@@ -163,7 +168,7 @@ func (s *Server) pkceMethods() []string {
 }
 
 // grantOrder fixes the order grant types are advertised in.
-var grantOrder = []string{"authorization_code", "refresh_token", "client_credentials"}
+var grantOrder = []string{"authorization_code", "refresh_token", "client_credentials", device.GrantType}
 
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	servePublicJSON(w, r, "application/json", s.metadataJSON)

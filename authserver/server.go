@@ -20,6 +20,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
+	"github.com/caddy-oauth/caddy-oauth/authserver/device"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
@@ -60,6 +61,9 @@ type Deps struct {
 	// 8705): from the connection, or from a header a trusted TLS-terminating proxy set; nil
 	// when there is none. nil means the connection's own (r.TLS.PeerCertificates[0]).
 	ClientCertificate func(*http.Request) *x509.Certificate
+	// DeviceCodeLimiter throttles wrong user codes on the device verification page; nil means
+	// one owned by the Server, made like the login limiter (share one across config reloads).
+	DeviceCodeLimiter *account.Limiter
 }
 
 // Server is one authorization server (one issuer).
@@ -85,6 +89,10 @@ type Server struct {
 	logouts *logout.Deliverer
 	// signals is the Shared Signals transmitter (/ssf/...); nil when it is off.
 	signals *ssf.Server
+	// devices serves the device authorization grant (device_wiring.go); nil when it is off.
+	// deviceLimiter throttles the user codes typed on its verification page.
+	devices       *device.Endpoint
+	deviceLimiter *account.Limiter
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -222,6 +230,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.manage = s.newManage()
+	s.devices = s.newDevices()
+	if s.deviceLimiter, err = s.newDeviceLimiter(); err != nil {
+		return nil, err
+	}
 	if s.registration, err = s.newRegistration(); err != nil {
 		return nil, err
 	}
@@ -277,6 +289,7 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 		"/.well-known/openid-configuration" + base:       s.handleMetadata,
 	}
 	s.parRoutes(routes, base)
+	s.deviceRoutes(routes, base)
 	s.mounts = nil
 	if s.registration != nil {
 		// Browser apps (SPAs, MCP clients) register and manage themselves cross-origin.

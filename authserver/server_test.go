@@ -192,7 +192,7 @@ func TestDiscoveryTellsTheTruth(t *testing.T) {
 			b["introspection_endpoint"] != testIssuer+"/introspect" || b["revocation_endpoint"] != testIssuer+"/revoke" {
 			t.Errorf("%s: wrong endpoints: %v", path, b)
 		}
-		for _, absent := range []string{"registration_endpoint", "device_authorization_endpoint"} {
+		for _, absent := range []string{"registration_endpoint", "backchannel_authentication_endpoint"} {
 			if _, ok := b[absent]; ok {
 				t.Errorf("%s advertises %s, which is not served", path, absent)
 			}
@@ -200,12 +200,13 @@ func TestDiscoveryTellsTheTruth(t *testing.T) {
 		if algs, _ := b["dpop_signing_alg_values_supported"].([]any); len(algs) == 0 || slices.Contains(algs, any("none")) {
 			t.Errorf("dpop_signing_alg_values_supported = %v", b["dpop_signing_alg_values_supported"])
 		}
-		if gt, _ := json.Marshal(b["grant_types_supported"]); string(gt) != `["authorization_code","refresh_token","client_credentials"]` {
+		if gt, _ := json.Marshal(b["grant_types_supported"]); string(gt) != `["authorization_code","refresh_token","client_credentials","urn:ietf:params:oauth:grant-type:device_code"]` {
 			t.Errorf("grant_types_supported = %s", gt)
 		}
 		// Every advertised endpoint is actually served.
 		for _, k := range []string{"token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint",
-			"authorization_endpoint", "userinfo_endpoint", "end_session_endpoint", "pushed_authorization_request_endpoint"} {
+			"authorization_endpoint", "userinfo_endpoint", "end_session_endpoint", "pushed_authorization_request_endpoint",
+			"device_authorization_endpoint"} {
 			if !ts.srv.OwnsPath(strings.TrimPrefix(b[k].(string), testIssuer)) {
 				t.Errorf("%s is advertised but not routed", k)
 			}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/device"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -17,11 +18,15 @@ import (
 type grantHandler func(ctx context.Context, r *http.Request, client *store.Client) (*tokenResponse, error)
 
 func (s *Server) grants() map[string]grantHandler {
-	return map[string]grantHandler{
+	grants := map[string]grantHandler{
 		"client_credentials": s.clientCredentials,
 		"authorization_code": s.authorizationCodeGrant,
 		"refresh_token":      s.refreshTokenGrant,
 	}
+	if s.devices != nil {
+		grants[device.GrantType] = s.deviceCodeGrant
+	}
+	return grants
 }
 
 // handleToken is the token endpoint (RFC 6749 §3.2).

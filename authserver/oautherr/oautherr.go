@@ -43,6 +43,11 @@ const (
 	RequestNotSupported      = "request_not_supported"
 	RequestURINotSupported   = "request_uri_not_supported"
 	RegistrationNotSupported = "registration_not_supported"
+
+	// Polling grants: the device authorization grant (RFC 8628 §3.5) and CIBA (§11).
+	AuthorizationPending = "authorization_pending"
+	SlowDown             = "slow_down"
+	ExpiredToken         = "expired_token"
 )
 
 // Error is an OAuth error response.

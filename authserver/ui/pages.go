@@ -49,6 +49,44 @@ type ConsentPage struct {
 	Account   string
 	Scopes    []Scope
 	Resources []Resource
+	// UserCode, for a device authorization, is the code the user checks against the device's
+	// screen before allowing it (RFC 8628 §5.4).
+	UserCode string
+}
+
+// DevicePage asks for the user code a device shows (RFC 8628 §3.3). The form posts
+// user_code with the CSRF token; there is no interaction yet.
+type DevicePage struct {
+	Page
+	// UserCode prefills the input (from verification_uri_complete or a failed attempt).
+	UserCode string
+	// Error is shown above the form and announced to assistive technology.
+	Error string
+}
+
+// DeviceOutcome is how a device authorization ended on the user's side.
+type DeviceOutcome string
+
+const (
+	DeviceApproved DeviceOutcome = "approved"
+	DeviceDenied   DeviceOutcome = "denied"
+	// DeviceExpired: the code expired or was decided meanwhile (e.g. in another tab).
+	DeviceExpired DeviceOutcome = "expired"
+)
+
+func (o DeviceOutcome) title() string {
+	switch o {
+	case DeviceApproved:
+		return "Device connected"
+	case DeviceDenied:
+		return "Access denied"
+	}
+	return "This code has expired"
+}
+
+// DeviceResultPage tells the user the outcome; they return to their device.
+type DeviceResultPage struct {
+	Outcome DeviceOutcome
 }
 
 // LogoutPage confirms an RP-initiated logout.

@@ -1,5 +1,5 @@
 // Package ui renders the HTML pages of the authorization server: login, consent,
-// logout confirmation, logged-out, error and the form_post response.
+// logout confirmation, logged-out, error, the form_post response and the device pages.
 //
 // The handlers own cookies, CSRF tokens and the protocol; this package owns the markup,
 // the security headers of HTML responses and template loading.
@@ -8,19 +8,21 @@
 //
 // Templates are html/template files. layout.html defines "layout", the document every
 // page is rendered through; each page file (login.html, consent.html, logout.html,
-// logged_out.html, frontchannel_logout.html, error.html, form_post.html) defines "content",
+// logged_out.html, frontchannel_logout.html, error.html, form_post.html, device.html,
+// device_result.html) defines "content",
 // which the layout includes. Every template is executed with:
 //
 //	.Title  the page title (never empty)
 //	.Nonce  the Content-Security-Policy nonce of this response: an inline <style> (and
 //	        <script> on form_post) runs only with nonce="{{.Nonce}}"
 //	.Data   the page's data: LoginPage, ConsentPage, LogoutPage, LoggedOutPage,
-//	        FrontchannelLogoutPage, ErrorPage or FormPostPage
+//	        FrontchannelLogoutPage, ErrorPage, FormPostPage, DevicePage or DeviceResultPage
 //
 // Overrides must keep the form contract automation relies on: the first <form> is the
 // one to submit; it carries hidden csrf_token and interaction inputs; login inputs are
 // named username and password; the approving button is name="decision" value="approve",
-// the refusing one name="decision" value="deny"; consent has a remember=1 checkbox.
+// the refusing one name="decision" value="deny"; consent has a remember=1 checkbox; the
+// device page's code input is named user_code.
 package ui
 
 import (
@@ -50,6 +52,9 @@ const (
 	pageLoggedOut = "logged_out"
 	pageError     = "error"
 	pageFormPost  = "form_post"
+	// The device authorization grant's verification page and its outcome (RFC 8628 §3.3).
+	pageDevice       = "device"
+	pageDeviceResult = "device_result"
 	// pageFrontchannelLogout is the sign-out page of OpenID Connect Front-Channel Logout.
 	pageFrontchannelLogout = "frontchannel_logout"
 )
@@ -63,7 +68,7 @@ var samples = map[string]view{
 	}},
 	pageConsent: {Title: "Authorize access", Data: ConsentPage{
 		Page:       samplePage,
-		ClientName: "Example App", ClientID: "example-app", Account: "alice",
+		ClientName: "Example App", ClientID: "example-app", Account: "alice", UserCode: "BCDF-GHJK",
 		Scopes: append(DescribeScopes([]string{"openid", "custom"}), Scope{Name: "x"}),
 		Resources: []Resource{
 			{Identifier: "https://api.example.com", Name: "Example API"},
@@ -82,6 +87,10 @@ var samples = map[string]view{
 		Frames:      []LogoutFrame{{ClientName: "Example App", URL: "https://client.example.com/logout?iss=x&sid=y"}},
 		ContinueURL: "https://client.example.com/bye",
 	}},
+	pageDevice: {Title: "Connect a device", Data: DevicePage{
+		Page: samplePage, UserCode: "BCDF-GHJK", Error: "That code is not valid.",
+	}},
+	pageDeviceResult: {Title: "Device connected", Data: DeviceResultPage{Outcome: DeviceApproved}},
 	pageFormPost: {Title: "Continue", Data: FormPostPage{
 		Action: "https://client.example.com/cb",
 		Params: []Param{{Name: "code", Value: "abc"}, {Name: "state", Value: "xyz"}},
@@ -197,6 +206,17 @@ func (r *Renderer) LoggedOut(w http.ResponseWriter, status int, p LoggedOutPage)
 // Error renders an error page.
 func (r *Renderer) Error(w http.ResponseWriter, status int, p ErrorPage) error {
 	return r.render(w, status, pageError, orDefault(p.Title, "Something went wrong"), p, formActionSources(nil), false)
+}
+
+// Device renders the device verification page, where the user enters the code their
+// device shows.
+func (r *Renderer) Device(w http.ResponseWriter, status int, p DevicePage) error {
+	return r.render(w, status, pageDevice, orDefault(p.Title, "Connect a device"), p, formActionSources(p.FormActions), false)
+}
+
+// DeviceResult renders the outcome of a device authorization.
+func (r *Renderer) DeviceResult(w http.ResponseWriter, status int, p DeviceResultPage) error {
+	return r.render(w, status, pageDeviceResult, p.Outcome.title(), p, formActionSources(nil), false)
 }
 
 // FormPost renders a Form Post Response Mode page that submits p.Params to p.Action
