@@ -184,20 +184,27 @@ func loadApp(ctx caddy.Context) (*App, error) {
 	return app.(*App), nil
 }
 
-// loginLimiters keeps each issuer's login throttling across config reloads, so that a reload
-// does not hand an attacker a fresh allowance. Keyed by issuer and limits; entries are few
-// (one per issuer and configured limits) and bounded in size by the limiter itself.
-var loginLimiters sync.Map
+// guessLimiters keeps each issuer's throttling of guesses (passwords, device user codes)
+// across config reloads, so that a reload does not hand an attacker a fresh allowance. Keyed
+// by purpose, issuer and limits; entries are few (two per issuer and configured limits) and
+// bounded in size by the limiter itself.
+var guessLimiters sync.Map
 
-func (a *App) loginLimiter(issuer string, cfg authserver.Config) (*account.Limiter, error) {
+// Purposes of guessLimiters: sign-in passwords and device user codes are counted apart.
+const (
+	limitLogins    = "login"
+	limitUserCodes = "user_code"
+)
+
+func (a *App) guessLimiter(purpose, issuer string, cfg authserver.Config) (*account.Limiter, error) {
 	limits, err := cfg.LoginLimiterConfig()
 	if err != nil {
 		return nil, err
 	}
-	key := fmt.Sprintf("%s|%+v", issuer, limits)
-	if l, ok := loginLimiters.Load(key); ok {
+	key := fmt.Sprintf("%s|%s|%+v", purpose, issuer, limits)
+	if l, ok := guessLimiters.Load(key); ok {
 		return l.(*account.Limiter), nil
 	}
-	l, _ := loginLimiters.LoadOrStore(key, account.NewLimiter(limits))
+	l, _ := guessLimiters.LoadOrStore(key, account.NewLimiter(limits))
 	return l.(*account.Limiter), nil
 }

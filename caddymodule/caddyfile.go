@@ -62,6 +62,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        max_lifetime <duration>
 //	        encryption [true|false]
 //	    }
+//	    device_authorization off | {
+//	        ttl <duration>
+//	        interval <duration>
+//	        user_code_charset base20|digits
+//	        user_code_mask <mask>
+//	        verification_uri <url>
+//	    }
 //	    dpop_algs <alg...>
 //	    dpop_nonce <secret>
 //	    dpop_replay_redis <url>
@@ -200,6 +207,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("request_objects: set twice")
 			}
 			h.RequestObjects, err = parseRequestObjects(d)
+		case "device_authorization":
+			if h.DeviceAuthorization != nil {
+				return d.Errf("device_authorization: set twice")
+			}
+			h.DeviceAuthorization, err = parseDeviceAuthorization(d)
 		case "pushed_authorization_requests":
 			if h.PushedAuthorizationRequests != nil {
 				return d.Errf("pushed_authorization_requests: set twice")

@@ -240,6 +240,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		OutboundAllowPrivate:            h.OutboundAllowPrivate,
 		ClientIDMetadataDocuments:       h.ClientIDMetadataDocuments.config(),
 		PAR:                             h.PushedAuthorizationRequests.config(),
+		DeviceAuthorization:             h.DeviceAuthorization.config(),
 		RequestObjects:                  h.RequestObjects.config(),
 		BackchannelLogout:               h.BackchannelLogout.config(),
 		MTLS:                            h.MTLS.config(),

@@ -57,6 +57,8 @@ type Handler struct {
 	PushedAuthorizationRequests *PushedAuthorizationRequests `json:"pushed_authorization_requests,omitempty"`
 	// RequestObjects configures JWT-secured authorization requests (RFC 9101; accepted by default).
 	RequestObjects *RequestObjects `json:"request_objects,omitempty"`
+	// DeviceAuthorization configures the device authorization grant (RFC 8628; on by default).
+	DeviceAuthorization *DeviceAuthorization `json:"device_authorization,omitempty"`
 	// DPoPAlgs restricts the DPoP proof algorithms accepted at the token endpoint.
 	DPoPAlgs []string `json:"dpop_algs,omitempty"`
 	// DPoPNonce, when set, is the shared secret of stateless DPoP nonces (RFC 9449 §8) that
@@ -173,14 +175,19 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.releaseGuard = releaseGuard
 
-	limiter, err := h.app.loginLimiter(h.Issuer, cfg)
+	limiter, err := h.app.guessLimiter(limitLogins, h.Issuer, cfg)
+	if err != nil {
+		return err
+	}
+	userCodes, err := h.app.guessLimiter(limitUserCodes, h.Issuer, cfg)
 	if err != nil {
 		return err
 	}
 	srv, err := authserver.New(ctx, cfg, authserver.Deps{
 		Store: st, Sealer: seal, Logger: h.logger, DPoPReplay: guard,
-		LoginLimiter: limiter,
-		ClientIP:     clientIP,
+		LoginLimiter:      limiter,
+		DeviceCodeLimiter: userCodes,
+		ClientIP:          clientIP,
 
 		ClientCertificate: clientCertificateSource(h.MTLS.header()),
 	})
