@@ -57,8 +57,8 @@ func (c *DeviceConfig) withDefaults() error {
 		c.Interval = device.DefaultInterval
 	}
 	switch {
-	case c.TTL < time.Minute || c.TTL > device.MaxTTL:
-		return fmt.Errorf("device_authorization ttl %s: want between 1m and %s", c.TTL, device.MaxTTL)
+	case c.TTL < device.MinTTL || c.TTL > device.MaxTTL:
+		return fmt.Errorf("device_authorization ttl %s: want between %s and %s", c.TTL, device.MinTTL, device.MaxTTL)
 	case c.Interval < time.Second || c.Interval > time.Minute || c.Interval%time.Second != 0:
 		return fmt.Errorf("device_authorization interval %s: want whole seconds between 1s and 1m", c.Interval)
 	}

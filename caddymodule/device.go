@@ -15,7 +15,7 @@ import (
 type DeviceAuthorization struct {
 	// Disabled removes the endpoint, the verification page and the grant.
 	Disabled bool `json:"disabled,omitempty"`
-	// TTL is how long device and user codes are valid (default 10m; 1m to 1h).
+	// TTL is how long device and user codes are valid (default 10m; 10s to 1h).
 	TTL caddy.Duration `json:"ttl,omitempty"`
 	// Interval is the polling interval devices start with (default 5s; whole seconds, 1s to 1m).
 	Interval caddy.Duration `json:"interval,omitempty"`

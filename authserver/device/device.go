@@ -33,6 +33,8 @@ const (
 	DefaultTTL      = 10 * time.Minute
 	DefaultInterval = 5 * time.Second
 	MaxTTL          = time.Hour
+	// MinTTL leaves a person time to type a code; anything shorter only serves tests.
+	MinTTL = 10 * time.Second
 	// SlowDownStep is how much the interval grows at each slow_down (§3.5: 5 seconds).
 	SlowDownStep = 5 * time.Second
 	// pollJitter forgives a poll that arrives a little early: network delays shift a client's
