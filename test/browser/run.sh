@@ -17,7 +17,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 artifacts="$here/artifacts"
 # Every screenshot the suite must leave behind.
-screenshots=(login login-error consent logout signed-out error frontchannel-logout frontchannel-signed-out)
+screenshots=(login login-error consent logout signed-out error frontchannel-logout frontchannel-signed-out
+	device device-error device-consent device-approved device-denied)
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-browser.XXXXXX")"
 cleanup_on_exit "$tmp" 200
 
