@@ -88,3 +88,40 @@ func FuzzPages(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDevice sends arbitrary device authorization requests, device-code polls and user-code
+// submissions: the answer is never a 5xx, and every JSON error carries a code.
+func FuzzDevice(f *testing.F) {
+	f.Add("/device_authorization", "client_id=tv&scope=openid+read&resource=https%3A%2F%2Fapi.example.test", "")
+	f.Add("/device_authorization", "client_id=tv&scope=%00&resource=%", "")
+	f.Add("/token", "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=tv&device_code=x", "")
+	f.Add("/token", "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=x&device_code=y&client_id=tv", "")
+	f.Add("/device", "user_code=bcdf-ghjk", "ok")
+	f.Add("/device", "user_code=%ff%fe", "ok")
+	ts := newDeviceServer(f, serverOptions{})
+	b := ts.browser()
+	page := b.do(http.MethodGet, testIssuer+"/device", nil)
+	_, hidden := page.form(f)
+	csrf := hidden.Get("csrf_token")
+	f.Fuzz(func(t *testing.T, path, body, withCSRF string) {
+		if path != "/device" && path != "/token" {
+			path = "/device_authorization"
+		}
+		if path == "/device" && withCSRF != "" {
+			body += "&csrf_token=" + url.QueryEscape(csrf)
+		}
+		req := httptest.NewRequest(http.MethodPost, testIssuer+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range b.cookies {
+			req.AddCookie(&http.Cookie{Name: k, Value: v})
+		}
+		rec := httptest.NewRecorder()
+		ts.srv.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %q: %d %s", path, body, rec.Code, rec.Body.String())
+		}
+		if path != "/device" && rec.Code >= 400 && !strings.Contains(rec.Body.String(), `"error":"`) {
+			t.Fatalf("%s %q: %d without an OAuth error: %s", path, body, rec.Code, rec.Body.String())
+		}
+	})
+}
