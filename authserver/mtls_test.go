@@ -330,7 +330,8 @@ func TestMTLSDiscovery(t *testing.T) {
 	res = m.do(http.MethodGet, "/.well-known/oauth-authorization-server", nil, [2]string{})
 	aliases, _ := res.body["mtls_endpoint_aliases"].(map[string]any)
 	want := map[string]string{"token_endpoint": "/token", "revocation_endpoint": "/revoke",
-		"introspection_endpoint": "/introspect", "userinfo_endpoint": "/userinfo"}
+		"introspection_endpoint": "/introspect", "userinfo_endpoint": "/userinfo",
+		"pushed_authorization_request_endpoint": "/par", "device_authorization_endpoint": "/device_authorization"}
 	for name, path := range want {
 		if aliases[name] != alias+path {
 			t.Errorf("mtls_endpoint_aliases[%s] = %v, want %s", name, aliases[name], alias+path)

@@ -112,6 +112,9 @@ func (s *Server) mtlsDiscovery() mtlsMetadata {
 	if par := s.parDiscovery().PushedAuthorizationRequestEndpoint; par != "" {
 		m.MTLSEndpointAliases["pushed_authorization_request_endpoint"] = base + s.relativeEndpoint(par)
 	}
+	if device := s.deviceDiscovery().DeviceAuthorizationEndpoint; device != "" {
+		m.MTLSEndpointAliases["device_authorization_endpoint"] = base + s.relativeEndpoint(device)
+	}
 	return m
 }
 
