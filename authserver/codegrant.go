@@ -213,6 +213,9 @@ func (s *Server) issueUserTokens(ctx context.Context, r *http.Request, client *s
 		grantID:   g.ID,
 		sessionID: g.SessionID,
 		userinfo:  openid,
+		grantType: formValue(r.PostForm, "grant_type"),
+		// The account's own subject, for its account_claims and claim contributors.
+		accountSubject: g.Subject,
 	})
 	if err != nil {
 		return nil, nil, err

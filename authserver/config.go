@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
+	"github.com/caddy-oauth/caddy-oauth/authserver/extension"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/registration"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
@@ -88,6 +89,11 @@ type Config struct {
 	RequestObjects RequestObjectConfig
 	// MTLS configures mutual-TLS client authentication and certificate-bound tokens (RFC 8705).
 	MTLS MTLSConfig
+	// ExtensionGrants serve grant types of other modules at the token endpoint, and
+	// ClaimContributors add claims to every access token (package extension).
+	ExtensionGrants   []extension.Grant
+	ClaimContributors []extension.ClaimContributor
+
 	// DeviceAuthorization configures the device authorization grant (RFC 8628); on by default.
 	DeviceAuthorization DeviceConfig
 	// Profile is the server's security profile (package profile): "" or "none", "fapi2" or
@@ -247,6 +253,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 	if err := c.DeviceAuthorization.withDefaults(); err != nil {
 		return c, err
 	}
+	if err := c.extensionDefaults(); err != nil {
+		return c, err
+	}
 	if err := c.Registration.Validate(placeholders); err != nil {
 		return c, err
 	}
@@ -296,7 +305,7 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 // defaults).
 func (c Config) specEnv(placeholders bool) spec.Env {
 	return spec.Env{SigningAlgs: c.SigningAlgs, EnforceLinks: c.EnforcePerClientResources == nil || *c.EnforcePerClientResources,
-		Placeholders: placeholders, Profile: c.Profile}
+		Placeholders: placeholders, Profile: c.Profile, ExtensionGrantTypes: c.extensionGrantTypes()}
 }
 
 // Validate applies every rule to c without touching storage, as New would: `caddy adapt` and

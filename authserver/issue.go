@@ -37,6 +37,14 @@ type accessTokenRequest struct {
 	sessionID string
 	// userinfo adds the userinfo endpoint to the audience (the openid scope was granted).
 	userinfo bool
+	// grantType names the grant the token is issued by (told to claim contributors).
+	grantType string
+	// accountSubject is the account's own subject for a user's token (subject may be its
+	// pairwise form); empty for a token a client holds for itself.
+	accountSubject string
+	// claims are claims this token carries beyond the resource's: an extension grant's
+	// (reserved ones already dropped) or token exchange's act (extension_wiring.go).
+	claims map[string]any
 }
 
 // tokenResponse is the successful token endpoint response (RFC 6749 §5.1).
@@ -150,7 +158,15 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 		resp.TokenType = "DPoP"
 	}
 
+	perToken, err := s.tokenClaims(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	if s.accessFormat(req.resource) == store.FormatOpaque {
+		extra := req.resource.CustomClaims
+		if perToken != nil {
+			extra = perToken
+		}
 		value := newTokenValue()
 		err := s.st.CreateAccessToken(ctx, &store.AccessToken{
 			Hash:       hashToken(value),
@@ -162,7 +178,7 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 			JKT:        req.jkt,
 			X5TS256:    req.x5t,
 			GrantID:    req.grantID,
-			Extra:      req.resource.CustomClaims,
+			Extra:      extra,
 			IssuedAt:   now,
 			ExpiresAt:  exp,
 		})
@@ -195,6 +211,13 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 	extra, err := s.customClaimsFragment(req.resource)
 	if err != nil {
 		return nil, err
+	}
+	if perToken != nil {
+		// Claims of this token alone: encoded per token, the resource's among them.
+		if extra, err = json.Marshal(perToken); err != nil {
+			return nil, err
+		}
+		extra = extra[1 : len(extra)-1]
 	}
 	payload := appendExtraClaims(base, extra)
 	alg := s.accessAlg(req.resource)

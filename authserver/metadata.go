@@ -87,6 +87,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 			grantTypes = append(grantTypes, g)
 		}
 	}
+	grantTypes = append(grantTypes, s.cfg.extensionGrantTypes()...)
 	algs := clientauth.AssertionAlgs()
 	m := metadata{
 		Issuer:                                    s.cfg.Issuer,

@@ -26,6 +26,7 @@ func (s *Server) grants() map[string]grantHandler {
 	if s.devices != nil {
 		grants[device.GrantType] = s.deviceCodeGrant
 	}
+	s.addExtensionGrants(grants)
 	return grants
 }
 
@@ -189,7 +190,7 @@ func (s *Server) clientCredentials(ctx context.Context, r *http.Request, client 
 		return nil, err
 	}
 	return s.issueAccessToken(ctx, accessTokenRequest{client: client, subject: client.ID, resource: res, scopes: scopes,
-		jkt: proofJKT(proof), x5t: s.tokenCertBinding(r, client)})
+		jkt: proofJKT(proof), x5t: s.tokenCertBinding(r, client), grantType: "client_credentials"})
 }
 
 // writeJSON sends v with the no-store headers every token-bearing response needs.

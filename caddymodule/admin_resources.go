@@ -24,6 +24,7 @@ type resourceDoc struct {
 	SigningKeyID                  string         `json:"signing_key_id,omitempty"`
 	Scopes                        []string       `json:"scopes"`
 	Claims                        map[string]any `json:"claims,omitempty"`
+	AccountClaims                 []string       `json:"account_claims,omitempty"`
 	DPoPBoundAccessTokensRequired bool           `json:"dpop_bound_access_tokens_required,omitempty"`
 	Disabled                      bool           `json:"disabled,omitempty"`
 	Metadata                      map[string]any `json:"metadata,omitempty"`
@@ -63,7 +64,7 @@ func docOf(r *store.Resource) resourceDoc {
 		Identifier: r.Identifier, Name: r.Name,
 		AccessTokenTTL: ttl(r.AccessTokenTTL), RefreshTokenTTL: ttl(r.RefreshTokenTTL),
 		AccessTokenFormat: r.AccessTokenFormat, SigningAlg: r.SigningAlg, SigningKeyID: r.SigningKeyID,
-		Scopes: r.AllowedScopes, Claims: r.CustomClaims,
+		Scopes: r.AllowedScopes, Claims: r.CustomClaims, AccountClaims: r.AccountClaims,
 		DPoPBoundAccessTokensRequired: r.DPoPBoundAccessTokensRequired, Disabled: r.Disabled, Metadata: r.Metadata,
 	}
 }
@@ -99,7 +100,7 @@ func (d resourceDoc) spec() (spec.Resource, error) {
 	return spec.Resource{
 		Identifier: d.Identifier, Name: d.Name, AccessTokenTTL: access, RefreshTokenTTL: refresh,
 		AccessTokenFormat: d.AccessTokenFormat, SigningAlg: d.SigningAlg, SigningKeyID: d.SigningKeyID,
-		AllowedScopes: d.Scopes, CustomClaims: d.Claims,
+		AllowedScopes: d.Scopes, CustomClaims: d.Claims, AccountClaims: d.AccountClaims,
 		DPoPBoundAccessTokensRequired: &d.DPoPBoundAccessTokensRequired, Disabled: &d.Disabled, Metadata: d.Metadata,
 	}, nil
 }

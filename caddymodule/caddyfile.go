@@ -83,6 +83,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        signing_key_id <kid>
 //	        scopes <scope...>
 //	        claim <name> <value>
+//	        account_claims <claim...>
 //	        dpop_bound_access_tokens_required [true|false]
 //	        disabled [true|false]
 //	        metadata <key> <value>
@@ -348,6 +349,8 @@ func parseResource(d *caddyfile.Dispenser) (Resource, error) {
 			r.Scopes, err = scopeArgs(d)
 		case "claim":
 			err = keyValueArg(d, &r.Claims)
+		case "account_claims":
+			r.AccountClaims, err = atLeastOneArg(d)
 		case "metadata":
 			err = keyValueArg(d, &r.Metadata)
 		case "dpop_bound_access_tokens_required":

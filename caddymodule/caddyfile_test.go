@@ -529,7 +529,7 @@ func TestExampleCaddyfileAdapts(t *testing.T) {
 		t.Fatalf("found %d oauth_server handlers", len(handlers))
 	}
 	h := loadHandler(t, handlers[0])
-	if h.Issuer != "http://127.0.0.1:9080" || len(h.Resources) != 2 || len(h.Clients) != 2 || len(h.Accounts) != 1 {
+	if h.Issuer != "http://127.0.0.1:9080" || len(h.Resources) != 2 || len(h.Clients) != 3 || len(h.Accounts) != 1 {
 		t.Fatalf("example config = %+v", h)
 	}
 	if app := h.Clients[1]; app.ID != "demo-app" || len(app.RedirectURIs) != 1 || len(app.PostLogoutRedirectURIs) != 1 || h.Accounts[0].Username != "alice" || h.Accounts[0].PasswordHash == "" {

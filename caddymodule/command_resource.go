@@ -49,6 +49,7 @@ var resourceFields = []metadataField{
 	{"access-token-format", "access_token_format", fieldText, "jwt or opaque"},
 	{"signing-alg", "signing_alg", fieldText, "JWS algorithm of its JWT access tokens"},
 	{"signing-key-id", "signing_key_id", fieldText, "Key ID to sign its tokens with"},
+	{"account-claim", "account_claims", fieldList, `Account claims copied into its user tokens, e.g. "roles groups" (repeatable)`},
 	{"dpop-required", "dpop_bound_access_tokens_required", fieldBool, "Issue only DPoP-bound access tokens for it"},
 	{"disabled", "disabled", fieldBool, "Issue no tokens for it"},
 	{"metadata", "metadata", fieldJSON, "Free-form metadata, a JSON object (or @file)"},

@@ -42,7 +42,10 @@ type Resource struct {
 	Scopes            []string        `json:"scopes,omitempty"`
 	// Claims are custom claims added to the resource's access tokens. Values are kept as
 	// raw JSON so numbers and objects round-trip through `caddy adapt` unchanged.
-	Claims                        map[string]json.RawMessage `json:"claims,omitempty"`
+	Claims map[string]json.RawMessage `json:"claims,omitempty"`
+	// AccountClaims name claims of the signed-in account (roles, groups, tenant …) copied
+	// into the resource's access tokens issued for a user.
+	AccountClaims                 []string                   `json:"account_claims,omitempty"`
 	DPoPBoundAccessTokensRequired *bool                      `json:"dpop_bound_access_tokens_required,omitempty"`
 	Disabled                      *bool                      `json:"disabled,omitempty"`
 	Metadata                      map[string]json.RawMessage `json:"metadata,omitempty"`
@@ -286,6 +289,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 			SigningAlg:                    r.SigningAlg,
 			SigningKeyID:                  r.SigningKeyID,
 			AllowedScopes:                 r.Scopes,
+			AccountClaims:                 r.AccountClaims,
 			DPoPBoundAccessTokensRequired: r.DPoPBoundAccessTokensRequired,
 			Disabled:                      r.Disabled,
 		}

@@ -105,9 +105,7 @@ func (s *Service) apply(r *store.Resource, rc spec.Resource) {
 
 // ReservedClaims may not be set by a resource's custom claims: they are the RFC 9068 / RFC
 // 7519 claims the server itself vouches for (plus cnf, which carries the sender constraint).
-var ReservedClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "auth_time", "acr", "amr", "cnf",
-	// Gateways match revocations of grants and sessions on these (backchannel/secevent).
-	"grant_id", "sid"}
+var ReservedClaims = spec.ReservedClaims
 
 // ApplyResource writes rc into the stored resource r and returns the reserved custom claims
 // it dropped. With replace, unset fields reset the stored field to "inherit the server
@@ -143,6 +141,9 @@ func ApplyResource(r *store.Resource, rc spec.Resource, replace bool) (dropped [
 	}
 	if rc.AllowedScopes != nil || replace {
 		r.AllowedScopes = slices.Clone(rc.AllowedScopes)
+	}
+	if rc.AccountClaims != nil || replace {
+		r.AccountClaims = slices.Clone(rc.AccountClaims)
 	}
 	if rc.CustomClaims != nil || replace {
 		r.CustomClaims, dropped = StripReservedClaims(rc.CustomClaims)

@@ -279,9 +279,9 @@ func (c Client) checkKeys(Env) error {
 	return nil
 }
 
-func (c Client) checkGrants(Env) error {
+func (c Client) checkGrants(env Env) error {
 	for _, g := range c.GrantTypes {
-		if !slices.Contains(GrantTypes, g) {
+		if !slices.Contains(GrantTypes, g) && !slices.Contains(env.ExtensionGrantTypes, g) {
 			return errorf(CodeInvalidClientMetadata, "grant_types", g, "is unknown")
 		}
 	}

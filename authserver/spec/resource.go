@@ -13,15 +13,17 @@ import (
 // Resource is a protected resource (RFC 8707) and its token policy. Nil or empty fields
 // inherit the server defaults (and, in merge seed mode, leave the stored value alone).
 type Resource struct {
-	Identifier                    string
-	Name                          string
-	AccessTokenTTL                *time.Duration
-	RefreshTokenTTL               *time.Duration
-	AccessTokenFormat             string
-	SigningAlg                    string
-	SigningKeyID                  string
-	AllowedScopes                 []string
-	CustomClaims                  map[string]any
+	Identifier        string
+	Name              string
+	AccessTokenTTL    *time.Duration
+	RefreshTokenTTL   *time.Duration
+	AccessTokenFormat string
+	SigningAlg        string
+	SigningKeyID      string
+	AllowedScopes     []string
+	CustomClaims      map[string]any
+	// AccountClaims name claims of the account copied into the resource's user tokens.
+	AccountClaims                 []string
 	DPoPBoundAccessTokensRequired *bool
 	Disabled                      *bool
 	Metadata                      map[string]any
@@ -65,11 +67,39 @@ func (r Resource) check(env Env) error {
 	if err := validateScopes(CodeInvalidValue, "scopes", r.AllowedScopes); err != nil {
 		return err
 	}
+	if err := checkAccountClaims(r.AccountClaims); err != nil {
+		return err
+	}
 	for field, m := range map[string]map[string]any{"claims": r.CustomClaims, "metadata": r.Metadata} {
 		for k := range m {
 			if k == "" {
 				return errorf(CodeInvalidValue, field, "", "every entry needs a name")
 			}
+		}
+	}
+	return nil
+}
+
+// ReservedClaims are the access-token claims the server itself sets (RFC 9068, RFC 7800, RFC
+// 8693, and grant_id/sid, which gateways match revocations on): no configuration, account or
+// extension may set them.
+var ReservedClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "auth_time", "acr", "amr", "cnf",
+	"grant_id", "sid", "act", "may_act"}
+
+// checkAccountClaims: names of account claims, at most maxListLength, none reserved (an
+// account's "sub" or "scope" must never reach a token) and none repeated.
+func checkAccountClaims(names []string) error {
+	if len(names) > maxListLength {
+		return errorf(CodeInvalidValue, "account_claims", "", "lists more than %d claims", maxListLength)
+	}
+	for i, name := range names {
+		switch {
+		case name == "" || len(name) > maxNameLength || strings.ContainsFunc(name, isControl):
+			return errorf(CodeInvalidValue, "account_claims", name, "every entry must be a claim name of at most %d characters", maxNameLength)
+		case slices.Contains(ReservedClaims, name):
+			return errorf(CodeInvalidValue, "account_claims", name, "is a claim the server sets itself")
+		case slices.Contains(names[:i], name):
+			return errorf(CodeInvalidValue, "account_claims", name, "is listed twice")
 		}
 	}
 	return nil

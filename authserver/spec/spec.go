@@ -72,6 +72,9 @@ type Env struct {
 	// Profile is the server's security profile (package profile names; "" is none): the
 	// clients that inherit it must meet its rules.
 	Profile string
+	// ExtensionGrantTypes are the grant types extension grants serve (package extension):
+	// clients may be given them besides the built-in ones.
+	ExtensionGrantTypes []string
 }
 
 // hasPlaceholder reports whether v holds a Caddy placeholder.

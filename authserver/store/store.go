@@ -210,8 +210,11 @@ type Resource struct {
 	SigningAlg        string // empty inherits the server default
 	SigningKeyID      string // empty means the current key for SigningAlg
 	// AllowedScopes: nil means any scope; non-nil restricts requested scopes to this set.
-	AllowedScopes                 []string
-	CustomClaims                  map[string]any
+	AllowedScopes []string
+	CustomClaims  map[string]any
+	// AccountClaims name claims of the account (roles, groups, tenant …) copied into the
+	// resource's access tokens issued for a user.
+	AccountClaims                 []string
 	DPoPBoundAccessTokensRequired bool
 	Disabled                      bool
 	PolicyVersion                 int

@@ -24,7 +24,7 @@ const (
 		"frontchannel_logout_uri, frontchannel_logout_session_required, security, created_at, updated_at"
 	resourceCols = "id, identifier, name, access_token_ttl, refresh_token_ttl, access_token_format, " +
 		"signing_alg, signing_key_id, allowed_scopes, custom_claims, dpop_bound_access_tokens_required, " +
-		"disabled, policy_version, metadata, updated_at, created_at"
+		"disabled, policy_version, metadata, account_claims, updated_at, created_at"
 	linkCols        = "client_id, resource_id, tokens, introspect, metadata, created_at"
 	accessTokenCols = "hash, client_id, subject, resource_id, audience, scope, jkt, x5t_s256, extra, " +
 		"issued_at, expires_at, revoked, grant_id"

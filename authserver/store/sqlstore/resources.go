@@ -99,10 +99,14 @@ func resourceArgs(r *store.Resource, id string, created, updated time.Time) ([]a
 	if err != nil {
 		return nil, err
 	}
+	accountClaims, err := encodeJSON(r.AccountClaims)
+	if err != nil {
+		return nil, err
+	}
 	return []any{
 		id, r.Identifier, r.Name, nullInt64(r.AccessTokenTTL), nullInt64(r.RefreshTokenTTL),
 		r.AccessTokenFormat, r.SigningAlg, r.SigningKeyID, scopes, claims,
-		r.DPoPBoundAccessTokensRequired, r.Disabled, int64(r.PolicyVersion), metadata,
+		r.DPoPBoundAccessTokensRequired, r.Disabled, int64(r.PolicyVersion), metadata, accountClaims,
 		toMillis(updated), toMillis(created),
 	}, nil
 }
@@ -112,12 +116,13 @@ func scanResource(row scanner) (*store.Resource, error) {
 		r                     store.Resource
 		accessTTL, refreshTTL sql.NullInt64
 		scopes, claims, meta  sql.NullString
+		accountClaims         sql.NullString
 		policyVersion         int64
 		created, updated      int64
 	)
 	err := row.Scan(&r.ID, &r.Identifier, &r.Name, &accessTTL, &refreshTTL, &r.AccessTokenFormat,
 		&r.SigningAlg, &r.SigningKeyID, &scopes, &claims, &r.DPoPBoundAccessTokensRequired,
-		&r.Disabled, &policyVersion, &meta, &updated, &created)
+		&r.Disabled, &policyVersion, &meta, &accountClaims, &updated, &created)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +136,9 @@ func scanResource(row scanner) (*store.Resource, error) {
 		return nil, err
 	}
 	if err := decodeJSON(meta, &r.Metadata); err != nil {
+		return nil, err
+	}
+	if err := decodeJSON(accountClaims, &r.AccountClaims); err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -245,6 +245,7 @@ func newResource(identifier string) *store.Resource {
 		SigningKeyID:                  "kid-1",
 		AllowedScopes:                 []string{"read", "write"},
 		CustomClaims:                  map[string]any{"tenant": "acme", "tier": 3.0, "roles": []any{"x"}},
+		AccountClaims:                 []string{"groups", "department"},
 		DPoPBoundAccessTokensRequired: true,
 		PolicyVersion:                 7,
 		Metadata:                      map[string]any{"owner": "team-a"},
@@ -292,7 +293,7 @@ func testResourceNilVersusEmpty(t *testing.T, s store.Store) {
 		// nil policy fields inherit the server default...
 		"nil": func(r *store.Resource) {
 			r.AccessTokenTTL, r.RefreshTokenTTL, r.AllowedScopes = nil, nil, nil
-			r.CustomClaims, r.Metadata = nil, nil
+			r.CustomClaims, r.Metadata, r.AccountClaims = nil, nil, nil
 		},
 		// ...which is not the same as an explicit empty set or a zero TTL.
 		"empty": func(r *store.Resource) {
