@@ -62,6 +62,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        max_lifetime <duration>
 //	        encryption [true|false]
 //	    }
+//	    grant <module> { … }              (an oauth.grants.<module> extension)
+//	    claims <module> { … }             (an oauth.claims.<module> claim contributor)
 //	    device_authorization off | {
 //	        ttl <duration>
 //	        interval <duration>
@@ -208,6 +210,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("request_objects: set twice")
 			}
 			h.RequestObjects, err = parseRequestObjects(d)
+		case "grant":
+			var raw json.RawMessage
+			if raw, err = parseGrantModule(d); err == nil {
+				h.GrantsRaw = append(h.GrantsRaw, raw)
+			}
+		case "claims":
+			var raw json.RawMessage
+			if raw, err = parseClaimsModule(d); err == nil {
+				h.ClaimsRaw = append(h.ClaimsRaw, raw)
+			}
 		case "device_authorization":
 			if h.DeviceAuthorization != nil {
 				return d.Errf("device_authorization: set twice")

@@ -195,6 +195,13 @@ func (h *Handler) Validate() error {
 	if err != nil {
 		return err
 	}
+	// Decoded, not provisioned: enough to know the grant types clients may be given.
+	if cfg.ExtensionGrants, err = h.extensionGrants(nil); err != nil {
+		return err
+	}
+	if cfg.ClaimContributors, err = h.claimContributors(nil); err != nil {
+		return err
+	}
 	return cfg.Validate(true)
 }
 

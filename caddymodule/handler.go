@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
+	"github.com/caddy-oauth/caddy-oauth/authserver/extension"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 )
 
@@ -59,6 +61,12 @@ type Handler struct {
 	RequestObjects *RequestObjects `json:"request_objects,omitempty"`
 	// DeviceAuthorization configures the device authorization grant (RFC 8628; on by default).
 	DeviceAuthorization *DeviceAuthorization `json:"device_authorization,omitempty"`
+	// GrantsRaw are extension grants (modules in namespace oauth.grants), served at the token
+	// endpoint under the grant types they name.
+	GrantsRaw []json.RawMessage `json:"grants,omitempty" caddy:"namespace=oauth.grants inline_key=grant"`
+	// ClaimsRaw are claim contributors (modules in namespace oauth.claims), asked in order for
+	// claims to add to every access token.
+	ClaimsRaw []json.RawMessage `json:"claim_contributors,omitempty" caddy:"namespace=oauth.claims inline_key=contributor"`
 	// DPoPAlgs restricts the DPoP proof algorithms accepted at the token endpoint.
 	DPoPAlgs []string `json:"dpop_algs,omitempty"`
 	// DPoPNonce, when set, is the shared secret of stateless DPoP nonces (RFC 9449 §8) that
@@ -119,8 +127,11 @@ type Handler struct {
 	LoginDelayBase          caddy.Duration `json:"login_delay_base,omitempty"`
 	LoginDelayMax           caddy.Duration `json:"login_delay_max,omitempty"`
 
-	app          *App
-	srv          *authserver.Server
+	app *App
+	srv *authserver.Server
+	// grants and contributors are the provisioned extension modules (extensions.go).
+	grants       []extension.Grant
+	contributors []extension.ClaimContributor
 	releaseStore func()
 	releaseGuard func()
 	logger       *zap.Logger
@@ -151,6 +162,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
 	cfg, err := h.authConfig(repl)
 	if err != nil {
+		return err
+	}
+	if cfg.ExtensionGrants, err = h.extensionGrants(&ctx); err != nil {
+		return err
+	}
+	if cfg.ClaimContributors, err = h.claimContributors(&ctx); err != nil {
 		return err
 	}
 	seal, err := h.sealer(repl)
