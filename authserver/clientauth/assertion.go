@@ -293,29 +293,3 @@ func keyFits(key any, alg jose.SignatureAlgorithm) bool {
 	}
 	return false
 }
-
-// maxJWKSKeys bounds the work one assertion can cause.
-const maxJWKSKeys = 64
-
-// parseJWKS decodes a JWK Set key by key, skipping keys it cannot use (RFC 7517 §5: unknown
-// key types are ignored) and keys carrying private material, which a client must not publish.
-func parseJWKS(data []byte) ([]jose.JSONWebKey, error) {
-	var raw struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("not a JWK Set: %w", err)
-	}
-	if len(raw.Keys) > maxJWKSKeys {
-		return nil, fmt.Errorf("more than %d keys", maxJWKSKeys)
-	}
-	keys := make([]jose.JSONWebKey, 0, len(raw.Keys))
-	for _, r := range raw.Keys {
-		var k jose.JSONWebKey
-		if err := k.UnmarshalJSON(r); err != nil || !k.IsPublic() || !k.Valid() {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	return keys, nil
-}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/jwksource"
+
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/outbound"
@@ -104,7 +106,7 @@ type Authenticator struct {
 	// only certificates the handshake verified pass.
 	TrustedCAs *x509.CertPool
 
-	jwks jwksCache
+	jwks jwksource.Cache
 }
 
 // Methods returns the supported client authentication methods

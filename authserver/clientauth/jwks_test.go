@@ -1,7 +1,6 @@
 package clientauth
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -177,16 +176,6 @@ func TestJWKSURIConcurrent(t *testing.T) {
 	}
 	if got := srv.hits.Load(); got != 1 {
 		t.Errorf("%d fetches for one burst, want 1", got)
-	}
-}
-
-func TestJWKSCacheBounded(t *testing.T) {
-	var c jwksCache
-	for i := range jwksMaxEntries + 10 {
-		c.record(fmt.Sprintf("https://client%d.example/jwks", i), nil, nil, testNow)
-	}
-	if n := len(c.entries); n > jwksMaxEntries {
-		t.Errorf("cache holds %d entries, limit %d", n, jwksMaxEntries)
 	}
 }
 
