@@ -6,11 +6,14 @@ import (
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
+	"github.com/caddy-oauth/caddy-oauth/authserver/exchange"
 	"github.com/caddy-oauth/caddy-oauth/authserver/extension"
+	"github.com/caddy-oauth/caddy-oauth/authserver/jwtbearer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/registration"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/trust"
 	"github.com/caddy-oauth/caddy-oauth/backchannel/ssf"
 )
 
@@ -89,6 +92,15 @@ type Config struct {
 	RequestObjects RequestObjectConfig
 	// MTLS configures mutual-TLS client authentication and certificate-bound tokens (RFC 8705).
 	MTLS MTLSConfig
+	// TrustedIssuers are external issuers whose JWTs may be exchanged (TokenExchange) or
+	// presented as grants (JWTBearer).
+	TrustedIssuers []trust.Issuer
+	// JWTBearer are the policies of the JWT bearer grant (RFC 7523), one per trusted issuer
+	// whose assertions it accepts; the grant is served when there is one.
+	JWTBearer []jwtbearer.Policy
+	// TokenExchange is token exchange's policy (RFC 8693); the grant is served when it has rules.
+	TokenExchange exchange.Policy
+
 	// ExtensionGrants serve grant types of other modules at the token endpoint, and
 	// ClaimContributors add claims to every access token (package extension).
 	ExtensionGrants   []extension.Grant
@@ -254,6 +266,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 		return c, err
 	}
 	if err := c.extensionDefaults(); err != nil {
+		return c, err
+	}
+	if err := c.trustDefaults(); err != nil {
 		return c, err
 	}
 	if err := c.Registration.Validate(placeholders); err != nil {

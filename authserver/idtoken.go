@@ -132,6 +132,7 @@ type hintClaims struct {
 	Issuer   string          `json:"iss"`
 	Audience json.RawMessage `json:"aud"`
 	SID      string          `json:"sid"`
+	Expiry   int64           `json:"exp"`
 }
 
 func (h *hintClaims) audiences() []string {

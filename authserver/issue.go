@@ -45,6 +45,9 @@ type accessTokenRequest struct {
 	// claims are claims this token carries beyond the resource's: an extension grant's
 	// (reserved ones already dropped) or token exchange's act (extension_wiring.go).
 	claims map[string]any
+	// notAfter, when set, caps the token's expiry: an exchanged token never outlives the
+	// token it was exchanged for.
+	notAfter time.Time
 }
 
 // tokenResponse is the successful token endpoint response (RFC 6749 §5.1).
@@ -55,6 +58,8 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
+	// IssuedTokenType is token exchange's (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 
 	// jti and exp of a JWT access token, to revoke it if the response is never delivered.
 	jti string
@@ -151,6 +156,9 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 	}
 	now := s.now()
 	ttl := s.accessTTL(req.resource)
+	if !req.notAfter.IsZero() && req.notAfter.Sub(now) < ttl {
+		ttl = req.notAfter.Sub(now).Truncate(time.Second)
+	}
 	exp := now.Add(ttl)
 	scope := strings.Join(req.scopes, " ")
 	resp := &tokenResponse{TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second), Scope: scope}

@@ -8,6 +8,8 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
 	"github.com/caddy-oauth/caddy-oauth/authserver/device"
+	"github.com/caddy-oauth/caddy-oauth/authserver/exchange"
+	"github.com/caddy-oauth/caddy-oauth/authserver/jwtbearer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -169,7 +171,8 @@ func (s *Server) pkceMethods() []string {
 }
 
 // grantOrder fixes the order grant types are advertised in.
-var grantOrder = []string{"authorization_code", "refresh_token", "client_credentials", device.GrantType}
+var grantOrder = []string{"authorization_code", "refresh_token", "client_credentials", device.GrantType,
+	exchange.GrantType, jwtbearer.GrantType}
 
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	servePublicJSON(w, r, "application/json", s.metadataJSON)

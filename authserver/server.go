@@ -21,6 +21,8 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
 	"github.com/caddy-oauth/caddy-oauth/authserver/device"
+	"github.com/caddy-oauth/caddy-oauth/authserver/exchange"
+	"github.com/caddy-oauth/caddy-oauth/authserver/jwtbearer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
@@ -28,6 +30,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/requestobject"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/trust"
 	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 	"github.com/caddy-oauth/caddy-oauth/backchannel/logout"
 	"github.com/caddy-oauth/caddy-oauth/backchannel/ssf"
@@ -93,6 +96,11 @@ type Server struct {
 	// deviceLimiter throttles the user codes typed on its verification page.
 	devices       *device.Endpoint
 	deviceLimiter *account.Limiter
+	// trusted verifies external issuers' JWTs; jwtBearer and exchange serve the grants on
+	// tokens from elsewhere (exchange_wiring.go), nil when off.
+	trusted   *trust.Set
+	jwtBearer *jwtbearer.Grant
+	exchange  *exchange.Exchange
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -231,6 +239,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	s.manage = s.newManage()
 	s.devices = s.newDevices()
+	if err := s.setupTrust(); err != nil {
+		return nil, err
+	}
 	if s.deviceLimiter, err = s.newDeviceLimiter(); err != nil {
 		return nil, err
 	}

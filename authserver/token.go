@@ -26,6 +26,7 @@ func (s *Server) grants() map[string]grantHandler {
 	if s.devices != nil {
 		grants[device.GrantType] = s.deviceCodeGrant
 	}
+	s.addTrustGrants(grants)
 	s.addExtensionGrants(grants)
 	return grants
 }
