@@ -64,6 +64,26 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    }
 //	    grant <module> { … }              (an oauth.grants.<module> extension)
 //	    claims <module> { … }             (an oauth.claims.<module> claim contributor)
+//	    trusted_issuer <issuer> {
+//	        jwks_uri <url> | jwks <JWK Set JSON>
+//	        algs <alg...>
+//	        jwt_bearer {
+//	            subject account|client|external
+//	            clients <client_id...>
+//	            scopes <scope...>
+//	            resources <identifier...>
+//	            max_lifetime <duration>
+//	        }
+//	    }
+//	    token_exchange {
+//	        rule {
+//	            clients <client_id...>
+//	            subject_issuers self|<issuer...>
+//	            resources <identifier...>
+//	            scopes <scope...>
+//	            actor optional|required|forbidden
+//	        }
+//	    }
 //	    device_authorization off | {
 //	        ttl <duration>
 //	        interval <duration>
@@ -220,6 +240,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if raw, err = parseClaimsModule(d); err == nil {
 				h.ClaimsRaw = append(h.ClaimsRaw, raw)
 			}
+		case "trusted_issuer":
+			var ti TrustedIssuer
+			if ti, err = parseTrustedIssuer(d); err == nil {
+				h.TrustedIssuers = append(h.TrustedIssuers, ti)
+			}
+		case "token_exchange":
+			if h.TokenExchange != nil {
+				return d.Errf("token_exchange: set twice")
+			}
+			h.TokenExchange, err = parseTokenExchange(d)
 		case "device_authorization":
 			if h.DeviceAuthorization != nil {
 				return d.Errf("device_authorization: set twice")

@@ -256,6 +256,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		MTLS:                            h.MTLS.config(),
 	}
 	h.applyLoginLimits(&cfg)
+	h.trustConfig(&cfg)
 	for _, a := range h.Accounts {
 		password, err := resolve(a.Password)
 		if err != nil {

@@ -61,6 +61,11 @@ type Handler struct {
 	RequestObjects *RequestObjects `json:"request_objects,omitempty"`
 	// DeviceAuthorization configures the device authorization grant (RFC 8628; on by default).
 	DeviceAuthorization *DeviceAuthorization `json:"device_authorization,omitempty"`
+	// TrustedIssuers are external issuers whose JWTs token exchange accepts, and the JWT
+	// bearer grant when their jwt_bearer policy says so.
+	TrustedIssuers []TrustedIssuer `json:"trusted_issuers,omitempty"`
+	// TokenExchange is token exchange's policy (RFC 8693); served when it has rules.
+	TokenExchange *TokenExchange `json:"token_exchange,omitempty"`
 	// GrantsRaw are extension grants (modules in namespace oauth.grants), served at the token
 	// endpoint under the grant types they name.
 	GrantsRaw []json.RawMessage `json:"grants,omitempty" caddy:"namespace=oauth.grants inline_key=grant"`
