@@ -6,6 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/exchange"
+	"github.com/caddy-oauth/caddy-oauth/authserver/jwtbearer"
 )
 
 // FuzzEndpoints throws arbitrary bodies and Basic credentials at every POST endpoint: the
@@ -122,6 +125,37 @@ func FuzzDevice(f *testing.F) {
 		}
 		if path != "/device" && rec.Code >= 400 && !strings.Contains(rec.Body.String(), `"error":"`) {
 			t.Fatalf("%s %q: %d without an OAuth error: %s", path, body, rec.Code, rec.Body.String())
+		}
+	})
+}
+
+// FuzzTokenExchangeAndJWTBearer sends arbitrary token exchange and JWT bearer requests from
+// clients allowed to use them: the answer is never a 5xx, and a refusal is an OAuth error.
+func FuzzTokenExchangeAndJWTBearer(f *testing.F) {
+	f.Add(true, "subject_token=a.b.c&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&resource=https%3A%2F%2Fapi.example.test")
+	f.Add(true, "subject_token=x&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&actor_token=y&actor_token_type=z&audience=%00")
+	f.Add(true, "subject_token=eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlLnRlc3QifQ.&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aid_token&scope=read+%ff")
+	f.Add(false, "assertion=eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlLnRlc3QiLCJzdWIiOiJhIn0.AAAA&scope=read")
+	f.Add(false, "assertion=&resource=%")
+	ts := newExchangeServer(f, serverOptions{})
+	// A real subject token among the seeds' mutations.
+	f.Add(true, "subject_token="+url.QueryEscape(ts.mustToken("orders-gw", gwExchange, jwtResource, "read"))+
+		"&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&resource=https%3A%2F%2Fopaque.example.test")
+	f.Fuzz(func(t *testing.T, exchangeGrant bool, body string) {
+		grant, client := jwtbearer.GrantType, "partner"
+		if exchangeGrant {
+			grant, client = exchange.GrantType, "orders-gw"
+		}
+		req := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader("grant_type="+url.QueryEscape(grant)+"&"+body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(client, gwExchange)
+		rec := httptest.NewRecorder()
+		ts.srv.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %q: %d %s", grant, body, rec.Code, rec.Body.String())
+		}
+		if rec.Code >= 400 && !strings.Contains(rec.Body.String(), `"error":"`) {
+			t.Fatalf("%s %q: %d without an OAuth error: %s", grant, body, rec.Code, rec.Body.String())
 		}
 	})
 }

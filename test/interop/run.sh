@@ -99,6 +99,7 @@ export INTEROP_REG_TOKEN="$(random_secret)"
 # End-user flows (tests/authcode.test.js): the web app's and first-party app's secrets and the
 # passwords of the accounts they sign in with.
 export INTEROP_SECRET_WEB="$(random_secret)"
+export INTEROP_SECRET_EXCHANGE="$(random_secret)"
 export INTEROP_SECRET_FIRST_PARTY="$(random_secret)"
 export INTEROP_ALICE_PASSWORD="alice-$(random_secret)"
 # Back-channel logout (tests/backchannel-logout.test.js): the app's secret and the loopback
@@ -109,6 +110,11 @@ export INTEROP_MALLORY_PASSWORD="mallory-$(random_secret)"
 export INTEROP_PKJWT_PRIVATE_JWK="$tmp/private-key-jwt-client.jwk.json"
 INTEROP_PKJWT_JWKS="$(cd "$here" && node scripts/gen-client-key.js "$INTEROP_PKJWT_PRIVATE_JWK")"
 export INTEROP_PKJWT_JWKS
+# A stand-in identity provider trusted by the server (tests/exchange.test.js): its tokens are
+# signed by the test with this key.
+export INTEROP_IDP_PRIVATE_JWK="$tmp/idp.jwk.json"
+INTEROP_IDP_JWKS="$(cd "$here" && node scripts/gen-client-key.js "$INTEROP_IDP_PRIVATE_JWK")"
+export INTEROP_IDP_JWKS
 
 # Mutual TLS (tests/mtls.test.js): the TLS issuer's port and database, a client CA with a
 # certificate it issued for pki-client and one for another subject, and a self-signed
