@@ -188,6 +188,24 @@ func (s *Server) tokenExchangeGrant(ctx context.Context, r *http.Request, client
 	if err != nil {
 		return nil, err
 	}
+	return s.exchangeToken(ctx, client, req, func(res *store.Resource) (string, string, error) {
+		proof, err := s.tokenProof(r, res.DPoPBoundAccessTokensRequired || client.DPoPBoundAccessTokens)
+		if err != nil {
+			return "", "", err
+		}
+		if err := s.recordTokenProof(ctx, proof); err != nil {
+			return "", "", err
+		}
+		return proofJKT(proof), s.tokenCertBinding(r, client), nil
+	})
+}
+
+// binder binds the new token to the caller's DPoP key or certificate (jkt, x5t), once the
+// target resource is known; it checks the resource's demands.
+type binder func(res *store.Resource) (jkt, x5t string, err error)
+
+// exchangeToken decides req for client and mints the new token.
+func (s *Server) exchangeToken(ctx context.Context, client *store.Client, req *exchange.Request, bind binder) (*tokenResponse, error) {
 	acc, err := s.exchange.Decide(ctx, client.ID, req)
 	if err != nil {
 		return nil, err
@@ -210,11 +228,8 @@ func (s *Server) tokenExchangeGrant(ctx context.Context, r *http.Request, client
 	if err != nil {
 		return nil, err
 	}
-	proof, err := s.tokenProof(r, res.DPoPBoundAccessTokensRequired || client.DPoPBoundAccessTokens)
+	jkt, x5t, err := bind(res)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.recordTokenProof(ctx, proof); err != nil {
 		return nil, err
 	}
 	subject := acc.Subject.Subject
@@ -222,7 +237,7 @@ func (s *Server) tokenExchangeGrant(ctx context.Context, r *http.Request, client
 		subject = s.subjectFor(client, acc.Subject.AccountSubject) // the user as this client sees them
 	}
 	tr := accessTokenRequest{client: client, subject: subject, resource: res, scopes: scopes,
-		jkt: proofJKT(proof), x5t: s.tokenCertBinding(r, client), grantType: exchange.GrantType,
+		jkt: jkt, x5t: x5t, grantType: exchange.GrantType,
 		grantID: acc.Subject.GrantID, sessionID: acc.Subject.SessionID, accountSubject: acc.Subject.AccountSubject,
 		notAfter: acc.Subject.Expiry}
 	if acc.Act != nil {
@@ -339,4 +354,48 @@ func (c exchangeCore) ExternalJWT(ctx context.Context, token string) (*exchange.
 	out.Act, _ = t.Claims["act"].(map[string]any)
 	out.MayAct, _ = t.Claims["may_act"].(map[string]any)
 	return out, nil
+}
+
+// ExchangedToken is a token ExchangeToken minted.
+type ExchangedToken struct {
+	AccessToken string
+	ExpiresAt   time.Time
+}
+
+// ExchangeToken exchanges subjectToken (an access token of this server or a JWT of a trusted
+// issuer) for a Bearer access token to resource, for a gateway in the same process acting as
+// clientID: the token exchange policy's rules for that client apply as at the token endpoint,
+// without client authentication (the gateway's configuration names the client). An OAuth
+// refusal is an *oautherr.Error.
+func (s *Server) ExchangeToken(ctx context.Context, clientID, subjectToken, resource string, scopes []string) (*ExchangedToken, error) {
+	if s.exchange == nil {
+		return nil, oautherr.New(oautherr.UnsupportedGrantType, "token exchange has no rules on this server")
+	}
+	client, err := s.lookups.GetClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && client.Disabled {
+		return nil, oautherr.New(oautherr.InvalidClient, "the exchanging client is unknown or disabled")
+	} else if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(client.GrantTypes, exchange.GrantType) {
+		return nil, oautherr.New(oautherr.UnauthorizedClient, "the client is not allowed to use token exchange")
+	}
+	typ := exchange.TypeAccessToken
+	if strings.Count(subjectToken, ".") == 2 {
+		typ = exchange.TypeJWT // ours or a trusted issuer's: exchange tells them apart
+	}
+	req := &exchange.Request{SubjectToken: subjectToken, SubjectTokenType: typ, Scope: strings.Join(scopes, " ")}
+	if resource != "" {
+		req.Targets = []string{resource}
+	}
+	resp, err := s.exchangeToken(ctx, client, req, func(res *store.Resource) (string, string, error) {
+		if res.DPoPBoundAccessTokensRequired || client.DPoPBoundAccessTokens {
+			return "", "", oautherr.New(oautherr.InvalidTarget, "the resource takes only DPoP-bound tokens, which an in-process exchange cannot bind")
+		}
+		return "", "", nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ExchangedToken{AccessToken: resp.AccessToken, ExpiresAt: s.now().Add(time.Duration(resp.ExpiresIn) * time.Second)}, nil
 }

@@ -100,9 +100,12 @@ type ResourceHandler struct {
 	// revoked tokens are refused within about a second (ignored for an issuer this Caddy
 	// serves, which sees revocations at once).
 	RevocationStream *RevocationStream `json:"revocation_stream,omitempty"`
-	// OutboundAllowPrivate lets the revocation stream reach an issuer on a private, loopback
-	// or link-local address, and over plain http. Off by default (SSRF guard).
+	// OutboundAllowPrivate lets the revocation stream and token exchange reach an issuer on a
+	// private, loopback or link-local address, and over plain http. Off by default (SSRF guard).
 	OutboundAllowPrivate bool `json:"outbound_allow_private,omitempty"`
+	// Exchange, when set, trades every accepted token for a down-scoped token of the
+	// upstream's own audience (RFC 8693) before the request goes on.
+	Exchange *ResourceExchange `json:"exchange,omitempty"`
 
 	app      *App
 	logger   *zap.Logger
@@ -118,6 +121,11 @@ type ResourceHandler struct {
 	streamOnce    sync.Once
 	streamView    rsvalidate.Revocations
 	streamRelease func()
+
+	// exchangeOnce builds exchanger (or fails with exchangeErr) on first use.
+	exchangeOnce sync.Once
+	exchanger    *exchangeCache
+	exchangeErr  error
 
 	mu        sync.Mutex // serializes building the validator
 	validator atomic.Pointer[rsvalidate.Validator]
@@ -214,6 +222,9 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 	if err := h.provisionRevocationStream(repl); err != nil {
 		return err
 	}
+	if err := h.provisionExchange(repl); err != nil {
+		return err
+	}
 
 	h.ExternalURL = strings.TrimSuffix(h.ExternalURL, "/")
 	h.metaPath, h.base.ResourceMetadataURL = resourceMetadataLocation(h.Resource)
@@ -242,6 +253,10 @@ func (h *ResourceHandler) Cleanup() error {
 	}
 	// A subscription being set up now finishes first; none starts after this.
 	h.streamOnce.Do(func() {})
+	h.exchangeOnce.Do(func() {})
+	if h.exchanger != nil {
+		h.exchanger.close()
+	}
 	if h.streamRelease != nil {
 		h.streamRelease()
 		h.streamRelease = nil
@@ -356,6 +371,10 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	if verr == nil {
 		verr = h.authorize(v, id, r)
 	}
+	var upstreamToken string
+	if verr == nil && h.Exchange != nil {
+		upstreamToken, verr = h.exchangeToken(r, id)
+	}
 	if verr != nil {
 		if verr.Status >= http.StatusInternalServerError {
 			h.logUnavailable(verr)
@@ -364,7 +383,7 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		return nil
 	}
 
-	if !h.KeepCredentials {
+	if !h.KeepCredentials || upstreamToken != "" {
 		r.Header.Del("Authorization")
 		r.Header.Del("DPoP")
 		if h.TokenInQuery && strings.Contains(r.URL.RawQuery, "access_token") {
@@ -374,6 +393,10 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 			q.Del("access_token")
 			r.URL.RawQuery = q.Encode()
 		}
+	}
+	if upstreamToken != "" {
+		// The upstream sees only its own token, never the edge's (RFC 8693 at the gateway).
+		r.Header.Set("Authorization", "Bearer "+upstreamToken)
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Map(identityPlaceholders{id}.replace)
@@ -443,6 +466,9 @@ func (h *ResourceHandler) Validate() error {
 	}
 	if (h.IntrospectionClientID == "") != (h.IntrospectionClientSecret == "") {
 		return errors.New("introspection_client: both a client ID and a secret are required")
+	}
+	if err := h.Exchange.validate(); err != nil {
+		return err
 	}
 	for _, alg := range h.Algs {
 		if err := checkEnum("algs", alg, asymmetricAlgs); err != nil || alg == "" {

@@ -153,6 +153,12 @@ type matcherTokenFunc func() (caddy.ModuleMap, bool, error)
 //	        fail_closed_after <duration>
 //	    }]
 //	    outbound_allow_private [true|false]
+//	    exchange {
+//	        resource <identifier>
+//	        scopes <scope...>
+//	        client_id <client_id>
+//	        client_secret <secret>
+//	    }
 //	}
 //
 // Outside a site block (this method) a rule's matcher can only be a path or *; through the
@@ -247,6 +253,11 @@ func (h *ResourceHandler) unmarshal(d *caddyfile.Dispenser, matcherToken matcher
 			h.HeaderUp[name] = tmpl
 		case "revocation_stream":
 			h.RevocationStream, err = unmarshalRevocationStream(d)
+		case "exchange":
+			if h.Exchange != nil {
+				return d.Err("exchange: set twice")
+			}
+			h.Exchange, err = parseResourceExchange(d)
 		case "outbound_allow_private":
 			h.OutboundAllowPrivate, err = boolArg(d)
 		default:

@@ -81,6 +81,9 @@ type Identity struct {
 	TokenInfo
 	Scheme string   // "Bearer" or "DPoP"
 	Scopes []string // parsed from Scope
+	// Token is the access token the request presented (a gateway may exchange it, RFC 8693);
+	// never log or forward it as is.
+	Token string
 }
 
 // Validator validates the credentials of requests to one resource. It is safe for
@@ -202,6 +205,7 @@ func (v *Validator) Authenticate(r *http.Request) (*Identity, *Error) {
 		}
 		return nil, e
 	}
+	id.Token = cred.token
 	return id, nil
 }
 
