@@ -5,6 +5,7 @@
 #   jwt            (a) oauth_resource, a repeated ES256 JWT bearer token, in-process issuer
 #   dpop           (b) a DPoP-bound ES256 JWT with a fresh proof per request
 #   opaque         (c) an opaque token, looked up in-process
+#   exchange       (e) jwt plus token exchange for the upstream's audience (RFC 8693), cached
 #   introspection  (d) an opaque token checked by a second Caddy through RFC 7662 introspection
 # For each: a correctness pass (every response 200 with the upstream's body; without a token,
 # 401), then wrk (one thread, fixed connections) warms up and measures req/s, p50/p99 latency
@@ -156,6 +157,7 @@ declare -A scenario_url=(
 	[jwt]="$base/jwt/x"
 	[dpop]="$base/dpop/x"
 	[opaque]="$base/opaque/x"
+	[exchange]="$base/exchange/x"
 	[introspection]="$remote/remote/x"
 )
 # Authorization values stay in this shell and the environment of wrk and tokenbench: never
@@ -164,12 +166,13 @@ declare -A scenario_auth=([plain]="")
 scenario_auth[jwt]="Bearer $(issue https://jwt.gateway.bench.test)"
 scenario_auth[opaque]="Bearer $(issue https://opaque.gateway.bench.test)"
 scenario_auth[introspection]="Bearer $(issue https://remote.gateway.bench.test)"
-declare -A scenario_pid=([plain]="$as_pid" [jwt]="$as_pid" [dpop]="$as_pid" [opaque]="$as_pid" [introspection]="$remote_pid")
-declare -A scenario_admin=([plain]="${as_admin:-}" [jwt]="${as_admin:-}" [dpop]="${as_admin:-}" [opaque]="${as_admin:-}" [introspection]="${remote_admin:-}")
-for name in jwt opaque introspection; do
+scenario_auth[exchange]="Bearer $(issue https://exchange.gateway.bench.test)"
+declare -A scenario_pid=([plain]="$as_pid" [jwt]="$as_pid" [dpop]="$as_pid" [opaque]="$as_pid" [exchange]="$as_pid" [introspection]="$remote_pid")
+declare -A scenario_admin=([plain]="${as_admin:-}" [jwt]="${as_admin:-}" [dpop]="${as_admin:-}" [opaque]="${as_admin:-}" [exchange]="${as_admin:-}" [introspection]="${remote_admin:-}")
+for name in jwt opaque exchange introspection; do
 	[[ ${#scenario_auth[$name]} -gt 27 ]] || { echo "could not obtain a token for $name" >&2; exit 1; }
 done
-order=(plain jwt dpop opaque introspection)
+order=(plain jwt dpop opaque exchange introspection)
 
 # status URL [AUTHORIZATION [DPOP]]: the status code of one GET, with the body in $tmp/body.
 status() {
@@ -299,6 +302,7 @@ awk '
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
 		n = r["name"]
 		if (n == "plain") { base = r["rps"]; base_p99 = r["p99_ms"] }
+		if (n == "jwt") jwt_rps = r["rps"]
 		ratio = base > 0 ? r["rps"] / base : 0
 		printf "%-13s %8.1f req/s %5.2fx  p50 %5s ms  p99 %5s ms  errors %-3s rss %5.1f MiB  as_rss %5.1f MiB  cpu %5s us/req  others %3s%%\n",
 			n, r["rps"], ratio, r["p50_ms"], r["p99_ms"], r["errors"], r["rss_kib"] / 1024, r["as_rss_kib"] / 1024, r["cpu_us"], r["others_pct"]
@@ -310,6 +314,10 @@ awk '
 		}
 		if (n == "dpop") verdict = verdict sprintf("(b) dpop    %.2fx plain, target >= 0.60x: %s\n", ratio, ratio >= 0.60 ? "met" : "MISSED")
 		if (n == "opaque") verdict = verdict sprintf("(c) opaque  %.2fx plain, target >= 0.80x: %s\n", ratio, ratio >= 0.80 ? "met" : "MISSED")
+		if (n == "exchange" && jwt_rps > 0) {
+			x = r["rps"] / jwt_rps
+			verdict = verdict sprintf("(e) exchange %.2fx jwt (cached exchange), target >= 0.80x: %s\n", x, x >= 0.80 ? "met" : "MISSED")
+		}
 	}
 	END { printf "\n%s", verdict; exit failed }
 ' "$results" || { echo "some requests failed: see the errors column above" >&2; exit 1; }
