@@ -165,6 +165,10 @@ type ClientSecurity struct {
 	// otherwise one of the names of package authserver/profile ("none", "fapi2",
 	// "fapi2_message_signing").
 	Profile string `json:"profile,omitempty"`
+	// CIBA (OpenID CIBA Core §4): how the client receives its tokens (poll, ping or push;
+	// empty is poll) and, for ping and push, where (backchannel_client_notification_endpoint).
+	BackchannelTokenDeliveryMode          string `json:"backchannel_token_delivery_mode,omitempty"`
+	BackchannelClientNotificationEndpoint string `json:"backchannel_client_notification_endpoint,omitempty"`
 }
 
 // ClientQuery selects a page of clients ordered by ID.
@@ -662,9 +666,10 @@ type Store interface {
 	SessionEndStore
 	PushedRequestStore
 	DeviceAuthorizationStore
+	CIBARequestStore
 	// DeleteExpired removes expired access tokens, revocation entries, replay keys, keys past
 	// PurgeAfter, codes, grants (and their refresh tokens), grant jtis, initial access
-	// tokens, revocation events, pushed requests and device authorizations; it returns how many rows it removed. Sessions go only an
+	// tokens, revocation events, pushed requests, device authorizations and CIBA requests; it returns how many rows it removed. Sessions go only an
 	// hour after they expired: the backchannel's session-end pass lists ended sessions
 	// (ListEndedSessions), queues their logouts and deletes them itself, and the grace keeps
 	// DeleteExpired from deleting a session before that pass saw it. The logout outbox is

@@ -98,6 +98,7 @@ var expiredDeletes = []expiredDelete{
 	{deleteExpired("oauth_revocation_events", "seq", "expires_at"), 0},
 	{deleteExpired("oauth_pushed_requests", "hash", "expires_at"), 0},
 	{deleteExpired("oauth_device_authorizations", "device_code_hash", "expires_at"), 0},
+	{deleteExpired("oauth_ciba_requests", "id", "expires_at"), 0},
 }
 
 // deleteExpired deletes rows of table whose column is at or before $1; key is the
@@ -195,6 +196,7 @@ type statements struct {
 	backchannelStmts                                                      // see backchannelqueries.go
 	pushedRequestStmts                                                    // see pushedrequests.go
 	deviceStmts                                                           // see deviceauthorizations.go
+	cibaStmts                                                             // see cibarequests.go
 }
 
 type stmtDef struct {
@@ -250,6 +252,7 @@ func (st *statements) defs() []stmtDef {
 	defs = append(defs, st.backchannelStmts.defs()...)
 	defs = append(defs, st.pushedRequestStmts.defs()...)
 	defs = append(defs, st.deviceStmts.defs()...)
+	defs = append(defs, st.cibaStmts.defs()...)
 	if st.deleteExpired == nil {
 		st.deleteExpired = make([]*sql.Stmt, len(expiredDeletes))
 	}

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, backchannelTests...)
 	tests = append(tests, pushedRequestTests...)
 	tests = append(tests, deviceTests...)
+	tests = append(tests, cibaTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
