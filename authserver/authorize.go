@@ -34,6 +34,8 @@ type interaction struct {
 	// Device, when set, makes the interaction approve a device (device_wiring.go) instead of
 	// issuing an authorization code.
 	Device *deviceInteraction `json:"device,omitempty"`
+	// CIBA, when set, makes it answer a CIBA request (ciba_wiring.go).
+	CIBA *cibaInteraction `json:"ciba,omitempty"`
 }
 
 const interactionAD = "caddy-oauth interaction v1"
@@ -146,6 +148,12 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, client *store.C
 		s.renderLogin(w, r, client, in, http.StatusOK, username, "")
 		return
 	}
+	if cibaWrongUser(in, sess) {
+		// Only the user the request names may answer it.
+		s.renderError(w, http.StatusForbidden, "This request is for another account",
+			oautherr.New(oautherr.AccessDenied, "Sign out, then open the request again and sign in as the account it names."))
+		return
+	}
 	consent, err := s.consentNeeded(ctx, req, client, sess, in)
 	if err != nil {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: req.target()})
@@ -172,6 +180,10 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, client *store.C
 	}
 	if in.Device != nil {
 		s.finishDevice(w, r, in, sess)
+		return
+	}
+	if in.CIBA != nil {
+		s.finishCIBA(w, r, in, sess)
 		return
 	}
 	code, err := s.issueCode(ctx, client, req, sess)
@@ -434,6 +446,9 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, client *s
 	}
 	if in.Device != nil {
 		page.UserCode = in.Device.UserCode
+	}
+	if in.CIBA != nil {
+		page.BindingMessage = in.CIBA.BindingMessage
 	}
 	for _, id := range in.Req.Resources {
 		name := id

@@ -106,6 +106,8 @@ type Config struct {
 	ExtensionGrants   []extension.Grant
 	ClaimContributors []extension.ClaimContributor
 
+	// CIBA configures client-initiated backchannel authentication (package ciba); off by default.
+	CIBA CIBAConfig
 	// DeviceAuthorization configures the device authorization grant (RFC 8628); on by default.
 	DeviceAuthorization DeviceConfig
 	// Profile is the server's security profile (package profile): "" or "none", "fapi2" or
@@ -269,6 +271,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 		return c, err
 	}
 	if err := c.trustDefaults(); err != nil {
+		return c, err
+	}
+	if err := c.CIBA.withDefaults(); err != nil {
 		return c, err
 	}
 	if err := c.Registration.Validate(placeholders); err != nil {

@@ -301,15 +301,15 @@ func (s *Server) finishDevice(w http.ResponseWriter, r *http.Request, in *intera
 	_, err := s.st.DecideDeviceAuthorization(r.Context(), in.Device.UserCodeHash, dec, s.now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		s.renderDeviceResult(w, http.StatusBadRequest, ui.DeviceExpired)
+		s.renderDeviceResult(w, http.StatusBadRequest, ui.DeviceResultPage{Outcome: ui.DeviceExpired})
 	case err != nil:
 		s.authFail(w, r, &authError{err: oautherr.Server(err)})
 	case dec.Approved:
 		s.log.Info("device approved", zap.String("client_id", in.Req.ClientID), zap.String("sub", sess.Subject))
-		s.renderDeviceResult(w, http.StatusOK, ui.DeviceApproved)
+		s.renderDeviceResult(w, http.StatusOK, ui.DeviceResultPage{Outcome: ui.DeviceApproved})
 	default:
 		s.log.Info("device denied", zap.String("client_id", in.Req.ClientID))
-		s.renderDeviceResult(w, http.StatusOK, ui.DeviceDenied)
+		s.renderDeviceResult(w, http.StatusOK, ui.DeviceResultPage{Outcome: ui.DeviceDenied})
 	}
 }
 
@@ -318,6 +318,10 @@ func (s *Server) finishDevice(w http.ResponseWriter, r *http.Request, in *intera
 func (s *Server) decline(w http.ResponseWriter, r *http.Request, in *interaction, why string) {
 	if in.Device != nil {
 		s.finishDevice(w, r, in, nil)
+		return
+	}
+	if in.CIBA != nil {
+		s.finishCIBA(w, r, in, nil)
 		return
 	}
 	s.authFail(w, r, &authError{err: oautherr.New(oautherr.AccessDenied, why), to: in.Req.target()})
@@ -332,6 +336,6 @@ func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, status int
 	s.logRender(s.ui.Device(w, status, page))
 }
 
-func (s *Server) renderDeviceResult(w http.ResponseWriter, status int, outcome ui.DeviceOutcome) {
-	s.logRender(s.ui.DeviceResult(w, status, ui.DeviceResultPage{Outcome: outcome}))
+func (s *Server) renderDeviceResult(w http.ResponseWriter, status int, page ui.DeviceResultPage) {
+	s.logRender(s.ui.DeviceResult(w, status, page))
 }

@@ -41,6 +41,16 @@ type idTokenClaims struct {
 	AZP      string   `json:"azp"`
 	SID      string   `json:"sid,omitempty"`
 	ATHash   string   `json:"at_hash,omitempty"`
+	// CIBA push mode (CIBA Core §10.3.1): the request the tokens answer, and the refresh
+	// token's hash.
+	AuthReqID string `json:"urn:openid:params:jwt:claim:auth_req_id,omitempty"`
+	RTHash    string `json:"urn:openid:params:jwt:claim:rt_hash,omitempty"`
+}
+
+// idTokenExtra are claims only some ID tokens carry.
+type idTokenExtra struct {
+	AuthReqID    string
+	RefreshToken string
 }
 
 // idTokenAlg is the client's id_token_signed_response_alg, RS256 by default (OIDC Core §3.1.3.7).
@@ -52,6 +62,11 @@ func idTokenAlg(c *store.Client) string {
 // Claims the claims parameter asked for in the ID token (§5.5) are added to it, read from acc
 // or, when nil, from the account source.
 func (s *Server) issueIDToken(ctx context.Context, client *store.Client, g *store.Grant, acc *store.Account, nonce, accessToken string) (string, error) {
+	return s.issueIDTokenWith(ctx, client, g, acc, nonce, accessToken, idTokenExtra{})
+}
+
+// issueIDTokenWith is issueIDToken with extra's claims.
+func (s *Server) issueIDTokenWith(ctx context.Context, client *store.Client, g *store.Grant, acc *store.Account, nonce, accessToken string, extra idTokenExtra) (string, error) {
 	now := s.now()
 	alg := idTokenAlg(client)
 	claims := idTokenClaims{
@@ -69,6 +84,10 @@ func (s *Server) issueIDToken(ctx context.Context, client *store.Client, g *stor
 	}
 	if accessToken != "" {
 		claims.ATHash = leftHalfHash(alg, accessToken)
+	}
+	claims.AuthReqID = extra.AuthReqID
+	if extra.RefreshToken != "" {
+		claims.RTHash = leftHalfHash(alg, extra.RefreshToken)
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ciba"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
 	"github.com/caddy-oauth/caddy-oauth/authserver/device"
 	"github.com/caddy-oauth/caddy-oauth/authserver/exchange"
@@ -77,6 +78,8 @@ type metadata struct {
 
 	// RFC 8628 §4: present when the device authorization grant is on.
 	deviceMetadata
+	// CIBA Core §4: present when CIBA is on.
+	cibaMetadata
 
 	// draft-ietf-oauth-client-id-metadata-document §6: present (true) only when enabled.
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
@@ -130,6 +133,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		jarmMetadata:                      s.jarmDiscovery(),
 		mtlsMetadata:                      s.mtlsDiscovery(),
 		deviceMetadata:                    s.deviceDiscovery(),
+		cibaMetadata:                      s.cibaDiscovery(),
 	}
 	s.profileDiscovery(&m)
 	return json.Marshal(m)
@@ -172,7 +176,7 @@ func (s *Server) pkceMethods() []string {
 
 // grantOrder fixes the order grant types are advertised in.
 var grantOrder = []string{"authorization_code", "refresh_token", "client_credentials", device.GrantType,
-	exchange.GrantType, jwtbearer.GrantType}
+	ciba.GrantType, exchange.GrantType, jwtbearer.GrantType}
 
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	servePublicJSON(w, r, "application/json", s.metadataJSON)

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ciba"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
@@ -101,6 +102,10 @@ type Server struct {
 	trusted   *trust.Set
 	jwtBearer *jwtbearer.Grant
 	exchange  *exchange.Exchange
+	// ciba serves CIBA and cibaDelivery its ping and push notifications (ciba_wiring.go);
+	// nil when it is off.
+	ciba         *ciba.Endpoint
+	cibaDelivery *ciba.Deliverer
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -242,6 +247,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := s.setupTrust(); err != nil {
 		return nil, err
 	}
+	s.setupCIBA()
 	if s.deviceLimiter, err = s.newDeviceLimiter(); err != nil {
 		return nil, err
 	}
@@ -262,6 +268,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.stop, s.done = stop, make(chan struct{})
 	go s.background(bg)
 	s.startLogoutDelivery()
+	if s.cibaDelivery != nil {
+		s.cibaDelivery.Start(bg)
+	}
 	if s.signals != nil {
 		s.signals.Start()
 	}
@@ -301,6 +310,7 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	}
 	s.parRoutes(routes, base)
 	s.deviceRoutes(routes, base)
+	s.cibaRoutes(routes, base)
 	s.mounts = nil
 	if s.registration != nil {
 		// Browser apps (SPAs, MCP clients) register and manage themselves cross-origin.
@@ -448,6 +458,9 @@ func (s *Server) Close() error {
 	}
 	s.stop()
 	<-s.done
+	if s.cibaDelivery != nil {
+		s.cibaDelivery.Wait()
+	}
 	s.stopLogoutDelivery() // uses the lookups: before they close
 	s.lookups.close()
 	s.verified.Close()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/ciba"
 	"github.com/caddy-oauth/caddy-oauth/authserver/device"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
@@ -25,6 +26,9 @@ func (s *Server) grants() map[string]grantHandler {
 	}
 	if s.devices != nil {
 		grants[device.GrantType] = s.deviceCodeGrant
+	}
+	if s.ciba != nil {
+		grants[ciba.GrantType] = s.cibaGrant
 	}
 	s.addTrustGrants(grants)
 	s.addExtensionGrants(grants)

@@ -58,7 +58,33 @@ func (c Client) checkSecurity(env Env) error {
 			return errorf(CodeInvalidClientMetadata, f.prefix+"_alg", f.alg, "needs the client's encryption key in jwks or jwks_uri")
 		}
 	}
+	if err := c.checkCIBA(); err != nil {
+		return err
+	}
 	return c.checkTLSAuth()
+}
+
+// checkCIBA: the delivery mode is poll, ping or push (CIBA Core §4); ping and push need the
+// https endpoint the server notifies, which poll has no use for.
+func (c Client) checkCIBA() error {
+	s := c.Security
+	switch s.BackchannelTokenDeliveryMode {
+	case "", "poll":
+		if s.BackchannelClientNotificationEndpoint != "" {
+			return errorf(CodeInvalidClientMetadata, "backchannel_client_notification_endpoint", "", "is only for the ping and push delivery modes")
+		}
+		return nil
+	case "ping", "push":
+	default:
+		return errorf(CodeInvalidClientMetadata, "backchannel_token_delivery_mode", s.BackchannelTokenDeliveryMode, "must be poll, ping or push")
+	}
+	if s.BackchannelClientNotificationEndpoint == "" {
+		return errorf(CodeInvalidClientMetadata, "backchannel_client_notification_endpoint", "", "is required for the ping and push delivery modes")
+	}
+	if len(s.BackchannelClientNotificationEndpoint) > maxURILength {
+		return errorf(CodeInvalidClientMetadata, "backchannel_client_notification_endpoint", "", "is longer than %d bytes", maxURILength)
+	}
+	return validateWebURL("backchannel_client_notification_endpoint", s.BackchannelClientNotificationEndpoint)
 }
 
 // checkTLSAuth: tls_client_auth names exactly one certificate subject DN or SAN (RFC 8705

@@ -52,6 +52,9 @@ type ConsentPage struct {
 	// UserCode, for a device authorization, is the code the user checks against the device's
 	// screen before allowing it (RFC 8628 §5.4).
 	UserCode string
+	// BindingMessage, for a CIBA request, is what the asking application shows too, so the
+	// user can tell it is this request (CIBA Core §7.1).
+	BindingMessage string
 }
 
 // DevicePage asks for the user code a device shows (RFC 8628 §3.3). The form posts
@@ -84,9 +87,35 @@ func (o DeviceOutcome) title() string {
 	return "This code has expired"
 }
 
-// DeviceResultPage tells the user the outcome; they return to their device.
+func (o DeviceOutcome) backchannelTitle() string {
+	switch o {
+	case DeviceApproved:
+		return "Request approved"
+	case DeviceDenied:
+		return "Request denied"
+	}
+	return "This request has expired"
+}
+
+// DeviceResultPage tells the user the outcome; they return to their device. Backchannel
+// words it for a CIBA request (the application that asked, not a device).
 type DeviceResultPage struct {
-	Outcome DeviceOutcome
+	Outcome     DeviceOutcome
+	Backchannel bool
+}
+
+// CIBAListPage lists the signed-in user's pending CIBA requests (Account empty: nobody is
+// signed in here).
+type CIBAListPage struct {
+	Account  string
+	Requests []CIBARequest
+}
+
+// CIBARequest is one pending request on the list, linking to its consent page.
+type CIBARequest struct {
+	ClientName     string
+	BindingMessage string
+	Link           string
 }
 
 // LogoutPage confirms an RP-initiated logout.

@@ -9,14 +9,15 @@
 // Templates are html/template files. layout.html defines "layout", the document every
 // page is rendered through; each page file (login.html, consent.html, logout.html,
 // logged_out.html, frontchannel_logout.html, error.html, form_post.html, device.html,
-// device_result.html) defines "content",
+// device_result.html, ciba_list.html) defines "content",
 // which the layout includes. Every template is executed with:
 //
 //	.Title  the page title (never empty)
 //	.Nonce  the Content-Security-Policy nonce of this response: an inline <style> (and
 //	        <script> on form_post) runs only with nonce="{{.Nonce}}"
 //	.Data   the page's data: LoginPage, ConsentPage, LogoutPage, LoggedOutPage,
-//	        FrontchannelLogoutPage, ErrorPage, FormPostPage, DevicePage or DeviceResultPage
+//	        FrontchannelLogoutPage, ErrorPage, FormPostPage, DevicePage, DeviceResultPage or
+//	        CIBAListPage
 //
 // Overrides must keep the form contract automation relies on: the first <form> is the
 // one to submit; it carries hidden csrf_token and interaction inputs; login inputs are
@@ -55,6 +56,8 @@ const (
 	// The device authorization grant's verification page and its outcome (RFC 8628 §3.3).
 	pageDevice       = "device"
 	pageDeviceResult = "device_result"
+	// pageCIBAList lists a user's pending CIBA requests.
+	pageCIBAList = "ciba_list"
 	// pageFrontchannelLogout is the sign-out page of OpenID Connect Front-Channel Logout.
 	pageFrontchannelLogout = "frontchannel_logout"
 )
@@ -68,7 +71,7 @@ var samples = map[string]view{
 	}},
 	pageConsent: {Title: "Authorize access", Data: ConsentPage{
 		Page:       samplePage,
-		ClientName: "Example App", ClientID: "example-app", Account: "alice", UserCode: "BCDF-GHJK",
+		ClientName: "Example App", ClientID: "example-app", Account: "alice", UserCode: "BCDF-GHJK", BindingMessage: "Pay 42 EUR",
 		Scopes: append(DescribeScopes([]string{"openid", "custom"}), Scope{Name: "x"}),
 		Resources: []Resource{
 			{Identifier: "https://api.example.com", Name: "Example API"},
@@ -91,6 +94,8 @@ var samples = map[string]view{
 		Page: samplePage, UserCode: "BCDF-GHJK", Error: "That code is not valid.",
 	}},
 	pageDeviceResult: {Title: "Device connected", Data: DeviceResultPage{Outcome: DeviceApproved}},
+	pageCIBAList: {Title: "Pending requests", Data: CIBAListPage{Account: "alice",
+		Requests: []CIBARequest{{ClientName: "Example Bank", BindingMessage: "Pay 42 EUR", Link: "/ciba?request=x"}}}},
 	pageFormPost: {Title: "Continue", Data: FormPostPage{
 		Action: "https://client.example.com/cb",
 		Params: []Param{{Name: "code", Value: "abc"}, {Name: "state", Value: "xyz"}},
@@ -214,9 +219,18 @@ func (r *Renderer) Device(w http.ResponseWriter, status int, p DevicePage) error
 	return r.render(w, status, pageDevice, orDefault(p.Title, "Connect a device"), p, formActionSources(p.FormActions), false)
 }
 
-// DeviceResult renders the outcome of a device authorization.
+// DeviceResult renders the outcome of a device authorization or a CIBA request.
 func (r *Renderer) DeviceResult(w http.ResponseWriter, status int, p DeviceResultPage) error {
-	return r.render(w, status, pageDeviceResult, p.Outcome.title(), p, formActionSources(nil), false)
+	title := p.Outcome.title()
+	if p.Backchannel {
+		title = p.Outcome.backchannelTitle()
+	}
+	return r.render(w, status, pageDeviceResult, title, p, formActionSources(nil), false)
+}
+
+// CIBAList renders the signed-in user's pending CIBA requests.
+func (r *Renderer) CIBAList(w http.ResponseWriter, status int, p CIBAListPage) error {
+	return r.render(w, status, pageCIBAList, "Pending requests", p, formActionSources(nil), false)
 }
 
 // FormPost renders a Form Post Response Mode page that submits p.Params to p.Action
