@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -227,7 +228,7 @@ func TestCIBAPingAndPush(t *testing.T) {
 		t.Fatalf("push ID token: %v", idt)
 	}
 	// Pushed: the tokens are the client's, nothing of the request is kept.
-	if _, err := ts.srv.st.GetCIBARequest(t.Context(), pushed); err != store.ErrNotFound {
+	if _, err := ts.srv.st.GetCIBARequest(t.Context(), pushed); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the pushed request is still stored: %v", err)
 	}
 
