@@ -75,6 +75,7 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/oauth/sessions", Handler: caddy.AdminHandlerFunc(a.handleSessions)},
 		{Pattern: "/oauth/initial-access-tokens", Handler: caddy.AdminHandlerFunc(a.handleInitialAccessTokens)},
 		{Pattern: "/oauth/initial-access-tokens/", Handler: caddy.AdminHandlerFunc(a.handleInitialAccessToken)},
+		{Pattern: "/oauth/ciba/", Handler: caddy.AdminHandlerFunc(a.handleCIBADecision)},
 	}
 }
 

@@ -84,6 +84,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	            actor optional|required|forbidden
 //	        }
 //	    }
+//	    ciba {
+//	        delivery_modes poll|ping|push...
+//	        expiry <duration>
+//	        max_expiry <duration>
+//	        interval <duration>
+//	        notifier <url>
+//	    }
 //	    device_authorization off | {
 //	        ttl <duration>
 //	        interval <duration>
@@ -250,6 +257,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("token_exchange: set twice")
 			}
 			h.TokenExchange, err = parseTokenExchange(d)
+		case "ciba":
+			if h.CIBA != nil {
+				return d.Errf("ciba: set twice")
+			}
+			h.CIBA, err = parseCIBA(d)
 		case "device_authorization":
 			if h.DeviceAuthorization != nil {
 				return d.Errf("device_authorization: set twice")

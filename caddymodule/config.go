@@ -251,6 +251,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		ClientIDMetadataDocuments:       h.ClientIDMetadataDocuments.config(),
 		PAR:                             h.PushedAuthorizationRequests.config(),
 		DeviceAuthorization:             h.DeviceAuthorization.config(),
+		CIBA:                            h.CIBA.config(),
 		RequestObjects:                  h.RequestObjects.config(),
 		BackchannelLogout:               h.BackchannelLogout.config(),
 		MTLS:                            h.MTLS.config(),

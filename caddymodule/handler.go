@@ -59,6 +59,8 @@ type Handler struct {
 	PushedAuthorizationRequests *PushedAuthorizationRequests `json:"pushed_authorization_requests,omitempty"`
 	// RequestObjects configures JWT-secured authorization requests (RFC 9101; accepted by default).
 	RequestObjects *RequestObjects `json:"request_objects,omitempty"`
+	// CIBA turns on client-initiated backchannel authentication (off unless present).
+	CIBA *CIBA `json:"ciba,omitempty"`
 	// DeviceAuthorization configures the device authorization grant (RFC 8628; on by default).
 	DeviceAuthorization *DeviceAuthorization `json:"device_authorization,omitempty"`
 	// TrustedIssuers are external issuers whose JWTs token exchange accepts, and the JWT
