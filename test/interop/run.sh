@@ -79,6 +79,7 @@ take_port example_upstream_port
 take_port example_rp_port
 take_port backchannel_port
 take_port tls_port
+take_port ciba_port
 export INTEROP_PORT="$port"
 # The echo upstream behind the oauth_resource gateway (a second site of the same Caddy).
 export INTEROP_UPSTREAM_PORT="$upstream_port"
@@ -106,6 +107,8 @@ export INTEROP_ALICE_PASSWORD="alice-$(random_secret)"
 # port of its logout endpoint, which the test itself serves.
 export INTEROP_SECRET_BACKCHANNEL="$(random_secret)"
 export INTEROP_BACKCHANNEL_PORT="$backchannel_port"
+# CIBA (tests/ciba.test.js): the test's receiver of the notifier, pings and pushes.
+export INTEROP_CIBA_PORT="$ciba_port"
 export INTEROP_MALLORY_PASSWORD="mallory-$(random_secret)"
 export INTEROP_PKJWT_PRIVATE_JWK="$tmp/private-key-jwt-client.jwk.json"
 INTEROP_PKJWT_JWKS="$(cd "$here" && node scripts/gen-client-key.js "$INTEROP_PKJWT_PRIVATE_JWK")"
