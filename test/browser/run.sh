@@ -18,7 +18,7 @@ root="$(cd "$here/../.." && pwd)"
 artifacts="$here/artifacts"
 # Every screenshot the suite must leave behind.
 screenshots=(login login-error consent logout signed-out error frontchannel-logout frontchannel-signed-out
-	device device-error device-consent device-approved device-denied)
+	device device-error device-consent device-approved device-denied ciba-consent ciba-approved ciba-list)
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-browser.XXXXXX")"
 cleanup_on_exit "$tmp" 200
 
@@ -40,6 +40,9 @@ export BROWSER_RP_PORT="$rp_port"
 # (tests/frontchannel.test.js runs them).
 take_port fc_a_port
 take_port fc_b_port
+# CIBA (tests/ciba.test.js): the test's receiver of the server's notifier.
+take_port ciba_port
+export BROWSER_CIBA_PORT="$ciba_port"
 export BROWSER_FC_A_PORT="$fc_a_port" BROWSER_FC_B_PORT="$fc_b_port"
 export BROWSER_DB="$tmp/oauth.db"
 export BROWSER_MASTER_KEY="$(random_secret)"
