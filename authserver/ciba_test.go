@@ -54,7 +54,7 @@ func (rc *notificationReceiver) received() ([]map[string]any, []string) {
 	return append([]map[string]any(nil), rc.got...), append([]string(nil), rc.auths...)
 }
 
-func newCIBAServer(t *testing.T, ping, push string) *testServer {
+func newCIBAServer(t testing.TB, ping, push string) *testServer {
 	return newFlowServer(t, func(c *Config) {
 		c.OutboundAllowPrivate = true // the receivers run on loopback
 		c.CIBA = CIBAConfig{Enabled: true, Config: ciba.Config{Interval: 2 * time.Second}}

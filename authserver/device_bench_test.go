@@ -42,3 +42,34 @@ func BenchmarkDevicePoll(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCIBAPoll is BenchmarkDevicePoll for CIBA: a poll-mode client's token request while
+// pending requests pile up (one indexed UPDATE by the auth_req_id's hash).
+func BenchmarkCIBAPoll(b *testing.B) {
+	for _, pending := range []int{10, 1000, 10000} {
+		b.Run(fmt.Sprintf("pending=%d", pending), func(b *testing.B) {
+			ts := newCIBAServer(b, "https://bank.example/cb", "https://bank.example/cb")
+			bodies := make([]string, pending)
+			for i := range bodies {
+				res := ts.bcAuthorize("bank", url.Values{"scope": {"openid"}, "login_hint": {"alice"}})
+				if res.status != http.StatusOK {
+					b.Fatalf("bc-authorize: %d %s", res.status, res.raw)
+				}
+				bodies[i] = url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {res.body["auth_req_id"].(string)}}.Encode()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				req := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader(bodies[i%pending]))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth("bank", bankSecret)
+				rec := httptest.NewRecorder()
+				ts.srv.ServeHTTP(rec, req)
+				if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "authorization_pending") && !strings.Contains(rec.Body.String(), "slow_down") {
+					b.Fatalf("%d %s", rec.Code, rec.Body.String())
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "polls/s")
+		})
+	}
+}

@@ -159,3 +159,31 @@ func FuzzTokenExchangeAndJWTBearer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBackchannelAuthentication sends arbitrary CIBA requests and polls from an
+// authenticated client: never a 5xx, every refusal an OAuth error.
+func FuzzBackchannelAuthentication(f *testing.F) {
+	f.Add(true, "scope=openid+read&login_hint=alice&binding_message=Pay+42&requested_expiry=60")
+	f.Add(true, "scope=openid&id_token_hint=a.b.c&acr_values=%00&resource=%")
+	f.Add(true, "scope=openid&login_hint_token=eyJhbGciOiJub25lIn0.e30.&client_notification_token=x")
+	f.Add(false, "auth_req_id=x")
+	f.Add(false, "auth_req_id=&auth_req_id=y")
+	ts := newCIBAServer(f, "https://bank.example/cb", "https://bank.example/cb")
+	f.Fuzz(func(t *testing.T, start bool, body string) {
+		path, form := "/bc-authorize", body
+		if !start {
+			path, form = "/token", "grant_type=urn%3Aopenid%3Aparams%3Agrant-type%3Aciba&"+body
+		}
+		req := httptest.NewRequest(http.MethodPost, testIssuer+path, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("bank", bankSecret)
+		rec := httptest.NewRecorder()
+		ts.srv.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %q: %d %s", path, form, rec.Code, rec.Body.String())
+		}
+		if rec.Code >= 400 && !strings.Contains(rec.Body.String(), `"error":"`) {
+			t.Fatalf("%s %q: %d without an OAuth error: %s", path, form, rec.Code, rec.Body.String())
+		}
+	})
+}
