@@ -98,6 +98,8 @@ var clientFields = []metadataField{
 	{"tls-san-uri", "tls_client_auth_san_uri", fieldText, "tls_client_auth: a URI of its certificate"},
 	{"tls-san-ip", "tls_client_auth_san_ip", fieldText, "tls_client_auth: an IP address of its certificate"},
 	{"tls-san-email", "tls_client_auth_san_email", fieldText, "tls_client_auth: an e-mail address of its certificate"},
+	{"ciba-mode", "backchannel_token_delivery_mode", fieldText, "CIBA: poll (default), ping or push"},
+	{"ciba-endpoint", "backchannel_client_notification_endpoint", fieldText, "CIBA ping and push: where the server POSTs"},
 	{"certificate-bound", "tls_client_certificate_bound_access_tokens", fieldBool, "Bind its access tokens to its TLS client certificate (RFC 8705)"},
 }
 
