@@ -209,7 +209,7 @@ func (s *Server) decideCIBA(ctx context.Context, req *store.CIBARequest, approve
 	}
 	s.log.Info("backchannel authentication decided", zap.String("request", req.ID), zap.String("client_id", req.ClientID),
 		zap.Bool("approved", approved))
-	if dec.NotifyAt != (time.Time{}) {
+	if !dec.NotifyAt.IsZero() {
 		s.cibaDelivery.Wake()
 	}
 	return nil
@@ -290,7 +290,7 @@ func (c cibaCore) Seal(plain []byte) ([]byte, error) {
 // server issued to the client) and login_hint_token (a JWT of a trusted issuer whose sub is
 // an account's subject).
 func (c cibaCore) Resolve(ctx context.Context, client *store.Client, params url.Values) (*ciba.Request, error) {
-	scopes, resources, err := deviceCore(c).Authorize(ctx, client, params)
+	scopes, resources, err := c.s.requestedAccess(ctx, client, params)
 	if err != nil {
 		return nil, err
 	}

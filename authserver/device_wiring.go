@@ -187,9 +187,14 @@ func (c deviceCore) AuthenticateClient(r *http.Request) (*store.Client, error) {
 	return c.s.authenticateClient(r, pathDeviceAuthorization)
 }
 
-// Authorize checks scope and resource as the authorization endpoint does: the client's
-// allowed scopes, RFC 8707 resources (or the default resource), and resource scopes.
 func (c deviceCore) Authorize(ctx context.Context, client *store.Client, params url.Values) ([]string, []string, error) {
+	return c.s.requestedAccess(ctx, client, params)
+}
+
+// requestedAccess checks the scope and resource parameters of a request made without a
+// browser (device authorization, CIBA) as the authorization endpoint checks them: the client's
+// allowed scopes, RFC 8707 resources (or the default resource), and resource scopes.
+func (s *Server) requestedAccess(ctx context.Context, client *store.Client, params url.Values) ([]string, []string, error) {
 	scopes, ok := parseScope(formValue(params, "scope"))
 	if !ok {
 		return nil, nil, oautherr.New(oautherr.InvalidScope, "scope is malformed")
@@ -200,7 +205,7 @@ func (c deviceCore) Authorize(ctx context.Context, client *store.Client, params 
 		}
 	}
 	req := &authRequest{ClientID: client.ID, Scopes: dropUnusableOffline(client, scopes)}
-	if e := c.s.checkAuthResources(ctx, client, params["resource"], req); e != nil {
+	if e := s.checkAuthResources(ctx, client, params["resource"], req); e != nil {
 		return nil, nil, e
 	}
 	return req.Scopes, req.Resources, nil

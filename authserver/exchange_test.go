@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -419,7 +420,7 @@ func TestTrustConfigRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base()
 			tc.edit(&c)
-			if err := c.Validate(false); err == nil || !containsText(err.Error(), tc.want) {
+			if err := c.Validate(false); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
@@ -430,21 +431,8 @@ func TestTrustConfigRules(t *testing.T) {
 	on := newExchangeServer(t, serverOptions{})
 	metaOn := on.do(http.MethodGet, "/.well-known/openid-configuration", nil, [2]string{})
 	for _, g := range []string{exchange.GrantType, jwtbearer.GrantType} {
-		if containsText(meta.raw, g) || !containsText(metaOn.raw, g) {
-			t.Errorf("discovery and %s: off %v, on %v", g, containsText(meta.raw, g), containsText(metaOn.raw, g))
+		if strings.Contains(meta.raw, g) || !strings.Contains(metaOn.raw, g) {
+			t.Errorf("discovery and %s: off %v, on %v", g, strings.Contains(meta.raw, g), strings.Contains(metaOn.raw, g))
 		}
 	}
-}
-
-func containsText(s, sub string) bool {
-	return len(sub) > 0 && len(s) >= len(sub) && indexOf(s, sub) >= 0
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
