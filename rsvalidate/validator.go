@@ -205,8 +205,10 @@ func (v *Validator) Authenticate(r *http.Request) (*Identity, *Error) {
 		}
 		return nil, e
 	}
-	id.Token = cred.token
-	return id, nil
+	// A copy: validate may hand out an identity a cache shares between requests.
+	out := *id
+	out.Token = cred.token
+	return &out, nil
 }
 
 // validate finds who vouches for token and checks what it says.

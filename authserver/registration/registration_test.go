@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,8 +213,11 @@ func TestExpiredInitialAccessToken(t *testing.T) {
 // secret's life (or after its end) issues a new secret, returned once with its new end; the
 // old one stays valid until its own end. Earlier updates keep the secret.
 func TestClientSecretRenewal(t *testing.T) {
-	now := time.Now().Truncate(time.Second)
-	f := newFixtureAt(t, func(c *registration.Config) { c.ClientSecretTTL = time.Hour }, func() time.Time { return now })
+	// The server's background work (logout delivery) reads the clock too: keep it atomic.
+	var clock atomic.Int64
+	clock.Store(time.Now().Truncate(time.Second).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	f := newFixtureAt(t, func(c *registration.Config) { c.ClientSecretTTL = time.Hour }, now)
 	reg := f.mustRegister(confidentialClient())
 	id, first := reg.str("client_id"), reg.str("client_secret")
 	rat := reg.str("registration_access_token")
@@ -230,17 +234,17 @@ func TestClientSecretRenewal(t *testing.T) {
 		v, _ := r.body["client_secret_expires_at"].(float64)
 		return time.Unix(int64(v), 0)
 	}
-	start := now
+	start := now()
 
-	now = start.Add(10 * time.Minute)
+	clock.Store(start.Add(10 * time.Minute).UnixNano())
 	if r := update(); r.str("client_secret") != "" || !expiresAt(r).Equal(start.Add(time.Hour)) {
 		t.Errorf("early update: client_secret issued %v, expires at %v: want the secret kept", r.str("client_secret") != "", expiresAt(r))
 	}
 
-	now = start.Add(40 * time.Minute)
+	clock.Store(start.Add(40 * time.Minute).UnixNano())
 	r := update()
 	second := r.str("client_secret")
-	if second == "" || second == first || !expiresAt(r).Equal(now.Add(time.Hour)) {
+	if second == "" || second == first || !expiresAt(r).Equal(now().Add(time.Hour)) {
 		t.Fatalf("update in the secret's second half: %s", r.raw)
 	}
 	for name, secret := range map[string]string{"the new secret": second, "the old secret before its end": first} {
@@ -253,12 +257,12 @@ func TestClientSecretRenewal(t *testing.T) {
 		t.Errorf("the old secret's overlap: %v (err %v), want its own end %v", stored.PreviousSecretExpiresAt, err, start.Add(time.Hour))
 	}
 
-	now = start.Add(61 * time.Minute)
+	clock.Store(start.Add(61 * time.Minute).UnixNano())
 	if tok := f.token(id, first); tok.status != http.StatusUnauthorized {
 		t.Errorf("the old secret after its end: %d %s", tok.status, tok.raw)
 	}
 
-	now = start.Add(3 * time.Hour) // the second secret has ended
+	clock.Store(start.Add(3 * time.Hour).UnixNano()) // the second secret has ended
 	if r := update(); r.str("client_secret") == "" || r.str("client_secret") == second {
 		t.Errorf("update after the secret ended: %s", r.raw)
 	}
