@@ -31,7 +31,7 @@ var AuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthSecretJWT, AuthP
 // what its policy allows.
 var GrantTypes = []string{
 	"authorization_code", "refresh_token", "client_credentials",
-	"urn:ietf:params:oauth:grant-type:device_code", "urn:openid:params:grant-type:ciba",
+	"urn:ietf:params:oauth:grant-type:device_code", CIBAGrantType,
 	"urn:ietf:params:oauth:grant-type:token-exchange", "urn:ietf:params:oauth:grant-type:jwt-bearer",
 }
 

@@ -64,10 +64,17 @@ func (c Client) checkSecurity(env Env) error {
 	return c.checkTLSAuth()
 }
 
+// CIBAGrantType is CIBA's grant type (package ciba's GrantType; spec cannot import it).
+const CIBAGrantType = "urn:openid:params:grant-type:ciba"
+
 // checkCIBA: the delivery mode is poll, ping or push (CIBA Core §4); ping and push need the
 // https endpoint the server notifies, which poll has no use for.
 func (c Client) checkCIBA() error {
 	s := c.Security
+	if s.BackchannelTokenDeliveryMode != "" && !slices.Contains(c.GrantTypes, CIBAGrantType) {
+		return errorf(CodeInvalidClientMetadata, "backchannel_token_delivery_mode", s.BackchannelTokenDeliveryMode,
+			"needs the grant type %s", CIBAGrantType)
+	}
 	switch s.BackchannelTokenDeliveryMode {
 	case "", "poll":
 		if s.BackchannelClientNotificationEndpoint != "" {
