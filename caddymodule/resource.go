@@ -373,7 +373,7 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	}
 	var upstreamToken string
 	if verr == nil && h.Exchange != nil {
-		upstreamToken, verr = h.exchangeToken(r, id)
+		upstreamToken, verr = h.exchangeToken(r, v)
 	}
 	if verr != nil {
 		if verr.Status >= http.StatusInternalServerError {

@@ -244,12 +244,12 @@ func (h *ResourceHandler) getExchanger() (*exchangeCache, error) {
 // exchangeToken replaces the request's credentials with the exchanged token for the
 // upstream. A refusal by the authorization server is the caller's problem (401 when its
 // token no longer passes, 403 otherwise); a failure to reach it is 503.
-func (h *ResourceHandler) exchangeToken(r *http.Request, id *rsvalidate.Identity) (string, *rsvalidate.Error) {
+func (h *ResourceHandler) exchangeToken(r *http.Request, v *rsvalidate.Validator) (string, *rsvalidate.Error) {
 	x, err := h.getExchanger()
 	if err != nil {
 		return "", &rsvalidate.Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Cause: err}
 	}
-	token, _, err := x.exchange(r.Context(), id.Token)
+	token, _, err := x.exchange(r.Context(), v.PresentedToken(r))
 	if err == nil {
 		return token, nil
 	}

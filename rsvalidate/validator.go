@@ -81,9 +81,6 @@ type Identity struct {
 	TokenInfo
 	Scheme string   // "Bearer" or "DPoP"
 	Scopes []string // parsed from Scope
-	// Token is the access token the request presented (a gateway may exchange it, RFC 8693);
-	// never log or forward it as is.
-	Token string
 }
 
 // Validator validates the credentials of requests to one resource. It is safe for
@@ -205,10 +202,19 @@ func (v *Validator) Authenticate(r *http.Request) (*Identity, *Error) {
 		}
 		return nil, e
 	}
-	// A copy: validate may hand out an identity a cache shares between requests.
-	out := *id
-	out.Token = cred.token
-	return &out, nil
+	return id, nil
+}
+
+// PresentedToken returns the access token r carries, as Authenticate reads it (header, or
+// query and body when allowed); "" when there is none or it is ambiguous. A gateway that
+// exchanges the token (RFC 8693) needs it after Authenticate accepted the request; never log
+// or forward it as is.
+func (v *Validator) PresentedToken(r *http.Request) string {
+	cred, e := v.credentials(r)
+	if e != nil {
+		return ""
+	}
+	return cred.token
 }
 
 // validate finds who vouches for token and checks what it says.

@@ -147,7 +147,11 @@ func (s *Store) ClaimCIBANotifications(ctx context.Context, now, leaseUntil time
 		})
 		return err
 	})
-	return claimed, err
+	if err != nil {
+		// On SQLite a cancelled batch may still run fn later: claimed is not ours to read.
+		return nil, err
+	}
+	return claimed, nil
 }
 
 // FinishCIBANotification records a delivery (retryAt zero) or schedules another attempt.
