@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caddy-oauth/caddy-oauth/internal/testport"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/go-jose/go-jose/v4"
@@ -107,28 +108,8 @@ func (tc *testCaddy) load(t *testing.T, caddyfile string) error {
 	return caddy.Load(cfg, false)
 }
 
-// handedOutPorts are the ports freePort returned in this test process: the kernel may offer a
-// port again as soon as its probe listener closes, and one test picking the same port for two
-// sites gets "ambiguous site definition" (seen in CI).
-var handedOutPorts sync.Map
-
-// freePort returns a loopback port that nothing listens on and that no earlier call returned.
-func freePort(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, port, _ := net.SplitHostPort(l.Addr().String())
-		l.Close()
-		if _, taken := handedOutPorts.LoadOrStore(port, true); !taken {
-			return port
-		}
-	}
-	t.Fatal("no loopback port that was not handed out before")
-	return ""
-}
+// freePort returns a loopback port for a site or admin endpoint the test names up front.
+func freePort(t *testing.T) string { return testport.Free(t) }
 
 func TestIntegration(t *testing.T) {
 	tc := newTestCaddy(t)

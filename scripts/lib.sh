@@ -6,12 +6,18 @@ taken_ports=" "
 
 # take_port NAME sets the variable NAME to a loopback TCP port that nothing listens on and no
 # earlier call handed out. (It sets a variable rather than printing, because a $(…) subshell
-# could not record the port as taken.)
+# could not record the port as taken.) The port is below the kernel's ephemeral range, from
+# which every outgoing connection takes its local port: one could take a probed port there
+# before Caddy binds it (internal/testport does the same for the Go tests).
 take_port() {
 	# The local name must not be one a caller passes as NAME, or printf -v would set it.
-	local _take_port_candidate
+	local _take_port_candidate _take_port_top=32767 _take_port_eph
+	read -r _take_port_eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || _take_port_eph=
+	if [[ "$_take_port_eph" =~ ^[0-9]+$ ]] && ((_take_port_eph > 21000 && _take_port_eph - 1 < _take_port_top)); then
+		_take_port_top=$((_take_port_eph - 1))
+	fi
 	for _ in $(seq 1 100); do
-		_take_port_candidate=$((20000 + RANDOM % 40000))
+		_take_port_candidate=$((20000 + RANDOM % (_take_port_top - 20000 + 1)))
 		[[ "$taken_ports" == *" $_take_port_candidate "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$_take_port_candidate") 2>/dev/null; then
 			taken_ports+="$_take_port_candidate "
