@@ -69,6 +69,7 @@ func (s *Server) newLogoutDeliverer() (*logout.Deliverer, error) {
 		AllowPrivate: s.cfg.OutboundAllowPrivate,
 		Now:          s.now,
 		Logger:       s.log.Named("backchannel_logout"),
+		OnOutcome:    func(result string) { s.observer.Delivery("logout", result) },
 	})
 }
 

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
@@ -71,7 +73,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// every username, existing or not.
 	attempt, wait := s.limiter.Begin(username, ip)
 	if attempt == nil {
-		s.log.Warn("sign-in throttled", zap.String("client_id", client.ID), zap.String("remote_ip", ip), zap.Duration("retry_after", wait))
+		s.observer.SignIn("throttled")
+		s.audit.Event(audit.SignInThrottled, zap.String("client_id", client.ID), zap.String("remote_ip", ip), zap.Duration("retry_after", wait))
 		w.Header().Set("Retry-After", fmt.Sprint(max(1, int((wait+time.Second-1)/time.Second))))
 		s.renderLogin(w, r, client, in, http.StatusTooManyRequests, username, fmt.Sprintf(msgThrottled, roundWait(wait)))
 		return
@@ -81,12 +84,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, account.ErrInvalidCredentials):
 		attempt.Failed()
+		s.observer.SignIn("invalid_credentials")
 		// The username is not logged: people type passwords into it by mistake.
-		s.log.Info("sign-in failed", zap.String("client_id", client.ID), zap.String("remote_ip", ip))
+		s.audit.Event(audit.SignInFailed, zap.String("client_id", client.ID), zap.String("remote_ip", ip))
 		s.renderLogin(w, r, client, in, http.StatusUnauthorized, username, msgBadCredentials)
 		return
 	case err != nil:
 		// A failing account source is not a failed guess: the reserved attempt just expires.
+		s.observer.SignIn("error")
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
@@ -96,8 +101,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
-	s.log.Info("signed in", zap.String("sub", acc.Subject), zap.String("sid", sess.ID),
-		zap.String("client_id", client.ID), zap.String("remote_ip", ip))
+	s.observer.SignIn("success")
+	s.audit.Event(audit.SignInSucceeded, zap.String("sub", acc.Subject), zap.String("sid", sess.ID),
+		zap.String("client_id", client.ID), zap.String("remote_ip", ip), zap.Strings("amr", []string{"pwd"}))
 	in.LoginSID = sess.ID
 	sealed, err := s.sealInteraction(in)
 	if err != nil {
@@ -171,7 +177,12 @@ func (s *Server) rememberConsent(r *http.Request, subject, clientID string, req 
 			c.Resources = append(c.Resources, res)
 		}
 	}
-	return s.st.UpsertConsent(r.Context(), c)
+	if err := s.st.UpsertConsent(r.Context(), c); err != nil {
+		return err
+	}
+	s.audit.Event(audit.ConsentGiven, zap.String("sub", subject), zap.String("client_id", clientID),
+		zap.Strings("scopes", req.consentScopes()), zap.Strings("resources", req.Resources))
+	return nil
 }
 
 // clientIP is the address login throttling counts against: Deps.ClientIP (Caddy's trusted-proxy

@@ -296,8 +296,14 @@ func (s *Server) mayIntrospect(ctx context.Context, caller *store.Client, info *
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	resp, caller, err := s.introspect(r.Context(), w, r)
 	if err != nil {
+		s.observer.Introspected("refused")
 		s.writeError(w, r, err)
 		return
+	}
+	if resp["active"] == true {
+		s.observer.Introspected("active")
+	} else {
+		s.observer.Introspected("inactive")
 	}
 	if wantsIntrospectionJWT(r) {
 		s.writeIntrospectionJWT(w, r, caller, resp)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
@@ -194,6 +196,7 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 			return nil, err
 		}
 		resp.AccessToken = value
+		s.issued(req, store.FormatOpaque, audit.TokenRef(hashToken(value)))
 		return resp, nil
 	}
 
@@ -249,7 +252,18 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 	}
 	resp.AccessToken = token
 	resp.jti, resp.exp = claims.JTI, exp
+	s.issued(req, store.FormatJWT, zap.String("jti", claims.JTI))
 	return resp, nil
+}
+
+// issued counts and audits an access token just issued.
+func (s *Server) issued(req accessTokenRequest, format string, ref zap.Field) {
+	bound := binding(req.jkt, req.x5t)
+	s.observer.TokenIssued(TokenIssued{GrantType: req.grantType, Resource: req.resource.Identifier,
+		Format: format, Binding: bound, ClientID: req.client.ID})
+	s.audit.Event(audit.TokenIssued, zap.String("client_id", req.client.ID), zap.String("sub", req.subject),
+		zap.String("resource", req.resource.Identifier), zap.String("grant_type", req.grantType),
+		zap.String("format", format), zap.String("binding", bound), ref)
 }
 
 // appendExtraClaims merges a pre-encoded claims fragment (`"a":1,"b":"x"`) into the JSON

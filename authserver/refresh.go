@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
@@ -155,8 +157,8 @@ func (s *Server) refreshReused(ctx context.Context, g *store.Grant, old *store.R
 			return resp, nil
 		}
 	}
-	s.log.Warn("rotated refresh token reused: revoking its grant",
-		zap.String("client_id", g.ClientID), zap.String("grant", g.ID))
+	s.audit.Event(audit.RefreshReuse, zap.String("client_id", g.ClientID), zap.String("grant_id", g.ID),
+		zap.String("sub", g.Subject))
 	if err := s.revokeGrant(ctx, g.ID); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+	"go.uber.org/zap"
+
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
@@ -52,6 +55,11 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	if err == nil {
 		s.noteRevoked(info) // in-process gateways refuse it from now on
+		ref := audit.TokenRef(info.hash)
+		if info.jwt {
+			ref = zap.String("jti", info.jti)
+		}
+		s.audit.Event(audit.TokenRevoked, zap.String("client_id", caller.ID), zap.String("kind", "access_token"), ref)
 	}
 	return err
 }
@@ -75,5 +83,10 @@ func (s *Server) revokeRefreshToken(ctx context.Context, caller *store.Client, t
 	if g.ClientID != caller.ID {
 		return true, nil
 	}
-	return true, s.revokeGrant(ctx, g.ID)
+	if err := s.revokeGrant(ctx, g.ID); err != nil {
+		return true, err
+	}
+	s.audit.Event(audit.TokenRevoked, zap.String("client_id", caller.ID), zap.String("kind", "refresh_token"),
+		zap.String("grant_id", g.ID), audit.TokenRef(rt.Hash))
+	return true, nil
 }

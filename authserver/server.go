@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+
 	"github.com/dgraph-io/ristretto/v2"
 	"go.uber.org/zap"
 
@@ -58,6 +60,8 @@ type Deps struct {
 	// Config.LoginLimiterConfig (share one across config reloads so a reload does not reset
 	// the counters).
 	LoginLimiter *account.Limiter
+	// Observer hears what metrics count; nil means nothing listens.
+	Observer Observer
 	// ClientIP returns the end user's address for login throttling (Caddy's trusted-proxy
 	// aware client IP); nil means the peer address.
 	ClientIP func(*http.Request) string
@@ -76,10 +80,13 @@ type Server struct {
 	deps Deps
 	st   store.Store
 	log  *zap.Logger
-	now  func() time.Time
-	keys *keys.Manager
-	auth *clientauth.Authenticator
-	dpop *dpop.Verifier
+	// audit writes the security events; observer hears what metrics count (observe.go).
+	audit    audit.Log
+	observer Observer
+	now      func() time.Time
+	keys     *keys.Manager
+	auth     *clientauth.Authenticator
+	dpop     *dpop.Verifier
 	// ownGuard is the replay guard the Server made itself (closed with it), if any.
 	ownGuard *dpop.MemoryGuard
 	secrets  *clientsecret.Verifier
@@ -159,7 +166,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	s := &Server{cfg: cfg, deps: deps, st: deps.Store, log: deps.Logger, now: deps.Now}
+	s := &Server{cfg: cfg, deps: deps, st: deps.Store, log: deps.Logger, now: deps.Now,
+		audit: audit.New(deps.Logger), observer: deps.Observer}
+	if s.observer == nil {
+		s.observer = nopObserver{}
+	}
 
 	if s.lookups, err = newLookups(s.st); err != nil {
 		return nil, err
@@ -189,6 +200,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		EncAlgs:        cfg.encryptionKeyAlgs(),
 		RotationPeriod: cfg.KeyRotationPeriod,
 		RetainFor:      cfg.longestTokenTTL(),
+		OnRotate: func(alg, kid string) {
+			s.observer.KeyRotated(alg)
+			s.audit.Event(audit.KeyRotated, zap.String("alg", alg), zap.String("kid", kid))
+		},
 	}, s.log.Named("keys"))
 	if err != nil {
 		return nil, err
@@ -311,13 +326,16 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	s.parRoutes(routes, base)
 	s.deviceRoutes(routes, base)
 	s.cibaRoutes(routes, base)
+	for path, h := range routes {
+		routes[path] = s.observed(endpointName(base, path), h)
+	}
 	s.mounts = nil
 	if s.registration != nil {
 		// Browser apps (SPAs, MCP clients) register and manage themselves cross-origin.
-		s.mounts = append(s.mounts, withCORS(s.registration, "GET, POST, PUT, DELETE"))
+		s.mounts = append(s.mounts, s.observe("register", withCORS(s.registration, "GET, POST, PUT, DELETE")))
 	}
 	if s.signals != nil {
-		s.mounts = append(s.mounts, s.signals)
+		s.mounts = append(s.mounts, s.observe("ssf", s.signals))
 	}
 	return routes
 }
@@ -399,6 +417,7 @@ func (s *Server) DeleteResource(ctx context.Context, identifier string) error {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := oautherr.As(err)
 	if e.Status >= http.StatusInternalServerError {
+		s.observer.InternalFailure(endpointName(s.basePath(), r.URL.Path))
 		s.log.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
 	} else {
 		s.log.Debug("request refused", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.String("description", e.Description))

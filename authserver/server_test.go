@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -61,6 +62,9 @@ type serverOptions struct {
 	driver, dsn string
 	// dpopReplay replaces the Server's own DPoP replay guard.
 	dpopReplay dpop.ReplayGuard
+	// observer and logger, when set, hear the server's metrics events and logs.
+	observer Observer
+	logger   *zap.Logger
 }
 
 func newTestServerOpts(t testing.TB, o serverOptions) *testServer {
@@ -110,7 +114,7 @@ func newTestServerOpts(t testing.TB, o serverOptions) *testServer {
 	if wrap != nil {
 		served = wrap(st)
 	}
-	srv, err := New(ctx, cfg, Deps{Store: served, Sealer: seal, DPoPReplay: o.dpopReplay,
+	srv, err := New(ctx, cfg, Deps{Store: served, Sealer: seal, DPoPReplay: o.dpopReplay, Observer: o.observer, Logger: o.logger,
 		Now: func() time.Time { return time.Unix(ts.now.Load(), 0) },
 		// Sign-ins slowed by the login limiter move the clock instead of sleeping.
 		Sleep: func(d time.Duration) { ts.now.Add(int64((d + time.Second - 1) / time.Second)) },

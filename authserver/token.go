@@ -39,6 +39,11 @@ func (s *Server) grants() map[string]grantHandler {
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	resp, err := s.token(r.Context(), w, r)
 	if err != nil {
+		grant := formValue(r.PostForm, "grant_type")
+		if _, known := s.grantHandlers[grant]; !known {
+			grant = "unsupported" // the label stays bounded whatever clients send
+		}
+		s.observer.TokenRefused(grant, oautherr.As(err).Code)
 		s.writeError(w, r, err)
 		return
 	}

@@ -44,6 +44,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    client_assertion_max_age <duration>
 //	    client_assertion_endpoint_audience [true|false]
 //	    outbound_allow_private [true|false]
+//	    metrics_per_client [true|false]
 //	    client_id_metadata_documents [{
 //	        allow_private [true|false]
 //	        max_size <bytes>
@@ -227,6 +228,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.ClientAssertionEndpointAudience, err = boolArg(d)
 		case "outbound_allow_private":
 			h.OutboundAllowPrivate, err = boolArg(d)
+		case "metrics_per_client":
+			h.MetricsPerClient, err = boolArg(d)
 		case "client_id_metadata_documents":
 			if h.ClientIDMetadataDocuments != nil {
 				return d.Errf("client_id_metadata_documents: set twice")

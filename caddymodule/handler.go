@@ -52,6 +52,10 @@ type Handler struct {
 	// OutboundAllowPrivate lets the server fetch URLs that clients name (jwks_uri) from
 	// private, loopback and link-local addresses and over plain http (default: public https only).
 	OutboundAllowPrivate bool `json:"outbound_allow_private,omitempty"`
+	// MetricsPerClient fills the client_id label of caddy_oauth_tokens_issued_total: one
+	// series per client, so enable it only with a bounded set of clients (no open
+	// registration).
+	MetricsPerClient bool `json:"metrics_per_client,omitempty"`
 	// ClientIDMetadataDocuments, when present, resolves client_ids that are https URLs by
 	// fetching the client's metadata document there (draft-ietf-oauth-client-id-metadata-document).
 	ClientIDMetadataDocuments *ClientIDMetadataDocuments `json:"client_id_metadata_documents,omitempty"`
@@ -141,7 +145,9 @@ type Handler struct {
 	contributors []extension.ClaimContributor
 	releaseStore func()
 	releaseGuard func()
-	logger       *zap.Logger
+	// releaseMetrics stops the metrics gauges reading this generation's server.
+	releaseMetrics func()
+	logger         *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -214,10 +220,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		ClientIP:          clientIP,
 
 		ClientCertificate: clientCertificateSource(h.MTLS.header()),
+		Observer:          bundleMetrics.Issuer(h.Issuer, h.MetricsPerClient),
 	})
 	if err != nil {
 		return err
 	}
+	if err := bundleMetrics.Register(ctx.GetMetricsRegistry()); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	h.releaseMetrics = bundleMetrics.AddIssuer(h.Issuer, srv)
 	if err := h.app.register(h.Issuer, srv); err != nil {
 		_ = srv.Close()
 		return err
@@ -311,6 +323,9 @@ func (h *Handler) Cleanup() error {
 	}
 	if h.releaseGuard != nil {
 		h.releaseGuard()
+	}
+	if h.releaseMetrics != nil {
+		h.releaseMetrics()
 	}
 	return err
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver"
 	"github.com/caddy-oauth/caddy-oauth/dpop"
+	"github.com/caddy-oauth/caddy-oauth/oauthmetrics"
 	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
 )
 
@@ -109,6 +110,7 @@ type ResourceHandler struct {
 
 	app      *App
 	logger   *zap.Logger
+	metrics  *oauthmetrics.Gateway
 	remote   *remoteIssuer
 	base     rsvalidate.Config // everything but the token source, which is chosen lazily
 	metaPath string
@@ -214,6 +216,13 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 	}
 	h.releases = append(h.releases, release)
 	verifier.Replay = guard
+	if err := bundleMetrics.Register(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	h.metrics = bundleMetrics.Gateway(h.Resource)
+	if mem, ok := guard.(*dpop.MemoryGuard); ok {
+		h.releases = append(h.releases, bundleMetrics.AddReplayGuard(h.Resource, mem.Len))
+	}
 
 	if h.remote, release, err = h.app.remoteIssuer(h.Issuer); err != nil {
 		return err
@@ -351,6 +360,7 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	v, err := h.getValidator(r)
 	if err != nil {
 		// Fail closed; the cause was logged where it happened.
+		h.metrics.Refused(http.StatusServiceUnavailable, "unavailable", 0)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -367,6 +377,7 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		return nil
 	}
 
+	start := time.Now()
 	id, verr := v.Authenticate(originalURL(r))
 	if verr == nil {
 		verr = h.authorize(v, id, r)
@@ -376,12 +387,14 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		upstreamToken, verr = h.exchangeToken(r, v)
 	}
 	if verr != nil {
+		h.recordRefusal(verr, time.Since(start))
 		if verr.Status >= http.StatusInternalServerError {
 			h.logUnavailable(verr)
 		}
 		v.WriteError(w, verr)
 		return nil
 	}
+	h.metrics.Allowed(time.Since(start))
 
 	if !h.KeepCredentials || upstreamToken != "" {
 		r.Header.Del("Authorization")
@@ -410,6 +423,26 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		}
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// recordRefusal counts a refusal by status and reason (the OAuth error code).
+func (h *ResourceHandler) recordRefusal(e *rsvalidate.Error, took time.Duration) {
+	status, reason := e.Status, e.Code
+	if status == 0 {
+		status = http.StatusUnauthorized
+	}
+	switch {
+	case status >= http.StatusInternalServerError:
+		reason = "unavailable"
+	case reason == "":
+		reason = "missing_credentials" // RFC 6750 §3.1: no error code without credentials
+	case reason == "use_dpop_nonce":
+		h.metrics.NonceChallenge()
+	}
+	if errors.Is(e, dpop.ErrReplay) {
+		h.metrics.Replay()
+	}
+	h.metrics.Refused(status, reason, took)
 }
 
 // logUnavailable logs a failure to validate (the issuer or its store cannot answer) at most

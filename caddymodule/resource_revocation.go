@@ -84,7 +84,8 @@ func (h *ResourceHandler) revocations() rsvalidate.Revocations {
 			h.streamView = failedStream{err}
 			return
 		}
-		h.streamRelease = release
+		dropLag := bundleMetrics.AddRevocationStream(h.Issuer, sub.LastSuccess)
+		h.streamRelease = func() { dropLag(); release() }
 		h.streamView = sub.WithFailClosedAfter(time.Duration(rs.FailClosedAfter))
 	})
 	return h.streamView

@@ -87,7 +87,8 @@ func (ri *remoteIssuer) discover(ctx context.Context) (*remote.Metadata, *remote
 	if err != nil {
 		return nil, nil, err
 	}
-	keys, err := remote.NewJWKSCache(nil, meta.JWKSURI, remote.JWKSOptions{Logger: ri.logger})
+	onFetch, _ := bundleMetrics.RemoteIssuer(ri.issuer)
+	keys, err := remote.NewJWKSCache(nil, meta.JWKSURI, remote.JWKSOptions{Logger: ri.logger, OnFetch: onFetch})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -112,7 +113,8 @@ func (ri *remoteIssuer) introspector(clientID, secret string) (*remote.Introspec
 	if in, ok := ri.introspectors[key]; ok {
 		return in, nil
 	}
-	in, err := remote.NewIntrospector(nil, ri.meta.IntrospectionEndpoint, clientID, secret, remote.IntrospectorOptions{Logger: ri.logger})
+	_, onCache := bundleMetrics.RemoteIssuer(ri.issuer)
+	in, err := remote.NewIntrospector(nil, ri.meta.IntrospectionEndpoint, clientID, secret, remote.IntrospectorOptions{Logger: ri.logger, OnCache: onCache})
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,9 @@ type Options struct {
 	// ReloadInterval is how often the store is re-read, since other instances rotate
 	// too; default 1 min.
 	ReloadInterval time.Duration
+	// OnRotate, when set, hears of each key that replaced a current one (scheduled or
+	// asked for), for metrics and the audit log.
+	OnRotate func(alg, kid string)
 }
 
 // Manager owns the signing keys. Sign, Verify, JWKS and Algs are lock-free reads of an
@@ -164,7 +167,24 @@ func (m *Manager) Rotate(ctx context.Context, alg string) (string, error) {
 	if _, err := m.retireOthers(ctx, rows, alg, kid); err != nil {
 		return "", err
 	}
+	m.rotated(alg, kid)
 	return kid, m.reload(ctx)
+}
+
+func (m *Manager) rotated(alg, kid string) {
+	if m.opts.OnRotate != nil {
+		m.opts.OnRotate(alg, kid)
+	}
+}
+
+// CurrentKeyTimes returns when the current key of each signing alg was made (key age metric).
+func (m *Manager) CurrentKeyTimes() map[string]time.Time {
+	snap := m.snap.Load()
+	out := make(map[string]time.Time, len(snap.current))
+	for alg, e := range snap.current {
+		out[alg] = e.createdAt
+	}
+	return out
 }
 
 // Algs returns the configured algs that have a current key, in configuration order.
@@ -193,6 +213,7 @@ func (m *Manager) sync(ctx context.Context, maintain bool) error {
 			if keep, err = m.create(ctx, alg); err != nil {
 				return err
 			}
+			m.rotated(alg, keep)
 			wrote = true
 		case !configured && stale:
 			// An alg dropped from the configuration: retire its keys, but only on the

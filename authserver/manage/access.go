@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
@@ -35,7 +37,7 @@ func (s *Service) RevokeConsents(ctx context.Context, subject, clientID string) 
 			return 0, err
 		}
 	}
-	s.log.Info("consents revoked", zap.String("sub", subject), zap.String("client_id", clientID), zap.Int("consents", len(consents)))
+	s.d.Audit.Event(audit.ConsentWithdrawn, zap.String("sub", subject), zap.String("client_id", clientID), zap.Int("consents", len(consents)))
 	return len(consents), nil
 }
 
@@ -71,7 +73,7 @@ func (s *Service) RevokeGrants(ctx context.Context, f GrantFilter) (int, error) 
 	case f.Subject != "":
 		n, err := s.d.Store.RevokeSubjectGrants(ctx, f.Subject)
 		if err == nil {
-			s.log.Info("account grants revoked", zap.String("sub", f.Subject), zap.Int("grants_revoked", n))
+			s.d.Audit.Event(audit.GrantRevoked, zap.String("sub", f.Subject), zap.Int("grants_revoked", n))
 		}
 		return n, err
 	}
@@ -87,7 +89,7 @@ func (s *Service) RevokeGrants(ctx context.Context, f GrantFilter) (int, error) 
 	if err := s.d.Store.RevokeGrant(ctx, g.ID); err != nil {
 		return 0, err
 	}
-	s.log.Info("grant revoked", zap.String("grant_id", g.ID), zap.String("client_id", g.ClientID), zap.String("sub", g.Subject))
+	s.d.Audit.Event(audit.GrantRevoked, zap.String("grant_id", g.ID), zap.String("client_id", g.ClientID), zap.String("sub", g.Subject))
 	return 1, nil
 }
 
@@ -136,7 +138,7 @@ func (s *Service) RevokeSessions(ctx context.Context, subject, sessionID string)
 		}
 		grants += n
 	}
-	s.log.Info("sessions revoked", zap.String("sub", subject), zap.String("session_id", sessionID),
+	s.d.Audit.Event(audit.SessionsRevoked, zap.String("sub", subject), zap.String("session_id", sessionID),
 		zap.Int("sessions", len(sessions)), zap.Int("grants_revoked", grants))
 	return len(sessions), nil
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
@@ -60,7 +62,7 @@ func (s *Service) CreateClient(ctx context.Context, c spec.Client, source string
 		return nil, err
 	}
 	s.d.Changed()
-	s.log.Info("client created", zap.String("client_id", rec.ID), zap.String("source", source),
+	s.d.Audit.Event(audit.ClientCreated, zap.String("client_id", rec.ID), zap.String("source", source),
 		zap.String("auth_method", rec.TokenEndpointAuthMethod), zap.Bool("secret_generated", generated != ""))
 	return s.created(ctx, rec, generated)
 }
@@ -136,7 +138,7 @@ func (s *Service) ReplaceClient(ctx context.Context, c spec.Client, source strin
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("client replaced", zap.String("client_id", rec.ID), zap.String("by", source),
+	s.d.Audit.Event(audit.ClientReplaced, zap.String("client_id", rec.ID), zap.String("by", source),
 		zap.String("auth_method", rec.TokenEndpointAuthMethod), zap.Bool("disabled", rec.Disabled),
 		zap.Bool("secret_generated", generated != ""))
 	return s.created(ctx, rec, generated)
@@ -160,7 +162,7 @@ func (s *Service) DeleteClient(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("client %q is deleted, but revoking its tokens failed: %w", id, err)
 	}
-	s.log.Info("client deleted", zap.String("client_id", id), zap.Int("grants_revoked", grants), zap.Int("access_tokens_revoked", tokens))
+	s.d.Audit.Event(audit.ClientDeleted, zap.String("client_id", id), zap.Int("grants_revoked", grants), zap.Int("access_tokens_revoked", tokens))
 	return nil
 }
 
@@ -171,7 +173,7 @@ func (s *Service) RevokeClientGrants(ctx context.Context, id string) (int, error
 	if err != nil {
 		return 0, err
 	}
-	s.log.Info("client grants revoked", zap.String("client_id", id), zap.Int("grants_revoked", grants), zap.Int("access_tokens_revoked", tokens))
+	s.d.Audit.Event(audit.GrantRevoked, zap.String("client_id", id), zap.Int("grants_revoked", grants), zap.Int("access_tokens_revoked", tokens))
 	return grants, nil
 }
 
@@ -227,7 +229,7 @@ func (s *Service) RotateSecret(ctx context.Context, id string, overlap time.Dura
 		return nil, err
 	}
 	s.d.Changed()
-	s.log.Info("client secret rotated", zap.String("client_id", id), zap.Duration("overlap", overlap))
+	s.d.Audit.Event(audit.ClientSecret, zap.String("client_id", id), zap.Duration("overlap", overlap))
 	return s.created(ctx, &rec, secret)
 }
 

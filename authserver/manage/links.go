@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
@@ -45,7 +47,7 @@ func (s *Service) PutLink(ctx context.Context, l spec.Link) (*LinkView, error) {
 		return nil, err
 	}
 	s.d.Changed()
-	s.log.Info("link stored", zap.String("client_id", c.ID), zap.String("resource", r.Identifier),
+	s.d.Audit.Event(audit.LinkStored, zap.String("client_id", c.ID), zap.String("resource", r.Identifier),
 		zap.Bool("tokens", l.Tokens), zap.Bool("introspect", l.Introspect))
 	return &LinkView{ClientID: c.ID, Resource: r.Identifier, ResourceID: r.ID, Tokens: l.Tokens, Introspect: l.Introspect, Metadata: l.Metadata}, nil
 }
@@ -70,7 +72,7 @@ func (s *Service) DeleteLink(ctx context.Context, clientID, identifier string) e
 		return err
 	}
 	s.d.Changed()
-	s.log.Info("link deleted", zap.String("client_id", clientID), zap.String("resource", identifier))
+	s.d.Audit.Event(audit.LinkDeleted, zap.String("client_id", clientID), zap.String("resource", identifier))
 	return nil
 }
 

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
@@ -57,6 +59,8 @@ type Deps struct {
 	SecretRotationOverlap time.Duration
 	Now                   func() time.Time
 	Logger                *zap.Logger
+	// Audit hears every change (audit package); the zero Log writes nothing.
+	Audit audit.Log
 }
 
 // Service changes clients, resources and links at run time. Make it with New; it is safe for

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
@@ -284,13 +285,14 @@ func TestRotateSecret(t *testing.T) {
 	}
 }
 
-// TestChangesAreLoggedWithoutSecrets: every change is logged, and no generated secret or
-// token, nor a hash of one, reaches the log.
+// TestChangesAreLoggedWithoutSecrets: every change is an audit event, and no generated secret
+// or token, nor a hash of one, reaches the log.
 func TestChangesAreLoggedWithoutSecrets(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	core, logs := observer.New(zap.DebugLevel)
 	f.svc.log = zap.New(core)
+	f.svc.d.Audit = audit.New(zap.New(core))
 	created, err := f.svc.CreateClient(ctx, spec.Client{ID: "svc", Resources: []string{apiID}}, store.SourceAdmin)
 	if err != nil {
 		t.Fatal(err)
@@ -309,6 +311,9 @@ func TestChangesAreLoggedWithoutSecrets(t *testing.T) {
 	secrets := []string{created.Secret, rotated.Secret, token, InitialAccessTokenHash(token), rotated.Client.SecretHash, created.Client.SecretHash}
 	var messages []string
 	for _, e := range logs.All() {
+		if e.LoggerName != "audit" || e.ContextMap()["event"] != e.Message {
+			t.Errorf("log entry %q (logger %q) is not an audit event", e.Message, e.LoggerName)
+		}
 		line, _ := json.Marshal(e.ContextMap())
 		text := e.Message + string(line)
 		messages = append(messages, e.Message)
@@ -318,7 +323,7 @@ func TestChangesAreLoggedWithoutSecrets(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"client created", "client secret rotated", "initial access token created", "client deleted"}
+	want := []string{audit.ClientCreated, audit.ClientSecret, audit.InitialAccessTokenCreated, audit.ClientDeleted}
 	if !slices.Equal(messages, want) {
 		t.Errorf("logged %q, want %q", messages, want)
 	}

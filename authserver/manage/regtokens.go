@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
@@ -59,7 +61,7 @@ func (s *Service) CreateInitialAccessToken(ctx context.Context, in InitialAccess
 	if err := s.d.Store.CreateInitialAccessToken(ctx, t); err != nil {
 		return "", nil, err
 	}
-	s.log.Info("initial access token created", zap.String("id", t.ID), zap.Time("expires_at", expires), zap.Int("uses", uses))
+	s.d.Audit.Event(audit.InitialAccessTokenCreated, zap.String("id", t.ID), zap.Time("expires_at", expires), zap.Int("uses", uses))
 	return token, t, nil
 }
 
@@ -83,6 +85,6 @@ func (s *Service) DeleteInitialAccessToken(ctx context.Context, id string) error
 	} else if err != nil {
 		return err
 	}
-	s.log.Info("initial access token deleted", zap.String("id", id))
+	s.d.Audit.Event(audit.InitialAccessTokenDeleted, zap.String("id", id))
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
@@ -42,7 +44,7 @@ func (s *Service) CreateResource(ctx context.Context, rc spec.Resource) (*store.
 		return nil, err
 	}
 	s.d.Changed()
-	s.log.Info("resource created", zap.String("resource", r.Identifier), zap.String("id", r.ID))
+	s.d.Audit.Event(audit.ResourceCreated, zap.String("resource", r.Identifier), zap.String("id", r.ID))
 	return r, nil
 }
 
@@ -63,7 +65,7 @@ func (s *Service) ReplaceResource(ctx context.Context, rc spec.Resource) (*store
 		return nil, err
 	}
 	s.d.Changed()
-	s.log.Info("resource replaced", zap.String("resource", r.Identifier), zap.Int("policy_version", r.PolicyVersion), zap.Bool("disabled", r.Disabled))
+	s.d.Audit.Event(audit.ResourceReplaced, zap.String("resource", r.Identifier), zap.Int("policy_version", r.PolicyVersion), zap.Bool("disabled", r.Disabled))
 	return &r, nil
 }
 
@@ -81,7 +83,7 @@ func (s *Service) DeleteResource(ctx context.Context, identifier string) error {
 		return err
 	}
 	s.d.Changed()
-	s.log.Info("resource deleted", zap.String("resource", identifier), zap.String("id", r.ID))
+	s.d.Audit.Event(audit.ResourceDeleted, zap.String("resource", identifier), zap.String("id", r.ID))
 	return nil
 }
 

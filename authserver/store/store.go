@@ -431,6 +431,8 @@ type SessionStore interface {
 	DeleteSubjectSessions(ctx context.Context, subject string) (int, error)
 	// ListSessions returns the unexpired sessions of the account with subject, oldest first.
 	ListSessions(ctx context.Context, subject string) ([]*Session, error)
+	// CountActiveSessions counts the sessions that have not expired at now (a metric).
+	CountActiveSessions(ctx context.Context, now time.Time) (int, error)
 }
 
 // Consent remembers what an account allowed a client: later requests within it skip the

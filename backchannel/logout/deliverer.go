@@ -52,6 +52,9 @@ type Options struct {
 	Backoff    Backoff
 	Now        func() time.Time
 	Logger     *zap.Logger
+	// OnOutcome, when set, hears each attempt's outcome: "delivered", "retry" or "dropped"
+	// (metrics).
+	OnOutcome func(result string)
 }
 
 // Store is what the Deliverer needs of the store: the outbox, and which clients had a grant
@@ -310,6 +313,7 @@ func (d *Deliverer) attempt(ld *store.LogoutDelivery) {
 		// The lease will run out and the token be sent again: at least once.
 		d.log.Warn("recording a back-channel logout delivery failed", zap.String("client_id", ld.ClientID), zap.Error(err))
 	}
+	d.outcome("delivered")
 	d.log.Debug("back-channel logout delivered", zap.String("client_id", ld.ClientID),
 		zap.String("sid", ld.SessionID), zap.Int("attempts", ld.Attempts))
 }
@@ -323,6 +327,7 @@ func (d *Deliverer) retry(ctx context.Context, ld *store.LogoutDelivery, cause e
 		d.drop(ctx, ld, "maximum age reached", zap.String("last_error", ld.LastError))
 		return
 	}
+	d.outcome("retry")
 	fields := []zap.Field{zap.String("client_id", ld.ClientID), zap.String("sid", ld.SessionID),
 		zap.Int("attempts", ld.Attempts), zap.Time("next_attempt", next), zap.Error(cause)}
 	// A 4xx is the receiver refusing the token, likely a misconfiguration worth a look;
@@ -341,6 +346,7 @@ func (d *Deliverer) retry(ctx context.Context, ld *store.LogoutDelivery, cause e
 // drop gives up on a delivery that could not be made in time: the client never learns of the
 // logout, which someone should know.
 func (d *Deliverer) drop(ctx context.Context, ld *store.LogoutDelivery, reason string, extra ...zap.Field) {
+	d.outcome("dropped")
 	d.log.Warn("back-channel logout dropped", append([]zap.Field{zap.String("reason", reason),
 		zap.String("client_id", ld.ClientID), zap.String("sid", ld.SessionID),
 		zap.Int("attempts", ld.Attempts), zap.Time("queued_at", ld.CreatedAt)}, extra...)...)
@@ -357,6 +363,12 @@ func (d *Deliverer) discard(ctx context.Context, ld *store.LogoutDelivery, reaso
 func (d *Deliverer) remove(ctx context.Context, ld *store.LogoutDelivery) {
 	if err := d.deps.Store.DeleteLogoutDelivery(ctx, ld.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		d.log.Warn("removing a back-channel logout delivery failed", zap.String("client_id", ld.ClientID), zap.Error(err))
+	}
+}
+
+func (d *Deliverer) outcome(result string) {
+	if d.opts.OnOutcome != nil {
+		d.opts.OnOutcome(result)
 	}
 }
 

@@ -49,6 +49,9 @@ type IntrospectorOptions struct {
 	// Timeout bounds one introspection request (default 5s).
 	Timeout time.Duration
 	Logger  *zap.Logger
+	// OnCache, when set, hears how each answer was had (metrics): "hit" (fresh in the cache),
+	// "miss" (asked the AS) or "stale" (the AS failed; an unexpired cached answer served).
+	OnCache func(result string)
 	// Now is the clock (tests).
 	Now func() time.Time
 	// keyToHash replaces the cache's hash (tests force collisions with it).
@@ -153,6 +156,7 @@ func (in *Introspector) Introspect(ctx context.Context, token string) (*rsvalida
 	}
 	digest := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token))) // read-only view: no copy
 	if a := in.cached(digest); a != nil && in.opts.Now().Before(a.freshUntil) {
+		in.observe("hit")
 		return a.info, nil
 	}
 	return in.miss(ctx, token, digest)
@@ -193,12 +197,14 @@ func (in *Introspector) refresh(ctx context.Context, token string, digest [sha25
 	}
 	info, err := in.ask(ctx, token)
 	now := in.opts.Now()
+	in.observe("miss")
 	if err != nil {
 		if errors.Is(err, ErrClientAuth) {
 			in.log.Error("introspection endpoint answered 401: the gateway's client_id/client_secret are wrong; failing closed", zap.Error(err))
 			return nil, err
 		}
 		if prev != nil && prev.info != nil && now.Before(prev.staleUntil) {
+			in.observe("stale")
 			in.log.Warn("introspection failed; serving a cached answer", zap.Error(err), zap.Time("token_exp", prev.info.ExpiresAt))
 			return prev, nil
 		}
@@ -222,6 +228,12 @@ func (in *Introspector) refresh(ctx context.Context, token string, digest [sha25
 		in.cache.Wait()
 	}
 	return a, nil
+}
+
+func (in *Introspector) observe(result string) {
+	if in.opts.OnCache != nil {
+		in.opts.OnCache(result)
+	}
 }
 
 func minTime(a, b time.Time) time.Time {

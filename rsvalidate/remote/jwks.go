@@ -42,6 +42,8 @@ type JWKSOptions struct {
 	// Timeout bounds one fetch (default 10s).
 	Timeout time.Duration
 	Logger  *zap.Logger
+	// OnFetch, when set, hears every fetch's outcome (nil: the keys were replaced), for metrics.
+	OnFetch func(err error)
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -170,6 +172,9 @@ func (c *JWKSCache) fetch(ctx context.Context) error {
 	var set *keySet
 	if err == nil {
 		set, err = parseKeySet(body, c.log)
+	}
+	if c.opts.OnFetch != nil {
+		c.opts.OnFetch(err)
 	}
 	if err != nil {
 		c.lastErr.Store(&err)

@@ -73,7 +73,7 @@ type flowStmts struct {
 	revokeSessionGrants, revokeSessionGrantsTokens, revokeSessionGrantsJTIs      *sql.Stmt
 	revokeSubjectGrants, revokeSubjectGrantsTokens, revokeSubjectGrantsJTIs      *sql.Stmt
 	revokeClientGrants, revokeClientGrantsTokens, revokeClientGrantsJTIs         *sql.Stmt
-	revokeClientAccessTokens, listSessions                                       *sql.Stmt
+	revokeClientAccessTokens, listSessions, countActiveSessions                  *sql.Stmt
 	liveGrantTokens, liveSessionGrantsTokens                                     *sql.Stmt
 	liveSubjectGrantsTokens, liveClientGrantsTokens                              *sql.Stmt
 	createRefreshToken, getRefreshToken, useRefreshToken, refreshTokenExists     *sql.Stmt
@@ -124,6 +124,7 @@ func (st *flowStmts) defs() []stmtDef {
 		// Opaque tokens of the client, under a grant or not (client_credentials).
 		{&st.revokeClientAccessTokens, true, "UPDATE oauth_access_tokens SET revoked = TRUE WHERE client_id = $1 AND NOT revoked RETURNING hash, subject, expires_at"},
 		{&st.listSessions, false, "SELECT " + sessionCols + " FROM oauth_sessions WHERE subject = $1 AND expires_at > $2 ORDER BY created_at, id"},
+		{&st.countActiveSessions, false, "SELECT COUNT(*) FROM oauth_sessions WHERE expires_at > $1"},
 
 		{&st.createRefreshToken, true, "INSERT INTO oauth_refresh_tokens (" + refreshCols + ") VALUES (" + colParams(refreshCols) + ")"},
 		{&st.getRefreshToken, false, "SELECT " + refreshCols + " FROM oauth_refresh_tokens WHERE hash = $1"},

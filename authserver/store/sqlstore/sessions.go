@@ -47,6 +47,15 @@ func (s *Store) ListSessions(ctx context.Context, subject string) ([]*store.Sess
 	return collect(rows, "list sessions", scanSession)
 }
 
+// CountActiveSessions counts the sessions unexpired at now.
+func (s *Store) CountActiveSessions(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	if err := s.stmts.countActiveSessions.QueryRowContext(ctx, now.UnixMilli()).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlstore: count active sessions: %w", err)
+	}
+	return n, nil
+}
+
 func scanSession(row scanner) (*store.Session, error) {
 	var (
 		sess                                   store.Session

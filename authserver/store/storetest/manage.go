@@ -611,6 +611,12 @@ func testListSessions(t *testing.T, s store.Store) {
 		sess.Subject, sess.CreatedAt = f.subject, f.created
 		mustNil(t, s.CreateSession(ctx, sess), "CreateSession")
 	}
+	if n, err := s.CountActiveSessions(ctx, now); err != nil || n != 3 {
+		t.Errorf("CountActiveSessions = %d, %v; want 3 (s-expired has expired)", n, err)
+	}
+	if n, err := s.CountActiveSessions(ctx, now.Add(2*time.Hour)); err != nil || n != 0 {
+		t.Errorf("CountActiveSessions two hours on = %d, %v; want 0", n, err)
+	}
 	got, err := s.ListSessions(ctx, "mary")
 	mustNil(t, err, "ListSessions")
 	want := newSession("s-old", fromStoreMillis(now.Add(time.Hour)))

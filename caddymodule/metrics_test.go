@@ -1,0 +1,202 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// TestIntegrationMetrics: a real Caddy serves the bundle's metrics on its admin endpoint's
+// /metrics, beside Caddy's own, with the traffic of the AS and the gateway counted.
+func TestIntegrationMetrics(t *testing.T) {
+	tc := newTestCaddy(t)
+	upstream := echoUpstream(t)
+	cf := tc.globals() + fmt.Sprintf(`%[1]s {
+	oauth_server {
+		issuer %[1]s
+		%[2]s
+		resource %[1]s/api {
+			scopes read write
+		}
+		client demo-service {
+			secret %[3]s
+			grant_types client_credentials
+			scopes read write
+			resources %[1]s/api
+		}
+	}
+	oauth_resource /api/* {
+		resource %[1]s/api
+		issuer %[1]s
+		scopes write
+	}
+	reverse_proxy %[4]s
+}`, tc.issuer, tc.storage(), testSecret, upstream.URL)
+	if err := tc.load(t, cf); err != nil {
+		t.Fatal(err)
+	}
+	writer := requestToken(t, tc.issuer+"/token", "demo-service", testSecret, tc.issuer+"/api", "read write")
+	reader := requestToken(t, tc.issuer+"/token", "demo-service", testSecret, tc.issuer+"/api", "read")
+	if status, _ := postForm(t, tc.issuer+"/token", "demo-service", "wrong-secret", url.Values{"grant_type": {"client_credentials"}}); status != http.StatusUnauthorized {
+		t.Fatalf("wrong secret: %d", status)
+	}
+	for _, call := range []struct {
+		token string
+		want  int
+	}{{writer, 200}, {writer, 200}, {"", 401}, {reader, 403}, {"not-a-token", 401}} {
+		resp, _ := callAPI(t, tc.issuer+"/api/things", call.token, nil)
+		if resp.StatusCode != call.want {
+			t.Fatalf("token %.10q: %d, want %d", call.token, resp.StatusCode, call.want)
+		}
+	}
+
+	families := scrape(t, "http://"+tc.admin+"/metrics")
+	issuer := map[string]string{"issuer": tc.issuer}
+	resource := map[string]string{"resource": tc.issuer + "/api"}
+	for _, want := range []struct {
+		name   string
+		labels map[string]string
+		min    float64
+	}{
+		{"caddy_oauth_tokens_issued_total", merge(issuer, map[string]string{"grant_type": "client_credentials", "format": "jwt", "binding": "none", "client_id": ""}), 2},
+		{"caddy_oauth_token_errors_total", merge(issuer, map[string]string{"error": "invalid_client"}), 1},
+		{"caddy_oauth_request_duration_seconds", merge(issuer, map[string]string{"endpoint": "token", "code": "2xx"}), 2},
+		{"caddy_oauth_active_sessions", issuer, 0},
+		{"caddy_oauth_signing_key_age_seconds", merge(issuer, map[string]string{"alg": "ES256"}), 0},
+		{"caddy_oauth_outbox_depth", issuer, 0},
+		{"caddy_oauth_gateway_decisions_total", merge(resource, map[string]string{"decision": "allow", "reason": "ok"}), 2},
+		{"caddy_oauth_gateway_decisions_total", merge(resource, map[string]string{"decision": "401", "reason": "missing_credentials"}), 1},
+		{"caddy_oauth_gateway_decisions_total", merge(resource, map[string]string{"decision": "401", "reason": "invalid_token"}), 1},
+		{"caddy_oauth_gateway_decisions_total", merge(resource, map[string]string{"decision": "403", "reason": "insufficient_scope"}), 1},
+		{"caddy_oauth_gateway_validation_duration_seconds", resource, 5},
+		{"caddy_oauth_gateway_dpop_replay_entries", resource, 0},
+		{"caddy_config_last_reload_successful", nil, 1}, // Caddy's own, from the same registry
+	} {
+		if got, ok := sampleValue(families[want.name], want.labels); !ok || got < want.min {
+			t.Errorf("%s%v = %v (found %v), want at least %v", want.name, want.labels, got, ok, want.min)
+		}
+	}
+}
+
+// TestDashboardNamesOnlyRealMetrics: every metric the shipped Grafana dashboard queries is
+// one the bundle defines.
+func TestDashboardNamesOnlyRealMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../dashboards/caddy-oauth.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	defined := map[string]bool{}
+	ch := make(chan *prometheus.Desc, 64)
+	go func() { bundleMetrics.Describe(ch); close(ch) }()
+	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for d := range ch {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			defined[m[1]] = true
+		}
+	}
+	if len(defined) < 15 {
+		t.Fatalf("only %d metrics described: %v", len(defined), defined)
+	}
+	name := regexp.MustCompile(`caddy_oauth_[a-z_]+`)
+	queried := map[string]bool{}
+	for _, p := range dash.Panels {
+		for _, target := range p.Targets {
+			for _, n := range name.FindAllString(target.Expr, -1) {
+				base := n
+				for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+					if trimmed, ok := strings.CutSuffix(n, suffix); ok && defined[trimmed] {
+						base = trimmed
+					}
+				}
+				if !defined[base] {
+					t.Errorf("panel %q queries %s, which no collector defines", p.Title, n)
+				}
+				queried[base] = true
+			}
+		}
+	}
+	for n := range defined {
+		if !queried[n] {
+			t.Errorf("metric %s is on no dashboard panel", n)
+		}
+	}
+}
+
+func scrape(t *testing.T, u string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := client.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", u, resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return families
+}
+
+// sampleValue returns the value of the first sample of f whose labels include want (a
+// histogram's sample count).
+func sampleValue(f *dto.MetricFamily, want map[string]string) (float64, bool) {
+	if f == nil {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+func merge(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
