@@ -15,7 +15,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/caddy-oauth/caddy-oauth/authserver"
 	"github.com/caddy-oauth/caddy-oauth/dpop"
 	"github.com/caddy-oauth/caddy-oauth/oauthmetrics"
 	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
@@ -53,6 +52,17 @@ type ResourceHandler struct {
 	IntrospectionClientSecret string `json:"introspection_client_secret,omitempty"`
 	// Algs restricts the access token signature algorithms.
 	Algs []string `json:"algs,omitempty"`
+	// Audience is what the issuer's tokens carry in aud for this resource, when the issuer
+	// knows it by another name; default Resource.
+	Audience string `json:"audience,omitempty"`
+	// SubjectClaim, ScopeClaim and ClientIDClaim name the claims the identity is read from,
+	// for issuers that do not use sub, scope (or scp) and client_id.
+	SubjectClaim  string `json:"subject_claim,omitempty"`
+	ScopeClaim    string `json:"scope_claim,omitempty"`
+	ClientIDClaim string `json:"client_id_claim,omitempty"`
+	// Issuers are more authorization servers trusted beside Issuer, each with its own
+	// audience, algorithms and claim names; JWTs are routed by their iss (resource_issuers.go).
+	Issuers []ResourceIssuer `json:"issuers,omitempty"`
 	// AcceptPlainJWT accepts JWTs without typ at+jwt, for issuers that predate RFC 9068.
 	AcceptPlainJWT bool           `json:"accept_plain_jwt,omitempty"`
 	ClockSkew      caddy.Duration `json:"clock_skew,omitempty"`
@@ -108,15 +118,19 @@ type ResourceHandler struct {
 	// upstream's own audience (RFC 8693) before the request goes on.
 	Exchange *ResourceExchange `json:"exchange,omitempty"`
 
-	app      *App
-	logger   *zap.Logger
-	metrics  *oauthmetrics.Gateway
-	remote   *remoteIssuer
-	base     rsvalidate.Config // everything but the token source, which is chosen lazily
-	metaPath string
-	hosts    []originHost
-	headers  []upHeader
-	releases []func()
+	app     *App
+	logger  *zap.Logger
+	metrics *oauthmetrics.Gateway
+	// slots are the trusted issuers, the handler's own first; remote is the first's state.
+	slots                []*issuerSlot
+	byIssuer             map[string]*issuerSlot
+	authorizationServers []string
+	remote               *remoteIssuer
+	base                 rsvalidate.Config // everything but the token source, which is chosen lazily
+	metaPath             string
+	hosts                []originHost
+	headers              []upHeader
+	releases             []func()
 
 	// streamOnce subscribes to the revocation stream once; streamView is then what the
 	// validator consults (nil: no stream) and streamRelease drops the shared subscription.
@@ -129,9 +143,7 @@ type ResourceHandler struct {
 	exchanger    *exchangeCache
 	exchangeErr  error
 
-	mu        sync.Mutex // serializes building the validator
-	validator atomic.Pointer[rsvalidate.Validator]
-	lastLog   atomic.Int64 // unix seconds of the last "unavailable" log line
+	lastLog atomic.Int64 // unix seconds of the last "unavailable" log line
 }
 
 // ResourceRule requires scopes and claims where its matchers match.
@@ -185,14 +197,6 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 	}
 
 	repl := caddy.NewReplacer()
-	if h.IntrospectionClientID != "" {
-		if h.IntrospectionClientID, err = repl.ReplaceOrErr(h.IntrospectionClientID, true, true); err != nil {
-			return errors.New("introspection_client: unresolved or empty placeholder in the client ID")
-		}
-		if h.IntrospectionClientSecret, err = repl.ReplaceOrErr(h.IntrospectionClientSecret, true, true); err != nil {
-			return errors.New("introspection_client: unresolved or empty placeholder in the secret")
-		}
-	}
 	verifier := &dpop.Verifier{Algs: h.DPoPAlgs}
 	if h.DPoPNonce != "" {
 		secret, err := repl.ReplaceOrErr(h.DPoPNonce, true, true)
@@ -224,10 +228,9 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 		h.releases = append(h.releases, bundleMetrics.AddReplayGuard(h.Resource, mem.Len))
 	}
 
-	if h.remote, release, err = h.app.remoteIssuer(h.Issuer); err != nil {
+	if err := h.provisionIssuers(repl); err != nil {
 		return err
 	}
-	h.releases = append(h.releases, release)
 	if err := h.provisionRevocationStream(repl); err != nil {
 		return err
 	}
@@ -238,9 +241,6 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 	h.ExternalURL = strings.TrimSuffix(h.ExternalURL, "/")
 	h.metaPath, h.base.ResourceMetadataURL = resourceMetadataLocation(h.Resource)
 	h.base.Resource = h.Resource
-	h.base.Issuer = h.Issuer
-	h.base.Algs = h.Algs
-	h.base.AcceptPlainJWT = h.AcceptPlainJWT
 	h.base.Skew = time.Duration(h.ClockSkew)
 	h.base.AllowQueryToken = h.TokenInQuery
 	h.base.AllowBodyToken = h.TokenInBody
@@ -255,11 +255,7 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 // Cleanup closes the validator and releases the shared state; it copes with a failed
 // Provision.
 func (h *ResourceHandler) Cleanup() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if v := h.validator.Swap(nil); v != nil {
-		v.Close()
-	}
+	h.closeValidators()
 	// A subscription being set up now finishes first; none starts after this.
 	h.streamOnce.Do(func() {})
 	h.exchangeOnce.Do(func() {})
@@ -313,51 +309,9 @@ func resourceMetadataLocation(resource string) (path, absURL string) {
 	return path, u.Scheme + "://" + u.Host + path
 }
 
-// getValidator returns the validator, building it on first use: the issuer is looked up in
-// this Caddy only now, because handlers provision in any order.
-func (h *ResourceHandler) getValidator(r *http.Request) (*rsvalidate.Validator, error) {
-	if v := h.validator.Load(); v != nil {
-		return v, nil
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if v := h.validator.Load(); v != nil {
-		return v, nil
-	}
-	if h.app == nil {
-		return nil, errors.New("oauth_resource: used after cleanup")
-	}
-	cfg := h.base
-	if srv, ok := h.app.Issuer(h.Issuer); ok {
-		cfg.Local = localIssuer{srv}
-	} else {
-		_, keys, err := h.remote.resolve(r.Context())
-		if err != nil {
-			return nil, err
-		}
-		cfg.Keys = keys
-		cfg.Revocations = h.revocations()
-		if h.IntrospectionClientID != "" {
-			in, err := h.remote.introspector(h.IntrospectionClientID, h.IntrospectionClientSecret)
-			if err != nil {
-				h.logger.Error("cannot set up introspection", zap.String("issuer", h.Issuer), zap.Error(err))
-				return nil, err
-			}
-			cfg.Introspector = in
-		}
-	}
-	v, err := rsvalidate.New(cfg)
-	if err != nil {
-		h.logger.Error("cannot set up access token validation", zap.Error(err))
-		return nil, err
-	}
-	h.validator.Store(v)
-	return v, nil
-}
-
 // ServeHTTP serves the resource's metadata and lets through only authorized requests.
 func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	v, err := h.getValidator(r)
+	v, refusal, err := h.validatorFor(r)
 	if err != nil {
 		// Fail closed; the cause was logged where it happened.
 		h.metrics.Refused(http.StatusServiceUnavailable, "unavailable", 0)
@@ -378,7 +332,11 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	}
 
 	start := time.Now()
-	id, verr := v.Authenticate(originalURL(r))
+	var id *rsvalidate.Identity
+	verr := refusal
+	if verr == nil {
+		id, verr = v.Authenticate(originalURL(r))
+	}
 	if verr == nil {
 		verr = h.authorize(v, id, r)
 	}
@@ -494,19 +452,11 @@ func (h *ResourceHandler) Validate() error {
 	if err := checkAbsoluteURI("resource", h.Resource); err != nil {
 		return err
 	}
-	if err := authserver.ValidateIssuer(h.Issuer); err != nil {
+	if err := h.validateIssuers(); err != nil {
 		return err
-	}
-	if (h.IntrospectionClientID == "") != (h.IntrospectionClientSecret == "") {
-		return errors.New("introspection_client: both a client ID and a secret are required")
 	}
 	if err := h.Exchange.validate(); err != nil {
 		return err
-	}
-	for _, alg := range h.Algs {
-		if err := checkEnum("algs", alg, asymmetricAlgs); err != nil || alg == "" {
-			return fmt.Errorf("algs: unsupported value %q (want one of %s)", alg, strings.Join(asymmetricAlgs, ", "))
-		}
 	}
 	if err := dpop.CheckAlgs(h.DPoPAlgs); err != nil {
 		return fmt.Errorf("dpop_algs: %v", err)

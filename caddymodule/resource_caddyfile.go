@@ -183,7 +183,15 @@ func (h *ResourceHandler) unmarshal(d *caddyfile.Dispenser, matcherToken matcher
 				}
 			}
 		case "issuer":
-			h.Issuer, err = oneArg(d)
+			err = h.unmarshalIssuer(d)
+		case "audience":
+			h.Audience, err = oneArg(d)
+		case "subject_claim":
+			h.SubjectClaim, err = oneArg(d)
+		case "scope_claim":
+			h.ScopeClaim, err = oneArg(d)
+		case "client_id_claim":
+			h.ClientIDClaim, err = oneArg(d)
 		case "introspection_client":
 			if !d.AllArgs(&h.IntrospectionClientID, &h.IntrospectionClientSecret) {
 				return d.Err("usage: introspection_client <client_id> <secret>")

@@ -361,6 +361,8 @@ type remoteAuthServer struct {
 	issuer string
 	ln     net.Listener
 	http   *httptest.Server
+	// requests counts the requests it answered.
+	requests atomic.Int64
 }
 
 // startRemoteAS reserves the listener first, because the issuer URL (its address) is part
@@ -392,7 +394,10 @@ func (ra *remoteAuthServer) configure(t *testing.T, cfg authserver.Config) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	ra.http = httptest.NewUnstartedServer(srv)
+	ra.http = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ra.requests.Add(1)
+		srv.ServeHTTP(w, r)
+	}))
 	ra.http.Listener.Close()
 	ra.http.Listener = ra.ln
 	ra.http.Start()

@@ -75,7 +75,9 @@ func newUnitHandler(t testing.TB, h *ResourceHandler, tokens fakeIssuer) *Resour
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
-	h.validator.Store(v)
+	slot := &issuerSlot{cfg: h.primaryIssuer()}
+	slot.validator.Store(v)
+	h.slots = []*issuerSlot{slot}
 	return h
 }
 

@@ -49,7 +49,7 @@ func (v *Validator) resourcePolicy(ctx context.Context) (*ResourcePolicy, error)
 	if e := v.policy.cur.Load(); fresh(e) {
 		return e.p, nil
 	}
-	p, err := v.cfg.Local.ResourcePolicy(ctx, v.cfg.Resource)
+	p, err := v.cfg.Local.ResourcePolicy(ctx, v.cfg.Audience)
 	if err != nil {
 		if cur != nil {
 			return cur.p, nil
@@ -126,6 +126,14 @@ func claimMatches(claim any, want []string) bool {
 	return false
 }
 
+// authorizationServers are the issuers the metadata names.
+func (v *Validator) authorizationServers() []string {
+	if len(v.cfg.AuthorizationServers) > 0 {
+		return v.cfg.AuthorizationServers
+	}
+	return []string{v.issuer}
+}
+
 // Metadata returns the RFC 9728 protected resource metadata document (JSON).
 func (v *Validator) Metadata() []byte {
 	required, _ := v.dpopRequired(context.Background())
@@ -138,7 +146,7 @@ func (v *Validator) Metadata() []byte {
 		DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required"`
 	}{
 		Resource:                      v.cfg.Resource,
-		AuthorizationServers:          []string{v.issuer},
+		AuthorizationServers:          v.authorizationServers(),
 		ScopesSupported:               v.cfg.ScopesSupported,
 		BearerMethodsSupported:        []string{"header"},
 		DPoPSigningAlgValuesSupported: v.dpopAlgs,

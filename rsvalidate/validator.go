@@ -18,8 +18,17 @@ import (
 
 // Config configures a Validator for one protected resource.
 type Config struct {
-	// Resource is the resource identifier; the token's aud must contain it.
+	// Resource is the resource identifier (RFC 9728); the token's aud must contain it unless
+	// Audience says otherwise.
 	Resource string
+	// Audience, when set, is what this issuer's tokens carry in aud for the resource (an
+	// issuer may know the API by another name, e.g. api://orders); default Resource.
+	Audience string
+	// AuthorizationServers are listed in the resource's metadata; default the issuer alone.
+	AuthorizationServers []string
+	// Claims maps an issuer's claim names onto the identity, for issuers that do not use the
+	// RFC 9068 names (Azure AD's oid or azp, for instance).
+	Claims ClaimNames
 	// Issuer is the expected iss. With Local it defaults to Local.Issuer().
 	Issuer string
 	// Local is an in-process issuer: when set, it validates tokens (Keys/Introspector unused).
@@ -63,6 +72,13 @@ type Config struct {
 	Revocations Revocations
 	// Now replaces time.Now in tests.
 	Now func() time.Time
+}
+
+// ClaimNames name the claims the identity is read from; empty means the RFC 9068 name.
+type ClaimNames struct {
+	Subject  string // default sub
+	Scope    string // default scope (or scp); a string or an array of strings
+	ClientID string // default client_id
 }
 
 // Revocations is what a gateway knows the issuer revoked. It sits on the request path:
@@ -116,6 +132,9 @@ func New(cfg Config) (*Validator, error) {
 	}
 	if cfg.Local == nil && cfg.Keys == nil && cfg.Introspector == nil {
 		return nil, errors.New("rsvalidate: a local issuer, a key source or an introspector is required")
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = cfg.Resource
 	}
 	v := &Validator{cfg: cfg, issuer: cfg.Issuer, now: cfg.Now}
 	if cfg.Local != nil {
@@ -263,6 +282,9 @@ func (v *Validator) checkRevoked(token string, id *Identity) *Error {
 // strict: iss and exp must be present (JWTs, the local issuer); an introspection response
 // may omit them (RFC 7662 §2.2).
 func (v *Validator) identity(info *TokenInfo, strict bool) (*Identity, *Error) {
+	if e := v.mapClaims(info); e != nil {
+		return nil, e
+	}
 	if e := v.checkClaims(info, strict); e != nil {
 		return nil, e
 	}
@@ -278,7 +300,7 @@ func (v *Validator) checkClaims(info *TokenInfo, strict bool) *Error {
 		return invalidToken("invalid access token", fmt.Errorf("iss %q", info.Issuer))
 	}
 	// A token without aud is never accepted: it could be meant for another resource.
-	if !slices.Contains(info.Audience, v.cfg.Resource) {
+	if !slices.Contains(info.Audience, v.cfg.Audience) {
 		return invalidToken("invalid access token", fmt.Errorf("aud %q lacks the resource", info.Audience))
 	}
 	now := v.now()
@@ -292,6 +314,42 @@ func (v *Validator) checkClaims(info *TokenInfo, strict bool) *Error {
 	late := now.Add(v.cfg.Skew)
 	if info.NotBefore.After(late) || info.IssuedAt.After(late) {
 		return invalidToken("access token not yet valid", nil)
+	}
+	return nil
+}
+
+// mapClaims reads the identity from the claims the issuer uses instead of the RFC 9068 ones.
+func (v *Validator) mapClaims(info *TokenInfo) *Error {
+	names := v.cfg.Claims
+	if names == (ClaimNames{}) {
+		return nil
+	}
+	str := func(name string, dst *string) *Error {
+		if name == "" {
+			return nil
+		}
+		s, ok := info.Claims[name].(string)
+		if !ok && info.Claims[name] != nil {
+			return invalidToken("invalid access token", fmt.Errorf("claim %s: not a string", name))
+		}
+		*dst = s
+		return nil
+	}
+	if e := str(names.Subject, &info.Subject); e != nil {
+		return e
+	}
+	if e := str(names.ClientID, &info.ClientID); e != nil {
+		return e
+	}
+	if names.Scope != "" {
+		info.Scope = ""
+		if x, ok := info.Claims[names.Scope]; ok {
+			s, err := scpClaim(x)
+			if err != nil {
+				return invalidToken("invalid access token", fmt.Errorf("claim %s: %w", names.Scope, err))
+			}
+			info.Scope = s
+		}
 	}
 	return nil
 }

@@ -1,0 +1,68 @@
+package rsvalidate
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+func TestIssuerOf(t *testing.T) {
+	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	hdr := seg(`{"alg":"ES256"}`)
+	for _, tt := range []struct {
+		name, token, want string
+		ok               bool
+	}{
+		{"jwt", hdr + "." + seg(`{"iss":"https://a.example","sub":"x"}`) + ".sig", "https://a.example", true},
+		{"no iss", hdr + "." + seg(`{"sub":"x"}`) + ".sig", "", false},
+		{"iss not a string", hdr + "." + seg(`{"iss":7}`) + ".sig", "", false},
+		{"opaque", "2YotnFZFEjr1zCsicMWpAA", "", false},
+		{"two dots missing", hdr + "." + seg(`{"iss":"x"}`), "", false},
+		{"four segments", hdr + "." + seg(`{"iss":"x"}`) + ".a.b", "", false},
+		{"bad base64", hdr + ".!!!.sig", "", false},
+		{"not JSON", hdr + "." + seg("nope") + ".sig", "", false},
+		{"huge payload", hdr + "." + strings.Repeat("A", 40000) + ".sig", "", false},
+		{"empty", "", "", false},
+	} {
+		got, ok := IssuerOf(tt.token)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("%s: IssuerOf = %q, %v; want %q, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestAudienceAndClaimNames: an issuer that knows the resource by another name and uses
+// other claim names (Azure AD style: aud api://orders, oid, azp, scp array).
+func TestAudienceAndClaimNames(t *testing.T) {
+	f := fixtures(t)
+	cfg := baseConfig(t, f)
+	cfg.Audience = "api://orders"
+	cfg.Claims = ClaimNames{Subject: "oid", Scope: "scp", ClientID: "azp"}
+	cfg.AuthorizationServers = []string{testIssuer, "https://other.example"}
+	v := mustNew(t, cfg)
+	azure := func(mods ...func(map[string]any)) string {
+		base := []func(map[string]any){set("aud", "api://orders"), set("oid", "user-oid"), set("azp", "spa"),
+			set("scp", []any{"orders.read", "orders.write"}), del("scope")}
+		return signJWT(t, f.es, "at+jwt", claims(append(base, mods...)...))
+	}
+	id, e := v.Authenticate(req("Authorization", "Bearer "+azure()))
+	if e != nil {
+		t.Fatal(e)
+	}
+	if id.Subject != "user-oid" || id.ClientID != "spa" || strings.Join(id.Scopes, " ") != "orders.read orders.write" {
+		t.Errorf("identity = sub %q client %q scopes %v", id.Subject, id.ClientID, id.Scopes)
+	}
+	for name, tok := range map[string]string{
+		"aud is the resource, not this issuer's audience": signJWT(t, f.es, "at+jwt", claims()),
+		"mapped subject not a string":                     azure(set("oid", 7)),
+		"mapped scope not a string or array":              azure(set("scp", map[string]any{"x": 1})),
+	} {
+		if _, e := v.Authenticate(req("Authorization", "Bearer "+tok)); e == nil || e.Code != CodeInvalidToken {
+			t.Errorf("%s: %v, want invalid_token", name, e)
+		}
+	}
+	if md := string(v.Metadata()); !strings.Contains(md, `"authorization_servers":["`+testIssuer+`","https://other.example"]`) ||
+		!strings.Contains(md, `"resource":"`+testResource+`"`) {
+		t.Errorf("metadata = %s", md)
+	}
+}
