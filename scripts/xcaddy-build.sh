@@ -19,7 +19,10 @@ done < <(jq -r '.plugins[] | [.module, (.replace // "")] | @tsv' "$root/xcaddy.j
 mkdir -p "$(dirname "$out")"
 echo "xcaddy build $version ${withs[*]} --output $out"
 (cd "$root/tools" && go tool xcaddy build "$version" "${withs[@]}" --output "$out")
-for module in oauth http.handlers.oauth_server; do
-  "$out" list-modules | grep -qx "$module" || { echo "xcaddy build: module $module missing" >&2; exit 1; }
+# Read the list once: `list-modules | grep -q` under pipefail fails whenever grep exits at the
+# first match before list-modules has written everything (SIGPIPE), as one CI run did.
+modules=$("$out" list-modules)
+for module in oauth http.handlers.oauth_server http.handlers.oauth_resource; do
+  grep -qx "$module" <<<"$modules" || { echo "xcaddy build: module $module missing" >&2; exit 1; }
 done
 echo "xcaddy build: ok ($out)"
