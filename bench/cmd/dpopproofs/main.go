@@ -52,6 +52,10 @@ type options struct {
 	workers    int
 	proofsPath string
 	tokenPath  string
+	// tokenProofs more proofs for POST -token-url (no ath) go to tokenProofsPath: the token
+	// endpoint's DPoP cost in bench/pinned.sh.
+	tokenProofs     int
+	tokenProofsPath string
 }
 
 func main() {
@@ -79,6 +83,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "signing goroutines")
 	fs.StringVar(&o.proofsPath, "proofs", "", "output file: one proof per line")
 	fs.StringVar(&o.tokenPath, "token", "", "output file: the access token")
+	fs.IntVar(&o.tokenProofs, "token-endpoint-proofs", 0, "also write this many proofs for POST -token-url (no ath)")
+	fs.StringVar(&o.tokenProofsPath, "token-endpoint-proofs-file", "", "output file of -token-endpoint-proofs")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -102,6 +108,8 @@ func parseFlags(args []string) (*options, error) {
 		return nil, errors.New("-workers must be within 1..64")
 	case o.proofsPath == "" || o.tokenPath == "":
 		return nil, errors.New("-proofs and -token are required")
+	case o.tokenProofs < 0 || o.tokenProofs > maxProofs || (o.tokenProofs > 0) != (o.tokenProofsPath != ""):
+		return nil, fmt.Errorf("-token-endpoint-proofs (within 0..%d) and -token-endpoint-proofs-file go together", maxProofs)
 	}
 	return o, nil
 }
@@ -140,6 +148,15 @@ func run(o *options, out io.Writer) error {
 	}
 	if err := writeLines(o.proofsPath, proofs); err != nil {
 		return err
+	}
+	if o.tokenProofs > 0 {
+		tp, err := p.proofs(o.tokenProofs, o.workers, http.MethodPost, o.tokenURL.String(), "")
+		if err != nil {
+			return err
+		}
+		if err := writeLines(o.tokenProofsPath, tp); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(out, "dpopproofs: token bound to jkt %s; %d proofs for GET %s (unique jti) in %s\n",
 		p.jkt, len(proofs), o.targetURL, time.Since(start).Round(time.Millisecond))
@@ -203,8 +220,11 @@ func (p *prover) proof(method, htu, ath string) (proof, jti string, err error) {
 
 // proofs signs n proofs in parallel and fails if two share a jti.
 func (p *prover) proofs(n, workers int, method, htu, token string) ([]string, error) {
-	sum := sha256.Sum256([]byte(token))
-	ath := b64(sum[:])
+	ath := "" // none at the token endpoint
+	if token != "" {
+		sum := sha256.Sum256([]byte(token))
+		ath = b64(sum[:])
+	}
 	out := make([]string, n)
 	jtis := make([]string, n)
 	errs := make([]error, workers)
