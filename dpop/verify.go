@@ -157,6 +157,9 @@ func (v *Verifier) Check(proof string, req Request) (*Proof, error) {
 	if strings.Count(proof, ".") != 2 {
 		return nil, invalid("DPoP proof is not a compact JWS")
 	}
+	if p, err, handled := v.checkES256(proof, req); handled {
+		return p, err
+	}
 	jws, err := jose.ParseSignedCompact(proof, joseAlgs)
 	if err != nil {
 		var algErr *jose.ErrUnexpectedSignatureAlgorithm
@@ -191,38 +194,9 @@ func (v *Verifier) Check(proof string, req Request) (*Proof, error) {
 	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &c); err != nil {
 		return nil, invalid("malformed DPoP proof claims")
 	}
-	switch {
-	case c.JTI == "" || c.HTM == "" || c.HTU == "" || c.IAT == nil:
-		return nil, invalid("DPoP proof lacks jti, htm, htu or iat")
-	case len(c.JTI) > MaxJTILength:
-		return nil, invalid("DPoP proof jti too long")
-	case c.HTM != req.Method:
-		return nil, invalid("DPoP proof htm does not match the request method")
-	case !htuMatches(c.HTU, req.URL):
-		return nil, invalid("DPoP proof htu does not match the request URL")
-	}
-	now := v.now()
-	maxAge, skew := v.maxAge(), v.skew()
-	iat, ok := unixTime(*c.IAT)
-	if !ok {
-		return nil, invalid("DPoP proof iat invalid")
-	}
-	if iat.Before(now.Add(-maxAge)) {
-		return nil, invalid("DPoP proof iat too old")
-	}
-	if iat.After(now.Add(skew)) {
-		return nil, invalid("DPoP proof iat in the future")
-	}
-	if desc := checkATH(c.ATH, req.AccessToken); desc != "" {
-		return nil, invalid(desc)
-	}
-	if v.Nonces != nil { // without server nonces a client's nonce claim is ignored
-		if c.Nonce == "" {
-			return nil, &Error{Code: CodeUseNonce, Description: "DPoP proof requires a server nonce", Err: ErrNonce}
-		}
-		if !v.Nonces.Valid(c.Nonce) {
-			return nil, &Error{Code: CodeUseNonce, Description: "DPoP proof nonce is stale", Err: ErrNonce}
-		}
+	iat, err := v.checkClaims(&c, req)
+	if err != nil {
+		return nil, err
 	}
 
 	if _, err := jws.Verify(jwk); err != nil {
@@ -232,9 +206,51 @@ func (v *Verifier) Check(proof string, req Request) (*Proof, error) {
 	if err != nil {
 		return nil, invalid("DPoP proof key has no thumbprint")
 	}
-	// A verifier on another instance may run up to Skew behind this one and still accept the
-	// proof until its own iat+MaxAge, so the jti is remembered that much longer.
-	return &Proof{JKT: jkt, JTI: c.JTI, IssuedAt: iat, Nonce: c.Nonce, Key: *jwk, replayUntil: iat.Add(maxAge + skew)}, nil
+	return v.proof(jkt, &c, iat, *jwk), nil
+}
+
+// proof is the accepted proof. A verifier on another instance may run up to Skew behind this
+// one and still accept it until its own iat+MaxAge, so the jti is remembered that much longer.
+func (v *Verifier) proof(jkt string, c *proofClaims, iat time.Time, key jose.JSONWebKey) *Proof {
+	return &Proof{JKT: jkt, JTI: c.JTI, IssuedAt: iat, Nonce: c.Nonce, Key: key, replayUntil: iat.Add(v.maxAge() + v.skew())}
+}
+
+// checkClaims applies RFC 9449 §4.3 to the claims of a proof whose signature is yet to be
+// checked, and returns its iat: the one set of rules for both ways of parsing a proof.
+func (v *Verifier) checkClaims(c *proofClaims, req Request) (time.Time, error) {
+	switch {
+	case c.JTI == "" || c.HTM == "" || c.HTU == "" || c.IAT == nil:
+		return time.Time{}, invalid("DPoP proof lacks jti, htm, htu or iat")
+	case len(c.JTI) > MaxJTILength:
+		return time.Time{}, invalid("DPoP proof jti too long")
+	case c.HTM != req.Method:
+		return time.Time{}, invalid("DPoP proof htm does not match the request method")
+	case !htuMatches(c.HTU, req.URL):
+		return time.Time{}, invalid("DPoP proof htu does not match the request URL")
+	}
+	now := v.now()
+	iat, ok := unixTime(*c.IAT)
+	if !ok {
+		return time.Time{}, invalid("DPoP proof iat invalid")
+	}
+	if iat.Before(now.Add(-v.maxAge())) {
+		return time.Time{}, invalid("DPoP proof iat too old")
+	}
+	if iat.After(now.Add(v.skew())) {
+		return time.Time{}, invalid("DPoP proof iat in the future")
+	}
+	if desc := checkATH(c.ATH, req.AccessToken); desc != "" {
+		return time.Time{}, invalid(desc)
+	}
+	if v.Nonces != nil { // without server nonces a client's nonce claim is ignored
+		if c.Nonce == "" {
+			return time.Time{}, &Error{Code: CodeUseNonce, Description: "DPoP proof requires a server nonce", Err: ErrNonce}
+		}
+		if !v.Nonces.Valid(c.Nonce) {
+			return time.Time{}, &Error{Code: CodeUseNonce, Description: "DPoP proof nonce is stale", Err: ErrNonce}
+		}
+	}
+	return iat, nil
 }
 
 // Record consumes the jti of p, a proof returned by Check: of any number of Record calls for
