@@ -78,18 +78,21 @@ declare -A body=([token]="grant_type=client_credentials&resource=https%3A%2F%2Fj
 	[token_dpop]="grant_type=client_credentials&resource=https%3A%2F%2Fdpop.gateway.bench.test&scope=read")
 order=(plain jwt dpop opaque token token_dpop)
 
-# Proofs for every round, generated up front on the load generator's core: 1.5× what the plain
-# proxy could serve (an upper bound for DPoP) per measured and warm-up second.
+# DPoP proofs are single-use and expire (iat older than 5 minutes is refused), so each round
+# gets its own, made just before it on the load generator's core: 1.5× what the plain proxy
+# served in a probe (an upper bound for DPoP) per measured and warm-up second.
 probe="$(taskset -c "$load_core" wrk -t1 -c "$concurrency" -d 3s "${url[plain]}" | awk '/^Requests\/sec/ {printf "%d", $2}')"
 per_run=$(((probe * 3 / 2) * ($(seconds "$duration") + $(seconds "$warmup")) + 1000))
-echo "proofs      plain probe $probe req/s → $per_run proofs per DPoP run and per token_dpop run, $rounds rounds"
-DPOPPROOFS_CLIENT_SECRET="$BENCH_SECRET" taskset -c "$load_core" "$tmp/dpopproofs" -token-url "$base/token" -client bench-client \
-	-resource https://dpop.gateway.bench.test -scope read -url "${url[dpop]}" -n $((per_run * rounds)) \
-	-proofs "$tmp/proofs.get" -token "$tmp/dpop.token" \
-	-token-endpoint-proofs $((per_run * rounds)) -token-endpoint-proofs-file "$tmp/proofs.post" >/dev/null
-auth[dpop]="DPoP $(cat "$tmp/dpop.token")"
-split -d -a 3 -l "$per_run" "$tmp/proofs.get" "$tmp/get."
-split -d -a 3 -l "$per_run" "$tmp/proofs.post" "$tmp/post."
+echo "proofs      plain probe $probe req/s → $per_run proofs per DPoP run and per token_dpop run, made before each round"
+# make_proofs ROUND: proofs for GET /dpop/x and for POST /token, and the DPoP-bound token.
+make_proofs() {
+	DPOPPROOFS_CLIENT_SECRET="$BENCH_SECRET" taskset -c "$load_core" "$tmp/dpopproofs" -token-url "$base/token" -client bench-client \
+		-resource https://dpop.gateway.bench.test -scope read -url "${url[dpop]}" -n "$per_run" \
+		-proofs "$tmp/get.$1" -token "$tmp/dpop.token" \
+		-token-endpoint-proofs "$per_run" -token-endpoint-proofs-file "$tmp/post.$1" >/dev/null
+	auth[dpop]="DPoP $(cat "$tmp/dpop.token")"
+}
+make_proofs 0
 
 # Correctness: each scenario answers 200 with a real result, and the gateways refuse no token.
 for name in jwt opaque; do
@@ -105,9 +108,9 @@ results="$tmp/results"
 run() {
 	local name=$1 round=$2 script="$here/lua/header.lua" proofs="" out c0 c1 w0 w1 n
 	case "$name" in
-	dpop) script="$here/lua/dpop.lua" proofs="$tmp/get.$(printf '%03d' $((round - 1)))" ;;
+	dpop) script="$here/lua/dpop.lua" proofs="$tmp/get.$round" ;;
 	token) script="$here/lua/token.lua" ;;
-	token_dpop) script="$here/lua/token.lua" proofs="$tmp/post.$(printf '%03d' $((round - 1)))" ;;
+	token_dpop) script="$here/lua/token.lua" proofs="$tmp/post.$round" ;;
 	esac
 	if [[ -n "$proofs" ]]; then
 		# The warm-up takes the head of the round's proofs, the measured run the rest.
@@ -139,6 +142,7 @@ load_busy_pct() { echo "${last_load_pct:-?}"; }
 echo
 echo "round  scenario       throughput  server cost            errors    load generator"
 for round in $(seq 1 "$rounds"); do
+	make_proofs "$round"
 	for name in "${order[@]}"; do
 		read -r b0 t0 < <(load_snapshot)
 		last_load_pct="?"
@@ -158,7 +162,7 @@ awk '
 		delete r
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
 		if (r["errors"] > 0) failed = 1
-		# CPU per request is the server's own measure: it holds even when wrk set the pace.
+		# CPU per request is measured on the server: it holds even when wrk set the pace.
 		cpu[r["round"], r["name"]] = r["cpu_us"]; seen[r["round"]] = 1
 		if (r["load_core_busy"] + 0 > 90) { bound[r["name"]]++; next }
 		rps[r["round"], r["name"]] = r["rps"]
