@@ -350,8 +350,8 @@ func sortedKeys(v url.Values) []string {
 func (s *Server) authFail(w http.ResponseWriter, r *http.Request, e *authError) {
 	if e.err.Status >= http.StatusInternalServerError || e.err.Code == oautherr.ServerError {
 		s.log.Error("authorization request failed", zap.Error(e.err))
-		if isTemporary(e.err.Cause) {
-			e.err = &oautherr.Error{Code: oautherr.TemporarilyUnavailable, Description: "the server is temporarily unable to handle the request; try again shortly", Status: http.StatusServiceUnavailable}
+		if s.unavailable(e.err.Cause) {
+			e.err = unavailableError(nil)
 		} else {
 			e.err = &oautherr.Error{Code: oautherr.ServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError}
 		}
@@ -376,11 +376,26 @@ func (s *Server) renderError(w http.ResponseWriter, status int, title string, e 
 	s.logRender(s.ui.Error(w, status, ui.ErrorPage{Title: title, Code: e.Code, Description: e.SafeDescription()}))
 }
 
-// isTemporary reports whether err is a timeout or network failure (an overloaded or
-// unreachable database): RFC 6749 §4.1.2.1 temporarily_unavailable rather than server_error.
-func isTemporary(err error) bool {
+// unavailable reports whether err is the database (or the network to it) failing: a timeout,
+// a network error, or what the store classifies as its database being down, restarting, full
+// or overloaded. Those are answered temporarily_unavailable (RFC 6749 §4.1.2.1), not
+// server_error: the client should retry.
+func (s *Server) unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
 	var ne net.Error
-	return err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne))
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) {
+		return true
+	}
+	c, ok := s.deps.Store.(store.ErrorClassifier)
+	return ok && c.Unavailable(err)
+}
+
+// unavailableError is the answer to a request the database could not serve.
+func unavailableError(cause error) *oautherr.Error {
+	return &oautherr.Error{Code: oautherr.TemporarilyUnavailable, Status: http.StatusServiceUnavailable, Cause: cause,
+		Description: "the server is temporarily unable to handle the request; try again shortly"}
 }
 
 func (s *Server) renderExpired(w http.ResponseWriter, _ *http.Request) {

@@ -413,9 +413,15 @@ func (s *Server) DeleteResource(ctx context.Context, identifier string) error {
 	return s.st.DeleteResource(ctx, r.ID)
 }
 
-// writeError answers an OAuth error; internal failures are logged and reported as server_error.
+// writeError answers an OAuth error; internal failures are logged and reported as server_error,
+// or as 503 temporarily_unavailable (with Retry-After) when the database is failing, which a
+// client should retry.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := oautherr.As(err)
+	if e.Code == oautherr.ServerError && s.unavailable(err) {
+		e = unavailableError(e.Cause)
+		w.Header().Set("Retry-After", "5")
+	}
 	if e.Status >= http.StatusInternalServerError {
 		s.observer.InternalFailure(endpointName(s.basePath(), r.URL.Path))
 		s.log.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))

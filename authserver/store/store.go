@@ -18,6 +18,13 @@ import (
 	"time"
 )
 
+// ErrorClassifier is implemented by stores that can tell the database failing (down,
+// restarting, full, overloaded) from a bug; the server answers such failures 503
+// temporarily_unavailable, which clients retry.
+type ErrorClassifier interface {
+	Unavailable(err error) bool
+}
+
 var (
 	// ErrNotFound is returned when the requested row does not exist.
 	ErrNotFound = errors.New("store: not found")

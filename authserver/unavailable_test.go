@@ -1,0 +1,69 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+)
+
+// failingTokens makes access token writes fail once armed, and classifies errors the way the
+// SQL store does for its own ("unavailable" = the database failing).
+type failingTokens struct {
+	store.Store
+	err *error
+}
+
+func (f failingTokens) CreateAccessToken(ctx context.Context, t *store.AccessToken) error {
+	if *f.err != nil {
+		return *f.err
+	}
+	return f.Store.CreateAccessToken(ctx, t)
+}
+
+var errDatabaseFull = errors.New("database or disk is full (13)")
+
+func (f failingTokens) Unavailable(err error) bool { return errors.Is(err, errDatabaseFull) }
+
+// TestTokenEndpointStoreFailures: when the database fails (unreachable, full) the token
+// endpoint answers 503 temporarily_unavailable with Retry-After, which clients retry; a failure
+// the store cannot explain stays 500 server_error. Neither hands out a token.
+func TestTokenEndpointStoreFailures(t *testing.T) {
+	var fail error
+	ts := newTestServerOpts(t, serverOptions{wrap: func(st store.Store) store.Store { return failingTokens{Store: st, err: &fail} }})
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		code   string
+	}{
+		{"database unreachable", fmt.Errorf("sqlstore: create access token: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), 503, "temporarily_unavailable"},
+		{"database full", fmt.Errorf("sqlstore: create access token: %w", errDatabaseFull), 503, "temporarily_unavailable"},
+		{"a timeout", fmt.Errorf("sqlstore: %w", context.DeadlineExceeded), 503, "temporarily_unavailable"},
+		{"unexplained", errors.New("sqlstore: something odd"), 500, "server_error"},
+	} {
+		fail = tc.err
+		req := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader(url.Values{
+			"grant_type": {"client_credentials"}, "resource": {opqResource}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("svc", svcSecret)
+		rec := httptest.NewRecorder()
+		ts.srv.ServeHTTP(rec, req)
+		body := rec.Body.String()
+		if rec.Code != tc.status || !strings.Contains(body, `"error":"`+tc.code+`"`) || strings.Contains(body, "access_token") {
+			t.Errorf("%s: %d %s", tc.name, rec.Code, body)
+		}
+		if retry := rec.Header().Get("Retry-After"); (tc.status == 503) != (retry != "") {
+			t.Errorf("%s: Retry-After %q", tc.name, retry)
+		}
+	}
+	fail = nil
+	ts.mustToken("svc", svcSecret, opqResource, "") // and it recovers by itself
+}
