@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -88,6 +89,22 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 		return st, err
 	}
 	return st, nil
+}
+
+// throttledLog lets one log line through per second and counts the others.
+type throttledLog struct {
+	last  atomic.Int64 // unix seconds of the last line let through
+	quiet atomic.Int64 // lines held back since
+}
+
+// allow reports whether a line may be written now, and how many were held back before it.
+func (t *throttledLog) allow(now time.Time) (bool, int64) {
+	sec := now.Unix()
+	if last := t.last.Load(); sec > last && t.last.CompareAndSwap(last, sec) {
+		return true, t.quiet.Swap(0)
+	}
+	t.quiet.Add(1)
+	return false, 0
 }
 
 // statusRecorder remembers the status an endpoint answered, for Served.

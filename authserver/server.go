@@ -83,10 +83,12 @@ type Server struct {
 	// audit writes the security events; observer hears what metrics count (observe.go).
 	audit    audit.Log
 	observer Observer
-	now      func() time.Time
-	keys     *keys.Manager
-	auth     *clientauth.Authenticator
-	dpop     *dpop.Verifier
+	// outageLog spaces the log lines of requests failed by the database.
+	outageLog throttledLog
+	now       func() time.Time
+	keys      *keys.Manager
+	auth      *clientauth.Authenticator
+	dpop      *dpop.Verifier
 	// ownGuard is the replay guard the Server made itself (closed with it), if any.
 	ownGuard *dpop.MemoryGuard
 	secrets  *clientsecret.Verifier
@@ -424,7 +426,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if e.Status >= http.StatusInternalServerError {
 		s.observer.InternalFailure(endpointName(s.basePath(), r.URL.Path))
-		s.log.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
+		if e.Code != oautherr.TemporarilyUnavailable {
+			s.log.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
+		} else if ok, quiet := s.outageLog.allow(s.now()); ok {
+			// During an outage every request fails alike: one line a second is enough.
+			s.log.Error("the database is failing; answering 503", zap.String("path", r.URL.Path),
+				zap.Int64("not_logged_since_last", quiet), zap.Error(err))
+		}
 	} else {
 		s.log.Debug("request refused", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.String("description", e.Description))
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
@@ -66,4 +67,20 @@ func TestTokenEndpointStoreFailures(t *testing.T) {
 	}
 	fail = nil
 	ts.mustToken("svc", svcSecret, opqResource, "") // and it recovers by itself
+}
+
+func TestThrottledLog(t *testing.T) {
+	var l throttledLog
+	now := time.Unix(1_800_000_000, 0)
+	if ok, _ := l.allow(now); !ok {
+		t.Fatal("the first line is held back")
+	}
+	for range 5 {
+		if ok, _ := l.allow(now.Add(500 * time.Millisecond)); ok {
+			t.Fatal("a second line within the second went through")
+		}
+	}
+	if ok, quiet := l.allow(now.Add(time.Second)); !ok || quiet != 5 {
+		t.Fatalf("next second: %v, %d held back; want true, 5", ok, quiet)
+	}
 }

@@ -5,6 +5,8 @@
 #   scripts/postgres.sh stop     stop it and delete its directory
 #   scripts/postgres.sh status   exit 0 when it is running
 #   scripts/postgres.sh dsn      print the connection URL
+#   scripts/postgres.sh restart  restart it (fault tests: connections are cut)
+#   scripts/postgres.sh halt     stop it but keep its data; `start` brings it back
 #
 # Installs Debian's postgresql package when initdb/pg_ctl are missing. When run as root the
 # server runs as the "postgres" system user, because initdb and postgres refuse root.
@@ -124,6 +126,18 @@ stop() {
 	rm -rf "$base"
 }
 
+restart() {
+	bin=$(bindir) && is_running || die "not running"
+	as_owner "$bin/pg_ctl" -D "$data" -l "$logfile" -m fast -w -t 60 restart >/dev/null
+	echo "postgres.sh: restarted" >&2
+}
+
+halt() {
+	bin=$(bindir) && is_running || die "not running"
+	as_owner "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+	echo "postgres.sh: halted (data kept)" >&2
+}
+
 dsn() {
 	[[ -s $pwfile ]] || die "not initialized; run: $0 start"
 	echo "postgres://$superuser:$(cat "$pwfile")@127.0.0.1:$port/$dbname?sslmode=disable"
@@ -134,5 +148,7 @@ start) start ;;
 stop) stop ;;
 status) bin=$(bindir) && is_running ;;
 dsn) dsn ;;
-*) echo "usage: $0 start|stop|status|dsn" >&2; exit 2 ;;
+restart) restart ;;
+halt) halt ;;
+*) echo "usage: $0 start|stop|status|dsn|restart|halt" >&2; exit 2 ;;
 esac
