@@ -64,6 +64,9 @@ func (v *Validator) WriteError(w http.ResponseWriter, e *Error) {
 	if v.nonces != nil && (e.Code == CodeUseDPoPNonce || e.Code == CodeInvalidDPoPProof) {
 		h.Set("DPoP-Nonce", v.nonces.Current())
 	}
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "5") // the issuer or the store will likely be back: clients retry
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -2,6 +2,7 @@ package rsvalidate
 
 import (
 	"encoding/base64"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -11,7 +12,7 @@ func TestIssuerOf(t *testing.T) {
 	hdr := seg(`{"alg":"ES256"}`)
 	for _, tt := range []struct {
 		name, token, want string
-		ok               bool
+		ok                bool
 	}{
 		{"jwt", hdr + "." + seg(`{"iss":"https://a.example","sub":"x"}`) + ".sig", "https://a.example", true},
 		{"no iss", hdr + "." + seg(`{"sub":"x"}`) + ".sig", "", false},
@@ -64,5 +65,28 @@ func TestAudienceAndClaimNames(t *testing.T) {
 	if md := string(v.Metadata()); !strings.Contains(md, `"authorization_servers":["`+testIssuer+`","https://other.example"]`) ||
 		!strings.Contains(md, `"resource":"`+testResource+`"`) {
 		t.Errorf("metadata = %s", md)
+	}
+}
+
+// TestUnavailableAsksForARetry: a 503 (issuer or store unreachable) carries Retry-After and no
+// challenge; a 401 carries a challenge and no Retry-After.
+func TestUnavailableAsksForARetry(t *testing.T) {
+	f := fixtures(t)
+	cfg := baseConfig(t, f)
+	cfg.Keys.(*memKeys).err = ErrUnavailable
+	v := mustNew(t, cfg)
+	_, e := v.Authenticate(req("Authorization", "Bearer "+signJWT(t, f.es, "at+jwt", claims())))
+	if e == nil || e.Status != 503 {
+		t.Fatalf("error = %v, want 503", e)
+	}
+	w := httptest.NewRecorder()
+	v.WriteError(w, e)
+	if w.Code != 503 || w.Header().Get("Retry-After") == "" || w.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("503 answer: %d, headers %v", w.Code, w.Header())
+	}
+	w = httptest.NewRecorder()
+	v.WriteError(w, invalidToken("x", nil))
+	if w.Header().Get("Retry-After") != "" || w.Header().Get("WWW-Authenticate") == "" {
+		t.Errorf("401 answer headers %v", w.Header())
 	}
 }
