@@ -351,7 +351,7 @@ func (s *Server) authFail(w http.ResponseWriter, r *http.Request, e *authError) 
 	if e.err.Status >= http.StatusInternalServerError || e.err.Code == oautherr.ServerError {
 		s.log.Error("authorization request failed", zap.Error(e.err))
 		if s.unavailable(e.err.Cause) {
-			e.err = unavailableError(nil)
+			e.err = oautherr.Unavailable(nil)
 		} else {
 			e.err = &oautherr.Error{Code: oautherr.ServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError}
 		}
@@ -390,12 +390,6 @@ func (s *Server) unavailable(err error) bool {
 	}
 	c, ok := s.deps.Store.(store.ErrorClassifier)
 	return ok && c.Unavailable(err)
-}
-
-// unavailableError is the answer to a request the database could not serve.
-func unavailableError(cause error) *oautherr.Error {
-	return &oautherr.Error{Code: oautherr.TemporarilyUnavailable, Status: http.StatusServiceUnavailable, Cause: cause,
-		Description: "the server is temporarily unable to handle the request; try again shortly"}
 }
 
 func (s *Server) renderExpired(w http.ResponseWriter, _ *http.Request) {

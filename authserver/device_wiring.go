@@ -93,7 +93,7 @@ func (s *Server) newDevices() *device.Endpoint {
 		verification = s.endpoint(pathDevice)
 	}
 	return &device.Endpoint{Core: deviceCore{s}, Store: s.st, Codes: c.codes, TTL: c.TTL, Interval: c.Interval,
-		VerificationURI: verification, Now: s.now, Log: s.log.Named("device")}
+		VerificationURI: verification, Now: s.now, Log: s.log.Named("device"), Unavailable: s.unavailable}
 }
 
 // newDeviceLimiter throttles wrong user codes like wrong passwords, but apart from sign-ins:

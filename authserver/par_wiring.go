@@ -68,7 +68,7 @@ func (s *Server) parRoutes(routes map[string]http.HandlerFunc, base string) {
 // pushEndpoint is the PAR endpoint over this server's store and rules (a few words, made per
 // use so the Server keeps no state for it).
 func (s *Server) pushEndpoint() *par.Endpoint {
-	return &par.Endpoint{Core: parCore{s}, Store: s.st, TTL: s.cfg.PAR.TTL, Now: s.now, Log: s.log}
+	return &par.Endpoint{Core: parCore{s}, Store: s.st, TTL: s.cfg.PAR.TTL, Now: s.now, Log: s.log, Unavailable: s.unavailable}
 }
 
 // parRequired reports whether client's authorization requests must be pushed.

@@ -13,6 +13,8 @@ func (s *Server) newRegistration() (*registration.Handler, error) {
 		Changed: s.managedChange,
 		Now:     s.now,
 		Logger:  s.log.Named("registration"),
+		// The registration endpoint answers a failing database 503, like every other.
+		Unavailable: s.unavailable,
 	})
 }
 

@@ -419,11 +419,7 @@ func (s *Server) DeleteResource(ctx context.Context, identifier string) error {
 // or as 503 temporarily_unavailable (with Retry-After) when the database is failing, which a
 // client should retry.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e := oautherr.As(err)
-	if e.Code == oautherr.ServerError && s.unavailable(err) {
-		e = unavailableError(e.Cause)
-		w.Header().Set("Retry-After", "5")
-	}
+	e := oautherr.Classify(err, s.unavailable)
 	if e.Status >= http.StatusInternalServerError {
 		s.observer.InternalFailure(endpointName(s.basePath(), r.URL.Path))
 		if e.Code != oautherr.TemporarilyUnavailable {

@@ -135,11 +135,14 @@ type Notification struct {
 
 // Endpoint serves the backchannel authentication endpoint and follows requests.
 type Endpoint struct {
-	Core  Core
-	Store store.CIBARequestStore
-	Cfg   Config
-	Now   func() time.Time
-	Log   *zap.Logger
+	Core Core
+	// Unavailable tells the database failing from a bug: such failures answer 503
+	// temporarily_unavailable (oautherr.Classify); nil means never.
+	Unavailable func(error) bool
+	Store       store.CIBARequestStore
+	Cfg         Config
+	Now         func() time.Time
+	Log         *zap.Logger
 }
 
 type response struct {
@@ -152,7 +155,7 @@ type response struct {
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, err := e.start(w, r)
 	if err != nil {
-		oe := oautherr.As(err)
+		oe := oautherr.Classify(err, e.Unavailable)
 		if oe.Status >= http.StatusInternalServerError {
 			e.Log.Error("backchannel authentication failed", zap.Error(err))
 		}

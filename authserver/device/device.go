@@ -72,10 +72,13 @@ type Config struct {
 
 // Endpoint serves the device authorization endpoint and follows device codes until redeemed.
 type Endpoint struct {
-	Core  Core
-	Store store.DeviceAuthorizationStore
-	Codes UserCodeFormat
-	TTL   time.Duration
+	Core Core
+	// Unavailable tells the database failing from a bug: such failures answer 503
+	// temporarily_unavailable (oautherr.Classify); nil means never.
+	Unavailable func(error) bool
+	Store       store.DeviceAuthorizationStore
+	Codes       UserCodeFormat
+	TTL         time.Duration
 	// Interval is the polling interval a device starts with.
 	Interval time.Duration
 	// VerificationURI is the page where users enter their code.
@@ -98,7 +101,7 @@ type response struct {
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, err := e.authorize(w, r)
 	if err != nil {
-		oe := oautherr.As(err)
+		oe := oautherr.Classify(err, e.Unavailable)
 		if oe.Status >= http.StatusInternalServerError {
 			e.Log.Error("device authorization failed", zap.Error(err))
 		}

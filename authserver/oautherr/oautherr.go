@@ -173,7 +173,26 @@ func As(err error) *Error {
 	return Server(err)
 }
 
-// Write sends err as a JSON error response with Cache-Control: no-store.
+// Unavailable is the answer to a request the database (or another service it needs) could
+// not serve: 503 temporarily_unavailable, which clients retry.
+func Unavailable(cause error) *Error {
+	return &Error{Code: TemporarilyUnavailable, Status: http.StatusServiceUnavailable, Cause: cause,
+		Description: "the server is temporarily unable to handle the request; try again shortly"}
+}
+
+// Classify returns err as the *Error to answer: an internal failure that unavailable
+// recognises as the database failing becomes Unavailable instead of a server error. Every
+// endpoint answers through it, so the rule is one.
+func Classify(err error, unavailable func(error) bool) *Error {
+	e := As(err)
+	if e.Code == ServerError && unavailable != nil && unavailable(err) {
+		return Unavailable(e.Cause)
+	}
+	return e
+}
+
+// Write sends err as a JSON error response with Cache-Control: no-store (and Retry-After on a
+// 503).
 func Write(w http.ResponseWriter, err error) {
 	e := As(err)
 	status := e.Status
@@ -181,6 +200,9 @@ func Write(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	}
 	h := w.Header()
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "5")
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")

@@ -2,6 +2,8 @@ package oautherr
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -80,5 +82,32 @@ func TestWriteHeadersAndNoCode(t *testing.T) {
 	Write(rec, Server(nil))
 	if rec.Code != http.StatusInternalServerError || rec.Header().Get("Cache-Control") != "no-store" || !strings.Contains(rec.Body.String(), `"server_error"`) {
 		t.Errorf("server error: %d %v %s", rec.Code, rec.Header(), rec.Body.String())
+	}
+}
+
+func TestClassifyAndRetryAfter(t *testing.T) {
+	down := errors.New("connection refused")
+	isDown := func(err error) bool { return errors.Is(err, down) }
+	if e := Classify(fmt.Errorf("store: %w", down), isDown); e.Code != TemporarilyUnavailable || e.Status != http.StatusServiceUnavailable {
+		t.Errorf("database down: %+v", e)
+	}
+	if e := Classify(errors.New("bug"), isDown); e.Code != ServerError || e.Status != http.StatusInternalServerError {
+		t.Errorf("a bug: %+v", e)
+	}
+	if e := Classify(Request("bad"), isDown); e.Code != InvalidRequest {
+		t.Errorf("a refusal is left alone: %+v", e)
+	}
+	if e := Classify(fmt.Errorf("store: %w", down), nil); e.Code != ServerError {
+		t.Errorf("no classifier: %+v", e)
+	}
+	w := httptest.NewRecorder()
+	Write(w, Unavailable(down))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "5" || !strings.Contains(w.Body.String(), TemporarilyUnavailable) {
+		t.Errorf("503 answer: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	w = httptest.NewRecorder()
+	Write(w, Request("bad"))
+	if w.Header().Get("Retry-After") != "" {
+		t.Errorf("a 400 asks for a retry: %v", w.Header())
 	}
 }

@@ -59,8 +59,11 @@ type Core interface {
 
 // Endpoint serves the PAR endpoint and spends the request_uris it handed out.
 type Endpoint struct {
-	Core  Core
-	Store store.PushedRequestStore
+	Core Core
+	// Unavailable tells the database failing from a bug: such failures answer 503
+	// temporarily_unavailable (oautherr.Classify); nil means never.
+	Unavailable func(error) bool
+	Store       store.PushedRequestStore
 	// TTL is how long a request_uri stays valid (expires_in).
 	TTL time.Duration
 	Now func() time.Time
@@ -216,7 +219,7 @@ func hashReference(ref string) string {
 }
 
 func (e *Endpoint) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	oe := oautherr.As(err)
+	oe := oautherr.Classify(err, e.Unavailable)
 	if oe.Status >= http.StatusInternalServerError {
 		e.Log.Error("pushed authorization request failed", zap.String("path", r.URL.Path), zap.Error(err))
 	} else {

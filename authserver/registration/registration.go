@@ -43,6 +43,9 @@ type Store interface {
 
 // Deps connects registration to its authorization server.
 type Deps struct {
+	// Unavailable tells the database failing from a bug: such failures answer 503
+	// temporarily_unavailable (oautherr.Classify); nil means never.
+	Unavailable func(error) bool
 	// Issuer is the issuer identifier; endpoint URLs are built on it.
 	Issuer  string
 	Clients Clients
@@ -178,7 +181,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		}
 		err = newError(code, se.Description())
 	}
-	e := oautherr.As(err)
+	e := oautherr.Classify(err, h.d.Unavailable)
 	if e.Status >= http.StatusInternalServerError {
 		h.log.Error("registration request failed", zap.String("path", r.URL.Path), zap.Error(err))
 	} else {
