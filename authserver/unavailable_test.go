@@ -84,3 +84,25 @@ func TestThrottledLog(t *testing.T) {
 		t.Fatalf("next second: %v, %d held back; want true, 5", ok, quiet)
 	}
 }
+
+// failingPushes makes pushed authorization requests fail to store, like a database that went
+// away.
+type failingPushes struct{ store.Store }
+
+func (failingPushes) CreatePushedRequest(context.Context, *store.PushedRequest) error {
+	return fmt.Errorf("sqlstore: create pushed request: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")})
+}
+
+// TestPushedRequestStoreFailure: the PAR endpoint, which writes its own errors, answers a
+// failing database 503 temporarily_unavailable too (it answered 500).
+func TestPushedRequestStoreFailure(t *testing.T) {
+	ts := newFlowServerOpts(t, serverOptions{wrap: func(st store.Store) store.Store { return failingPushes{st} }})
+	req := httptest.NewRequest(http.MethodPost, testIssuer+"/par", strings.NewReader(pushParams(nil).Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("web", webSecret)
+	rec := httptest.NewRecorder()
+	ts.srv.ServeHTTP(rec, req) // not serve(): it fails the test on any 5xx
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"temporarily_unavailable"`) || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("push with the database down: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+}
