@@ -4,6 +4,8 @@
 # bench/cmd/faultload, while this script breaks the database:
 #   restart      PostgreSQL restarted mid-flow (every connection cut at once)
 #   outage       PostgreSQL stopped for FAULTS_OUTAGE seconds (default 30), then started
+#   disk-full    the file system under a SQLite database filled up for 15 s, then freed
+#                (a tmpfs mounted for the test: needs root; skipped, and said so, without)
 # Each phase must answer only 200 or 503 temporarily_unavailable (never a 500, never a hang),
 # must lose no token whose response was sent (all still active at introspection afterwards),
 # and must recover by itself: the last seconds of each phase answer 200 again, without
@@ -26,15 +28,27 @@ take_port pg_port
 # Not under $tmp: that is private to us, and the server runs as the postgres user when we are root.
 export CADDY_OAUTH_PG_PORT="$pg_port" CADDY_OAUTH_PG_DIR="${TMPDIR:-/tmp}/caddy-oauth-faults-pg.$$"
 pg() { "$root/scripts/postgres.sh" "$@"; }
-trap_pg() { pg stop >/dev/null 2>&1 || true; }
-trap 'status=$?; trap_pg; (exit $status); _cleanup_on_exit' EXIT
+fs="$tmp/sqlite-fs"
+fs_mounted=""
+# faults_cleanup stops Caddy before the file system under its database goes, then PostgreSQL;
+# every step may fail without hiding the script's own exit status (set -e holds in traps).
+faults_cleanup() {
+	local status=$?
+	stop_tracked_pids
+	if [[ -n "$fs_mounted" ]]; then umount "$fs" 2>/dev/null || true; fi
+	pg stop >/dev/null 2>&1 || true
+	# _cleanup_on_exit reads the status from $?: "(exit N) || …" sets it without tripping set -e.
+	(exit "$status") || _cleanup_on_exit
+	_cleanup_on_exit
+}
+trap faults_cleanup EXIT
 pg start
 
 use_caddy "$tmp"
 (cd "$root" && go build -o "$tmp/faultload" ./bench/cmd/faultload)
 take_port port
 take_port upstream_port
-export FAULTS_PORT="$port" FAULTS_UPSTREAM_PORT="$upstream_port" FAULTS_DSN="$(pg dsn)"
+export FAULTS_PORT="$port" FAULTS_UPSTREAM_PORT="$upstream_port" FAULTS_STORAGE="postgres $(pg dsn)"
 export FAULTS_MASTER_KEY="$(random_secret)" FAULTS_SECRET="$(random_secret)" FAULTS_GATEWAY_SECRET="$(random_secret)"
 mkdir -p "$tmp/xdg/data" "$tmp/xdg/config"
 XDG_DATA_HOME="$tmp/xdg/data" XDG_CONFIG_HOME="$tmp/xdg/config" \
@@ -44,8 +58,8 @@ track_pid "$caddy_pid"
 base="http://127.0.0.1:$port"
 wait_for_url "$base/.well-known/openid-configuration" "$caddy_pid" >/dev/null
 
-# phase NAME SECONDS ACTION: load for SECONDS while ACTION runs (in the background, after a
-# few seconds of steady load); prints the per-second timeline and judges it.
+# phase NAME SECONDS ACTION: load $base for SECONDS while ACTION runs (in the background,
+# after a few seconds of steady load); prints the per-second timeline and judges it.
 failed=0
 phase() {
 	local name=$1 secs=$2 action=$3 out
@@ -78,6 +92,26 @@ phase() {
 
 phase restart 25 "'$root/scripts/postgres.sh' restart"
 phase outage $((outage + 25)) "'$root/scripts/postgres.sh' halt && sleep $outage && '$root/scripts/postgres.sh' start"
+
+# The SQLite phase: a second Caddy whose database lives on a small tmpfs that is then filled.
+mkdir -p "$fs"
+if mount -t tmpfs -o size=64m tmpfs "$fs" 2>/dev/null; then
+	fs_mounted=yes
+	stop_tracked_pids
+	take_port port
+	export FAULTS_PORT="$port" FAULTS_STORAGE="sqlite $fs/oauth.db"
+	XDG_DATA_HOME="$tmp/xdg/data" XDG_CONFIG_HOME="$tmp/xdg/config" \
+		"$caddy" run --config "$here/faults.Caddyfile" --adapter caddyfile >>"$tmp/caddy.log" 2>&1 &
+	caddy_pid=$!
+	track_pid "$caddy_pid"
+	base="http://127.0.0.1:$port"
+	wait_for_url "$base/.well-known/openid-configuration" "$caddy_pid" >/dev/null
+	# Fill what is left of the file system, hold it full for 15 s, free it.
+	phase disk-full 40 "dd if=/dev/zero of='$fs/filler' bs=1M status=none 2>/dev/null || true; sleep 15; rm -f '$fs/filler'"
+else
+	echo
+	echo "== disk-full: skipped (mounting a tmpfs needs root)" | tee -a "$tmp/summary"
+fi
 
 echo
 echo "== summary (only 200 and 503 allowed; no token lost; the last seconds all 200)"
