@@ -55,7 +55,12 @@ func (rc *notificationReceiver) received() ([]map[string]any, []string) {
 }
 
 func newCIBAServer(t testing.TB, ping, push string) *testServer {
-	return newFlowServer(t, func(c *Config) {
+	return newCIBAServerOpts(t, ping, push, serverOptions{})
+}
+
+// newCIBAServerOpts is newCIBAServer with more options (an observer, for one).
+func newCIBAServerOpts(t testing.TB, ping, push string, o serverOptions) *testServer {
+	o.edit = func(c *Config) {
 		c.OutboundAllowPrivate = true // the receivers run on loopback
 		c.CIBA = CIBAConfig{Enabled: true, Config: ciba.Config{Interval: 2 * time.Second}}
 		c.Clients = append(c.Clients,
@@ -68,7 +73,8 @@ func newCIBAServer(t testing.TB, ping, push string) *testServer {
 				Scopes: []string{"openid", "offline_access", "read"}, Resources: []string{jwtResource},
 				Security: store.ClientSecurity{BackchannelTokenDeliveryMode: "push", BackchannelClientNotificationEndpoint: push}},
 		)
-	})
+	}
+	return newFlowServerOpts(t, o)
 }
 
 func (ts *testServer) bcAuthorize(client string, form url.Values) response {

@@ -84,7 +84,8 @@ func (s *Server) setupCIBA() {
 	}
 	s.ciba = &ciba.Endpoint{Core: cibaCore{s}, Store: s.st, Cfg: s.cfg.CIBA.Config, Now: s.now, Log: s.log.Named("ciba"), Unavailable: s.unavailable}
 	s.cibaDelivery = &ciba.Deliverer{Store: s.st, Open: s.openSealed, Now: s.now, Log: s.log.Named("ciba"),
-		Fetcher: outbound.New(outbound.Options{AllowPrivate: s.cfg.OutboundAllowPrivate, Timeout: 10 * time.Second, MaxBytes: 64 << 10}),
+		OnOutcome: func(result string) { s.observer.Delivery("ciba", result) },
+		Fetcher:   outbound.New(outbound.Options{AllowPrivate: s.cfg.OutboundAllowPrivate, Timeout: 10 * time.Second, MaxBytes: 64 << 10}),
 		Endpoint: func(ctx context.Context, clientID string) (string, error) {
 			c, err := s.lookups.GetClient(ctx, clientID)
 			if err != nil {

@@ -156,3 +156,32 @@ func TestEndpointNamesAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestCIBADeliveriesAreObserved: a ping that fails once and then arrives is one "retry" and
+// one "delivered" for the deliveries metric.
+func TestCIBADeliveriesAreObserved(t *testing.T) {
+	obs := &recordingObserver{}
+	ping := newReceiver(t)
+	ts := newCIBAServerOpts(t, ping.URL+"/cb", ping.URL+"/cb", serverOptions{observer: obs})
+	res := ts.bcAuthorize("bank-ping", url.Values{"scope": {"openid read"}, "login_hint": {"alice"}, "client_notification_token": {"ping-secret-1"}})
+	if res.status != http.StatusOK {
+		t.Fatalf("bc-authorize: %d %s", res.status, res.raw)
+	}
+	ping.fail = 1
+	if err := ts.srv.DecideCIBA(t.Context(), ts.pendingID(t), true); err != nil {
+		t.Fatal(err)
+	}
+	// The outcome is counted once the receiver has answered: wait for it, not for the receiver.
+	var deliveries []string
+	waitDelivered(t, ts, func() bool {
+		for _, e := range obs.take() {
+			if strings.HasPrefix(e, "delivery ") {
+				deliveries = append(deliveries, e)
+			}
+		}
+		return slices.Contains(deliveries, "delivery ciba delivered")
+	})
+	if !slices.Equal(deliveries, []string{"delivery ciba retry", "delivery ciba delivered"}) {
+		t.Errorf("deliveries observed: %q", deliveries)
+	}
+}

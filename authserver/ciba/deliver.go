@@ -34,6 +34,9 @@ type Deliverer struct {
 	Fetcher  *outbound.Fetcher
 	Now      func() time.Time
 	Log      *zap.Logger
+	// OnOutcome, when set, hears each attempt's outcome: "delivered", "retry" or "dropped"
+	// (metrics).
+	OnOutcome func(result string)
 
 	wake chan struct{}
 	done chan struct{}
@@ -101,17 +104,26 @@ func (d *Deliverer) deliver(ctx context.Context, r *store.CIBARequest) {
 	now := d.Now()
 	switch {
 	case err == nil:
+		d.outcome("delivered")
 		d.Log.Info("CIBA notification delivered", zap.String("request", r.ID), zap.String("client_id", r.ClientID), zap.String("mode", r.Mode))
 		d.finish(ctx, r, time.Time{})
 	case !now.Before(r.ExpiresAt):
+		d.outcome("dropped")
 		d.Log.Error("CIBA notification dropped: the request expired before it could be delivered",
 			zap.String("request", r.ID), zap.String("client_id", r.ClientID), zap.Int("attempts", r.NotifyAttempts), zap.Error(err))
 		d.finish(ctx, r, time.Time{})
 	default:
+		d.outcome("retry")
 		backoff := min(maxBackoff, time.Second<<min(r.NotifyAttempts, 6))
 		d.Log.Warn("CIBA notification failed; retrying", zap.String("request", r.ID), zap.String("client_id", r.ClientID),
 			zap.Int("attempts", r.NotifyAttempts), zap.Duration("retry_in", backoff), zap.Error(err))
 		d.finish(ctx, r, now.Add(backoff))
+	}
+}
+
+func (d *Deliverer) outcome(result string) {
+	if d.OnOutcome != nil {
+		d.OnOutcome(result)
 	}
 }
 
