@@ -65,7 +65,7 @@ func New() *Set {
 			Help: "Requests that failed inside the server and were answered 5xx, by endpoint: the store failing, most often."},
 			[]string{"issuer", "endpoint"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "deliveries_total",
-			Help: "Back-channel delivery attempts (kind logout), by result: delivered, retry, dropped."},
+			Help: "Back-channel delivery attempts (kind logout or ciba), by result: delivered, retry, dropped."},
 			[]string{"issuer", "kind", "result"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "gateway_decisions_total",
 			Help: "Gateway decisions, by resource, decision (allow, 400, 401, 403, 503) and reason (the OAuth error code; missing_credentials; unavailable)."},
