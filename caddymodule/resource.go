@@ -315,10 +315,7 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	if err != nil {
 		// Fail closed; the cause was logged where it happened.
 		h.metrics.Refused(http.StatusServiceUnavailable, "unavailable", 0)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Retry-After", "5")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("authorization server unavailable: access tokens cannot be validated\n"))
+		rsvalidate.WriteUnavailable(w, r)
 		return nil
 	}
 	if r.URL.Path == h.metaPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
@@ -349,7 +346,7 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		if verr.Status >= http.StatusInternalServerError {
 			h.logUnavailable(verr)
 		}
-		v.WriteError(w, verr)
+		v.WriteErrorFor(w, r, verr)
 		return nil
 	}
 	h.metrics.Allowed(time.Since(start))
