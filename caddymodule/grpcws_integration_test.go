@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-oauth/caddy-oauth/dpop/dpoptest"
+	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
 	"github.com/coder/websocket"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -65,6 +70,24 @@ func (c bearerCreds) GetRequestMetadata(context.Context, ...string) (map[string]
 	return map[string]string{"authorization": "Bearer " + string(c)}, nil
 }
 func (bearerCreds) RequireTransportSecurity() bool { return false }
+
+// dpopCreds sends a DPoP-bound token with a fresh proof for every call: htm POST, htu the
+// gateway's origin and the call's /package.Service/Method path.
+type dpopCreds struct {
+	prover        *dpopProver
+	origin, token string
+	nonce         string
+}
+
+func (c *dpopCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	ri, ok := credentials.RequestInfoFromContext(ctx)
+	if !ok {
+		return nil, errors.New("no request info")
+	}
+	proof := c.prover.ProofWith(c.prover.t, http.MethodPost, c.origin+ri.Method, dpoptest.Options{AccessToken: c.token, Nonce: c.nonce})
+	return map[string]string{"authorization": "DPoP " + c.token, "dpop": proof}, nil
+}
+func (*dpopCreds) RequireTransportSecurity() bool { return false }
 
 // wsEcho is a WebSocket echo server; it records the handshake headers it got.
 type wsEcho struct {
@@ -135,6 +158,7 @@ func TestResourceGRPCAndWebSocket(t *testing.T) {
 			issuer %[1]s
 			scopes read
 			header_up X-Subject {oauth.sub}
+			dpop_nonce %[7]s
 		}
 		reverse_proxy h2c://%[4]s
 	}
@@ -155,7 +179,16 @@ func TestResourceGRPCAndWebSocket(t *testing.T) {
 		}
 		reverse_proxy %[6]s
 	}
-}`, tc.issuer, tc.storage(), testSecret, grpcUp.addr, deadIssuer, wsUp.URL)
+	handle /ws-browser {
+		oauth_resource {
+			resource %[1]s/ws
+			issuer %[1]s
+			scopes read
+			token_in_subprotocol
+		}
+		reverse_proxy %[6]s
+	}
+}`, tc.issuer, tc.storage(), testSecret, grpcUp.addr, deadIssuer, wsUp.URL, testMasterKey)
 	if err := tc.load(t, cf); err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +280,33 @@ func TestResourceGRPCAndWebSocket(t *testing.T) {
 			})
 		}
 
+		t.Run("DPoP: the nonce challenge reaches the client, which retries", func(t *testing.T) {
+			prover := newDPoPProver(t)
+			bound := prover.token(tc.issuer, "demo-service", testSecret, tc.issuer+"/grpc")
+			creds := &dpopCreds{prover: prover, origin: tc.issuer, token: bound}
+			err, _, trailer := check(t, grpc.PerRPCCredentials(creds))
+			st, _ := grpcstatus.FromError(err)
+			nonce := trailer.Get("dpop-nonce")
+			if st.Code() != codes.Unauthenticated || !strings.HasPrefix(st.Message(), "use_dpop_nonce") || len(nonce) != 1 {
+				t.Fatalf("first call: %v %q, dpop-nonce %q; want Unauthenticated use_dpop_nonce with a nonce", st.Code(), st.Message(), nonce)
+			}
+			if chall := strings.Join(trailer.Get("www-authenticate"), "\n"); !strings.Contains(chall, `DPoP error="use_dpop_nonce"`) {
+				t.Errorf("www-authenticate %q", chall)
+			}
+			creds.nonce = nonce[0]
+			before := len(grpcUp.calls())
+			if err, _, _ := check(t, grpc.PerRPCCredentials(creds)); err != nil {
+				t.Fatalf("retry with the nonce: %v", err)
+			}
+			calls := grpcUp.calls()
+			if len(calls) != before+1 {
+				t.Fatalf("upstream got %d calls, want %d", len(calls), before+1)
+			}
+			if md := calls[len(calls)-1]; len(md.Get("authorization")) != 0 || len(md.Get("dpop")) != 0 {
+				t.Errorf("upstream saw credentials: %v", md)
+			}
+		})
+
 		t.Run("issuer unreachable: UNAVAILABLE", func(t *testing.T) {
 			before := len(grpcUp.calls())
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -306,6 +366,75 @@ func TestResourceGRPCAndWebSocket(t *testing.T) {
 			}
 			if auth := hs[len(hs)-1].Get("Authorization"); auth != "" {
 				t.Errorf("upstream saw Authorization %q", auth)
+			}
+		})
+
+		t.Run("DPoP: htm GET, htu the handshake's http URL", func(t *testing.T) {
+			prover := newDPoPProver(t)
+			bound := prover.token(tc.issuer, "demo-service", testSecret, tc.issuer+"/ws")
+			for _, tt := range []struct {
+				htu  string
+				pass bool
+			}{
+				{tc.issuer + "/ws", true},
+				// RFC 9449's htu is the HTTP target URI: the ws:// spelling names no HTTP request.
+				{wsURL, false},
+			} {
+				c, resp, err := dial(t, http.Header{"Authorization": {"DPoP " + bound}, "Dpop": {prover.proof(http.MethodGet, tt.htu, bound)}})
+				if tt.pass {
+					if err != nil {
+						t.Fatalf("htu %s: %v", tt.htu, err)
+					}
+					c.Close(websocket.StatusNormalClosure, "")
+					continue
+				}
+				if err == nil {
+					c.CloseNow()
+					t.Fatalf("htu %s: the handshake succeeded", tt.htu)
+				}
+				if resp == nil || resp.StatusCode != http.StatusUnauthorized ||
+					!strings.Contains(strings.Join(resp.Header.Values("WWW-Authenticate"), "\n"), `DPoP error="invalid_dpop_proof"`) {
+					t.Fatalf("htu %s: %v %v, want 401 invalid_dpop_proof", tt.htu, resp, err)
+				}
+			}
+		})
+
+		t.Run("browser: token in the subprotocol, stripped before the upstream", func(t *testing.T) {
+			entry := rsvalidate.SubprotocolTokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(reader))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			before := len(wsUp.handshakes())
+			c, resp, err := websocket.Dial(ctx, "ws://"+gateway+"/ws-browser", &websocket.DialOptions{Subprotocols: []string{entry, "echo"}})
+			if err != nil {
+				t.Fatalf("dial: %v (%v)", err, resp)
+			}
+			defer c.CloseNow()
+			if c.Subprotocol() != "echo" {
+				t.Errorf("subprotocol %q, want echo", c.Subprotocol())
+			}
+			if err := c.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, err := c.Read(ctx); err != nil || string(got) != "hi" {
+				t.Fatalf("echo = %q, %v", got, err)
+			}
+			c.Close(websocket.StatusNormalClosure, "")
+			hs := wsUp.handshakes()
+			if len(hs) != before+1 {
+				t.Fatalf("upstream got %d handshakes, want %d", len(hs), before+1)
+			}
+			if got := hs[len(hs)-1].Values("Sec-Websocket-Protocol"); strings.Join(got, ",") != "echo" {
+				t.Errorf("upstream saw Sec-WebSocket-Protocol %q, want echo alone", got)
+			}
+
+			// Off where token_in_subprotocol is not set: the token is not looked for.
+			c, resp, err = websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: []string{entry, "echo"}})
+			if err == nil {
+				c.CloseNow()
+				t.Fatal("/ws accepted a subprotocol token")
+			}
+			if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("/ws: %v %v, want 401", resp, err)
 			}
 		})
 

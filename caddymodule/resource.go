@@ -70,6 +70,9 @@ type ResourceHandler struct {
 	// (RFC 6750 §2.2, §2.3); both are off because such tokens leak into logs and caches.
 	TokenInQuery bool `json:"token_in_query,omitempty"`
 	TokenInBody  bool `json:"token_in_body,omitempty"`
+	// TokenInSubprotocol accepts a token in a WebSocket handshake's Sec-WebSocket-Protocol
+	// (rsvalidate.SubprotocolTokenPrefix), for browsers, which cannot set Authorization there.
+	TokenInSubprotocol bool `json:"token_in_subprotocol,omitempty"`
 	// RequireDPoP refuses Bearer tokens: only DPoP-bound tokens with a proof pass.
 	RequireDPoP bool     `json:"require_dpop,omitempty"`
 	DPoPAlgs    []string `json:"dpop_algs,omitempty"`
@@ -244,6 +247,7 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 	h.base.Skew = time.Duration(h.ClockSkew)
 	h.base.AllowQueryToken = h.TokenInQuery
 	h.base.AllowBodyToken = h.TokenInBody
+	h.base.AllowSubprotocolToken = h.TokenInSubprotocol
 	h.base.RequireDPoP = h.RequireDPoP
 	h.base.DPoP = verifier
 	h.base.Origin = h.requestOrigin
@@ -354,6 +358,9 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	if !h.KeepCredentials || upstreamToken != "" {
 		r.Header.Del("Authorization")
 		r.Header.Del("DPoP")
+		if h.TokenInSubprotocol {
+			rsvalidate.StripSubprotocolToken(r)
+		}
 		if h.TokenInQuery && strings.Contains(r.URL.RawQuery, "access_token") {
 			// A form-body token (token_in_body) stays: rewriting the body is the upstream's
 			// business, and RFC 6750 §2.2 bodies are meant for it anyway.

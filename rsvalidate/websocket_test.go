@@ -1,0 +1,102 @@
+package rsvalidate
+
+import (
+	"encoding/base64"
+	"net/http"
+	"testing"
+)
+
+func TestIsWebSocket(t *testing.T) {
+	tests := []struct {
+		method string
+		header []string
+		want   bool
+	}{
+		{"GET", []string{"Upgrade", "websocket", "Connection", "Upgrade"}, true},
+		{"GET", []string{"Upgrade", "WebSocket"}, true},
+		{"GET", []string{"Upgrade", "h2c, websocket"}, true},
+		{"GET", []string{"Upgrade", "h2c"}, false},
+		{"GET", nil, false},
+		{"CONNECT", []string{":protocol", "websocket"}, true}, // RFC 8441 as Go's HTTP/2 server hands it on
+		{"CONNECT", nil, false},
+	}
+	for _, tt := range tests {
+		r := req(tt.header...)
+		r.Method = tt.method
+		if got := IsWebSocket(r); got != tt.want {
+			t.Errorf("IsWebSocket(%s %q) = %v, want %v", tt.method, tt.header, got, tt.want)
+		}
+	}
+}
+
+func TestAuthenticateSubprotocolToken(t *testing.T) {
+	f := fixtures(t)
+	tok := signJWT(t, f.es, "at+jwt", claims())
+	entry := func(token string) string {
+		return SubprotocolTokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(token))
+	}
+	// handshake is a WebSocket upgrade offering the given subprotocols.
+	handshake := func(headers ...string) func(*testing.T) *http.Request {
+		return func(*testing.T) *http.Request {
+			return req(append([]string{"Upgrade", "websocket", "Connection", "Upgrade"}, headers...)...)
+		}
+	}
+	allow := func(c *Config) { c.AllowSubprotocolToken = true }
+	reqErr := func(desc string) []string {
+		return []string{bearerErr("invalid_request", desc), dpopErr("invalid_request", desc)}
+	}
+	runAuthCases(t, []authCase{
+		{name: "token subprotocol", cfg: allow, req: handshake("Sec-WebSocket-Protocol", "chat, "+entry(tok)),
+			check: func(t *testing.T, id *Identity) {
+				if id.Subject != "alice" || id.Scheme != "Bearer" {
+					t.Errorf("identity %+v", id)
+				}
+			}},
+		{name: "token subprotocol on its own header line", cfg: allow,
+			req: handshake("Sec-WebSocket-Protocol", "chat", "Sec-WebSocket-Protocol", entry(tok))},
+		{name: "off by default", req: handshake("Sec-WebSocket-Protocol", "chat, "+entry(tok)),
+			status: 401, challenges: bare},
+		{name: "only on WebSocket handshakes", cfg: allow,
+			req:    func(*testing.T) *http.Request { return req("Sec-WebSocket-Protocol", "chat, "+entry(tok)) },
+			status: 401, challenges: bare},
+		{name: "not base64url", cfg: allow, req: handshake("Sec-WebSocket-Protocol", SubprotocolTokenPrefix+"a/b="),
+			status: 400, code: "invalid_request", challenges: reqErr("access token subprotocol is not unpadded base64url")},
+		{name: "two tokens", cfg: allow, req: handshake("Sec-WebSocket-Protocol", entry(tok)+", "+entry(tok)),
+			status: 400, code: "invalid_request", challenges: reqErr("more than one access token subprotocol")},
+		{name: "and an Authorization header", cfg: allow,
+			req:    handshake("Authorization", "Bearer "+tok, "Sec-WebSocket-Protocol", "chat, "+entry(tok)),
+			status: 400, code: "invalid_request", challenges: reqErr("more than one method of sending the access token")},
+		{name: "decoded token is not a b64token", cfg: allow, req: handshake("Sec-WebSocket-Protocol", entry("a b")),
+			status: 400, code: "invalid_request",
+			challenges: []string{bearerErr("invalid_request", "malformed access token"), bareDPoP}},
+		{name: "invalid token", cfg: allow, req: handshake("Sec-WebSocket-Protocol", entry("not.a.jwt")),
+			status: 401, code: "invalid_token", challenges: invalidBearer("invalid access token")},
+	})
+}
+
+func TestStripSubprotocolToken(t *testing.T) {
+	tok := SubprotocolTokenPrefix + "YWJj"
+	tests := []struct {
+		name string
+		in   []string
+		want []string // nil: no header
+	}{
+		{"token and a protocol", []string{"chat, " + tok}, []string{"chat"}},
+		{"token first, two protocols", []string{tok + ",chat ,  v2.chat"}, []string{"chat, v2.chat"}},
+		{"separate lines", []string{"chat", tok}, []string{"chat"}},
+		{"token alone", []string{tok}, nil},
+		{"no token: untouched", []string{"chat,v2"}, []string{"chat,v2"}},
+		{"no header", nil, nil},
+	}
+	for _, tt := range tests {
+		r := req()
+		for _, v := range tt.in {
+			r.Header.Add("Sec-WebSocket-Protocol", v)
+		}
+		StripSubprotocolToken(r)
+		got := r.Header.Values("Sec-WebSocket-Protocol")
+		if joinLines(got) != joinLines(tt.want) || (got == nil) != (tt.want == nil) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
