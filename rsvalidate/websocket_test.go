@@ -3,6 +3,10 @@ package rsvalidate
 import (
 	"encoding/base64"
 	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -99,4 +103,49 @@ func TestStripSubprotocolToken(t *testing.T) {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}
+}
+
+// FuzzHandshake feeds arbitrary Sec-WebSocket-Protocol values through subprotocol token
+// extraction and answers the refusals as gRPC statuses: no panic, only the valid token passes,
+// every gRPC answer is a well-formed status, and stripping leaves no token entry behind.
+func FuzzHandshake(f *testing.F) {
+	fk := fixtures(f)
+	cfg := baseConfig(f, fk)
+	cfg.AllowSubprotocolToken = true
+	v := mustNew(f, cfg)
+	good := signJWT(f, fk.es, "at+jwt", claims())
+	f.Add("chat, " + SubprotocolTokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(good)))
+	f.Add(SubprotocolTokenPrefix + "a/b=,chat")
+	f.Add(SubprotocolTokenPrefix + ", ,," + SubprotocolTokenPrefix + "YQ")
+	f.Add(SubprotocolTokenPrefix + base64.RawURLEncoding.EncodeToString([]byte("a\r\nb%\xff")))
+	f.Fuzz(func(t *testing.T, protocols string) {
+		r := grpcReq("Upgrade", "websocket", "Sec-WebSocket-Protocol", protocols)
+		id, e := v.Authenticate(r)
+		if e == nil {
+			if id == nil || id.Subject != "alice" {
+				t.Fatalf("accepted a foreign identity %+v", id)
+			}
+		} else {
+			w := httptest.NewRecorder()
+			v.WriteErrorFor(w, r, e)
+			code, err := strconv.Atoi(w.Header().Get("Grpc-Status"))
+			if w.Code != http.StatusOK || err != nil || !slices.Contains([]int{3, 7, 14, 16}, code) {
+				t.Fatalf("HTTP %d, grpc-status %q", w.Code, w.Header().Get("Grpc-Status"))
+			}
+			msg := w.Header().Get("Grpc-Message")
+			for i := 0; i < len(msg); i++ {
+				if msg[i] < 0x20 || msg[i] > 0x7e {
+					t.Fatalf("grpc-message %q", msg)
+				}
+			}
+		}
+		StripSubprotocolToken(r)
+		for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+			for p := range strings.SplitSeq(v, ",") {
+				if strings.HasPrefix(strings.TrimSpace(p), SubprotocolTokenPrefix) {
+					t.Fatalf("token entry left in %q", v)
+				}
+			}
+		}
+	})
 }
