@@ -52,7 +52,9 @@ func (v *Validator) WriteError(w http.ResponseWriter, e *Error) { v.writeError(w
 
 // WriteErrorFor answers e in the form r's client understands: a gRPC status for a gRPC call
 // (IsGRPC), with the same challenge headers; otherwise as WriteError. A WebSocket handshake
-// gets the plain HTTP answer, so no connection is upgraded.
+// gets the plain HTTP answer, so no connection is upgraded. Use it only where the answer goes
+// to the client: to a forward-auth subrequest the gRPC form, HTTP 200, would read as a pass;
+// answer those with WriteError.
 func (v *Validator) WriteErrorFor(w http.ResponseWriter, r *http.Request, e *Error) {
 	v.writeError(w, e, IsGRPC(r))
 }
