@@ -99,7 +99,8 @@ func writeGRPCStatus(w http.ResponseWriter, httpStatus int, code, description st
 
 // WriteUnavailable answers a request that cannot be validated at all (the issuer or its store
 // cannot be reached, nothing valid is cached): 503 with Retry-After, or UNAVAILABLE for a gRPC
-// call. It fails closed: the request never goes on.
+// call (so, like WriteErrorFor, never for a forward-auth subrequest, where 200 reads as a
+// pass). It fails closed: the request never goes on.
 func WriteUnavailable(w http.ResponseWriter, r *http.Request) {
 	const desc = "authorization server unavailable: access tokens cannot be validated"
 	w.Header().Set("Retry-After", "5")
