@@ -70,6 +70,9 @@ type ResourceHandler struct {
 	// (RFC 6750 §2.2, §2.3); both are off because such tokens leak into logs and caches.
 	TokenInQuery bool `json:"token_in_query,omitempty"`
 	TokenInBody  bool `json:"token_in_body,omitempty"`
+	// TokenInSubprotocol accepts a token in a WebSocket handshake's Sec-WebSocket-Protocol
+	// (rsvalidate.SubprotocolTokenPrefix), for browsers, which cannot set Authorization there.
+	TokenInSubprotocol bool `json:"token_in_subprotocol,omitempty"`
 	// RequireDPoP refuses Bearer tokens: only DPoP-bound tokens with a proof pass.
 	RequireDPoP bool     `json:"require_dpop,omitempty"`
 	DPoPAlgs    []string `json:"dpop_algs,omitempty"`
@@ -244,6 +247,7 @@ func (h *ResourceHandler) Provision(ctx caddy.Context) error {
 	h.base.Skew = time.Duration(h.ClockSkew)
 	h.base.AllowQueryToken = h.TokenInQuery
 	h.base.AllowBodyToken = h.TokenInBody
+	h.base.AllowSubprotocolToken = h.TokenInSubprotocol
 	h.base.RequireDPoP = h.RequireDPoP
 	h.base.DPoP = verifier
 	h.base.Origin = h.requestOrigin
@@ -315,10 +319,7 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	if err != nil {
 		// Fail closed; the cause was logged where it happened.
 		h.metrics.Refused(http.StatusServiceUnavailable, "unavailable", 0)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Retry-After", "5")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("authorization server unavailable: access tokens cannot be validated\n"))
+		rsvalidate.WriteUnavailable(w, r)
 		return nil
 	}
 	if r.URL.Path == h.metaPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
@@ -349,7 +350,7 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		if verr.Status >= http.StatusInternalServerError {
 			h.logUnavailable(verr)
 		}
-		v.WriteError(w, verr)
+		v.WriteErrorFor(w, r, verr)
 		return nil
 	}
 	h.metrics.Allowed(time.Since(start))
@@ -357,6 +358,9 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	if !h.KeepCredentials || upstreamToken != "" {
 		r.Header.Del("Authorization")
 		r.Header.Del("DPoP")
+		if h.TokenInSubprotocol {
+			rsvalidate.StripSubprotocolToken(r)
+		}
 		if h.TokenInQuery && strings.Contains(r.URL.RawQuery, "access_token") {
 			// A form-body token (token_in_body) stays: rewriting the body is the upstream's
 			// business, and RFC 6750 §2.2 bodies are meant for it anyway.

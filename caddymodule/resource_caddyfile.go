@@ -132,6 +132,7 @@ type matcherTokenFunc func() (caddy.ModuleMap, bool, error)
 //	    clock_skew <duration>
 //	    token_in_query [true|false]
 //	    token_in_body [true|false]
+//	    token_in_subprotocol [true|false]
 //	    require_dpop [true|false]
 //	    dpop_algs <alg...>
 //	    dpop_nonce <secret>
@@ -206,6 +207,8 @@ func (h *ResourceHandler) unmarshal(d *caddyfile.Dispenser, matcherToken matcher
 			h.TokenInQuery, err = boolArg(d)
 		case "token_in_body":
 			h.TokenInBody, err = boolArg(d)
+		case "token_in_subprotocol":
+			h.TokenInSubprotocol, err = boolArg(d)
 		case "require_dpop":
 			h.RequireDPoP, err = boolArg(d)
 		case "dpop_algs":

@@ -21,6 +21,7 @@ const fullResourceCaddyfile = `oauth_resource {
 	clock_skew 10s
 	token_in_query
 	token_in_body true
+	token_in_subprotocol
 	require_dpop
 	dpop_algs ES256 EdDSA
 	dpop_nonce {env.DPOP_NONCE_SECRET}
@@ -55,6 +56,7 @@ const fullResourceJSON = `{
 	"clock_skew": 10000000000,
 	"token_in_query": true,
 	"token_in_body": true,
+	"token_in_subprotocol": true,
 	"require_dpop": true,
 	"dpop_algs": ["ES256", "EdDSA"],
 	"dpop_nonce": "{env.DPOP_NONCE_SECRET}",

@@ -57,6 +57,16 @@ func (v *Validator) credentials(r *http.Request) (credential, *Error) {
 			return c, e
 		}
 	}
+	if v.cfg.AllowSubprotocolToken && IsWebSocket(r) {
+		tokens, e := subprotocolTokens(r)
+		if e == nil && len(tokens) > 1 {
+			e = invalidRequest("more than one access token subprotocol")
+		}
+		if e != nil {
+			return c, e
+		}
+		_ = takeOne(&c, tokens, &methods) // at most one token: no error
+	}
 	if methods > 1 {
 		return credential{}, invalidRequest("more than one method of sending the access token")
 	}

@@ -48,7 +48,18 @@ func (e *Error) Unwrap() error { return e.Cause }
 
 // WriteError answers e: status, WWW-Authenticate challenge(s) as separate header lines,
 // DPoP-Nonce when due, JSON body {"error","error_description"}, Cache-Control: no-store.
-func (v *Validator) WriteError(w http.ResponseWriter, e *Error) {
+func (v *Validator) WriteError(w http.ResponseWriter, e *Error) { v.writeError(w, e, false) }
+
+// WriteErrorFor answers e in the form r's client understands: a gRPC status for a gRPC call
+// (IsGRPC), with the same challenge headers; otherwise as WriteError. A WebSocket handshake
+// gets the plain HTTP answer, so no connection is upgraded. Use it only where the answer goes
+// to the client: to a forward-auth subrequest the gRPC form, HTTP 200, would read as a pass;
+// answer those with WriteError.
+func (v *Validator) WriteErrorFor(w http.ResponseWriter, r *http.Request, e *Error) {
+	v.writeError(w, e, IsGRPC(r))
+}
+
+func (v *Validator) writeError(w http.ResponseWriter, e *Error, grpc bool) {
 	h := w.Header()
 	status := e.Status
 	if status == 0 {
@@ -67,9 +78,17 @@ func (v *Validator) WriteError(w http.ResponseWriter, e *Error) {
 	if status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "5") // the issuer or the store will likely be back: clients retry
 	}
-	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if grpc {
+		desc := e.Description
+		if desc == "" && e.Code == "" {
+			desc = "access token required"
+		}
+		writeGRPCStatus(w, status, e.Code, desc)
+		return
+	}
+	h.Set("Content-Type", "application/json")
 	body, _ := json.Marshal(struct {
 		Error       string `json:"error,omitempty"`
 		Description string `json:"error_description,omitempty"`

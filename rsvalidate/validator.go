@@ -47,6 +47,9 @@ type Config struct {
 	Skew time.Duration
 	// AllowQueryToken and AllowBodyToken enable RFC 6750 §2.3 and §2.2; off by default.
 	AllowQueryToken, AllowBodyToken bool
+	// AllowSubprotocolToken accepts a token in a WebSocket handshake's Sec-WebSocket-Protocol
+	// (SubprotocolTokenPrefix), for browsers; off by default.
+	AllowSubprotocolToken bool
 	// RequireDPoP refuses Bearer tokens; the issuer's ResourcePolicy can also require DPoP.
 	RequireDPoP bool
 	// DPoP verifies proofs; nil → the DPoP scheme is refused.
