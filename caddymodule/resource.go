@@ -325,7 +325,7 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 	forwardAuth := h.isForwardAuth(r)
 	if forwardAuth {
 		var ok bool
-		if r, next, ok = h.forwardAuthRequest(w, r); !ok {
+		if w, r, next, ok = h.forwardAuthRequest(w, r); !ok {
 			return nil
 		}
 	}

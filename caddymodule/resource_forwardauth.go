@@ -36,21 +36,36 @@ func (h *ResourceHandler) isForwardAuth(r *http.Request) bool {
 }
 
 // forwardAuthRequest returns the request r asks about, prepared like one Caddy received (its
-// own replacer and variables, so rules and placeholders see it), and the handler that answers
-// the proxy once it is accepted. When r is not a question that can be answered (untrusted
-// sender, original request missing or malformed) it answers 400 itself and returns false.
-func (h *ResourceHandler) forwardAuthRequest(w http.ResponseWriter, r *http.Request) (*http.Request, caddyhttp.Handler, bool) {
+// own replacer and variables, so rules and placeholders see it), the response writer for the
+// answer and the handler that answers the proxy once the request is accepted. When r is not a
+// question that can be answered (untrusted sender, original request missing or malformed) it
+// answers 400 itself and returns false.
+func (h *ResourceHandler) forwardAuthRequest(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request, caddyhttp.Handler, bool) {
 	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
 	f, err := rsvalidate.OriginalRequest(r, trusted, h.ForwardAuthPathPrefix)
 	if err != nil {
 		h.refuseForwardAuth(w, r, err)
-		return nil, nil, false
+		return w, nil, nil, false
 	}
+	w = oneChallengeLine{&caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	orig := f.Request(r)
 	server, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	orig = caddyhttp.PrepareRequest(orig, caddy.NewReplacer(), w, server)
 	orig = orig.WithContext(context.WithValue(orig.Context(), forwardedRequestKey{}, f))
-	return orig, forwardAuthAnswer{h: h, authRequest: r}, true
+	return w, orig, forwardAuthAnswer{h: h, authRequest: r}, true
+}
+
+// oneChallengeLine answers the gateway's challenges (Bearer and DPoP) in one WWW-Authenticate
+// field line, comma-separated as RFC 9110 §11.6.1 allows: nginx before 1.23 hands on only the
+// first line of a repeated response header ($upstream_http_www_authenticate), which would
+// drop the DPoP challenge.
+type oneChallengeLine struct{ *caddyhttp.ResponseWriterWrapper }
+
+func (w oneChallengeLine) WriteHeader(status int) {
+	if v := w.Header().Values("WWW-Authenticate"); len(v) > 1 {
+		w.Header().Set("WWW-Authenticate", strings.Join(v, ", "))
+	}
+	w.ResponseWriterWrapper.WriteHeader(status)
 }
 
 // refuseForwardAuth answers an auth request that names no usable original request. It is a
