@@ -362,6 +362,9 @@ func fromTrustedProxy(t *testing.T, method, u string, h http.Header) *http.Respo
 	for k, v := range h {
 		req.Header[k] = v
 	}
+	if host := h.Get("Host"); host != "" {
+		req.Host = host
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)

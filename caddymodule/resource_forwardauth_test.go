@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -131,4 +133,94 @@ func TestResourceForwardAuthAdapt(t *testing.T) {
 		"rules": [{"match": [{"path": ["/admin/*"]}], "scopes": ["admin"]}],
 		"header_up": {"X-User": "{oauth.sub}"}
 	}`))
+}
+
+// TestForwardAuthEnvoyShape: Envoy's ext_authz HTTP service asks with the original method and
+// Host and the original path behind its path_prefix; X-Forwarded-Proto is allowed through.
+// No Envoy package exists for this system, so the test sends what Envoy sends, from the
+// trusted proxy address, to a real Caddy. The site accepts any host, as the README's does:
+// the Host is the client's, and a site address it missed would leave Caddy's empty 200.
+func TestForwardAuthEnvoyShape(t *testing.T) {
+	tc := newTestCaddy(t)
+	authAddr := "127.0.0.1:" + freePort(t)
+	front := "127.0.0.1:" + freePort(t) // where clients call Envoy; nothing listens there
+	api := "http://" + front + "/api"
+	globals := strings.Replace(tc.globals(), "persist_config off",
+		"persist_config off\n servers {\n trusted_proxies static "+proxyAddr+"/32\n }", 1)
+	cf := globals + fmt.Sprintf(`%[1]s {
+	oauth_server {
+		issuer %[1]s
+		%[2]s
+		resource %[3]s {
+			scopes read write
+		}
+		client demo-service {
+			secret %[4]s
+			grant_types client_credentials
+			scopes read write
+			resources %[3]s
+		}
+	}
+}
+http://:%[5]s {
+	bind 127.0.0.1
+	oauth_resource {
+		resource %[3]s
+		issuer %[1]s
+		external_url http://%[6]s
+		forward_auth {
+			path_prefix /ext_authz
+		}
+		rule /api/admin/* {
+			scopes write
+		}
+		header_up X-User {oauth.sub}
+	}
+}`, tc.issuer, tc.storage(), api, testSecret, strings.TrimPrefix(authAddr, "127.0.0.1:"), front)
+	if err := tc.load(t, cf); err != nil {
+		t.Fatal(err)
+	}
+	read := requestToken(t, tc.issuer+"/token", "demo-service", testSecret, api, "read")
+	prover := newDPoPProver(t)
+	bound := dpopToken(t, prover, tc.issuer, api, "read")
+	envoy := func(method, path string, h http.Header) *http.Response {
+		if h.Get("X-Forwarded-Proto") == "" {
+			h.Set("X-Forwarded-Proto", "http")
+		}
+		h.Set("Host", front) // Envoy passes the original :authority on
+		return fromTrustedProxy(t, method, "http://"+authAddr+"/ext_authz"+path, h)
+	}
+
+	tests := []struct {
+		name, method, path string
+		header             http.Header
+		wantStatus         int
+	}{
+		{"bearer", "GET", "/api/hello?x=1", http.Header{"Authorization": {"Bearer " + read}}, 200},
+		{"no token", "GET", "/api/hello", http.Header{}, 401},
+		{"the rule sees the path behind the prefix", "GET", "/api/admin/x", http.Header{"Authorization": {"Bearer " + read}}, 403},
+		{"dpop proof for the original", "PUT", "/api/items/1", http.Header{"Authorization": {"DPoP " + bound},
+			"Dpop": {prover.proof("PUT", api+"/items/1", bound)}}, 200},
+		{"dpop proof naming the prefix", "PUT", "/api/items/1", http.Header{"Authorization": {"DPoP " + bound},
+			"Dpop": {prover.proof("PUT", "http://"+front+"/ext_authz/api/items/1", bound)}}, 401},
+		{"a path outside the prefix", "GET", "", http.Header{"Authorization": {"Bearer " + read}}, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var resp *http.Response
+			if tt.path == "" {
+				h := tt.header.Clone()
+				h.Set("X-Forwarded-Proto", "http")
+				resp = fromTrustedProxy(t, tt.method, "http://"+authAddr+"/api/hello", h)
+			} else {
+				resp = envoy(tt.method, tt.path, tt.header.Clone())
+			}
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d (WWW-Authenticate %q), want %d", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), tt.wantStatus)
+			}
+			if tt.wantStatus == 200 && resp.Header.Get("X-User") != "demo-service" {
+				t.Errorf("X-User %q, want demo-service", resp.Header.Get("X-User"))
+			}
+		})
+	}
 }
