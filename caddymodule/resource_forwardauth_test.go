@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -222,5 +223,29 @@ http://:%[5]s {
 				t.Errorf("X-User %q, want demo-service", resp.Header.Get("X-User"))
 			}
 		})
+	}
+}
+
+// TestForwardAuthReadmeCaddyfile adapts the README's forward-auth Caddyfile as shown.
+func TestForwardAuthReadmeCaddyfile(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### Forward auth (nginx, Traefik, HAProxy, Envoy)")
+	if !ok {
+		t.Fatal("README: no forward auth section")
+	}
+	_, block, ok := strings.Cut(section, "```caddyfile\n")
+	if !ok {
+		t.Fatal("README forward auth section: no caddyfile block")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	cfg, err := adapt(block)
+	if err != nil {
+		t.Fatalf("README's forward-auth Caddyfile: %v", err)
+	}
+	if h := findHandlers(t, cfg, "oauth_resource"); len(h) != 1 || !strings.Contains(string(h[0]), `"forward_auth":true`) {
+		t.Fatalf("adapted: %s", cfg)
 	}
 }
