@@ -71,8 +71,9 @@ func startNginx(t *testing.T, site string) {
 // nginxAPIServer is an nginx server block that asks Caddy's forward-auth endpoint about every
 // request before proxying it to upstream, passing Caddy's challenges and identity headers on
 // (the configuration the README shows). originalHeaders are the proxy_set_header lines that
-// describe the original request; bind is the proxy_bind address ("" for none).
-func nginxAPIServer(listen, authAddr, upstream, originalHeaders, bind string) string {
+// describe the original request; bind is the proxy_bind address ("" for none); extra goes in
+// the proxied location.
+func nginxAPIServer(listen, authAddr, upstream, originalHeaders, bind, extra string) string {
 	bindLine := ""
 	if bind != "" {
 		bindLine = "proxy_bind " + bind + ";"
@@ -89,6 +90,7 @@ func nginxAPIServer(listen, authAddr, upstream, originalHeaders, bind string) st
 		add_header DPoP-Nonce $auth_nonce always;
 		proxy_set_header X-User $auth_user;
 		proxy_set_header X-Scope $auth_scope;
+		%[6]s
 		proxy_pass http://%[3]s;
 	}
 	location = /_oauth {
@@ -100,7 +102,7 @@ func nginxAPIServer(listen, authAddr, upstream, originalHeaders, bind string) st
 		%[4]s
 	}
 }
-`, listen, authAddr, upstream, originalHeaders, bindLine)
+`, listen, authAddr, upstream, originalHeaders, bindLine, extra)
 }
 
 const (
@@ -131,9 +133,15 @@ func TestForwardAuthBehindNginx(t *testing.T) {
 	nginxFwd := "127.0.0.1:" + freePort(t)  // nginx, X-Forwarded-* headers
 	nginxUntr := "127.0.0.1:" + freePort(t) // nginx asking from an address Caddy does not trust
 	api := "http://" + nginxOrig + "/api"   // the resource: clients call it through nginx
-	startNginx(t, nginxAPIServer(nginxOrig, authAddr, upstreamAddr, nginxOriginalHeaders, proxyAddr)+
-		nginxAPIServer(nginxFwd, authAddr, upstreamAddr, nginxForwardedHeaders, proxyAddr)+
-		nginxAPIServer(nginxUntr, authAddr, upstreamAddr, nginxOriginalHeaders, ""))
+	authXAddr := "127.0.0.1:" + freePort(t) // Caddy's forward-auth site with token exchange
+	nginxX := "127.0.0.1:" + freePort(t)    // nginx sending the exchanged token upstream
+	const orders = "https://orders.internal"
+	startNginx(t, nginxAPIServer(nginxOrig, authAddr, upstreamAddr, nginxOriginalHeaders, proxyAddr, "")+
+		nginxAPIServer(nginxFwd, authAddr, upstreamAddr, nginxForwardedHeaders, proxyAddr, "")+
+		nginxAPIServer(nginxUntr, authAddr, upstreamAddr, nginxOriginalHeaders, "", "")+
+		nginxAPIServer(nginxX, authXAddr, upstreamAddr, nginxOriginalHeaders, proxyAddr,
+			`auth_request_set $auth_authorization $upstream_http_authorization;
+		proxy_set_header Authorization $auth_authorization;`))
 
 	globals := strings.Replace(tc.globals(), "persist_config off",
 		"persist_config off\n servers {\n trusted_proxies static "+proxyAddr+"/32\n }", 1)
@@ -150,6 +158,35 @@ func TestForwardAuthBehindNginx(t *testing.T) {
 			scopes read write admin
 			resources %[3]s
 		}
+		resource %[10]s {
+			scopes read
+		}
+		client gw {
+			secret %[4]s
+			grant_types urn:ietf:params:oauth:grant-type:token-exchange
+			scopes read
+			resources %[10]s
+		}
+		token_exchange {
+			rule {
+				clients gw
+				resources %[10]s
+				scopes read
+			}
+		}
+	}
+}
+http://%[9]s {
+	oauth_resource {
+		resource %[3]s
+		issuer %[1]s
+		hosts %[11]s
+		forward_auth
+		exchange {
+			resource %[10]s
+			client_id gw
+		}
+		header_up X-User {oauth.sub}
 	}
 }
 http://%[5]s {
@@ -169,7 +206,7 @@ http://%[5]s {
 		header_up X-User {oauth.sub}
 		header_up X-Scope {oauth.scope}
 	}
-}`, tc.issuer, tc.storage(), api, testSecret, authAddr, nginxOrig, nginxFwd, nginxUntr)
+}`, tc.issuer, tc.storage(), api, testSecret, authAddr, nginxOrig, nginxFwd, nginxUntr, authXAddr, orders, nginxX)
 	if err := tc.load(t, cf); err != nil {
 		t.Fatal(err)
 	}
@@ -280,6 +317,23 @@ http://%[5]s {
 			}
 		})
 	}
+
+	t.Run("exchange: the upstream gets its own token, never the client's", func(t *testing.T) {
+		resp, saw := do(t, call{"GET", "http://" + nginxX + "/api/orders/7", bearer(read)})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		got, ok := strings.CutPrefix(saw.Header.Get("Authorization"), "Bearer ")
+		if !ok || got == read {
+			t.Fatalf("upstream Authorization %q: want the exchanged token", saw.Header.Get("Authorization"))
+		}
+		if claims := payloadOf(t, got); claims["aud"] != orders || claims["client_id"] != "gw" || claims["sub"] != "demo-service" {
+			t.Fatalf("exchanged token claims: %v", claims)
+		}
+		if saw.Header.Get("X-User") != "demo-service" {
+			t.Errorf("X-User %q", saw.Header.Get("X-User"))
+		}
+	})
 
 	t.Run("a proof is accepted once", func(t *testing.T) {
 		h := dpop("GET", "http://"+nginxOrig+"/api/hello")

@@ -144,7 +144,8 @@ func TestResourceForwardAuthAdapt(t *testing.T) {
 func TestForwardAuthEnvoyShape(t *testing.T) {
 	tc := newTestCaddy(t)
 	authAddr := "127.0.0.1:" + freePort(t)
-	front := "127.0.0.1:" + freePort(t) // where clients call Envoy; nothing listens there
+	front := "127.0.0.1:" + freePort(t)    // where clients call Envoy; nothing listens there
+	deadAddr := "127.0.0.1:" + freePort(t) // a forward-auth endpoint whose issuer is down
 	api := "http://" + front + "/api"
 	globals := strings.Replace(tc.globals(), "persist_config off",
 		"persist_config off\n servers {\n trusted_proxies static "+proxyAddr+"/32\n }", 1)
@@ -177,7 +178,19 @@ http://:%[5]s {
 		}
 		header_up X-User {oauth.sub}
 	}
-}`, tc.issuer, tc.storage(), api, testSecret, strings.TrimPrefix(authAddr, "127.0.0.1:"), front)
+}
+http://:%[7]s {
+	bind 127.0.0.1
+	oauth_resource {
+		resource %[3]s
+		issuer %[8]s
+		external_url http://%[6]s
+		forward_auth {
+			path_prefix /ext_authz
+		}
+	}
+}`, tc.issuer, tc.storage(), api, testSecret, strings.TrimPrefix(authAddr, "127.0.0.1:"), front,
+		strings.TrimPrefix(deadAddr, "127.0.0.1:"), "http://127.0.0.1:"+freePort(t))
 	if err := tc.load(t, cf); err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +218,8 @@ http://:%[5]s {
 		{"dpop proof naming the prefix", "PUT", "/api/items/1", http.Header{"Authorization": {"DPoP " + bound},
 			"Dpop": {prover.proof("PUT", "http://"+front+"/ext_authz/api/items/1", bound)}}, 401},
 		{"a path outside the prefix", "GET", "", http.Header{"Authorization": {"Bearer " + read}}, 400},
+		{"the metadata path of the original is protected like any other", "GET", "/.well-known/oauth-protected-resource/api",
+			http.Header{}, 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,6 +239,14 @@ http://:%[5]s {
 			}
 		})
 	}
+
+	t.Run("fails closed when the issuer is down", func(t *testing.T) {
+		h := http.Header{"Authorization": {"Bearer " + read}, "X-Forwarded-Proto": {"http"}, "Host": {front}}
+		resp := fromTrustedProxy(t, "GET", "http://"+deadAddr+"/ext_authz/api/hello", h)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("status %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	})
 }
 
 // TestForwardAuthReadmeCaddyfile adapts the README's forward-auth Caddyfile as shown.
