@@ -47,7 +47,7 @@ func (h *ResourceHandler) forwardAuthRequest(w http.ResponseWriter, r *http.Requ
 		h.refuseForwardAuth(w, r, err)
 		return w, nil, nil, false
 	}
-	w = oneChallengeLine{&caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	w = &forwardAuthWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	orig := f.Request(r)
 	server, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	orig = caddyhttp.PrepareRequest(orig, caddy.NewReplacer(), w, server)
@@ -55,17 +55,39 @@ func (h *ResourceHandler) forwardAuthRequest(w http.ResponseWriter, r *http.Requ
 	return w, orig, forwardAuthAnswer{h: h, authRequest: r}, true
 }
 
-// oneChallengeLine answers the gateway's challenges (Bearer and DPoP) in one WWW-Authenticate
-// field line, comma-separated as RFC 9110 §11.6.1 allows: nginx before 1.23 hands on only the
-// first line of a repeated response header ($upstream_http_www_authenticate), which would
-// drop the DPoP challenge.
-type oneChallengeLine struct{ *caddyhttp.ResponseWriterWrapper }
+// forwardAuthWriter carries the answer to the proxy. It writes the gateway's challenges
+// (Bearer and DPoP) in one WWW-Authenticate field line, comma-separated as RFC 9110 §11.6.1
+// allows: nginx before 1.23 hands on only the first line of a repeated response header
+// ($upstream_http_www_authenticate), which would drop the DPoP challenge. And it lets no 2xx
+// through but forwardAuthAnswer's: to a proxy any 2xx means "let it pass", so a refusal
+// written in a form whose status is 200 (a gRPC status, say) must not leave as one.
+type forwardAuthWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	allowed, wroteHeader bool
+}
 
-func (w oneChallengeLine) WriteHeader(status int) {
+func (w *forwardAuthWriter) WriteHeader(status int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	if status >= 200 && status < 300 && !w.allowed {
+		w.Header().Del("WWW-Authenticate")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Del("Content-Length")
+		status = http.StatusInternalServerError
+	}
 	if v := w.Header().Values("WWW-Authenticate"); len(v) > 1 {
 		w.Header().Set("WWW-Authenticate", strings.Join(v, ", "))
 	}
 	w.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (w *forwardAuthWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.Write(b)
 }
 
 // refuseForwardAuth answers an auth request that names no usable original request. It is a
@@ -110,6 +132,9 @@ func (a forwardAuthAnswer) ServeHTTP(w http.ResponseWriter, orig *http.Request) 
 		hdr.Set("Authorization", orig.Header.Get("Authorization"))
 	}
 	hdr.Set("Cache-Control", "no-store")
+	if fw, ok := w.(*forwardAuthWriter); ok {
+		fw.allowed = true
+	}
 	// The auth request's access log names the caller too.
 	if outer, ok := a.authRequest.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		if repl, ok := orig.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func TestResourceForwardAuthCaddyfile(t *testing.T) {
@@ -270,5 +272,41 @@ func TestForwardAuthReadmeCaddyfile(t *testing.T) {
 	}
 	if h := findHandlers(t, cfg, "oauth_resource"); len(h) != 1 || !strings.Contains(string(h[0]), `"forward_auth":true`) {
 		t.Fatalf("adapted: %s", cfg)
+	}
+}
+
+// TestForwardAuthWriter: to a proxy every 2xx is a pass, so only the accepting answer may
+// write one; the challenges leave in one line.
+func TestForwardAuthWriter(t *testing.T) {
+	newWriter := func() (*httptest.ResponseRecorder, *forwardAuthWriter) {
+		rec := httptest.NewRecorder()
+		return rec, &forwardAuthWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: rec}}
+	}
+
+	rec, w := newWriter()
+	w.Header().Add("WWW-Authenticate", `Bearer error="invalid_token"`)
+	w.Header().Add("WWW-Authenticate", `DPoP algs="ES256"`)
+	w.WriteHeader(http.StatusUnauthorized)
+	if got := rec.Header().Values("WWW-Authenticate"); rec.Code != 401 || len(got) != 1 || got[0] != `Bearer error="invalid_token", DPoP algs="ES256"` {
+		t.Errorf("401: status %d, WWW-Authenticate %q", rec.Code, got)
+	}
+
+	for name, write := range map[string]func(w *forwardAuthWriter){
+		"WriteHeader(200)": func(w *forwardAuthWriter) { w.WriteHeader(http.StatusOK) },
+		"Write":            func(w *forwardAuthWriter) { _, _ = w.Write([]byte("grpc-status 16")) },
+		"WriteHeader(204)": func(w *forwardAuthWriter) { w.WriteHeader(http.StatusNoContent) },
+	} {
+		rec, w := newWriter()
+		write(w)
+		if rec.Code != http.StatusInternalServerError {
+			t.Errorf("%s without the accepting answer: status %d, want 500", name, rec.Code)
+		}
+	}
+
+	rec, w = newWriter()
+	r := httptest.NewRequest("GET", "/", nil)
+	h := &ResourceHandler{}
+	if err := (forwardAuthAnswer{h: h, authRequest: r}).ServeHTTP(w, r); err != nil || rec.Code != http.StatusOK {
+		t.Errorf("the accepting answer: %d %v, want 200", rec.Code, err)
 	}
 }

@@ -131,9 +131,12 @@ func OriginalRequest(r *http.Request, trusted bool, pathPrefix string) (*Forward
 
 // Request returns a copy of r standing for the original request: its method, URL and Host,
 // r's headers (the credentials the proxy passed on) copied, no body and no TLS state (r's TLS
-// is the proxy's connection, not the client's).
+// is the proxy's connection, not the client's). Its protocol is HTTP/1.1: the original's is
+// not known, and what answers it answers the proxy, in plain HTTP (a gRPC-style answer, HTTP
+// 200 with the status in a trailer, would read as a pass).
 func (f *ForwardedRequest) Request(r *http.Request) *http.Request {
 	out := r.Clone(r.Context())
+	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	out.Method = f.Method
 	u := *f.URL
 	out.URL = &u

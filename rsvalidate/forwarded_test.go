@@ -170,6 +170,7 @@ func TestOriginalRequest(t *testing.T) {
 // URL and Host with the auth request's credentials, and never the proxy's TLS connection.
 func TestForwardedRequestStandsForTheOriginal(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "https://auth.internal/auth", strings.NewReader("body"))
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
 	r.Header.Set("Authorization", "DPoP tok")
 	r.Header.Set("DPoP", "proof")
 	r.Header.Set("X-Forwarded-Method", "PUT")
@@ -186,6 +187,9 @@ func TestForwardedRequestStandsForTheOriginal(t *testing.T) {
 	o := f.Request(r)
 	if o.Method != "PUT" || o.Host != "api.example.com" || o.URL.String() != "/v1/x?y=1" || o.RequestURI != "/v1/x?y=1" {
 		t.Errorf("got %s %s %s (RequestURI %s)", o.Method, o.Host, o.URL, o.RequestURI)
+	}
+	if o.ProtoMajor != 1 {
+		t.Errorf("protocol %s: the original's is unknown, answers must be plain HTTP/1.1", o.Proto)
 	}
 	if o.TLS != nil || o.Body != http.NoBody || o.ContentLength != 0 {
 		t.Errorf("TLS %v body %v length %d: want none", o.TLS, o.Body, o.ContentLength)
