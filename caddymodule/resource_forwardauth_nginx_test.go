@@ -406,12 +406,22 @@ http://%[5]s {
 
 // fromTrustedProxy sends a request from proxyAddr, the address trusted_proxies lists.
 func fromTrustedProxy(t *testing.T, method, u string, h http.Header) *http.Response {
+	return fromTrustedProxyWith(t, method, u, h, false)
+}
+
+// fromTrustedProxyWith is fromTrustedProxy, over h2c (HTTP/2 without TLS) when h2c is set.
+func fromTrustedProxyWith(t *testing.T, method, u string, h http.Header, h2c bool) *http.Response {
 	t.Helper()
 	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(proxyAddr)}, Timeout: 5 * time.Second}
-	c := &http.Client{Transport: &http.Transport{
+	tr := &http.Transport{
 		DialContext:       func(ctx context.Context, n, a string) (net.Conn, error) { return dialer.DialContext(ctx, n, a) },
 		DisableKeepAlives: true,
-	}}
+	}
+	if h2c {
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
+	c := &http.Client{Transport: tr}
 	req, _ := http.NewRequest(method, u, nil)
 	for k, v := range h {
 		req.Header[k] = v

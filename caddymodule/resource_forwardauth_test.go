@@ -149,8 +149,10 @@ func TestForwardAuthEnvoyShape(t *testing.T) {
 	front := "127.0.0.1:" + freePort(t)    // where clients call Envoy; nothing listens there
 	deadAddr := "127.0.0.1:" + freePort(t) // a forward-auth endpoint whose issuer is down
 	api := "http://" + front + "/api"
+	// h2c: Envoy may ask over HTTP/2, and a gRPC call's refusal must still reach it as a
+	// non-2xx status.
 	globals := strings.Replace(tc.globals(), "persist_config off",
-		"persist_config off\n servers {\n trusted_proxies static "+proxyAddr+"/32\n }", 1)
+		"persist_config off\n servers {\n trusted_proxies static "+proxyAddr+"/32\n protocols h1 h2 h2c\n }", 1)
 	cf := globals + fmt.Sprintf(`%[1]s {
 	oauth_server {
 		issuer %[1]s
@@ -241,6 +243,17 @@ http://:%[7]s {
 			}
 		})
 	}
+
+	t.Run("a gRPC call's refusal is a plain 401, asked over HTTP/2", func(t *testing.T) {
+		h := http.Header{"Content-Type": {"application/grpc"}, "Te": {"trailers"}, "X-Forwarded-Proto": {"http"}, "Host": {front}}
+		resp := fromTrustedProxyWith(t, "POST", "http://"+authAddr+"/ext_authz/orders.v1.Orders/Get", h, true)
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("asked over %s, want HTTP/2", resp.Proto)
+		}
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Fatalf("status %d WWW-Authenticate %q, want 401 with the challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	})
 
 	t.Run("fails closed when the issuer is down", func(t *testing.T) {
 		h := http.Header{"Authorization": {"Bearer " + read}, "X-Forwarded-Proto": {"http"}, "Host": {front}}
