@@ -202,3 +202,40 @@ func TestForwardedRequestStandsForTheOriginal(t *testing.T) {
 		t.Error("the copy shares its headers with the auth request")
 	}
 }
+
+// FuzzOriginalRequest: whatever a proxy (or a client through it) puts in the forwarded
+// headers, the answer is a clear error or an origin-form request with a valid method,
+// scheme and host — never a panic, never a URL naming another origin.
+func FuzzOriginalRequest(f *testing.F) {
+	f.Add("GET", "https", "api.example.com", "/v1/x?y=1", "", "", "")
+	f.Add("", "http", "", "", "POST", "https://api.example.com:8443/a%2Fb?c", "")
+	f.Add("", "http", "h:1", "", "GET", "", "/x")
+	f.Add("PUT", "", "", "//evil.example/x", "", "http://[::1]:80", "/")
+	f.Fuzz(func(t *testing.T, fm, fp, fh, fu, om, ourl, ouri string) {
+		r := httptest.NewRequest(http.MethodGet, "/auth", nil)
+		for name, v := range map[string]string{
+			"X-Forwarded-Method": fm, "X-Forwarded-Proto": fp, "X-Forwarded-Host": fh, "X-Forwarded-Uri": fu,
+			"X-Original-Method": om, "X-Original-URL": ourl, "X-Original-URI": ouri,
+		} {
+			if v != "" {
+				r.Header[name] = []string{v}
+			}
+		}
+		for _, prefix := range []string{"", "/auth"} {
+			got, err := OriginalRequest(r, true, prefix)
+			if err != nil {
+				if err.Error() == "" {
+					t.Fatal("empty error")
+				}
+				continue
+			}
+			if !isToken(got.Method) || (got.Scheme != "http" && got.Scheme != "https") || !validForwardedHost(got.Host) {
+				t.Fatalf("accepted %+v", got)
+			}
+			if got.URL.Scheme != "" || got.URL.Host != "" || !strings.HasPrefix(got.URL.RequestURI(), "/") {
+				t.Fatalf("URL %q is not origin-form", got.URL)
+			}
+			_ = got.Request(r)
+		}
+	})
+}
