@@ -323,3 +323,97 @@ func TestForwardAuthWriter(t *testing.T) {
 		t.Errorf("the accepting answer: %d %v, want 200", rec.Code, err)
 	}
 }
+
+// TestForwardAuthBehindCaddyForwardAuth: Caddy's own forward_auth directive (Caddy as the
+// proxy, X-Forwarded-Method/-Uri with reverse_proxy's -Proto/-Host) asking another site of the
+// same Caddy, whose server alone trusts the loopback peer.
+func TestForwardAuthBehindCaddyForwardAuth(t *testing.T) {
+	tc := newTestCaddy(t)
+	upstream := echoUpstream(t)
+	authPort, frontPort := freePort(t), freePort(t)
+	front := "127.0.0.1:" + frontPort
+	api := "http://" + front + "/api"
+	globals := strings.Replace(tc.globals(), "persist_config off",
+		"persist_config off\n servers 127.0.0.1:"+authPort+" {\n trusted_proxies static 127.0.0.1/32\n }", 1)
+	cf := globals + fmt.Sprintf(`%[1]s {
+	oauth_server {
+		issuer %[1]s
+		%[2]s
+		resource %[3]s {
+			scopes read write
+		}
+		client demo-service {
+			secret %[4]s
+			grant_types client_credentials
+			scopes read write
+			resources %[3]s
+		}
+	}
+}
+http://:%[5]s {
+	bind 127.0.0.1
+	@writes method POST PUT PATCH DELETE
+	oauth_resource {
+		resource %[3]s
+		issuer %[1]s
+		hosts %[6]s
+		forward_auth
+		rule @writes {
+			scopes write
+		}
+		header_up X-User {oauth.sub}
+	}
+}
+http://%[6]s {
+	forward_auth 127.0.0.1:%[5]s {
+		uri /auth
+		copy_headers X-User
+	}
+	reverse_proxy %[7]s
+}`, tc.issuer, tc.storage(), api, testSecret, authPort, front, upstream.URL)
+	if err := tc.load(t, cf); err != nil {
+		t.Fatal(err)
+	}
+	read := requestToken(t, tc.issuer+"/token", "demo-service", testSecret, api, "read")
+	prover := newDPoPProver(t)
+	bound := dpopToken(t, prover, tc.issuer, api, "read")
+
+	tests := []struct {
+		name, method, path string
+		header             http.Header
+		wantStatus         int
+		wantChall          string
+	}{
+		{"bearer", "GET", "/api/x", http.Header{"Authorization": {"Bearer " + read}, "X-User": {"admin"}}, 200, ""},
+		{"no token", "GET", "/api/x", http.Header{}, 401, `Bearer resource_metadata="`},
+		{"the write rule sees the original method", "DELETE", "/api/x", http.Header{"Authorization": {"Bearer " + read}}, 403, `scope="write"`},
+		{"dpop proof for the original", "GET", "/api/x?q=1", http.Header{"Authorization": {"DPoP " + bound},
+			"Dpop": {prover.proof("GET", api+"/x", bound)}}, 200, ""},
+		{"dpop proof for another path", "GET", "/api/x", http.Header{"Authorization": {"DPoP " + bound},
+			"Dpop": {prover.proof("GET", api+"/y", bound)}}, 401, `DPoP error="invalid_dpop_proof"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, "http://"+front+tt.path, nil)
+			req.Header = tt.header
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var saw upstreamSaw
+			if resp.StatusCode == 200 {
+				if err := json.NewDecoder(resp.Body).Decode(&saw); err != nil {
+					t.Fatalf("200 without the upstream's answer: %v", err)
+				}
+			}
+			chall := resp.Header.Get("WWW-Authenticate")
+			if resp.StatusCode != tt.wantStatus || !strings.Contains(chall, tt.wantChall) {
+				t.Fatalf("status %d WWW-Authenticate %q, want %d with %q", resp.StatusCode, chall, tt.wantStatus, tt.wantChall)
+			}
+			if tt.wantStatus == 200 && saw.Header.Get("X-User") != "demo-service" {
+				t.Errorf("upstream X-User %q, want demo-service", saw.Header.Get("X-User"))
+			}
+		})
+	}
+}
