@@ -22,7 +22,7 @@ vet:
 	$(GO) vet ./...
 
 unit:
-	scripts/with-postgres.sh scripts/with-redis.sh scripts/gotest.sh
+	scripts/with-postgres.sh scripts/with-redis.sh scripts/with-nginx.sh scripts/gotest.sh
 
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)

@@ -120,6 +120,14 @@ type ResourceHandler struct {
 	// Exchange, when set, trades every accepted token for a down-scoped token of the
 	// upstream's own audience (RFC 8693) before the request goes on.
 	Exchange *ResourceExchange `json:"exchange,omitempty"`
+	// ForwardAuth answers a reverse proxy's auth requests (nginx auth_request, Traefik
+	// ForwardAuth, HAProxy, Envoy ext_authz) instead of passing requests on: 200 with the
+	// header_up headers as response headers, or the refusal the gateway would answer. The
+	// request checked is the one the proxy describes (resource_forwardauth.go).
+	ForwardAuth bool `json:"forward_auth,omitempty"`
+	// ForwardAuthPathPrefix, with ForwardAuth, reads the original request from the auth request
+	// itself, its path behind this prefix: Envoy ext_authz's path_prefix.
+	ForwardAuthPathPrefix string `json:"forward_auth_path_prefix,omitempty"`
 
 	app     *App
 	logger  *zap.Logger
@@ -146,7 +154,8 @@ type ResourceHandler struct {
 	exchanger    *exchangeCache
 	exchangeErr  error
 
-	lastLog atomic.Int64 // unix seconds of the last "unavailable" log line
+	lastLog    atomic.Int64 // unix seconds of the last "unavailable" log line
+	lastFwdLog atomic.Int64 // and of the last refused forward-auth request
 }
 
 // ResourceRule requires scopes and claims where its matchers match.
@@ -315,6 +324,15 @@ func resourceMetadataLocation(resource string) (path, absURL string) {
 
 // ServeHTTP serves the resource's metadata and lets through only authorized requests.
 func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// In forward-auth mode r is a proxy's question about another request: from here on r is
+	// that request, and next answers the proxy (resource_forwardauth.go).
+	forwardAuth := h.isForwardAuth(r)
+	if forwardAuth {
+		var ok bool
+		if w, r, next, ok = h.forwardAuthRequest(w, r); !ok {
+			return nil
+		}
+	}
 	v, refusal, err := h.validatorFor(r)
 	if err != nil {
 		// Fail closed; the cause was logged where it happened.
@@ -322,7 +340,7 @@ func (h *ResourceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next
 		rsvalidate.WriteUnavailable(w, r)
 		return nil
 	}
-	if r.URL.Path == h.metaPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	if !forwardAuth && r.URL.Path == h.metaPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "max-age=3600")
 		w.WriteHeader(http.StatusOK)
@@ -524,7 +542,7 @@ func (h *ResourceHandler) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return h.validateForwardAuth()
 }
 
 // checkExternalURL accepts an http(s) origin: DPoP proofs bind scheme, host and path, and

@@ -32,6 +32,9 @@ func parseResourceCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler
 	if err := m.unmarshal(h.Dispenser, func() (caddy.ModuleMap, bool, error) { return h.MatcherToken() }); err != nil {
 		return nil, err
 	}
+	if m.ForwardAuth && m.ExternalURL == "" && len(m.Hosts) == 0 {
+		return nil, h.Err("oauth_resource: " + errForwardAuthOrigin)
+	}
 	if m.ExternalURL == "" && len(m.Hosts) == 0 {
 		hosts, err := siteHosts(h)
 		if err != nil {
@@ -160,6 +163,9 @@ type matcherTokenFunc func() (caddy.ModuleMap, bool, error)
 //	        client_id <client_id>
 //	        client_secret <secret>
 //	    }
+//	    forward_auth [{
+//	        path_prefix <prefix>
+//	    }]
 //	}
 //
 // Outside a site block (this method) a rule's matcher can only be a path or *; through the
@@ -271,6 +277,8 @@ func (h *ResourceHandler) unmarshal(d *caddyfile.Dispenser, matcherToken matcher
 			h.Exchange, err = parseResourceExchange(d)
 		case "outbound_allow_private":
 			h.OutboundAllowPrivate, err = boolArg(d)
+		case "forward_auth":
+			err = h.unmarshalForwardAuth(d)
 		default:
 			return d.Errf("unknown oauth_resource subdirective %q", d.Val())
 		}

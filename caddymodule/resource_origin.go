@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
 )
 
 // originHost is one host[:port] clients address a resource at: a DNS name (a "*" label
@@ -126,6 +128,9 @@ func (h *ResourceHandler) provisionOrigins() error {
 		}
 		h.hosts = append(h.hosts, o)
 	}
+	if h.ExternalURL == "" && len(h.hosts) == 0 && h.ForwardAuth {
+		return errors.New(errForwardAuthOrigin)
+	}
 	if h.ExternalURL == "" && len(h.hosts) == 0 {
 		return errors.New("the origin DPoP proofs must name is unknown: set external_url <origin>, " +
 			"or hosts <host[:port]>... (the Caddyfile takes them from the site's addresses, " +
@@ -166,6 +171,9 @@ func (h *ResourceHandler) requestOrigin(r *http.Request) (string, bool) {
 // requestScheme is the scheme of the connection; X-Forwarded-Proto counts only from a proxy
 // Caddy's trusted_proxies trusts.
 func requestScheme(r *http.Request) string {
+	if f, ok := r.Context().Value(forwardedRequestKey{}).(*rsvalidate.ForwardedRequest); ok {
+		return f.Scheme // forward auth: the scheme of the request the proxy asks about
+	}
 	if r.TLS != nil {
 		return "https"
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Go tests (race detector on) through gotestsum and prints, besides gotestsum's own
-# summary, how many PostgreSQL and Redis tests really ran, so a skipped backend leg cannot hide.
-# Run it under scripts/with-postgres.sh and scripts/with-redis.sh (make unit does).
+# summary, how many PostgreSQL, Redis and nginx tests really ran, so a skipped backend leg cannot
+# hide. Run it under scripts/with-postgres.sh, scripts/with-redis.sh and scripts/with-nginx.sh
+# (make unit does).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -29,4 +30,5 @@ leg() {
 }
 leg PostgreSQL '(?i)/postgres(/|$)' "${CADDY_OAUTH_REQUIRE_POSTGRES:-}"
 leg Redis '(?i)redis' "${CADDY_OAUTH_REQUIRE_REDIS:-}"
+leg nginx '(?i)nginx' "${CADDY_OAUTH_REQUIRE_NGINX:-}"
 exit "$status"
