@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	jose "github.com/go-jose/go-jose/v4"
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // The ES256 fast path. Nearly every DPoP client signs with ES256 and a header of exactly typ,
