@@ -26,6 +26,9 @@ type logoutReceiver struct {
 	mu     sync.Mutex
 	tokens []string // accepted tokens, in order
 	tries  atomic.Int32
+	// delay holds each answer back, so that deliveries are still in flight while a test
+	// moves on.
+	delay atomic.Int64
 }
 
 func newLogoutReceiver(t testing.TB) *logoutReceiver {
@@ -33,6 +36,7 @@ func newLogoutReceiver(t testing.TB) *logoutReceiver {
 	r := &logoutReceiver{}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.tries.Add(1)
+		time.Sleep(time.Duration(r.delay.Load()))
 		if r.down.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
@@ -339,6 +343,9 @@ func TestTwoInstancesSendEachLogoutOnce(t *testing.T) {
 				dsn = pgtest.DSN(t)
 			}
 			web, first := newLogoutReceiver(t), newLogoutReceiver(t)
+			// Slow receivers keep the operator's logouts in flight while the sessions expire.
+			web.delay.Store(int64(time.Second))
+			first.delay.Store(int64(time.Second))
 			targets := map[string]logoutTarget{"web": {uri: web.URL, sidInToken: true}, "first": {uri: first.URL, sidInToken: true}}
 			a := newLogoutServer(t, serverOptions{driver: driver, dsn: dsn}, targets)
 			b := newLogoutServer(t, serverOptions{driver: driver, dsn: dsn}, targets)
@@ -353,6 +360,13 @@ func TestTwoInstancesSendEachLogoutOnce(t *testing.T) {
 					byExpiry = append(byExpiry, newSessionUntil(t, a, targets, soon))
 				}
 			}
+			// Both clocks move past the expiring sessions' end before any delivery is claimed.
+			// Instances must agree on the time within a lease (timeout + 10 s): had one clock
+			// jumped while the other instance held leases, it would take those deliveries over
+			// as abandoned and send them again.
+			for _, ts := range []*testServer{a, b} {
+				ts.now.Add(120)
+			}
 			var wg sync.WaitGroup
 			for i, sid := range byOperator {
 				srv := []*testServer{a, b}[i%2]
@@ -363,7 +377,6 @@ func TestTwoInstancesSendEachLogoutOnce(t *testing.T) {
 				})
 			}
 			for _, ts := range []*testServer{a, b} {
-				ts.now.Add(120) // past the expiring sessions' end
 				wg.Go(func() { ts.srv.endEndedSessions(ctx) })
 			}
 			wg.Wait()
