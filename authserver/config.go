@@ -132,6 +132,10 @@ type Config struct {
 	// (default 24 h; 0 keeps the default, negative disables the idle limit).
 	SessionTTL     time.Duration
 	SessionIdleTTL time.Duration
+	// CleanupInterval is how often expired rows (tokens, codes, sessions, events) are purged
+	// from the store (default 10 minutes). Between two runs expired rows only take space:
+	// every read checks expiry itself.
+	CleanupInterval time.Duration
 	// InteractionTTL bounds how long a user may take on the login and consent pages
 	// (default 30 minutes).
 	InteractionTTL time.Duration
@@ -186,6 +190,7 @@ const (
 	DefaultSessionTTL            = 14 * 24 * time.Hour
 	DefaultSessionIdleTTL        = 24 * time.Hour
 	DefaultInteractionTTL        = 30 * time.Minute
+	DefaultCleanupInterval       = 10 * time.Minute
 	DefaultIDTokenSigningAlg     = "RS256"
 	DefaultCacheSyncInterval     = 2 * time.Second
 	DefaultSecretRotationOverlap = 24 * time.Hour

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
@@ -20,6 +21,12 @@ func (c *Config) endUserDefaults() error {
 	}
 	if c.SessionIdleTTL == 0 {
 		c.SessionIdleTTL = DefaultSessionIdleTTL
+	}
+	if c.CleanupInterval == 0 {
+		c.CleanupInterval = DefaultCleanupInterval
+	}
+	if c.CleanupInterval < time.Second {
+		return errors.New("cleanup_interval must be at least 1s")
 	}
 	if c.InteractionTTL == 0 {
 		c.InteractionTTL = DefaultInteractionTTL

@@ -97,6 +97,7 @@ func TestConfigValidation(t *testing.T) {
 		{"negative login window", Config{Issuer: testIssuer, LoginWindow: -time.Minute}, "login_limits"},
 		{"login delay base over max", Config{Issuer: testIssuer, LoginDelayBase: 4 * time.Second, LoginDelayMax: 2 * time.Second}, "login_delay: the base 4s exceeds the maximum 2s"},
 		{"login delay too long", Config{Issuer: testIssuer, LoginDelayMax: time.Minute}, "must not exceed 30s"},
+		{"cleanup too often", Config{Issuer: testIssuer, CleanupInterval: time.Millisecond}, "cleanup_interval must be at least 1s"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -113,7 +114,7 @@ func TestConfigValidation(t *testing.T) {
 	if err != nil || got.Issuer != testIssuer || !*got.EnforcePerClientResources || got.ResourceSeedMode != SeedInsertOnly ||
 		got.AccessTokenSigningAlg != "ES256" || got.AccessTokenTTL != DefaultAccessTokenTTL ||
 		got.LoginFailuresPerAccount != 5 || got.LoginFailuresPerIP != 20 || got.LoginWindow != 15*time.Minute ||
-		got.LoginDelayBase != time.Second || got.LoginDelayMax != 8*time.Second {
+		got.LoginDelayBase != time.Second || got.LoginDelayMax != 8*time.Second || got.CleanupInterval != 10*time.Minute {
 		t.Errorf("defaults: %+v %v", got, err)
 	}
 }

@@ -146,8 +146,6 @@ type Server struct {
 	done chan struct{}
 }
 
-// cleanupInterval is how often expired rows are purged from the store.
-const cleanupInterval = 10 * time.Minute
 
 // New validates cfg, seeds configured resources and clients, loads or creates signing keys
 // and returns a ready Server. Call Close when it is no longer served.
@@ -438,7 +436,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) background(ctx context.Context) {
 	defer close(s.done)
 	go s.keys.Run(ctx)
-	t := time.NewTicker(cleanupInterval)
+	t := time.NewTicker(s.cfg.CleanupInterval)
 	defer t.Stop()
 	ended := time.NewTicker(endedSessionsInterval)
 	defer ended.Stop()

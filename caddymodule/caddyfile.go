@@ -151,6 +151,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        disabled [true|false]
 //	    }
 //	    cache_sync_interval <duration>
+//	    cleanup_interval <duration>
 //	    client_secret_rotation_overlap <duration>
 //	    code_ttl <duration>
 //	    session_ttl <duration>
@@ -310,6 +311,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.SessionIdleTTL, err = durationArg(d)
 		case "refresh_grace_period":
 			h.RefreshGracePeriod, err = durationArg(d)
+		case "cleanup_interval":
+			h.CleanupInterval, err = durationArg(d)
 		case "cache_sync_interval":
 			h.CacheSyncInterval, err = durationArg(d)
 		case "client_secret_rotation_overlap":

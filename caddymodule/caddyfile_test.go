@@ -138,6 +138,7 @@ const endUserCaddyfile = `oauth_server {
 	code_ttl 30s
 	session_ttl 168h
 	session_idle_ttl 2h
+	cleanup_interval 90s
 	refresh_grace_period 10s
 	allow_plain_pkce
 	acr_values urn:example:pwd
@@ -203,6 +204,7 @@ const endUserJSON = `{
 	"code_ttl": 30000000000,
 	"session_ttl": 604800000000000,
 	"session_idle_ttl": 7200000000000,
+	"cleanup_interval": 90000000000,
 	"refresh_grace_period": 10000000000,
 	"allow_plain_pkce": true,
 	"acr_values": ["urn:example:pwd"],

@@ -240,6 +240,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		SessionIdleTTL:              time.Duration(h.SessionIdleTTL),
 		RefreshGracePeriod:          time.Duration(h.RefreshGracePeriod),
 		CacheSyncInterval:           time.Duration(h.CacheSyncInterval),
+		CleanupInterval:             time.Duration(h.CleanupInterval),
 		ClientSecretRotationOverlap: time.Duration(h.ClientSecretRotationOverlap),
 		AllowPlainPKCE:              h.AllowPlainPKCE,
 		Profile:                     h.Profile,

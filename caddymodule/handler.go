@@ -113,6 +113,8 @@ type Handler struct {
 	Accounts []Account `json:"accounts,omitempty"`
 	// CodeTTL is the authorization code lifetime (default 60s).
 	CodeTTL caddy.Duration `json:"code_ttl,omitempty"`
+	// CleanupInterval is how often expired rows are purged from the store (default 10m).
+	CleanupInterval caddy.Duration `json:"cleanup_interval,omitempty"`
 	// SessionTTL and SessionIdleTTL bound login sessions (defaults 14 days and 24 hours).
 	SessionTTL     caddy.Duration `json:"session_ttl,omitempty"`
 	SessionIdleTTL caddy.Duration `json:"session_idle_ttl,omitempty"`
