@@ -146,7 +146,6 @@ type Server struct {
 	done chan struct{}
 }
 
-
 // New validates cfg, seeds configured resources and clients, loads or creates signing keys
 // and returns a ready Server. Call Close when it is no longer served.
 func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
