@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -71,10 +72,18 @@ func TestRedisGuardUse(t *testing.T) {
 		}
 	}
 
-	// The stored key is the prefixed SHA-256, never the client's jti, and carries the expiry.
+	// The stored key is the prefixed SHA-256, never the client's jti, and carries the expiry;
+	// beside them, only the epoch (without expiry).
 	keys, err := c.Keys(ctx, g.prefix+"*").Result()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if i := slices.Index(keys, g.prefix+"epoch"); i < 0 {
+		t.Fatalf("no epoch key among %v", keys)
+	} else if ttl, err := c.PTTL(ctx, keys[i]).Result(); err != nil || ttl != -1 {
+		t.Fatalf("epoch PTTL = %v, %v; want no expiry", ttl, err)
+	} else {
+		keys = slices.Delete(keys, i, i+1)
 	}
 	if len(keys) != 3 {
 		t.Fatalf("stored %d keys (%v), want 3", len(keys), keys)
@@ -138,6 +147,13 @@ func TestRedisGuardConcurrent(t *testing.T) {
 	prefix := testPrefix(t)
 	guards := []*RedisGuard{NewRedisGuard(testRedis(t), prefix), NewRedisGuard(testRedis(t), prefix)}
 	exp := time.Now().Add(time.Minute)
+	// Each guard's first call adopts the epoch (a few more round trips, once): done before
+	// the burst, which is about concurrent writes of one key.
+	for i, g := range guards {
+		if err := g.Use(context.Background(), fmt.Sprint("warm-up-", i), exp); err != nil {
+			t.Fatal(err)
+		}
+	}
 	const n = 64
 	var ok, replay atomic.Int32
 	var wg sync.WaitGroup
@@ -260,4 +276,75 @@ func BenchmarkRedisGuardUse(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestRedisGuardRestartRefusesOldProofs: a Redis without persistence that restarts (or evicts
+// the guard's keys) forgets every proof it saw. A proof used before must not pass again; the
+// guard notices the loss on its next call, and from then on only proofs issued after it are
+// accepted.
+func TestRedisGuardRestartRefusesOldProofs(t *testing.T) {
+	loadKeys(t)
+	c := testRedis(t)
+	prefix := testPrefix(t)
+	a, b := NewRedisGuard(c, prefix), NewRedisGuard(c, prefix) // two gateways sharing Redis
+	va, vb := &Verifier{Replay: a}, &Verifier{Replay: b}
+	ctx := context.Background()
+	req := Request{Method: "POST", URL: testURL, AccessToken: "tok"}
+	proofAt := func(iat time.Time) string {
+		s := newSpec(t, "ES256", keyP256)
+		s.claims["iat"] = iat.Unix()
+		return s.sign(t)
+	}
+	// The guards' first calls find no epoch and date it from Redis's start.
+	for _, g := range []*RedisGuard{a, b} {
+		if err := g.Use(ctx, "warm-up", time.Now().Add(time.Minute)); err != nil && !errors.Is(err, ErrReplay) {
+			t.Fatal(err)
+		}
+	}
+	// A proof from before this Redis started is refused: it may have been used at a gateway
+	// before a restart.
+	if up, err := redisUptime(ctx, c); err != nil {
+		t.Fatal(err)
+	} else if _, err := va.Verify(ctx, proofAt(time.Now().Add(-up-2*time.Second)), req); !errors.Is(err, ErrForgotten) {
+		t.Fatalf("a proof from before Redis started: %v, want ErrForgotten", err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	used := proofAt(time.Now())
+	if _, err := va.Verify(ctx, used, req); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	usedAtB := proofAt(time.Now())
+	if _, err := vb.Verify(ctx, usedAtB, req); err != nil {
+		t.Fatalf("first use at b: %v", err)
+	}
+
+	// Redis loses everything under the prefix, as a restart without persistence does.
+	keys, err := c.Keys(ctx, prefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys: %v, %v", keys, err)
+	}
+	if err := c.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, tc := range map[string]struct {
+		v     *Verifier
+		proof string
+	}{"a replays its own": {va, used}, "a replays b's": {va, usedAtB}, "b replays its own": {vb, usedAtB}, "b replays a's": {vb, used}} {
+		_, err := tc.v.Verify(ctx, tc.proof, req)
+		var e *Error
+		if err == nil {
+			t.Errorf("%s after the restart: accepted", name)
+		} else if !errors.As(err, &e) || e.Code != CodeInvalidProof {
+			t.Errorf("%s after the restart: %v, want an invalid_dpop_proof refusal", name, err)
+		}
+	}
+	// A proof made after the restart is accepted once, at either gateway.
+	fresh := proofAt(time.Now().Add(2 * time.Second))
+	if _, err := va.Verify(ctx, fresh, req); err != nil {
+		t.Fatalf("fresh proof after the restart: %v", err)
+	}
+	if _, err := vb.Verify(ctx, fresh, req); !errors.Is(err, ErrReplay) {
+		t.Fatalf("fresh proof replayed at b: %v, want ErrReplay", err)
+	}
 }

@@ -21,6 +21,14 @@ type ReplayGuard interface {
 	Use(ctx context.Context, key string, expiresAt time.Time) error
 }
 
+// ForgetfulGuard is a ReplayGuard that can lose what it remembered (a Redis restarted without
+// persistence). ForgottenBefore returns the last loss it has seen, zero if none: a proof
+// issued at or before it may already have been used, so the verifier refuses it.
+type ForgetfulGuard interface {
+	ReplayGuard
+	ForgottenBefore() time.Time
+}
+
 // ErrTTLTooLong is returned by MemoryGuard.Use for an expiry beyond the guard's maxTTL: the
 // guard would have to forget the key early, so it refuses (a configuration error: maxTTL must
 // cover Verifier.MaxAge + 2×Verifier.Skew).

@@ -267,6 +267,12 @@ func (v *Verifier) Record(ctx context.Context, p *Proof) error {
 	// Keyed "<jkt>:<jti>", so one key's jti cannot block another key's proof.
 	switch err := v.Replay.Use(ctx, p.JKT+":"+p.JTI, p.replayUntil); {
 	case err == nil:
+		// Checked after Use, which is where a guard finds out that it lost its memory.
+		if fg, ok := v.Replay.(ForgetfulGuard); ok {
+			if lost := fg.ForgottenBefore(); !lost.IsZero() && !p.IssuedAt.After(lost) {
+				return &Error{Code: CodeInvalidProof, Description: "DPoP proof made before the replay guard restarted; sign a new one", Err: ErrForgotten}
+			}
+		}
 		return nil
 	case errors.Is(err, ErrReplay):
 		return &Error{Code: CodeInvalidProof, Description: "DPoP proof replayed", Err: ErrReplay}

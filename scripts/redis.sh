@@ -5,6 +5,8 @@
 #   scripts/redis.sh stop     stop it and delete its directory
 #   scripts/redis.sh status   exit 0 when it is running
 #   scripts/redis.sh url      print the connection URL
+#   scripts/redis.sh halt     stop it but keep its directory (and password): `start` brings it
+#                             back empty, as a Redis without persistence restarts (fault tests)
 #
 # Installs Debian's redis-server package when redis-server is missing. A random password
 # keeps other local users out. Environment: CADDY_OAUTH_REDIS_PORT (default 56379),
@@ -73,7 +75,7 @@ start() {
 	die "server did not start (is port $port taken?)"
 }
 
-stop() {
+halt() {
 	if [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 		local pid
 		pid=$(cat "$pidfile")
@@ -84,6 +86,10 @@ stop() {
 		done
 		echo "redis.sh: stopped" >&2
 	fi
+}
+
+stop() {
+	halt
 	rm -rf "$base"
 }
 
@@ -95,7 +101,8 @@ url() {
 case ${1:-} in
 start) start ;;
 stop) stop ;;
+halt) halt ;;
 status) is_running ;;
 url) url ;;
-*) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|status|url|halt" >&2; exit 2 ;;
 esac

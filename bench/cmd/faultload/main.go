@@ -10,11 +10,21 @@
 //	    -client bench-client -gateway-client bench-gateway -resource https://opaque.test \
 //	    -api http://127.0.0.1:8080/opaque/x -d 60s -c 8
 //
+// More targets, each counted on its own: -jwt-api (a JWT for -jwt-resource, obtained each loop
+// like the opaque one), -dpop-api (a DPoP-bound token for -dpop-resource, called with a fresh
+// proof each time; every fifth call also replays the previous proof, which must never pass),
+// and -forged (each loop also presents a made-up token to every API, which must never pass).
+//
 // The last line is machine-readable: RESULT tokens=N lost=L token_500=… gateway_500=… other=…
 package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -27,16 +37,28 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 type counts struct {
 	ok, unavailable, serverError, other atomic.Int64
+	// proofRefused: 401 invalid_dpop_proof for a fresh proof (statusProofRefused). Failing
+	// closed that way is right for a proof the replay guard cannot vouch for (one made before
+	// the guard's Redis came back empty); counted apart so the summary shows it.
+	proofRefused atomic.Int64
 	// totals of the whole run, added up by take
-	totalOK, totalUnavailable, totalServerError, totalOther int64
+	totalOK, totalUnavailable, totalServerError, totalOther, totalProofRefused int64
 }
+
+// statusProofRefused stands for a 401 whose challenge is invalid_dpop_proof.
+const statusProofRefused = -401
 
 func (c *counts) add(status int) {
 	switch {
+	case status == statusProofRefused:
+		c.proofRefused.Add(1)
 	case status == http.StatusOK:
 		c.ok.Add(1)
 	case status == http.StatusServiceUnavailable:
@@ -51,7 +73,12 @@ func (c *counts) add(status int) {
 func (c *counts) take() string {
 	ok, un, se, ot := c.ok.Swap(0), c.unavailable.Swap(0), c.serverError.Swap(0), c.other.Swap(0)
 	c.totalOK, c.totalUnavailable, c.totalServerError, c.totalOther = c.totalOK+ok, c.totalUnavailable+un, c.totalServerError+se, c.totalOther+ot
-	return fmt.Sprintf("200=%d 503=%d 5xx=%d other=%d", ok, un, se, ot)
+	line := fmt.Sprintf("200=%d 503=%d 5xx=%d other=%d", ok, un, se, ot)
+	if pr := c.proofRefused.Swap(0); pr > 0 || c.totalProofRefused > 0 {
+		c.totalProofRefused += pr
+		line += fmt.Sprintf(" proof_refused=%d", pr)
+	}
+	return line
 }
 
 func main() {
@@ -60,11 +87,19 @@ func main() {
 	gwClient := flag.String("gateway-client", "", "a client that introspects the resource; secret in $FAULTLOAD_GATEWAY_SECRET")
 	resource := flag.String("resource", "", "the opaque-token resource")
 	api := flag.String("api", "", "gateway URL protected by the resource")
+	jwtResource := flag.String("jwt-resource", "", "a JWT resource (with -jwt-api)")
+	jwtAPI := flag.String("jwt-api", "", "gateway URL protected by -jwt-resource")
+	dpopResource := flag.String("dpop-resource", "", "a DPoP-bound resource (with -dpop-api)")
+	dpopAPI := flag.String("dpop-api", "", "gateway URL protected by -dpop-resource")
+	forged := flag.Bool("forged", false, "also present made-up tokens, which must never pass")
 	dur := flag.Duration("d", time.Minute, "run time")
 	workers := flag.Int("c", 8, "workers")
 	flag.Parse()
 	secret, gwSecret := os.Getenv("FAULTLOAD_CLIENT_SECRET"), os.Getenv("FAULTLOAD_GATEWAY_SECRET")
-	for _, u := range []string{*issuer, *api} {
+	for _, u := range []string{*issuer, *api, *jwtAPI, *dpopAPI} {
+		if u == "" {
+			continue
+		}
 		p, err := url.Parse(u)
 		if err != nil || (p.Hostname() != "127.0.0.1" && p.Hostname() != "localhost") {
 			fmt.Fprintln(os.Stderr, "faultload: loopback URLs only:", u)
@@ -79,7 +114,8 @@ func main() {
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: *workers * 2,
 	}}
-	var tokenCounts, gatewayCounts counts
+	var tokenCounts, gatewayCounts, jwtCounts, dpopCounts counts
+	var replayPassed, forgedPassed atomic.Int64
 	var mu sync.Mutex
 	var issued []string
 	ctx, cancel := context.WithTimeout(context.Background(), *dur)
@@ -87,9 +123,13 @@ func main() {
 	var wg sync.WaitGroup
 	for range *workers {
 		wg.Go(func() {
-			last := ""
-			for ctx.Err() == nil {
-				status, token := requestToken(httpClient, *issuer+"/token", *client, secret, *resource)
+			last, lastJWT := "", ""
+			var dp *dpopCaller
+			if *dpopAPI != "" {
+				dp = newDPoPCaller(httpClient, *issuer+"/token", *client, secret, *dpopResource, *dpopAPI)
+			}
+			for n := 0; ctx.Err() == nil; n++ {
+				status, token := requestToken(httpClient, *issuer+"/token", *client, secret, *resource, nil)
 				tokenCounts.add(status)
 				if status == http.StatusOK {
 					last = token
@@ -98,7 +138,33 @@ func main() {
 					mu.Unlock()
 				}
 				if last != "" {
-					gatewayCounts.add(call(httpClient, *api, last))
+					gatewayCounts.add(callWith(httpClient, *api, "Bearer "+last, ""))
+				}
+				if *jwtAPI != "" {
+					status, token := requestToken(httpClient, *issuer+"/token", *client, secret, *jwtResource, nil)
+					tokenCounts.add(status)
+					if status == http.StatusOK {
+						lastJWT = token
+					}
+					if lastJWT != "" {
+						jwtCounts.add(callWith(httpClient, *jwtAPI, "Bearer "+lastJWT, ""))
+					}
+				}
+				if dp != nil {
+					status, replayed := dp.call(n%5 == 4)
+					if status != 0 || !replayed {
+						dpopCounts.add(status)
+					}
+					if replayed {
+						replayPassed.Add(1)
+					}
+				}
+				if *forged {
+					for _, u := range []string{*api, *jwtAPI, *dpopAPI} {
+						if u != "" && callWith(httpClient, u, "Bearer "+forgedToken(), "") == http.StatusOK {
+							forgedPassed.Add(1)
+						}
+					}
 				}
 			}
 		})
@@ -111,7 +177,14 @@ func main() {
 			done = true
 		case <-tick.C:
 		}
-		fmt.Printf("t=%3.0fs token %s | gateway %s\n", time.Since(start).Seconds(), tokenCounts.take(), gatewayCounts.take())
+		line := fmt.Sprintf("t=%3.0fs token %s | gateway %s", time.Since(start).Seconds(), tokenCounts.take(), gatewayCounts.take())
+		if *jwtAPI != "" {
+			line += " | jwt " + jwtCounts.take()
+		}
+		if *dpopAPI != "" {
+			line += " | dpop " + dpopCounts.take()
+		}
+		fmt.Println(line)
 	}
 	wg.Wait()
 
@@ -121,17 +194,102 @@ func main() {
 			lost++
 		}
 	}
-	tokenCounts.take()
-	gatewayCounts.take()
-	fmt.Printf("RESULT tokens=%d lost=%d token_200=%d token_503=%d token_5xx=%d token_other=%d gateway_200=%d gateway_503=%d gateway_5xx=%d gateway_other=%d\n",
-		len(issued), lost, tokenCounts.totalOK, tokenCounts.totalUnavailable, tokenCounts.totalServerError, tokenCounts.totalOther,
-		gatewayCounts.totalOK, gatewayCounts.totalUnavailable, gatewayCounts.totalServerError, gatewayCounts.totalOther)
+	for _, c := range []*counts{&tokenCounts, &gatewayCounts, &jwtCounts, &dpopCounts} {
+		c.take()
+	}
+	fmt.Printf("RESULT tokens=%d lost=%d %s %s %s %s replay_passed=%d forged_passed=%d\n", len(issued), lost,
+		tokenCounts.totals("token"), gatewayCounts.totals("gateway"), jwtCounts.totals("jwt"), dpopCounts.totals("dpop"),
+		replayPassed.Load(), forgedPassed.Load())
 }
 
-func requestToken(c *http.Client, endpoint, id, secret, resource string) (int, string) {
+func (c *counts) totals(name string) string {
+	return fmt.Sprintf("%[1]s_200=%[2]d %[1]s_503=%[3]d %[1]s_5xx=%[4]d %[1]s_other=%[5]d %[1]s_proof_refused=%[6]d",
+		name, c.totalOK, c.totalUnavailable, c.totalServerError, c.totalOther, c.totalProofRefused)
+}
+
+// forgedToken is a JWT-shaped token signed by nobody the gateways trust.
+func forgedToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"ES256","typ":"at+jwt","kid":"forged"}`)) + "." +
+		enc([]byte(`{"sub":"mallory","exp":4102444800}`)) + "." + enc(b)
+}
+
+// dpopCaller holds one worker's DPoP key and bound token and calls the DPoP API with a fresh
+// proof each time.
+type dpopCaller struct {
+	c                                       *http.Client
+	tokenURL, client, secret, resource, api string
+	key                                     *ecdsa.PrivateKey
+	signer                                  jose.Signer
+	token, lastAccepted                     string
+}
+
+func newDPoPCaller(c *http.Client, tokenURL, client, secret, resource, api string) *dpopCaller {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+	if err != nil {
+		panic(err)
+	}
+	return &dpopCaller{c: c, tokenURL: tokenURL, client: client, secret: secret, resource: resource, api: api, key: key, signer: signer}
+}
+
+func (d *dpopCaller) proof(method, htu, token string) string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	claims := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(b), "htm": method, "htu": htu, "iat": time.Now().Unix()}
+	if token != "" {
+		sum := sha256.Sum256([]byte(token))
+		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	p, err := jwt.Signed(d.signer).Claims(claims).Serialize()
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// call answers the status of one call with a fresh proof (0 when there is no token yet),
+// and with replay also presents the last proof that was accepted again, reporting whether
+// that passed. (A proof refused with 503 was never used: it may pass later, once.)
+func (d *dpopCaller) call(replay bool) (status int, replayPassed bool) {
+	if d.token == "" {
+		st, tok := requestToken(d.c, d.tokenURL, d.client, d.secret, d.resource, func(h http.Header) {
+			h.Set("DPoP", d.proof(http.MethodPost, d.tokenURL, ""))
+		})
+		if st != http.StatusOK {
+			return 0, false
+		}
+		d.token = tok
+	}
+	if replay && d.lastAccepted != "" {
+		replayPassed = callWith(d.c, d.api, "DPoP "+d.token, d.lastAccepted) == http.StatusOK
+	}
+	proof := d.proof(http.MethodGet, d.api, d.token)
+	resp, err := do(d.c, d.api, "DPoP "+d.token, proof)
+	if err != nil {
+		return 0, replayPassed
+	}
+	status = resp.StatusCode
+	if status == http.StatusOK {
+		d.lastAccepted = proof
+	} else if status == http.StatusUnauthorized && strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_dpop_proof") {
+		status = statusProofRefused
+	}
+	return status, replayPassed
+}
+
+func requestToken(c *http.Client, endpoint, id, secret, resource string, edit func(http.Header)) (int, string) {
 	form := url.Values{"grant_type": {"client_credentials"}, "resource": {resource}}
 	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if edit != nil {
+		edit(req.Header)
+	}
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 	resp, err := c.Do(req)
 	if err != nil {
@@ -148,16 +306,28 @@ func requestToken(c *http.Client, endpoint, id, secret, resource string) (int, s
 	return resp.StatusCode, out.AccessToken
 }
 
-func call(c *http.Client, api, token string) int {
-	req, _ := http.NewRequest(http.MethodGet, api, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := c.Do(req)
+func callWith(c *http.Client, api, authorization, proof string) int {
+	resp, err := do(c, api, authorization, proof)
 	if err != nil {
 		return 0
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode
+}
+
+// do sends GET api and returns the answer with its body read and closed.
+func do(c *http.Client, api, authorization, proof string) (*http.Response, error) {
+	req, _ := http.NewRequest(http.MethodGet, api, nil)
+	req.Header.Set("Authorization", authorization)
+	if proof != "" {
+		req.Header.Set("DPoP", proof)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	return resp, nil
 }
 
 func active(c *http.Client, endpoint, id, secret, token string) bool {
