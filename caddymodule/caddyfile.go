@@ -152,6 +152,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    }
 //	    cache_sync_interval <duration>
 //	    cleanup_interval <duration>
+//	    interaction_ttl <duration>
 //	    client_secret_rotation_overlap <duration>
 //	    code_ttl <duration>
 //	    session_ttl <duration>
@@ -311,6 +312,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.SessionIdleTTL, err = durationArg(d)
 		case "refresh_grace_period":
 			h.RefreshGracePeriod, err = durationArg(d)
+		case "interaction_ttl":
+			h.InteractionTTL, err = durationArg(d)
 		case "cleanup_interval":
 			h.CleanupInterval, err = durationArg(d)
 		case "cache_sync_interval":

@@ -139,6 +139,7 @@ const endUserCaddyfile = `oauth_server {
 	session_ttl 168h
 	session_idle_ttl 2h
 	cleanup_interval 90s
+	interaction_ttl 10m
 	refresh_grace_period 10s
 	allow_plain_pkce
 	acr_values urn:example:pwd
@@ -205,6 +206,7 @@ const endUserJSON = `{
 	"session_ttl": 604800000000000,
 	"session_idle_ttl": 7200000000000,
 	"cleanup_interval": 90000000000,
+	"interaction_ttl": 600000000000,
 	"refresh_grace_period": 10000000000,
 	"allow_plain_pkce": true,
 	"acr_values": ["urn:example:pwd"],

@@ -241,6 +241,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		RefreshGracePeriod:          time.Duration(h.RefreshGracePeriod),
 		CacheSyncInterval:           time.Duration(h.CacheSyncInterval),
 		CleanupInterval:             time.Duration(h.CleanupInterval),
+		InteractionTTL:              time.Duration(h.InteractionTTL),
 		ClientSecretRotationOverlap: time.Duration(h.ClientSecretRotationOverlap),
 		AllowPlainPKCE:              h.AllowPlainPKCE,
 		Profile:                     h.Profile,

@@ -113,6 +113,8 @@ type Handler struct {
 	Accounts []Account `json:"accounts,omitempty"`
 	// CodeTTL is the authorization code lifetime (default 60s).
 	CodeTTL caddy.Duration `json:"code_ttl,omitempty"`
+	// InteractionTTL bounds how long a user may take on the login and consent pages (default 30m).
+	InteractionTTL caddy.Duration `json:"interaction_ttl,omitempty"`
 	// CleanupInterval is how often expired rows are purged from the store (default 10m).
 	CleanupInterval caddy.Duration `json:"cleanup_interval,omitempty"`
 	// SessionTTL and SessionIdleTTL bound login sessions (defaults 14 days and 24 hours).

@@ -132,7 +132,7 @@ type loader struct {
 	all    *tally // the whole run, by operation
 
 	// refresh tokens from sign-ins, handed to the workers that rotate them
-	refresh chan string
+	refresh chan grantToken
 	signIns atomic.Int64
 }
 
@@ -142,7 +142,7 @@ func run(o options) error {
 		client:  &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		tally:   newTally(),
 		all:     newTally(),
-		refresh: make(chan string, 64),
+		refresh: make(chan grantToken, 64),
 	}
 	l.client.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
 	db, err := sql.Open("sqlite", "file:"+o.db+"?mode=ro&_pragma=busy_timeout(5000)")
@@ -196,6 +196,16 @@ func run(o options) error {
 	return l.report(samples)
 }
 
+// grantToken is a refresh token and when its grant began: a chain is rotated only while its
+// grant and session are sure to be alive (maxChainAge, well inside soak.Caddyfile's 2-minute
+// idle and 3-minute absolute lifetimes), so every invalid_grant is an error of the server's.
+type grantToken struct {
+	token string
+	since time.Time
+}
+
+const maxChainAge = 90 * time.Second
+
 // worker runs the mix. Tokens are renewed every 30 s (their TTL is short so that pruning
 // shows in the run); each loop sends one request of every kind, gateway calls three times.
 func (l *loader) worker(stop <-chan struct{}) {
@@ -230,9 +240,12 @@ func (l *loader) worker(stop <-chan struct{}) {
 		// A worker with no refresh token to rotate takes the next token request instead.
 		select {
 		case rt := <-l.refresh:
-			if next := l.rotate(rt); next != "" {
+			if time.Since(rt.since) > maxChainAge {
+				break // let this grant end with its session
+			}
+			if next := l.rotate(rt.token); next != "" {
 				select {
-				case l.refresh <- next:
+				case l.refresh <- grantToken{next, rt.since}:
 				default: // enough in the pool: this grant simply ends with its session
 				}
 			}
@@ -357,12 +370,13 @@ func (l *loader) signInLoop(stop <-chan struct{}) {
 			return
 		case <-time.After(500 * time.Millisecond):
 		}
+		began := time.Now()
 		rt, err := l.signIn()
 		l.note("sign-in", err)
 		if err == nil {
 			l.signIns.Add(1)
 			select {
-			case l.refresh <- rt:
+			case l.refresh <- grantToken{rt, began}:
 			default:
 			}
 		}
@@ -597,9 +611,11 @@ func (l *loader) report(samples []sample) error {
 	return nil
 }
 
-// judge compares the first and the last third of the samples after the warm-up, by their
-// maxima (a sawtooth of pruning must not ratchet up) for the sizes and by medians for RSS.
-// The allowances are generous for noise but catch any steady leak over the run.
+// judge compares the first and the last third of the samples after the warm-up: RSS by
+// medians, goroutines, open files and the database file by maxima (a sawtooth of pruning must
+// not ratchet up), and table rows by maxima per request rate — how many rows are live at once
+// is the rate times their lifetime, and the rate drifts with the machine, so a leak shows as
+// rows per request/s growing. The allowances are generous for noise but catch a steady leak.
 func judge(samples []sample, warmup time.Duration) ([]string, bool) {
 	var after []sample
 	for _, s := range samples {
@@ -617,15 +633,25 @@ func judge(samples []sample, warmup time.Duration) ([]string, bool) {
 		value func(sample) float64
 		slack float64 // absolute allowance on top of the ratio
 		ratio float64
+		whole func([]sample) float64 // instead of value: a figure of the whole third
 	}
 	checks := []check{
-		{"rss_mib (median)", func(s sample) float64 { return s.rssMiB }, 16, 1.15},
-		{"goroutines (max)", func(s sample) float64 { return float64(s.goroutines) }, 20, 1.10},
-		{"open_files (max)", func(s sample) float64 { return float64(s.openFiles) }, 10, 1.10},
-		{"db_mib (max)", func(s sample) float64 { return s.dbMiB }, 2, 1.20},
+		{name: "rss_mib (median)", value: func(s sample) float64 { return s.rssMiB }, slack: 16, ratio: 1.15},
+		{name: "goroutines (max)", value: func(s sample) float64 { return float64(s.goroutines) }, slack: 20, ratio: 1.10},
+		{name: "open_files (max)", value: func(s sample) float64 { return float64(s.openFiles) }, slack: 10, ratio: 1.10},
+		{name: "db_mib (max)", value: func(s sample) float64 { return s.dbMiB }, slack: 2, ratio: 1.20},
 	}
 	for _, t := range tables {
-		checks = append(checks, check{strings.TrimPrefix(t, "oauth_") + " rows (max)", func(s sample) float64 { return float64(s.rows[t]) }, 50, 1.25})
+		// Rows at the peak per request in an average interval.
+		rowsPerRate := func(ss []sample) float64 {
+			rate := 0.0
+			for _, s := range ss {
+				rate += float64(s.requests)
+			}
+			rate /= float64(len(ss))
+			return maxOf(ss, func(s sample) float64 { return float64(s.rows[t]) }) / max(rate, 1)
+		}
+		checks = append(checks, check{name: strings.TrimPrefix(t, "oauth_") + " rows / requests per 10 s (max)", whole: rowsPerRate, slack: 0.05, ratio: 1.25})
 	}
 	var out []string
 	ok := true
@@ -634,13 +660,18 @@ func judge(samples []sample, warmup time.Duration) ([]string, bool) {
 		if strings.Contains(c.name, "median") {
 			pick = medianOf
 		}
-		a, b := pick(first, c.value), pick(last, c.value)
+		var a, b float64
+		if c.whole != nil {
+			a, b = c.whole(first), c.whole(last)
+		} else {
+			a, b = pick(first, c.value), pick(last, c.value)
+		}
 		limit := a*c.ratio + c.slack
 		verdict := "flat"
 		if b > limit {
 			verdict, ok = "GREW", false
 		}
-		out = append(out, fmt.Sprintf("%-26s first third %10.1f  last third %10.1f  limit %10.1f  %s", c.name, a, b, limit, verdict))
+		out = append(out, fmt.Sprintf("%-40s first third %10.2f  last third %10.2f  limit %10.2f  %s", c.name, a, b, limit, verdict))
 	}
 	return out, ok
 }
