@@ -154,7 +154,10 @@ var (
 	lightCard = RGB{0xff, 0xff, 0xff}
 	darkCard  = RGB{0x15, 0x1b, 0x23}
 	white     = RGB{0xff, 0xff, 0xff}
-	black     = RGB{0, 0, 0}
+	// defaultLightLink and defaultDarkLink are the layout's link colours.
+	defaultLightLink = "#0969da"
+	defaultDarkLink  = "#4493f8"
+	black            = RGB{0, 0, 0}
 )
 
 // accentCSS is the stylesheet that applies an accent colour: buttons take it with whichever
@@ -170,15 +173,16 @@ func accentCSS(accent string) template.CSS {
 		fg = black
 	}
 	buttons := fmt.Sprintf("--accent:%s;--accent-fg:%s", c.Hex(), fg.Hex())
-	css := ":root{" + buttons
-	if contrast(c, lightCard) >= 4.5 {
-		css += ";--link:" + c.Hex() + ";--focus:" + c.Hex()
+	// This stylesheet comes after the layout's, whose dark-scheme block it would override:
+	// each scheme's link and focus colour is therefore set here, the accent or the default.
+	link := func(card RGB, def string) string {
+		if contrast(c, card) >= 4.5 {
+			return ";--link:" + c.Hex() + ";--focus:" + c.Hex()
+		}
+		return ";--link:" + def + ";--focus:" + def
 	}
-	css += "}@media (prefers-color-scheme:dark){:root{" + buttons
-	if contrast(c, darkCard) >= 4.5 {
-		css += ";--link:" + c.Hex() + ";--focus:" + c.Hex()
-	}
-	css += "}}"
+	css := ":root{" + buttons + link(lightCard, defaultLightLink) + "}" +
+		"@media (prefers-color-scheme:dark){:root{" + buttons + link(darkCard, defaultDarkLink) + "}}"
 	return template.CSS(css) // only hex digits from ParseColor: nothing to escape
 }
 

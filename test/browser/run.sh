@@ -76,7 +76,7 @@ done
 
 cd "$here"
 set +e
-node --test --test-reporter=spec --test-timeout=120000 tests/*.test.js
+node --test --test-reporter=spec --test-timeout=900000 tests/*.test.js
 status=$?
 set -e
 
