@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 )
 
 const (
@@ -47,7 +48,7 @@ func (b *browser) tokensAs(user, password string) response {
 
 func wantRefused(t *testing.T, p page) {
 	t.Helper()
-	if p.status != http.StatusUnauthorized || !strings.Contains(p.body, msgBadCredentials) {
+	if p.status != http.StatusUnauthorized || !strings.Contains(p.body, ui.Lang("en").Text(msgBadCredentials)) {
 		t.Fatalf("sign-in: %d, want 401 with the generic message: %s", p.status, p.body)
 	}
 }

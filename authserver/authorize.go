@@ -36,6 +36,9 @@ type interaction struct {
 	Device *deviceInteraction `json:"device,omitempty"`
 	// CIBA, when set, makes it answer a CIBA request (ciba_wiring.go).
 	CIBA *cibaInteraction `json:"ciba,omitempty"`
+	// SwitchAccount is set when the user chose "Use another account" on the consent page:
+	// the current session no longer serves this request until someone signs in for it.
+	SwitchAccount bool `json:"switch_account,omitempty"`
 }
 
 const interactionAD = "caddy-oauth interaction v1"
@@ -142,7 +145,7 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, client *store.C
 			return
 		}
 		username := req.LoginHint
-		if username == "" && sess != nil {
+		if username == "" && sess != nil && !in.SwitchAccount {
 			username = sess.account.Username
 		}
 		s.renderLogin(w, r, client, in, http.StatusOK, username, "")
@@ -150,8 +153,8 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, client *store.C
 	}
 	if cibaWrongUser(in, sess) {
 		// Only the user the request names may answer it.
-		s.renderError(w, http.StatusForbidden, "This request is for another account",
-			oautherr.New(oautherr.AccessDenied, "Sign out, then open the request again and sign in as the account it names."))
+		s.showError(w, r, http.StatusForbidden, ui.ErrorOtherAccount,
+			oautherr.New(oautherr.AccessDenied, "the request names another account"), req.UILocales, clientBack(client))
 		return
 	}
 	consent, err := s.consentNeeded(ctx, req, client, sess, in)
@@ -200,6 +203,8 @@ func (s *Server) loginNeeded(req *authRequest, client *store.Client, sess *userS
 	switch {
 	case sess == nil:
 		return oautherr.LoginRequired, "the user is not signed in"
+	case in.SwitchAccount && in.LoginSID == "":
+		return oautherr.LoginRequired, "the user chose another account"
 	case in.LoginSID != "":
 		if in.LoginSID == sess.ID {
 			return "", ""
@@ -308,7 +313,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, to *responseTar
 		jwt, err := s.jarmResponse(r.Context(), to, params)
 		if err != nil {
 			s.log.Error("signing an authorization response (JARM) failed", zap.String("client_id", to.ClientID), zap.Error(err))
-			s.renderError(w, http.StatusInternalServerError, "Sign-in request failed", &oautherr.Error{Code: oautherr.ServerError, Description: "the server could not sign the response for this application"})
+			s.showError(w, r, http.StatusInternalServerError, ui.ErrorFailed, &oautherr.Error{Code: oautherr.ServerError, Description: "the server could not sign the response for this application"}, "", ui.Back{})
 			return
 		}
 		params = url.Values{"response": {jwt}}
@@ -364,11 +369,30 @@ func (s *Server) authFail(w http.ResponseWriter, r *http.Request, e *authError) 
 	if status == http.StatusUnauthorized {
 		status = http.StatusBadRequest
 	}
-	s.renderError(w, status, "Sign-in request rejected", e.err)
+	kind := ui.ErrorRejected
+	if status >= http.StatusInternalServerError {
+		kind = ui.ErrorFailed
+	}
+	// The client may be known even when its redirect URI is not: its client_uri is a
+	// registered way back, unlike the unverified redirect URI.
+	s.showError(w, r, status, kind, e.err, "", s.lookupClientBack(r.Context(), requestClientID(r)))
+}
+
+// requestClientID is the client_id an authorization request names in its query or form, ""
+// when there is none.
+func requestClientID(r *http.Request) string {
+	if id := r.URL.Query().Get("client_id"); id != "" {
+		return id
+	}
+	if r.PostForm != nil {
+		return r.PostForm.Get("client_id")
+	}
+	return ""
 }
 
 // renderError shows e on the error page (status 0 means 400), with the description
-// oautherr allows to be sent, like every other rendering of an OAuth error.
+// oautherr allows to be sent, like every other rendering of an OAuth error. It renders in
+// English with title; showError (pages_wiring.go) renders for people, in their language.
 func (s *Server) renderError(w http.ResponseWriter, status int, title string, e *oautherr.Error) {
 	if status == 0 {
 		status = http.StatusBadRequest
@@ -392,9 +416,9 @@ func (s *Server) unavailable(err error) bool {
 	return ok && c.Unavailable(err)
 }
 
-func (s *Server) renderExpired(w http.ResponseWriter, _ *http.Request) {
-	s.renderError(w, http.StatusBadRequest, "This sign-in request has expired",
-		oautherr.Request("The sign-in page was open too long or was already used. Go back to the application and start again."))
+func (s *Server) renderExpired(w http.ResponseWriter, r *http.Request) {
+	s.showError(w, r, http.StatusBadRequest, ui.ErrorExpired,
+		oautherr.Request("the interaction expired or was already used"), "", ui.Back{})
 }
 
 func (s *Server) logRender(err error) {
@@ -413,25 +437,42 @@ func formActions(req *authRequest) []string {
 	return []string{u.Scheme + "://" + u.Host}
 }
 
-func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, client *store.Client, in *interaction, status int, username, message string) {
+// renderLogin shows the login page. message is a catalog key (or "" for none) with its
+// arguments: pairs of placeholder name and value, a time.Duration value worded as a wait.
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, client *store.Client, in *interaction, status int, username, message string, args ...any) {
 	sealed, err := s.sealInteraction(in)
 	if err != nil {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
+	pages, loc := s.pages(r, in.Req.UILocales)
 	page := ui.LoginPage{
 		Page: ui.Page{
-			Title:       "Sign in",
 			Action:      s.endpoint(pathLogin),
 			CSRFToken:   s.csrfToken(w, r, "i:"+in.ID),
 			Interaction: sealed,
 			FormActions: formActions(in.Req),
 		},
 		ClientName: clientName(client),
+		Client:     clientInfo(client),
 		Username:   username,
-		Error:      message,
+		Error:      localize(loc, message, args...),
 	}
-	s.logRender(s.ui.Login(w, status, page))
+	s.logRender(pages.Login(w, status, page))
+}
+
+// localize is the message key in loc's language with args (a time.Duration worded as a
+// wait); "" stays "", and text that is not a key is kept as it is.
+func localize(loc ui.Localizer, key string, args ...any) string {
+	if key == "" || !loc.Has(key) {
+		return key
+	}
+	for i, a := range args {
+		if d, ok := a.(time.Duration); ok {
+			args[i] = loc.Wait(d)
+		}
+	}
+	return loc.Text(key, args...)
 }
 
 func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, client *store.Client, in *interaction, sess *userSession) {
@@ -440,18 +481,22 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, client *s
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
+	pages, loc := s.pages(r, in.Req.UILocales)
 	page := ui.ConsentPage{
 		Page: ui.Page{
-			Title:       "Allow access",
 			Action:      s.endpoint(pathConsent),
 			CSRFToken:   s.csrfToken(w, r, "i:"+in.ID),
 			Interaction: sealed,
 			FormActions: formActions(in.Req),
 		},
-		ClientName: clientName(client),
-		ClientID:   client.ID,
-		Account:    sess.account.Username,
-		Scopes:     ui.DescribeScopes(in.Req.consentScopes()),
+		ClientName:      clientName(client),
+		ClientID:        client.ID,
+		Client:          clientInfo(client),
+		Account:         sess.account.Username,
+		Scopes:          s.consentScopes(loc, in.Req.consentScopes()),
+		RememberDefault: s.cfg.ConsentRememberDefault,
+		// A CIBA request names its user; anyone else cannot answer it anyway.
+		SwitchAccount: in.CIBA == nil,
 	}
 	if in.Device != nil {
 		page.UserCode = in.Device.UserCode
@@ -464,9 +509,9 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, client *s
 		if res, err := s.lookups.resourceByIdentifier(r.Context(), id); err == nil && res.Name != "" {
 			name = res.Name
 		}
-		page.Resources = append(page.Resources, ui.Resource{Identifier: id, Name: name})
+		page.Resources = append(page.Resources, ui.Resource{Identifier: id, Name: s.resourceName(loc, id, name)})
 	}
-	s.logRender(s.ui.Consent(w, http.StatusOK, page))
+	s.logRender(pages.Consent(w, http.StatusOK, page))
 }
 
 func clientName(c *store.Client) string {

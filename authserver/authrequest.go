@@ -32,6 +32,8 @@ type authRequest struct {
 	Prompt              []string `json:"prompt,omitempty"`
 	MaxAge              *int64   `json:"max_age,omitempty"`
 	LoginHint           string   `json:"login_hint,omitempty"`
+	// UILocales is OIDC's ui_locales: the languages the user prefers for the pages.
+	UILocales string `json:"ui_locales,omitempty"`
 	// HintSubject is the sub of a valid id_token_hint (as this client sees it).
 	HintSubject string   `json:"hint_sub,omitempty"`
 	ACRValues   []string `json:"acr_values,omitempty"`
@@ -210,6 +212,9 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 	}
 	req.Nonce = q.Get("nonce")
 	req.LoginHint = q.Get("login_hint")
+	if v := q.Get("ui_locales"); len(v) <= 256 {
+		req.UILocales = v
+	}
 	req.ACRValues = strings.Fields(q.Get("acr_values"))
 	if hint := q.Get("id_token_hint"); hint != "" {
 		sub, err := s.idTokenHintSubject(hint, client.ID)

@@ -413,12 +413,12 @@ func (s *Server) handleCIBAPage(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := s.st.GetCIBARequest(ctx, id)
 	if err != nil || req.Status != store.DevicePending || !s.now().Before(req.ExpiresAt) {
-		s.renderDeviceResult(w, http.StatusBadRequest, ui.DeviceResultPage{Outcome: ui.DeviceExpired, Backchannel: true})
+		s.renderDeviceResult(w, r, http.StatusBadRequest, ui.DeviceResultPage{Outcome: ui.DeviceExpired, Backchannel: true})
 		return
 	}
 	client, err := s.lookups.GetClient(ctx, req.ClientID)
 	if err != nil || client.Disabled {
-		s.renderDeviceResult(w, http.StatusBadRequest, ui.DeviceResultPage{Outcome: ui.DeviceExpired, Backchannel: true})
+		s.renderDeviceResult(w, r, http.StatusBadRequest, ui.DeviceResultPage{Outcome: ui.DeviceExpired, Backchannel: true})
 		return
 	}
 	username := ""
@@ -452,11 +452,11 @@ func (s *Server) finishCIBA(w http.ResponseWriter, r *http.Request, in *interact
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		s.renderDeviceResult(w, http.StatusBadRequest, ui.DeviceResultPage{Outcome: ui.DeviceExpired, Backchannel: true})
+		s.renderDeviceResult(w, r, http.StatusBadRequest, ui.DeviceResultPage{Outcome: ui.DeviceExpired, Backchannel: true})
 	case err != nil:
 		s.authFail(w, r, &authError{err: oautherr.Server(err)})
 	default:
-		s.renderDeviceResult(w, http.StatusOK, ui.DeviceResultPage{Outcome: outcome, Backchannel: true})
+		s.renderDeviceResult(w, r, http.StatusOK, ui.DeviceResultPage{Outcome: outcome, Backchannel: true})
 	}
 }
 
@@ -488,5 +488,6 @@ func (s *Server) renderCIBAList(w http.ResponseWriter, r *http.Request) {
 				Link: s.endpoint(pathCIBA) + "?" + url.Values{"request": {q.ID}}.Encode()})
 		}
 	}
-	s.logRender(s.ui.CIBAList(w, http.StatusOK, page))
+	pages, _ := s.pages(r, "")
+	s.logRender(pages.CIBAList(w, http.StatusOK, page))
 }

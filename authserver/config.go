@@ -151,6 +151,18 @@ type Config struct {
 	ACRValues []string
 	// TemplateDir holds page templates overriding the embedded ones (see authserver/ui).
 	TemplateDir string
+	// Branding is the product's name, logo, accent colour and links on every page
+	// (config_pages.go).
+	Branding Branding
+	// ConsentRememberDefault ticks the consent page's "Remember this decision" from the start
+	// (off by default: remembering is the user's choice).
+	ConsentRememberDefault bool
+	// ScopeDescriptions are what the consent page says of a scope, by scope and language
+	// (BCP 47 tag): they replace the built-in description or the scope's name.
+	ScopeDescriptions map[string]map[string]string
+	// ResourceDescriptions name protected resources on the consent page, by resource
+	// identifier and language, in place of the resource's configured name.
+	ResourceDescriptions map[string]map[string]string
 	// Login throttling (see LoginLimiterConfig): LoginFailuresPerAccount failed sign-ins of
 	// one username from one client network (IPv4 address, IPv6 /64), and LoginFailuresPerIP
 	// from one network across usernames, within LoginWindow, stop further attempts from that
@@ -262,6 +274,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 	}
 	if c.ClientSecretRotationOverlap == 0 {
 		c.ClientSecretRotationOverlap = DefaultSecretRotationOverlap
+	}
+	if err := c.pagesDefaults(); err != nil {
+		return c, err
 	}
 	if err := c.endUserDefaults(); err != nil {
 		return c, err

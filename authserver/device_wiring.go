@@ -234,20 +234,22 @@ func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// Messages of the device page: catalog keys (authserver/ui/locales).
 const (
-	msgBadUserCode       = "That code is not valid. Check the code shown on your device and try again."
-	msgUserCodeThrottled = "Too many incorrect codes. Try again in %s."
+	msgBadUserCode       = "device.error.bad_code"
+	msgUserCodeThrottled = "device.error.throttled"
+	msgDeviceCSRF        = "device.error.csrf"
 )
 
 func (s *Server) submitUserCode(w http.ResponseWriter, r *http.Request) {
 	if err := parsePostForm(w, r); err != nil {
 		e := oautherr.As(err)
-		s.renderError(w, e.Status, "Bad request", e)
+		s.showError(w, r, e.Status, "", e, "", ui.Back{})
 		return
 	}
 	typed := r.PostForm.Get("user_code")
 	if !s.checkCSRF(r, r.PostForm, "device") {
-		s.renderDevice(w, r, http.StatusForbidden, typed, "The form could not be verified (cookies may be blocked). Enter the code again.")
+		s.renderDevice(w, r, http.StatusForbidden, typed, msgDeviceCSRF)
 		return
 	}
 	ip := s.clientIP(r)
@@ -255,7 +257,7 @@ func (s *Server) submitUserCode(w http.ResponseWriter, r *http.Request) {
 	if attempt == nil {
 		s.log.Warn("user code entry throttled", zap.String("remote_ip", ip), zap.Duration("retry_after", wait))
 		w.Header().Set("Retry-After", fmt.Sprint(max(1, int((wait+time.Second-1)/time.Second))))
-		s.renderDevice(w, r, http.StatusTooManyRequests, typed, fmt.Sprintf(msgUserCodeThrottled, roundWait(wait)))
+		s.renderDevice(w, r, http.StatusTooManyRequests, typed, msgUserCodeThrottled, "wait", wait)
 		return
 	}
 	codes := s.cfg.DeviceAuthorization.codes
@@ -306,15 +308,15 @@ func (s *Server) finishDevice(w http.ResponseWriter, r *http.Request, in *intera
 	_, err := s.st.DecideDeviceAuthorization(r.Context(), in.Device.UserCodeHash, dec, s.now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		s.renderDeviceResult(w, http.StatusBadRequest, ui.DeviceResultPage{Outcome: ui.DeviceExpired})
+		s.renderDeviceResult(w, r, http.StatusBadRequest, ui.DeviceResultPage{Outcome: ui.DeviceExpired})
 	case err != nil:
 		s.authFail(w, r, &authError{err: oautherr.Server(err)})
 	case dec.Approved:
 		s.log.Info("device approved", zap.String("client_id", in.Req.ClientID), zap.String("sub", sess.Subject))
-		s.renderDeviceResult(w, http.StatusOK, ui.DeviceResultPage{Outcome: ui.DeviceApproved})
+		s.renderDeviceResult(w, r, http.StatusOK, ui.DeviceResultPage{Outcome: ui.DeviceApproved})
 	default:
 		s.log.Info("device denied", zap.String("client_id", in.Req.ClientID))
-		s.renderDeviceResult(w, http.StatusOK, ui.DeviceResultPage{Outcome: ui.DeviceDenied})
+		s.renderDeviceResult(w, r, http.StatusOK, ui.DeviceResultPage{Outcome: ui.DeviceDenied})
 	}
 }
 
@@ -332,15 +334,19 @@ func (s *Server) decline(w http.ResponseWriter, r *http.Request, in *interaction
 	s.authFail(w, r, &authError{err: oautherr.New(oautherr.AccessDenied, why), to: in.Req.target()})
 }
 
-func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, status int, userCode, message string) {
+// renderDevice shows the device page; message is a catalog key with its arguments, as for
+// renderLogin.
+func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, status int, userCode, message string, args ...any) {
+	pages, loc := s.pages(r, "")
 	page := ui.DevicePage{
-		Page:     ui.Page{Title: "Connect a device", Action: s.endpoint(pathDevice), CSRFToken: s.csrfToken(w, r, "device")},
+		Page:     ui.Page{Action: s.endpoint(pathDevice), CSRFToken: s.csrfToken(w, r, "device")},
 		UserCode: userCode,
-		Error:    message,
+		Error:    localize(loc, message, args...),
 	}
-	s.logRender(s.ui.Device(w, status, page))
+	s.logRender(pages.Device(w, status, page))
 }
 
-func (s *Server) renderDeviceResult(w http.ResponseWriter, status int, page ui.DeviceResultPage) {
-	s.logRender(s.ui.DeviceResult(w, status, page))
+func (s *Server) renderDeviceResult(w http.ResponseWriter, r *http.Request, status int, page ui.DeviceResultPage) {
+	pages, _ := s.pages(r, "")
+	s.logRender(pages.DeviceResult(w, status, page))
 }

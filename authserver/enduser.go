@@ -11,15 +11,14 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
-	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 )
 
 // setupEndUser prepares the end-user flows: pages, accounts, throttling and the keys derived
 // from the master key (so every instance sharing it agrees on CSRF tokens and pairwise subjects).
 func (s *Server) setupEndUser(ctx context.Context) error {
 	var err error
-	if s.ui, err = ui.New(s.cfg.TemplateDir); err != nil {
-		return fmt.Errorf("page templates: %w", err)
+	if err = s.setupPages(); err != nil {
+		return err
 	}
 	s.accounts = s.deps.Accounts
 	if s.accounts == nil {

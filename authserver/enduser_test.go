@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 )
 
 func TestCodeFlowEndToEnd(t *testing.T) {
@@ -27,10 +28,10 @@ func TestCodeFlowEndToEnd(t *testing.T) {
 	}
 	wrong := b.submit(p, url.Values{"username": {"alice"}, "password": {"nope"}, "decision": {"approve"}})
 	unknown := b.submit(p, url.Values{"username": {"nobody"}, "password": {"nope"}, "decision": {"approve"}})
-	if wrong.status != http.StatusUnauthorized || !strings.Contains(wrong.body, msgBadCredentials) {
+	if wrong.status != http.StatusUnauthorized || !strings.Contains(wrong.body, ui.Lang("en").Text(msgBadCredentials)) {
 		t.Fatalf("wrong password: %d %s", wrong.status, wrong.body)
 	}
-	if unknown.status != wrong.status || !strings.Contains(unknown.body, msgBadCredentials) {
+	if unknown.status != wrong.status || !strings.Contains(unknown.body, ui.Lang("en").Text(msgBadCredentials)) {
 		t.Fatalf("unknown user must look like a wrong password: %d", unknown.status)
 	}
 	p = b.submit(wrong, url.Values{"username": {"ALICE "}, "password": {alicePassword}, "decision": {"approve"}})
@@ -615,7 +616,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 	}
 	q := url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {"https://app.example.test/bye"}, "state": {"s1"}}
 	confirm := b.do(http.MethodGet, testIssuer+"/end_session?"+q.Encode(), nil)
-	if confirm.status != http.StatusOK || !strings.Contains(confirm.body, "Continue") {
+	if confirm.status != http.StatusOK || !strings.Contains(confirm.body, `value="approve">Sign out<`) {
 		t.Fatalf("confirmation: %d %s", confirm.status, confirm.body)
 	}
 	// Cancel keeps the session.

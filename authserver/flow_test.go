@@ -60,7 +60,8 @@ func newFlowServerOpts(t testing.TB, o serverOptions) *testServer {
 type browser struct {
 	ts      *testServer
 	cookies map[string]string
-	addr    string // the peer address (host:port); empty means httptest's 192.0.2.1:1234
+	addr    string      // the peer address (host:port); empty means httptest's 192.0.2.1:1234
+	header  http.Header // sent with every request (e.g. Accept-Language)
 }
 
 func (ts *testServer) browser() *browser { return &browser{ts: ts, cookies: map[string]string{}} }
@@ -93,6 +94,9 @@ func (b *browser) do(method, target string, form url.Values) page {
 	}
 	for k, v := range b.cookies {
 		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	for k, v := range b.header {
+		req.Header[k] = v
 	}
 	rec := httptest.NewRecorder()
 	b.ts.srv.ServeHTTP(rec, req)

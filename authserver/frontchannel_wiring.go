@@ -77,5 +77,6 @@ func (s *Server) finishLogoutFrontchannel(w http.ResponseWriter, r *http.Request
 		// A registered post_logout_redirect_uri, checked by parseLogout.
 		page.ContinueURL = template.URL(postLogoutRedirect(lr))
 	}
-	s.logRender(s.ui.FrontchannelLogout(w, http.StatusOK, page))
+	pages, _ := s.pages(r, lr.UILocales)
+	s.logRender(pages.FrontchannelLogout(w, http.StatusOK, page))
 }

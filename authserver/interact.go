@@ -17,13 +17,16 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 )
 
 // Messages of the login page. One message for every failed sign-in, so the page never tells
 // whether an account exists.
+// They are catalog keys (authserver/ui/locales).
 const (
-	msgBadCredentials = "Incorrect username or password."
-	msgThrottled      = "Too many failed sign-in attempts. Try again in %s."
+	msgBadCredentials = "login.error.bad_credentials"
+	msgThrottled      = "login.error.throttled"
+	msgMissing        = "login.error.missing"
 )
 
 // pageForm reads a page's POSTed form and the interaction it continues, checking the CSRF
@@ -31,7 +34,7 @@ const (
 func (s *Server) pageForm(w http.ResponseWriter, r *http.Request) (url.Values, *interaction, *store.Client) {
 	if err := parsePostForm(w, r); err != nil {
 		e := oautherr.As(err)
-		s.renderError(w, e.Status, "Bad request", e)
+		s.showError(w, r, e.Status, "", e, "", ui.Back{})
 		return nil, nil, nil
 	}
 	in := s.openInteraction(r.PostForm.Get("interaction"))
@@ -40,8 +43,8 @@ func (s *Server) pageForm(w http.ResponseWriter, r *http.Request) (url.Values, *
 		return nil, nil, nil
 	}
 	if !s.checkCSRF(r, r.PostForm, "i:"+in.ID) {
-		s.renderError(w, http.StatusForbidden, "The form could not be verified",
-			oautherr.Request("The form was not sent from this browser's sign-in page (cookies may be blocked). Go back to the application and start again."))
+		s.showError(w, r, http.StatusForbidden, ui.ErrorCSRF,
+			oautherr.Request("the form was not sent from this browser's sign-in page"), in.Req.UILocales, ui.Back{})
 		return nil, nil, nil
 	}
 	client, err := s.lookups.GetClient(r.Context(), in.Req.ClientID)
@@ -65,7 +68,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	username := account.NormalizeUsername(form.Get("username"))
 	password := form.Get("password")
 	if username == "" || password == "" {
-		s.renderLogin(w, r, client, in, http.StatusBadRequest, username, "Enter your username and password.")
+		s.renderLogin(w, r, client, in, http.StatusBadRequest, username, msgMissing)
 		return
 	}
 	ip := s.clientIP(r)
@@ -76,7 +79,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.observer.SignIn("throttled")
 		s.audit.Event(audit.SignInThrottled, zap.String("client_id", client.ID), zap.String("remote_ip", ip), zap.Duration("retry_after", wait))
 		w.Header().Set("Retry-After", fmt.Sprint(max(1, int((wait+time.Second-1)/time.Second))))
-		s.renderLogin(w, r, client, in, http.StatusTooManyRequests, username, fmt.Sprintf(msgThrottled, roundWait(wait)))
+		s.renderLogin(w, r, client, in, http.StatusTooManyRequests, username, msgThrottled, "wait", wait)
 		return
 	}
 	// Checked even if the client has gone meanwhile, so that every admitted guess counts.
@@ -113,18 +116,6 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, s.endpoint(pathResume)+"?"+url.Values{"interaction": {sealed}}.Encode(), http.StatusSeeOther)
 }
 
-// roundWait renders a retry delay for people: whole minutes, or seconds under one.
-func roundWait(d time.Duration) string {
-	if d < time.Minute {
-		return fmt.Sprintf("%d seconds", max(1, int(d.Round(time.Second)/time.Second)))
-	}
-	m := int((d + time.Minute - 1) / time.Minute)
-	if m == 1 {
-		return "1 minute"
-	}
-	return fmt.Sprintf("%d minutes", m)
-}
-
 // handleConsent records the consent page's decision and finishes the request.
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	form, in, client := s.pageForm(w, r)
@@ -141,6 +132,12 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		// Signed out (or in as someone else) in another tab meanwhile: sign in again.
 		in.LoginSID = ""
 		s.renderLogin(w, r, client, in, http.StatusOK, in.Req.LoginHint, "")
+		return
+	}
+	if form.Get("decision") == "switch_account" {
+		// "Not you?": the session no longer serves this request; whoever signs in now does.
+		in.LoginSID, in.SwitchAccount = "", true
+		s.renderLogin(w, r, client, in, http.StatusOK, "", "")
 		return
 	}
 	if form.Get("decision") != "approve" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 )
 
 // Sign-in throttling through the real login handler: /authorize → login page → POST /login
@@ -83,7 +84,7 @@ func TestLoginRotatingAttackerDoesNotLockOutOwner(t *testing.T) {
 		ts.now.Add(180)
 		attacker := ts.browserAt(fmt.Sprintf("203.0.113.%d:4000", i+1))
 		p, took := attacker.attempt("alice", fmt.Sprint("guess-", i))
-		if p.status != http.StatusUnauthorized || !strings.Contains(p.body, msgBadCredentials) {
+		if p.status != http.StatusUnauthorized || !strings.Contains(p.body, ui.Lang("en").Text(msgBadCredentials)) {
 			t.Fatalf("guess %d from a fresh address: %d, want 401", i, p.status)
 		}
 		if i >= account.DefaultDelayAfter && took < 1 {
@@ -118,7 +119,7 @@ func TestLoginDelayDoesNotRevealAccounts(t *testing.T) {
 		for i := range 6 {
 			b := ts.browserAt(fmt.Sprintf("10.%d.0.%d:1000", net, i+1))
 			p, took := b.attempt(user, fmt.Sprint("guess-", i))
-			msg := msgBadCredentials
+			msg := ui.Lang("en").Text(msgBadCredentials)
 			if !strings.Contains(p.body, msg) {
 				msg = "other"
 			}

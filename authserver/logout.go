@@ -21,6 +21,8 @@ type logoutRequest struct {
 	State       string `json:"state,omitempty"`
 	SessionID   string `json:"sid,omitempty"`
 	Exp         int64  `json:"exp"`
+	// UILocales is the request's ui_locales (RP-Initiated Logout §2): the pages' languages.
+	UILocales string `json:"ui_locales,omitempty"`
 }
 
 const logoutAD = "caddy-oauth logout v1"
@@ -31,7 +33,7 @@ const logoutAD = "caddy-oauth logout v1"
 func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		if err := parsePostForm(w, r); err != nil {
-			s.logoutError(w, oautherr.As(err))
+			s.logoutError(w, r, oautherr.As(err))
 			return
 		}
 		if r.PostForm.Has("interaction") {
@@ -41,17 +43,17 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 	q, err := authorizationParams(w, r)
 	if err != nil {
-		s.logoutError(w, oautherr.As(err))
+		s.logoutError(w, r, oautherr.As(err))
 		return
 	}
 	lr, client, e := s.parseLogout(r, q)
 	if e != nil {
-		s.logoutError(w, e)
+		s.logoutError(w, r, e)
 		return
 	}
 	sess, err := s.currentSession(r.Context(), r)
 	if err != nil {
-		s.logoutError(w, oautherr.Server(err))
+		s.logoutError(w, r, oautherr.Server(err))
 		return
 	}
 	if sess == nil {
@@ -62,12 +64,12 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	lr.SessionID = sess.ID
 	sealed, err := s.sealLogout(lr)
 	if err != nil {
-		s.logoutError(w, oautherr.Server(err))
+		s.logoutError(w, r, oautherr.Server(err))
 		return
 	}
+	pages, _ := s.pages(r, lr.UILocales)
 	page := ui.LogoutPage{
 		Page: ui.Page{
-			Title:       "Sign out",
 			Action:      s.endpoint(pathEndSession),
 			CSRFToken:   s.csrfToken(w, r, "l:"+lr.ID),
 			Interaction: sealed,
@@ -80,13 +82,16 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	if lr.RedirectURI != "" {
 		page.FormActions = []string{lr.RedirectURI}
 	}
-	s.logRender(s.ui.Logout(w, http.StatusOK, page))
+	s.logRender(pages.Logout(w, http.StatusOK, page))
 }
 
 // parseLogout validates id_token_hint, client_id and post_logout_redirect_uri (RP-Initiated
 // Logout §2, §3): a redirect needs an identified client and an exactly registered URI.
 func (s *Server) parseLogout(r *http.Request, q url.Values) (*logoutRequest, *store.Client, *oautherr.Error) {
 	lr := &logoutRequest{ID: newJTI(), ClientID: q.Get("client_id"), State: q.Get("state"), Exp: s.now().Add(s.cfg.InteractionTTL).Unix()}
+	if v := q.Get("ui_locales"); len(v) <= 256 {
+		lr.UILocales = v
+	}
 	if hint := q.Get("id_token_hint"); hint != "" {
 		claims, err := s.verifyIDToken(hint)
 		if err != nil {
@@ -130,17 +135,18 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.checkCSRF(r, r.PostForm, "l:"+lr.ID) {
-		s.logoutError(w, &oautherr.Error{Code: oautherr.InvalidRequest, Description: "the form was not sent from this browser's sign-out page", Status: http.StatusForbidden})
+		s.logoutError(w, r, &oautherr.Error{Code: oautherr.InvalidRequest, Description: "the form was not sent from this browser's sign-out page", Status: http.StatusForbidden})
 		return
 	}
 	if r.PostForm.Get("decision") != "approve" {
-		s.logRender(s.ui.LoggedOut(w, http.StatusOK, ui.LoggedOutPage{Title: "You are still signed in"}))
+		pages, _ := s.pages(r, lr.UILocales)
+		s.logRender(pages.LoggedOut(w, http.StatusOK, ui.LoggedOutPage{Cancelled: true, Back: s.lookupClientBack(r.Context(), lr.ClientID)}))
 		return
 	}
 	ctx := r.Context()
 	sess, err := s.currentSession(ctx, r)
 	if err != nil {
-		s.logoutError(w, oautherr.Server(err))
+		s.logoutError(w, r, oautherr.Server(err))
 		return
 	}
 	frames := s.frontchannelFrames(ctx, sess)
@@ -148,14 +154,14 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 		s.sessionEnding(ctx, sess.Subject, sess.ID)
 		n, err := s.st.RevokeSessionGrants(ctx, sess.ID)
 		if err != nil {
-			s.logoutError(w, oautherr.Server(err))
+			s.logoutError(w, r, oautherr.Server(err))
 			return
 		}
 		s.log.Info("signed out", zap.String("sub", sess.Subject), zap.String("sid", sess.ID),
 			zap.String("client_id", lr.ClientID), zap.Int("grants_revoked", n))
 		s.clearGateway()
 		if err := s.endSession(ctx, w, sess); err != nil {
-			s.logoutError(w, oautherr.Server(err))
+			s.logoutError(w, r, oautherr.Server(err))
 			return
 		}
 	}
@@ -165,7 +171,9 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 // finishLogout returns to the client, or shows the signed-out page.
 func (s *Server) finishLogout(w http.ResponseWriter, r *http.Request, lr *logoutRequest) {
 	if lr.RedirectURI == "" {
-		s.logRender(s.ui.LoggedOut(w, http.StatusOK, ui.LoggedOutPage{Title: "You are signed out"}))
+		// No post_logout_redirect_uri: lead back to the application when it is known.
+		pages, _ := s.pages(r, lr.UILocales)
+		s.logRender(pages.LoggedOut(w, http.StatusOK, ui.LoggedOutPage{Back: s.lookupClientBack(r.Context(), lr.ClientID)}))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -183,11 +191,15 @@ func postLogoutRedirect(lr *logoutRequest) string {
 	return u.String()
 }
 
-func (s *Server) logoutError(w http.ResponseWriter, e *oautherr.Error) {
+func (s *Server) logoutError(w http.ResponseWriter, r *http.Request, e *oautherr.Error) {
 	if e.Code == oautherr.ServerError {
 		s.log.Error("logout failed", zap.Error(e.Cause))
 	}
-	s.renderError(w, e.Status, "Sign-out request rejected", e)
+	kind := ui.ErrorLogout
+	if e.Status >= http.StatusInternalServerError {
+		kind = ui.ErrorFailed
+	}
+	s.showError(w, r, e.Status, kind, e, "", ui.Back{})
 }
 
 func (s *Server) sealLogout(lr *logoutRequest) (string, error) { return s.sealJSON(lr, logoutAD) }

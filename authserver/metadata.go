@@ -12,6 +12,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/exchange"
 	"github.com/caddy-oauth/caddy-oauth/authserver/jwtbearer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 )
 
 // Endpoint paths, relative to the issuer URL.
@@ -60,6 +61,7 @@ type metadata struct {
 	ClaimsSupported                   []string `json:"claims_supported"`
 	PromptValuesSupported             []string `json:"prompt_values_supported"`
 	ACRValuesSupported                []string `json:"acr_values_supported,omitempty"`
+	UILocalesSupported                []string `json:"ui_locales_supported,omitempty"`
 	AuthorizationResponseISSParameter bool     `json:"authorization_response_iss_parameter_supported"`
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
 	// Back-Channel Logout 1.0 §2.1: always on (clients opt in with a backchannel_logout_uri).
@@ -123,6 +125,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		ClaimsSupported:                   append([]string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash"}, account.SupportedClaims()...),
 		PromptValuesSupported:             validPrompts,
 		ACRValuesSupported:                s.cfg.ACRValues,
+		UILocalesSupported:                ui.Languages(),
 		AuthorizationResponseISSParameter: true,
 		ClaimsParameterSupported:          true,
 		BackchannelLogoutSupported:        true,

@@ -128,9 +128,11 @@ type Server struct {
 	claimFragments sync.Map
 
 	// End-user flows.
-	accounts       account.Source
-	limiter        *account.Limiter
-	ui             *ui.Renderer
+	accounts account.Source
+	limiter  *account.Limiter
+	ui       *ui.Renderer
+	// logo is the branding logo file the server serves, nil without one (pages_wiring.go).
+	logo           *logoFile
 	csrfKey        []byte
 	pairwiseMACKey []byte
 	pairwiseBlock  cipher.Block
@@ -323,6 +325,7 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 		"/.well-known/openid-configuration" + base:       s.handleMetadata,
 	}
 	s.parRoutes(routes, base)
+	s.pagesRoutes(routes, base)
 	s.deviceRoutes(routes, base)
 	s.cibaRoutes(routes, base)
 	for path, h := range routes {

@@ -328,6 +328,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.ACRValues, err = atLeastOneArg(d)
 		case "template_dir":
 			h.TemplateDir, err = oneArg(d)
+		case "branding":
+			if h.Branding != nil {
+				return d.Err("branding: declared twice")
+			}
+			h.Branding, err = parseBranding(d)
+		case "consent_remember_default":
+			h.ConsentRememberDefault, err = boolArg(d)
+		case "scope_description":
+			err = parseDescription(d, &h.ScopeDescriptions)
+		case "resource_description":
+			err = parseDescription(d, &h.ResourceDescriptions)
 		case "login_limits":
 			err = parseLoginLimits(d, h)
 		case "login_delay":
@@ -505,6 +516,14 @@ func parseClient(d *caddyfile.Dispenser) (Client, error) {
 			c.FrontchannelLogoutURI, err = oneArg(d)
 		case "frontchannel_logout_session_required":
 			c.FrontchannelLogoutSessionRequired, err = boolArg(d)
+		case "client_uri":
+			c.ClientURI, err = oneArg(d)
+		case "logo_uri":
+			c.LogoURI, err = oneArg(d)
+		case "policy_uri":
+			c.PolicyURI, err = oneArg(d)
+		case "tos_uri":
+			c.TosURI, err = oneArg(d)
 		default:
 			if field, ok := securityField(&c.ClientSecurity, d.Val()); ok {
 				err = field(d)

@@ -98,6 +98,12 @@ type Client struct {
 	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty"`
 	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty"`
 	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty"`
+	// The client's home page, logo, privacy policy and terms (RFC 7591 §2): https URLs the
+	// consent page shows; the error and signed-out pages lead back to ClientURI.
+	ClientURI string `json:"client_uri,omitempty"`
+	LogoURI   string `json:"logo_uri,omitempty"`
+	PolicyURI string `json:"policy_uri,omitempty"`
+	TosURI    string `json:"tos_uri,omitempty"`
 
 	// Secured requests and responses, mutual TLS and the client's security profile, under
 	// their registration metadata names (require_pushed_authorization_requests,
@@ -247,6 +253,9 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		Profile:                     h.Profile,
 		ACRValues:                   h.ACRValues,
 		TemplateDir:                 h.TemplateDir,
+		ConsentRememberDefault:      h.ConsentRememberDefault,
+		ScopeDescriptions:           h.ScopeDescriptions,
+		ResourceDescriptions:        h.ResourceDescriptions,
 
 		ClientAssertionEndpointAudience: h.ClientAssertionEndpointAudience,
 		OutboundAllowPrivate:            h.OutboundAllowPrivate,
@@ -259,6 +268,9 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		MTLS:                            h.MTLS.config(),
 	}
 	h.applyLoginLimits(&cfg)
+	if h.Branding != nil {
+		cfg.Branding = *h.Branding
+	}
 	h.trustConfig(&cfg)
 	for _, a := range h.Accounts {
 		password, err := resolve(a.Password)
@@ -346,6 +358,10 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 			BackchannelLogoutURI:              c.BackchannelLogoutURI,
 			BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
 			FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
+			ClientURI:                         c.ClientURI,
+			LogoURI:                           c.LogoURI,
+			PolicyURI:                         c.PolicyURI,
+			TosURI:                            c.TosURI,
 			FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
 			Security:                          c.ClientSecurity,
 		})

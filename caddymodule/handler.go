@@ -132,6 +132,14 @@ type Handler struct {
 	ACRValues []string `json:"acr_values,omitempty"`
 	// TemplateDir holds page templates overriding the embedded ones.
 	TemplateDir string `json:"template_dir,omitempty"`
+	// Branding is the product's name, logo, accent colour and links on every page.
+	Branding *authserver.Branding `json:"branding,omitempty"`
+	// ConsentRememberDefault ticks the consent page's "Remember this decision" from the start.
+	ConsentRememberDefault bool `json:"consent_remember_default,omitempty"`
+	// ScopeDescriptions and ResourceDescriptions are the consent page's texts for a scope or a
+	// resource identifier, by language (BCP 47 tag).
+	ScopeDescriptions    map[string]map[string]string `json:"scope_descriptions,omitempty"`
+	ResourceDescriptions map[string]map[string]string `json:"resource_descriptions,omitempty"`
 	// Login throttling (authserver.Config): failed sign-ins allowed per account from one client
 	// network and per client network within LoginWindow (defaults 5, 20, 15m), and the delay
 	// of a guessed account's attempts from anywhere, doubling from LoginDelayBase up to

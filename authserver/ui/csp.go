@@ -14,6 +14,8 @@ type policy struct {
 	frames []string
 	// script allows the page's inline <script> with the response's nonce.
 	script bool
+	// images are img-src sources besides 'self' and data: (https logo origins).
+	images []string
 }
 
 // setHeaders sets the security headers of every HTML response. The nonce allows the
@@ -27,7 +29,11 @@ func setHeaders(h http.Header, nonce string, p policy) {
 	if len(p.frames) > 0 {
 		csp.WriteString("frame-src " + strings.Join(p.frames, " ") + "; ")
 	}
-	csp.WriteString("style-src 'nonce-" + nonce + "'; img-src 'self' data:; form-action")
+	csp.WriteString("style-src 'nonce-" + nonce + "'; img-src 'self' data:")
+	for _, s := range p.images {
+		csp.WriteString(" " + s)
+	}
+	csp.WriteString("; form-action")
 	for _, s := range p.formAction {
 		csp.WriteString(" " + s)
 	}

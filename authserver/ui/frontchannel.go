@@ -76,11 +76,11 @@ func (r *Renderer) FrontchannelLogout(w http.ResponseWriter, status int, p Front
 	if p.WaitSeconds <= 0 {
 		p.WaitSeconds = DefaultLogoutWaitSeconds
 	}
-	title := "You are signed out"
+	key := "logged_out.title"
 	if p.ContinueURL != "" {
-		title = "Signing you out"
+		key = "frontchannel.title"
 	}
 	// The script only moves on sooner; without a place to go there is nothing to run.
 	csp := policy{formAction: formActionSources(nil), frames: frames, script: p.ContinueURL != ""}
-	return r.renderWith(w, status, pageFrontchannelLogout, orDefault(p.Title, title), p, csp)
+	return r.renderWith(w, status, pageFrontchannelLogout, r.title(p.Title, key), p, csp)
 }

@@ -20,6 +20,8 @@ type Page struct {
 type LoginPage struct {
 	Page
 	ClientName string
+	// Client is the application's registered logo and links (a non-https logo is not shown).
+	Client ClientInfo
 	// Username prefills the username field (e.g. from login_hint or a failed attempt).
 	Username string
 	// Error is shown above the form and announced to assistive technology.
@@ -45,10 +47,18 @@ type ConsentPage struct {
 	Page
 	ClientName string
 	ClientID   string
+	// Client is the application's registered logo and links (a non-https logo is not shown).
+	Client ClientInfo
 	// Account names the signed-in user (e.g. username or email).
-	Account   string
-	Scopes    []Scope
-	Resources []Resource
+	Account string
+	// RememberDefault ticks "Remember this decision" from the start (off by default).
+	RememberDefault bool
+	// SwitchAccount offers "Not you? Use another account": a second form, after the consent
+	// form, posting the same csrf_token and interaction with decision=switch_account, which
+	// shows the login page again for this request.
+	SwitchAccount bool
+	Scopes        []Scope
+	Resources     []Resource
 	// UserCode, for a device authorization, is the code the user checks against the device's
 	// screen before allowing it (RFC 8628 §5.4).
 	UserCode string
@@ -77,24 +87,17 @@ const (
 	DeviceExpired DeviceOutcome = "expired"
 )
 
-func (o DeviceOutcome) title() string {
-	switch o {
-	case DeviceApproved:
-		return "Device connected"
-	case DeviceDenied:
-		return "Access denied"
+// Key is the catalog prefix of the outcome's title and text ("device_result.approved", …).
+func (p DeviceResultPage) Key() string {
+	prefix := "device_result."
+	if p.Backchannel {
+		prefix = "ciba_result."
 	}
-	return "This code has expired"
-}
-
-func (o DeviceOutcome) backchannelTitle() string {
-	switch o {
-	case DeviceApproved:
-		return "Request approved"
-	case DeviceDenied:
-		return "Request denied"
+	switch p.Outcome {
+	case DeviceApproved, DeviceDenied:
+		return prefix + string(p.Outcome)
 	}
-	return "This request has expired"
+	return prefix + string(DeviceExpired)
 }
 
 // DeviceResultPage tells the user the outcome; they return to their device. Backchannel
@@ -125,17 +128,62 @@ type LogoutPage struct {
 	Account    string
 }
 
-// LoggedOutPage tells the end user the logout is done.
+// LoggedOutPage tells the end user the logout is done, or, with Cancelled, that they chose
+// to stay signed in.
 type LoggedOutPage struct {
-	Title string
+	// Title overrides the page's title.
+	Title     string
+	Cancelled bool
+	// Back leads back to the application (its client_uri) when one is known; else the
+	// page links to the branding's home page when there is one.
+	Back Back
 }
 
-// ErrorPage shows an error that cannot be sent back to the client.
+// Back is the way back from a page: an application's client_uri and its name.
+type Back struct {
+	URL  string
+	Name string
+}
+
+// ErrorKind picks the plain explanation an error page gives (error.title.<kind> and
+// error.explain.<kind> in the catalogs); "" gives the general one.
+type ErrorKind string
+
+const (
+	// ErrorRejected: the application's authorization request is invalid.
+	ErrorRejected ErrorKind = "rejected"
+	// ErrorExpired: the interaction expired or was used already.
+	ErrorExpired ErrorKind = "expired"
+	// ErrorCSRF: the form was not sent from this browser's page.
+	ErrorCSRF ErrorKind = "csrf"
+	// ErrorOtherAccount: the request names another account than the signed-in one.
+	ErrorOtherAccount ErrorKind = "other_account"
+	// ErrorLogout: the application's logout request is invalid.
+	ErrorLogout ErrorKind = "logout"
+	// ErrorFailed: the server failed.
+	ErrorFailed ErrorKind = "failed"
+)
+
+// ErrorPage shows an error that cannot be sent back to the client: a plain explanation for
+// people, a way back, and the technical code and description in a collapsed detail.
 type ErrorPage struct {
+	// Title overrides the kind's title.
 	Title string
-	// Code is the OAuth error code (e.g. invalid_request), Description its human text.
+	Kind  ErrorKind
+	// Code is the OAuth error code (e.g. invalid_request), Description its technical text.
 	Code        string
 	Description string
+	// Back is the application's client_uri when the client is known; empty links to the
+	// branding's home page, if any.
+	Back Back
+}
+
+// Explain is the catalog key of the page's explanation.
+func (p ErrorPage) Explain() string {
+	if p.Kind == "" || !Lang(DefaultLanguage).Has("error.explain."+string(p.Kind)) {
+		return "error.explain.default"
+	}
+	return "error.explain." + string(p.Kind)
 }
 
 // Param is one field of a form_post authorization response.
@@ -151,29 +199,13 @@ type FormPostPage struct {
 	Params []Param
 }
 
-// standardScopes are the descriptions of the scopes OpenID Connect Core §5.4 and §11 define.
-var standardScopes = map[string]string{
-	"openid":         "Sign you in",
-	"profile":        "View your basic profile (name, picture, locale)",
-	"email":          "View your email address",
-	"address":        "View your postal address",
-	"phone":          "View your phone number",
-	"offline_access": "Stay signed in (refresh tokens)",
-}
-
-// DescribeScopes turns scope names into consent-page entries with the standard
-// descriptions; unknown scopes are described by their name.
+// DescribeScopes turns scope names into consent-page entries with the standard English
+// descriptions; unknown scopes are described by their name. Leave Description empty instead
+// to have the consent page describe a scope in its own language (Localizer.DescribeScope).
 func DescribeScopes(names []string) []Scope {
 	scopes := make([]Scope, len(names))
 	for i, n := range names {
-		scopes[i] = Scope{Name: n, Description: describe(n)}
+		scopes[i] = Scope{Name: n, Description: Lang(DefaultLanguage).DescribeScope(n)}
 	}
 	return scopes
-}
-
-func describe(name string) string {
-	if d, ok := standardScopes[name]; ok {
-		return d
-	}
-	return name
 }

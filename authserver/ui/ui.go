@@ -2,7 +2,8 @@
 // logout confirmation, logged-out, error, the form_post response and the device pages.
 //
 // The handlers own cookies, CSRF tokens and the protocol; this package owns the markup,
-// the security headers of HTML responses and template loading.
+// the security headers of HTML responses, template loading, the message catalogs and the
+// branding.
 //
 // # Overriding templates
 //
@@ -12,18 +13,52 @@
 // device_result.html, ciba_list.html) defines "content",
 // which the layout includes. Every template is executed with:
 //
-//	.Title  the page title (never empty)
+//	.Title  the page title (never empty), in the page's language
 //	.Nonce  the Content-Security-Policy nonce of this response: an inline <style> (and
 //	        <script> on form_post) runs only with nonce="{{.Nonce}}"
 //	.Data   the page's data: LoginPage, ConsentPage, LogoutPage, LoggedOutPage,
 //	        FrontchannelLogoutPage, ErrorPage, FormPostPage, DevicePage, DeviceResultPage or
 //	        CIBAListPage
+//	.Lang   the page's language, a BCP 47 tag for <html lang>
+//	.T      translates: {{$.T "consent.allow"}}; placeholders by name and value,
+//	        {{$.T "login.to_continue" "client" (strong .ClientName)}}; returns HTML with the
+//	        message and string arguments escaped (strong arguments are kept as markup)
+//	.Text   the same as plain text, for attributes: title="{{$.Text "key" "client" .Name}}"
+//	.Brand  the branding: .Name, .LogoURL, .PrivacyURI, .TermsURI, .HomeURI, and .CSS, the
+//	        stylesheet applying the accent colour (empty without one)
+//
+// and the template function strong (emphasis for a message argument, with an optional
+// element id). Inside {{with .Data}} use $.T, $.Text and $.Brand.
+//
+// Every page is executed once with sample data by New, with and without branding, so an
+// override that breaks is reported at start-up; a new page must add its sample to samples.
 //
 // Overrides must keep the form contract automation relies on: the first <form> is the
 // one to submit; it carries hidden csrf_token and interaction inputs; login inputs are
 // named username and password; the approving button is name="decision" value="approve",
 // the refusing one name="decision" value="deny"; consent has a remember=1 checkbox; the
-// device page's code input is named user_code.
+// device page's code input is named user_code. Consent's "Not you? Use another account" is
+// a second form posting csrf_token, interaction and decision=switch_account.
+//
+// # Languages
+//
+// The message catalogs are locales/<tag>.json, embedded: flat objects of key → message,
+// where {name} is a placeholder. English (DefaultLanguage) is the reference: every other
+// catalog must have exactly its keys (a test fails otherwise). Languages lists them.
+//
+// A handler picks the language once per request with ChooseLanguage(ui_locales,
+// Accept-Language) and renders with r.For(lang), which also returns the Localizer for
+// messages the handler puts on the page (errors, scope descriptions): loc.Text(key, …),
+// loc.Wait(duration), loc.DescribeScope(scope). To add a page's strings, add keys with a
+// common prefix (e.g. "passkey.") to every catalog and call $.T in the template; to add a
+// language, add its catalog.
+//
+// # Branding
+//
+// Renderer.WithBranding applies a Branding (product name, logo, accent colour, privacy,
+// terms and home links) to every page; ValidateBranding is the one check of it. A logo on
+// this server keeps img-src at 'self'; an https logo adds its origin. A client's own logo
+// (ClientInfo, from its registered metadata) is shown on login and consent only over https.
 package ui
 
 import (
@@ -68,10 +103,12 @@ var samples = map[string]view{
 	pageLogin: {Title: "Sign in", Data: LoginPage{
 		Page:       samplePage,
 		ClientName: "Example App", Username: "alice", Error: "Invalid username or password.",
+		Client: sampleClient,
 	}},
 	pageConsent: {Title: "Authorize access", Data: ConsentPage{
 		Page:       samplePage,
 		ClientName: "Example App", ClientID: "example-app", Account: "alice", UserCode: "BCDF-GHJK", BindingMessage: "Pay 42 EUR",
+		Client: sampleClient, RememberDefault: true, SwitchAccount: true,
 		Scopes: append(DescribeScopes([]string{"openid", "custom"}), Scope{Name: "x"}),
 		Resources: []Resource{
 			{Identifier: "https://api.example.com", Name: "Example API"},
@@ -81,9 +118,11 @@ var samples = map[string]view{
 	pageLogout: {Title: "Sign out", Data: LogoutPage{
 		Page: samplePage, ClientName: "Example App", Account: "alice",
 	}},
-	pageLoggedOut: {Title: "Signed out", Data: LoggedOutPage{Title: "Signed out"}},
+	pageLoggedOut: {Title: "Signed out", Data: LoggedOutPage{Title: "Signed out", Cancelled: true,
+		Back: Back{URL: "https://client.example.com/", Name: "Example App"}}},
 	pageError: {Title: "Error", Data: ErrorPage{
-		Title: "Error", Code: "invalid_request", Description: "Missing parameter.",
+		Title: "Error", Kind: ErrorRejected, Code: "invalid_request", Description: "Missing parameter.",
+		Back: Back{URL: "https://client.example.com/", Name: "Example App"},
 	}},
 	pageFrontchannelLogout: {Title: "Signing you out", Data: FrontchannelLogoutPage{
 		Title:       "Signing you out",
@@ -107,17 +146,53 @@ var samplePage = Page{
 	FormActions: []string{"https://client.example.com/cb"},
 }
 
+var sampleClient = ClientInfo{
+	LogoURI: "https://client.example.com/logo.png", URI: "https://client.example.com/",
+	PolicyURI: "https://client.example.com/privacy", TosURI: "https://client.example.com/terms",
+}
+
+// sampleBrand fills every branding field, so that every branch of an override's layout runs.
+var sampleBrand = brand{Branding: Branding{
+	Name: "Example", LogoURL: "/branding/logo", Accent: "#0969da",
+	PrivacyURI: "https://example.com/privacy", TermsURI: "https://example.com/terms", HomeURI: "https://example.com/",
+}, CSS: accentCSS("#0969da")}
+
 // view is what every template is executed with (see the package documentation).
 type view struct {
 	Title string
 	Nonce string
 	Data  any
+	// Localizer is the page's language: $.T, $.Text, $.Lang.
+	Localizer
+	Brand brand
 }
 
-// Renderer renders the pages. It is safe for concurrent use.
+// Lang is the BCP 47 tag of the page's language, for <html lang>.
+func (v view) Lang() string { return v.Tag() }
+
+// Renderer renders the pages. It is safe for concurrent use; For and WithBranding return
+// copies that share the parsed templates.
 type Renderer struct {
 	pages map[string]*template.Template
+	loc   Localizer
+	brand brand
+	// logoSource is the img-src source of an https logo URL, "" for a logo on this server.
+	logoSource string
 }
+
+// For returns a Renderer that renders in lang (a tag ChooseLanguage returned) and the
+// Localizer of that language, for the messages a handler passes to the page.
+func (r *Renderer) For(lang string) (*Renderer, Localizer) {
+	c := *r
+	c.loc = Lang(lang)
+	return &c, c.loc
+}
+
+// Localizer is the language r renders in.
+func (r *Renderer) Localizer() Localizer { return r.loc }
+
+// funcs are the template functions every template may call.
+var funcs = template.FuncMap{"strong": strong}
 
 // New loads the templates. With dir "" every template is the embedded default;
 // otherwise each file of dir named like a template (layout.html, login.html, …)
@@ -146,7 +221,7 @@ func New(dir string) (*Renderer, error) {
 		if err != nil {
 			return nil, err
 		}
-		t := template.New(name)
+		t := template.New(name).Funcs(funcs)
 		if _, err := t.New(layoutFile).Parse(layout); err != nil {
 			return nil, fmt.Errorf("ui: %w", err)
 		}
@@ -154,8 +229,12 @@ func New(dir string) (*Renderer, error) {
 			return nil, fmt.Errorf("ui: %w", err)
 		}
 		sample.Nonce = "sample"
-		if err := t.ExecuteTemplate(io.Discard, "layout", sample); err != nil {
-			return nil, fmt.Errorf("ui: %s: %w", file, err)
+		// Once plain, once with every branding field, so both branches of the layout run.
+		for _, b := range []brand{{}, sampleBrand} {
+			sample.Brand = b
+			if err := t.ExecuteTemplate(io.Discard, "layout", sample); err != nil {
+				return nil, fmt.Errorf("ui: %s: %w", file, err)
+			}
 		}
 		r.pages[name] = t
 	}
@@ -182,55 +261,75 @@ func source(overrides fs.FS, file string) (string, error) {
 
 // Login renders the login page.
 func (r *Renderer) Login(w http.ResponseWriter, status int, p LoginPage) error {
-	return r.render(w, status, pageLogin, orDefault(p.Title, "Sign in"), p, formActionSources(p.FormActions), false)
+	p.Client = httpsOnly(p.Client)
+	return r.renderWith(w, status, pageLogin, r.title(p.Title, "login.title"), p,
+		policy{formAction: formActionSources(p.FormActions), images: p.Client.imageSources()})
 }
 
-// Consent renders the consent page. Scopes without a description get the standard one.
+// Consent renders the consent page. Scopes without a description get the standard one in
+// the page's language.
 func (r *Renderer) Consent(w http.ResponseWriter, status int, p ConsentPage) error {
 	scopes := make([]Scope, len(p.Scopes))
 	for i, s := range p.Scopes {
 		if s.Description == "" {
-			s.Description = describe(s.Name)
+			s.Description = r.loc.DescribeScope(s.Name)
 		}
 		scopes[i] = s
 	}
 	p.Scopes = scopes // a copy: the caller's slice is left alone
-	return r.render(w, status, pageConsent, orDefault(p.Title, "Authorize access"), p, formActionSources(p.FormActions), false)
+	p.Client = httpsOnly(p.Client)
+	return r.renderWith(w, status, pageConsent, r.title(p.Title, "consent.title"), p,
+		policy{formAction: formActionSources(p.FormActions), images: p.Client.imageSources()})
+}
+
+// httpsOnly drops a client logo that is not https: the page would have to allow plain-http
+// images, which anyone on the network can replace.
+func httpsOnly(c ClientInfo) ClientInfo {
+	if !strings.HasPrefix(strings.ToLower(c.LogoURI), "https://") {
+		c.LogoURI = ""
+	}
+	return c
 }
 
 // Logout renders the logout confirmation page.
 func (r *Renderer) Logout(w http.ResponseWriter, status int, p LogoutPage) error {
-	return r.render(w, status, pageLogout, orDefault(p.Title, "Sign out"), p, formActionSources(p.FormActions), false)
+	return r.render(w, status, pageLogout, r.title(p.Title, "logout.title"), p, formActionSources(p.FormActions), false)
 }
 
-// LoggedOut renders the page shown after a logout without a post-logout redirect.
+// LoggedOut renders the page shown after a logout without a post-logout redirect (or after
+// the user chose not to sign out, with Cancelled).
 func (r *Renderer) LoggedOut(w http.ResponseWriter, status int, p LoggedOutPage) error {
-	return r.render(w, status, pageLoggedOut, orDefault(p.Title, "Signed out"), p, formActionSources(nil), false)
+	key := "logged_out.title"
+	if p.Cancelled {
+		key = "logged_out.cancelled_title"
+	}
+	return r.render(w, status, pageLoggedOut, r.title(p.Title, key), p, formActionSources(nil), false)
 }
 
-// Error renders an error page.
+// Error renders an error page: a plain explanation for the kind of error, the way back,
+// and the technical code and description in a collapsed detail.
 func (r *Renderer) Error(w http.ResponseWriter, status int, p ErrorPage) error {
-	return r.render(w, status, pageError, orDefault(p.Title, "Something went wrong"), p, formActionSources(nil), false)
+	key := "error.title"
+	if p.Kind != "" && r.loc.Has("error.title."+string(p.Kind)) {
+		key = "error.title." + string(p.Kind)
+	}
+	return r.render(w, status, pageError, r.title(p.Title, key), p, formActionSources(nil), false)
 }
 
 // Device renders the device verification page, where the user enters the code their
 // device shows.
 func (r *Renderer) Device(w http.ResponseWriter, status int, p DevicePage) error {
-	return r.render(w, status, pageDevice, orDefault(p.Title, "Connect a device"), p, formActionSources(p.FormActions), false)
+	return r.render(w, status, pageDevice, r.title(p.Title, "device.title"), p, formActionSources(p.FormActions), false)
 }
 
 // DeviceResult renders the outcome of a device authorization or a CIBA request.
 func (r *Renderer) DeviceResult(w http.ResponseWriter, status int, p DeviceResultPage) error {
-	title := p.Outcome.title()
-	if p.Backchannel {
-		title = p.Outcome.backchannelTitle()
-	}
-	return r.render(w, status, pageDeviceResult, title, p, formActionSources(nil), false)
+	return r.render(w, status, pageDeviceResult, r.loc.Text(p.Key()+".title"), p, formActionSources(nil), false)
 }
 
 // CIBAList renders the signed-in user's pending CIBA requests.
 func (r *Renderer) CIBAList(w http.ResponseWriter, status int, p CIBAListPage) error {
-	return r.render(w, status, pageCIBAList, "Pending requests", p, formActionSources(nil), false)
+	return r.render(w, status, pageCIBAList, r.loc.Text("ciba_list.title"), p, formActionSources(nil), false)
 }
 
 // FormPost renders a Form Post Response Mode page that submits p.Params to p.Action
@@ -241,7 +340,15 @@ func (r *Renderer) FormPost(w http.ResponseWriter, status int, p FormPostPage) e
 	if !ok || !(strings.HasPrefix(origin, "https://") || strings.HasPrefix(origin, "http://")) {
 		return fail(w, errors.New("ui: form_post action must be an absolute http(s) URL"))
 	}
-	return r.render(w, status, pageFormPost, "Continue", p, []string{origin}, true)
+	return r.render(w, status, pageFormPost, r.loc.Text("form_post.title"), p, []string{origin}, true)
+}
+
+// title is the page's title: the caller's, else the message key in the page's language.
+func (r *Renderer) title(given, key string) string {
+	if strings.TrimSpace(given) != "" {
+		return given
+	}
+	return r.loc.Text(key)
 }
 
 // render executes page into a buffer, so a template error never leaves a half-written
@@ -250,7 +357,8 @@ func (r *Renderer) render(w http.ResponseWriter, status int, page, title string,
 	return r.renderWith(w, status, page, title, data, policy{formAction: formAction, script: script})
 }
 
-// renderWith is render with the page's whole Content-Security-Policy.
+// renderWith is render with the page's whole Content-Security-Policy (to which it adds the
+// branding logo's origin).
 func (r *Renderer) renderWith(w http.ResponseWriter, status int, page, title string, data any, csp policy) error {
 	if status == 0 {
 		status = http.StatusOK
@@ -259,13 +367,18 @@ func (r *Renderer) renderWith(w http.ResponseWriter, status int, page, title str
 		// WriteHeader would panic.
 		return fail(w, fmt.Errorf("ui: invalid HTTP status %d", status))
 	}
+	if r.logoSource != "" {
+		csp.images = append(csp.images, r.logoSource)
+	}
 	t := r.pages[page]
 	nonce := rand.Text()
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", view{Title: title, Nonce: nonce, Data: data}); err != nil {
+	v := view{Title: title, Nonce: nonce, Data: data, Localizer: r.loc, Brand: r.brand}
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		return fail(w, fmt.Errorf("ui: rendering %s: %w", page, err))
 	}
 	setHeaders(w.Header(), nonce, csp)
+	w.Header().Set("Content-Language", r.loc.Tag())
 	w.WriteHeader(status)
 	_, err := buf.WriteTo(w)
 	return err
@@ -276,11 +389,4 @@ func fail(w http.ResponseWriter, err error) error {
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 	return err
-}
-
-func orDefault(s, def string) string {
-	if strings.TrimSpace(s) == "" {
-		return def
-	}
-	return s
 }

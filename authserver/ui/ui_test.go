@@ -141,7 +141,7 @@ func TestInteractivePagesFollowFormContract(t *testing.T) {
 			render: func(w http.ResponseWriter, s int) error {
 				return r.Logout(w, s, LogoutPage{Page: testPage, ClientName: "App", Account: "alice"})
 			},
-			approve: "Continue", deny: "Cancel",
+			approve: "Sign out", deny: "Cancel",
 			fields: map[string]field{},
 		},
 	}
@@ -192,8 +192,8 @@ func TestInteractivePagesFollowFormContract(t *testing.T) {
 				}
 			}
 			if tc.name == "consent" {
-				if _, checked := attr(in["remember"], "checked"); !checked {
-					t.Error("remember is not checked by default")
+				if _, checked := attr(in["remember"], "checked"); checked {
+					t.Error("remember is checked by default")
 				}
 			}
 			if tc.name == "login" {
@@ -339,10 +339,10 @@ func TestDescribeScopes(t *testing.T) {
 	tests := []struct{ name, want string }{
 		{"openid", "Sign you in"},
 		{"offline_access", "Stay signed in (refresh tokens)"},
-		{"profile", standardScopes["profile"]},
-		{"email", standardScopes["email"]},
-		{"address", standardScopes["address"]},
-		{"phone", standardScopes["phone"]},
+		{"profile", "View your basic profile (name, picture, locale)"},
+		{"email", "View your email address"},
+		{"address", "View your postal address"},
+		{"phone", "View your phone number"},
 		{"api:write", "api:write"},
 		{"", ""},
 	}
@@ -350,11 +350,6 @@ func TestDescribeScopes(t *testing.T) {
 		got := DescribeScopes([]string{tc.name})
 		if len(got) != 1 || got[0] != (Scope{Name: tc.name, Description: tc.want}) {
 			t.Errorf("DescribeScopes(%q) = %v, want description %q", tc.name, got, tc.want)
-		}
-	}
-	for name, d := range standardScopes {
-		if d == "" || d == name {
-			t.Errorf("standard scope %q has no friendly description", name)
 		}
 	}
 }
@@ -372,7 +367,7 @@ func TestInformationPages(t *testing.T) {
 		wantForms int
 	}{
 		{
-			name: "logged out", status: http.StatusOK, title: "Signed out",
+			name: "logged out", status: http.StatusOK, title: "You are signed out",
 			render: func(w http.ResponseWriter, s int) error { return r.LoggedOut(w, s, LoggedOutPage{}) },
 		},
 		{
@@ -383,14 +378,14 @@ func TestInformationPages(t *testing.T) {
 		},
 		{
 			name: "error", status: http.StatusBadRequest, title: "Something went wrong",
-			alert: "redirect_uri is not registered Error code: invalid_request",
+			alert: "The request could not be completed. Go back to the application and try again.",
 			render: func(w http.ResponseWriter, s int) error {
 				return r.Error(w, s, ErrorPage{Code: "invalid_request", Description: "redirect_uri is not registered"})
 			},
 		},
 		{
 			name: "error without details", status: http.StatusInternalServerError, title: "Oops",
-			alert: "The request could not be completed.",
+			alert: "The request could not be completed. Go back to the application and try again.",
 			render: func(w http.ResponseWriter, s int) error {
 				return r.Error(w, s, ErrorPage{Title: "Oops"})
 			},

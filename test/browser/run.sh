@@ -19,6 +19,10 @@ artifacts="$here/artifacts"
 # Every screenshot the suite must leave behind.
 screenshots=(login login-error consent logout signed-out error frontchannel-logout frontchannel-signed-out
 	device device-error device-consent device-approved device-denied ciba-consent ciba-approved ciba-list)
+# tests/pages.test.js leaves pages/<state>-<language>-<theme>-<size>.png for each of these.
+page_states=(login login-error consent form-post error logout signed-out device device-error device-consent
+	device-denied ciba-list)
+page_languages=(en de fr)
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-browser.XXXXXX")"
 cleanup_on_exit "$tmp" 200
 
@@ -49,6 +53,7 @@ export BROWSER_MASTER_KEY="$(random_secret)"
 export BROWSER_SECRET="$(random_secret)"
 export BROWSER_ALICE_PASSWORD="alice-$(random_secret)"
 export BROWSER_ARTIFACTS="$artifacts"
+export BROWSER_LOGO="$here/logo.svg"
 
 # Old screenshots must not stand in for missing ones.
 rm -rf "$artifacts"
@@ -71,7 +76,7 @@ done
 
 cd "$here"
 set +e
-node --test --test-reporter=spec --test-timeout=120000 tests/*.test.js
+node --test --test-reporter=spec --test-timeout=900000 tests/*.test.js
 status=$?
 set -e
 
@@ -80,5 +85,17 @@ for name in "${screenshots[@]}"; do
 		echo "screenshot $artifacts/$name.png is missing or empty" >&2
 		status=1
 	fi
+done
+for state in "${page_states[@]}"; do
+	for lang in "${page_languages[@]}"; do
+		for theme in light dark; do
+			for size in mobile desktop; do
+				if [[ ! -s "$artifacts/pages/$state-$lang-$theme-$size.png" ]]; then
+					echo "screenshot $artifacts/pages/$state-$lang-$theme-$size.png is missing or empty" >&2
+					status=1
+				fi
+			done
+		done
+	done
 done
 exit "$status"

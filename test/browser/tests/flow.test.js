@@ -184,8 +184,9 @@ test('signing in and consenting lead back to the client, which shows the user', 
   const allow = page.getByRole('button', { name: 'Allow', exact: true });
   await allow.waitFor();
   assert.match(await page.locator('main').innerText(), /Browser Test App/);
-  assert.equal(await page.getByRole('checkbox').isChecked(), true, 'remember is offered, checked');
+  assert.equal(await page.getByRole('checkbox').isChecked(), false, 'remember is offered, not ticked');
   await screenshot('consent');
+  await page.getByLabel('Remember this decision').check();
 
   await allow.click();
   await page.waitForURL((url) => url.href.startsWith(`${rpBase}/callback`));
@@ -202,9 +203,9 @@ test('the server\'s cookies are HttpOnly and SameSite=Lax, a session cookie amon
   }
 });
 
-test('signing out through end_session: confirmation, Continue, the client\'s post-logout page', async () => {
+test('signing out through end_session: confirmation, Sign out, the client\'s post-logout page', async () => {
   await page.getByRole('link', { name: 'Sign out', exact: true }).click();
-  const continueButton = page.getByRole('button', { name: 'Continue', exact: true });
+  const continueButton = page.getByRole('button', { name: 'Sign out', exact: true });
   await continueButton.waitFor();
   assert.ok(onServer(new URL(page.url())));
   await page.getByRole('button', { name: 'Cancel', exact: true }).waitFor();
@@ -224,7 +225,7 @@ test('signing out without a post-logout URI ends on the server\'s signed-out pag
   // The consent was remembered, so the browser goes straight back to the client.
   await page.waitForURL((url) => url.href.startsWith(`${rpBase}/callback`));
   await page.getByRole('link', { name: 'Sign out at the server only' }).click();
-  await page.getByRole('button', { name: 'Continue', exact: true }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await page.getByText(/signed out/i).first().waitFor();
   assert.ok(onServer(new URL(page.url())), `on the server, at ${page.url()}`);
   await screenshot('signed-out');

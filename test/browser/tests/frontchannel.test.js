@@ -173,7 +173,7 @@ test('signing out loads every client\'s front-channel logout URL in a frame, the
   await page.goto(`${mail.base}/logout`);
   const [signOutPage] = await Promise.all([
     page.waitForResponse((r) => r.request().isNavigationRequest() && r.request().method() === 'POST'),
-    page.getByRole('button', { name: 'Continue', exact: true }).click(),
+    page.getByRole('button', { name: 'Sign out', exact: true }).click(),
   ]);
   assert.equal(signOutPage.status(), 200);
   const csp = signOutPage.headers()['content-security-policy'] ?? '';
@@ -217,7 +217,7 @@ test('a client whose logout URL never answers does not keep the user from going 
   calendar.release = new Promise((resolve) => { releaseCalendar = resolve; });
   try {
     await page.goto(`${mail.base}/logout`);
-    await page.getByRole('button', { name: 'Continue', exact: true }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await Promise.all([mail.hit, calendar.hit]);
     // The page does not finish loading, so only the script's deadline moves the browser on.
     await page.waitForURL((url) => url.href.startsWith(`${mail.base}/signed-out`), { timeout: 12_000 });

@@ -422,7 +422,7 @@ test('a wrong password and an unknown user get the same generic error (401)', as
   assert.ok(retried.redirect || pageKind(retried.page) === 'consent', 'signed in after the failures');
 });
 
-test('RP-initiated logout: confirmation, Continue, back with state; the session and its grants end', async () => {
+test('RP-initiated logout: confirmation, Sign out, back with state; the session and its grants end', async () => {
   const browser = newBrowser();
   const { tokens, claims } = await signIn(webApp, browser, { scope: 'openid offline_access' });
   const state = client.randomState();

@@ -259,7 +259,7 @@ function endpointOf(url) {
 
 /**
  * What kind of page the server showed, from its first form per the form contract: "login" (a
- * password input), "consent" (an Allow button), "logout" (a Continue button), else "other".
+ * password input), "consent" (an Allow button), "logout" (a Sign out button), else "other".
  */
 export function pageKind(page) {
   const form = page.form;
@@ -267,7 +267,7 @@ export function pageKind(page) {
   if (form.control('password')) return 'login';
   const label = form.button('approve')?.label;
   if (label === 'Allow') return 'consent';
-  if (label === 'Continue') return 'logout';
+  if (label === 'Sign out') return 'logout';
   return 'other';
 }
 
