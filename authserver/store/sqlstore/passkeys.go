@@ -22,7 +22,7 @@ const qUsePasskey = "UPDATE oauth_passkeys SET sign_count = $2, backup_state = $
 
 type passkeyStmts struct {
 	createPasskey, getPasskey, listPasskeys, usePasskey, flagPasskeyClone *sql.Stmt
-	revokePasskey, deleteSubjectPasskeys                                   *sql.Stmt
+	revokePasskey, deleteSubjectPasskeys                                  *sql.Stmt
 }
 
 func (st *passkeyStmts) defs() []stmtDef {
