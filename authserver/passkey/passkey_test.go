@@ -2,12 +2,7 @@ package passkey
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -15,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
-
+	"github.com/caddy-oauth/caddy-oauth/authserver/passkey/passkeytest"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore"
@@ -26,124 +20,6 @@ const (
 	issuer = "https://login.example.com"
 	origin = "https://login.example.com"
 )
-
-// Authenticator data flags (WebAuthn §6.1).
-const (
-	flagUP = 0x01
-	flagUV = 0x04
-	flagBE = 0x08
-	flagBS = 0x10
-	flagAT = 0x40
-)
-
-// softAuthenticator is a software WebAuthn authenticator holding one P-256 credential: it
-// answers create and get the way a browser would pass them on, with the origin it is told.
-type softAuthenticator struct {
-	t          *testing.T
-	key        *ecdsa.PrivateKey
-	id         []byte
-	rpID       string
-	userHandle []byte
-	counter    uint32
-	flags      byte // UV / BE / BS set on every answer
-}
-
-func newSoftAuthenticator(t *testing.T, flags byte) *softAuthenticator {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := make([]byte, 16)
-	rand.Read(id)
-	return &softAuthenticator{t: t, key: key, id: id, rpID: "login.example.com", flags: flags}
-}
-
-func (a *softAuthenticator) clientData(typ, challenge, origin string) []byte {
-	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": origin, "crossOrigin": false})
-	return b
-}
-
-func (a *softAuthenticator) authData(extra byte, attested []byte) []byte {
-	h := sha256.Sum256([]byte(a.rpID))
-	out := append([]byte{}, h[:]...)
-	out = append(out, flagUP|a.flags|extra)
-	out = binary.BigEndian.AppendUint32(out, a.counter)
-	return append(out, attested...)
-}
-
-// create answers navigator.credentials.create with the options of c.
-func (a *softAuthenticator) create(c *Ceremony, origin string) []byte {
-	var opts struct {
-		PublicKey struct {
-			Challenge string `json:"challenge"`
-			User      struct {
-				ID string `json:"id"`
-			} `json:"user"`
-		} `json:"publicKey"`
-	}
-	if err := json.Unmarshal([]byte(c.Options), &opts); err != nil {
-		a.t.Fatalf("creation options: %v", err)
-	}
-	a.userHandle, _ = base64.RawURLEncoding.DecodeString(opts.PublicKey.User.ID)
-	x, y := a.key.X.FillBytes(make([]byte, 32)), a.key.Y.FillBytes(make([]byte, 32))
-	cose, err := webauthncbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: x, -3: y})
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	attested := make([]byte, 16) // zero AAGUID
-	attested = binary.BigEndian.AppendUint16(attested, uint16(len(a.id)))
-	attested = append(attested, a.id...)
-	attested = append(attested, cose...)
-	obj, err := webauthncbor.Marshal(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": a.authData(flagAT, attested)})
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	b64 := base64.RawURLEncoding.EncodeToString
-	body, _ := json.Marshal(map[string]any{
-		"id": b64(a.id), "rawId": b64(a.id), "type": "public-key", "authenticatorAttachment": "platform",
-		"clientExtensionResults": map[string]any{},
-		"response": map[string]any{
-			"clientDataJSON":    b64(a.clientData("webauthn.create", opts.PublicKey.Challenge, origin)),
-			"attestationObject": b64(obj),
-			"transports":        []string{"internal"},
-		},
-	})
-	return body
-}
-
-// get answers navigator.credentials.get with the options of c, its counter moved by step.
-func (a *softAuthenticator) get(c *Ceremony, origin string, step uint32) []byte {
-	var opts struct {
-		PublicKey struct {
-			Challenge string `json:"challenge"`
-			RPID      string `json:"rpId"`
-		} `json:"publicKey"`
-	}
-	if err := json.Unmarshal([]byte(c.Options), &opts); err != nil {
-		a.t.Fatalf("request options: %v", err)
-	}
-	if opts.PublicKey.RPID != a.rpID {
-		a.t.Fatalf("request options name rpId %q, want %q", opts.PublicKey.RPID, a.rpID)
-	}
-	a.counter += step
-	auth := a.authData(0, nil)
-	cd := a.clientData("webauthn.get", opts.PublicKey.Challenge, origin)
-	h := sha256.Sum256(cd)
-	digest := sha256.Sum256(append(append([]byte{}, auth...), h[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, a.key, digest[:])
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	b64 := base64.RawURLEncoding.EncodeToString
-	body, _ := json.Marshal(map[string]any{
-		"id": b64(a.id), "rawId": b64(a.id), "type": "public-key", "authenticatorAttachment": "platform",
-		"clientExtensionResults": map[string]any{},
-		"response": map[string]any{
-			"clientDataJSON": b64(cd), "authenticatorData": b64(auth), "signature": b64(sig), "userHandle": b64(a.userHandle),
-		},
-	})
-	return body
-}
 
 type fixture struct {
 	svc   *Service
@@ -175,26 +51,26 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // register runs a whole registration of a for alice and returns the stored passkey.
-func (f *fixture) register(t *testing.T, a *softAuthenticator) *store.Passkey {
+func (f *fixture) register(t *testing.T, a *passkeytest.Authenticator) *store.Passkey {
 	t.Helper()
 	c, err := f.svc.BeginRegistration(t.Context(), f.alice, "browser-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := f.svc.FinishRegistration(t.Context(), f.alice, c.State, "browser-1", a.create(c, origin), "  My\nlaptop ")
+	p, err := f.svc.FinishRegistration(t.Context(), f.alice, c.State, "browser-1", a.Create(c.Options, origin), "  My\nlaptop ")
 	if err != nil {
 		t.Fatalf("FinishRegistration: %v", err)
 	}
 	return p
 }
 
-func (f *fixture) login(t *testing.T, a *softAuthenticator, origin string, step uint32) (*Result, error) {
+func (f *fixture) login(t *testing.T, a *passkeytest.Authenticator, origin string, step uint32) (*Result, error) {
 	t.Helper()
 	c, err := f.svc.BeginLogin("browser-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f.svc.FinishLogin(t.Context(), c.State, "browser-1", a.get(c, origin, step))
+	return f.svc.FinishLogin(t.Context(), c.State, "browser-1", a.Get(c.Options, origin, step))
 }
 
 func TestConfigDefaults(t *testing.T) {
@@ -231,10 +107,10 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestRegisterThenSignIn(t *testing.T) {
 	f := newFixture(t)
-	a := newSoftAuthenticator(t, flagUV)
+	a := passkeytest.New(t, "login.example.com", passkeytest.FlagUV)
 	p := f.register(t, a)
 	if p.Subject != "sub-alice" || p.Name != "My laptop" || p.BackupEligible || !p.UserVerified || p.Attachment != "platform" ||
-		p.ID != base64.RawURLEncoding.EncodeToString(a.id) || len(p.UserHandle) != 32 {
+		p.ID != base64.RawURLEncoding.EncodeToString(a.ID) || len(p.UserHandle) != 32 {
 		t.Fatalf("stored passkey %+v", p)
 	}
 	if string(p.UserHandle) == "sub-alice" {
@@ -274,7 +150,7 @@ func TestRegisterThenSignIn(t *testing.T) {
 		opts.PublicKey.Selection.ResidentKey != "required" || opts.PublicKey.Selection.UserVerification != "preferred" {
 		t.Fatalf("creation options %s", c.Options)
 	}
-	_, err = f.svc.FinishRegistration(t.Context(), f.alice, c.State, "browser-1", a.create(c, origin), "")
+	_, err = f.svc.FinishRegistration(t.Context(), f.alice, c.State, "browser-1", a.Create(c.Options, origin), "")
 	if !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("registering the same credential again: %v, want ErrDuplicate", err)
 	}
@@ -282,7 +158,7 @@ func TestRegisterThenSignIn(t *testing.T) {
 
 func TestAMRRule(t *testing.T) {
 	f := newFixture(t)
-	synced := newSoftAuthenticator(t, flagBE|flagBS)
+	synced := passkeytest.New(t, "login.example.com", passkeytest.FlagBE|passkeytest.FlagBS)
 	p := f.register(t, synced)
 	if !p.BackupEligible || p.Name != "My laptop" {
 		t.Fatalf("stored %+v", p)
@@ -309,9 +185,9 @@ func TestAMRRule(t *testing.T) {
 
 func TestWrongOriginRefused(t *testing.T) {
 	f := newFixture(t)
-	a := newSoftAuthenticator(t, flagUV)
+	a := passkeytest.New(t, "login.example.com", passkeytest.FlagUV)
 	c, _ := f.svc.BeginRegistration(t.Context(), f.alice, "browser-1")
-	if _, err := f.svc.FinishRegistration(t.Context(), f.alice, c.State, "browser-1", a.create(c, "https://login.example.com.evil.test"), ""); !errors.Is(err, ErrRejected) {
+	if _, err := f.svc.FinishRegistration(t.Context(), f.alice, c.State, "browser-1", a.Create(c.Options, "https://login.example.com.evil.test"), ""); !errors.Is(err, ErrRejected) {
 		t.Fatalf("registration from another origin: %v, want ErrRejected", err)
 	}
 	f.register(t, a)
@@ -319,9 +195,9 @@ func TestWrongOriginRefused(t *testing.T) {
 		t.Fatalf("sign-in from another origin: %v, want ErrRejected", err)
 	}
 	// An assertion for another RP ID (a phishing site's) is refused too.
-	a.rpID = "evil.example.com"
+	a.RPID = "evil.example.com"
 	c, _ = f.svc.BeginLogin("browser-1")
-	body := a.get(&Ceremony{Options: `{"publicKey":{"challenge":"` + challengeOf(t, c) + `","rpId":"evil.example.com"}}`}, origin, 1)
+	body := a.Get(`{"publicKey":{"challenge":"`+challengeOf(t, c)+`","rpId":"evil.example.com"}}`, origin, 1)
 	if _, err := f.svc.FinishLogin(t.Context(), c.State, "browser-1", body); !errors.Is(err, ErrRejected) {
 		t.Fatalf("sign-in for another rp id: %v, want ErrRejected", err)
 	}
@@ -341,24 +217,24 @@ func challengeOf(t *testing.T, c *Ceremony) string {
 
 func TestStateSingleUseBoundAndShortLived(t *testing.T) {
 	f := newFixture(t)
-	a := newSoftAuthenticator(t, flagUV)
+	a := passkeytest.New(t, "login.example.com", passkeytest.FlagUV)
 	f.register(t, a)
 
 	c, _ := f.svc.BeginLogin("browser-1")
-	body := a.get(c, origin, 1)
+	body := a.Get(c.Options, origin, 1)
 	if _, err := f.svc.FinishLogin(t.Context(), c.State, "browser-2", body); !errors.Is(err, ErrExpired) {
 		t.Fatalf("state from another browser: %v, want ErrExpired", err)
 	}
 	if _, err := f.svc.FinishLogin(t.Context(), c.State, "browser-1", body); err != nil {
 		t.Fatalf("first use: %v", err)
 	}
-	if _, err := f.svc.FinishLogin(t.Context(), c.State, "browser-1", a.get(c, origin, 1)); !errors.Is(err, ErrExpired) {
+	if _, err := f.svc.FinishLogin(t.Context(), c.State, "browser-1", a.Get(c.Options, origin, 1)); !errors.Is(err, ErrExpired) {
 		t.Fatalf("second use of a state: %v, want ErrExpired", err)
 	}
 
 	c, _ = f.svc.BeginLogin("browser-1")
 	f.clock = f.clock.Add(DefaultChallengeTTL + 2*time.Second)
-	if _, err := f.svc.FinishLogin(t.Context(), c.State, "browser-1", a.get(c, origin, 1)); !errors.Is(err, ErrExpired) {
+	if _, err := f.svc.FinishLogin(t.Context(), c.State, "browser-1", a.Get(c.Options, origin, 1)); !errors.Is(err, ErrExpired) {
 		t.Fatalf("expired state: %v, want ErrExpired", err)
 	}
 	// A registration state does not finish a sign-in (nor the reverse), nor does a forged one.
@@ -373,14 +249,14 @@ func TestStateSingleUseBoundAndShortLived(t *testing.T) {
 	}
 	// Another account cannot finish a registration begun for alice.
 	r, _ = f.svc.BeginRegistration(t.Context(), f.alice, "browser-1")
-	if _, err := f.svc.FinishRegistration(t.Context(), Account{Subject: "sub-bob", Name: "bob"}, r.State, "browser-1", newSoftAuthenticator(t, 0).create(r, origin), ""); !errors.Is(err, ErrExpired) {
+	if _, err := f.svc.FinishRegistration(t.Context(), Account{Subject: "sub-bob", Name: "bob"}, r.State, "browser-1", passkeytest.New(t, "login.example.com", 0).Create(r.Options, origin), ""); !errors.Is(err, ErrExpired) {
 		t.Fatalf("registration finished by another account: %v", err)
 	}
 }
 
 func TestRevokedUnknownAndClonedRefused(t *testing.T) {
 	f := newFixture(t)
-	a := newSoftAuthenticator(t, flagUV)
+	a := passkeytest.New(t, "login.example.com", passkeytest.FlagUV)
 	p := f.register(t, a)
 	if _, err := f.login(t, a, origin, 5); err != nil {
 		t.Fatal(err)
@@ -399,8 +275,8 @@ func TestRevokedUnknownAndClonedRefused(t *testing.T) {
 	if _, err := f.login(t, a, origin, 1); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("revoked passkey: %v, want ErrRevoked", err)
 	}
-	stranger := newSoftAuthenticator(t, flagUV)
-	stranger.userHandle = []byte("x")
+	stranger := passkeytest.New(t, "login.example.com", passkeytest.FlagUV)
+	stranger.UserHandle = []byte("x")
 	if _, err := f.login(t, stranger, origin, 1); !errors.Is(err, ErrUnknownCredential) {
 		t.Fatalf("unknown passkey: %v, want ErrUnknownCredential", err)
 	}
