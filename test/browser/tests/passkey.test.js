@@ -246,7 +246,8 @@ test('a removed (revoked) passkey no longer signs in', async () => {
   await context.clearCookies();
   await page.goto(`${rpBase}/login`);
   await signInWithPassword();
-  await page.getByRole('button', { name: 'Allow', exact: true }).waitFor();
+  // The consent is remembered: straight back to the client, signed in with the password.
+  await page.waitForURL((url) => url.href.startsWith(`${rpBase}/callback`));
   await page.goto(`${issuer}/passkeys`);
   await page.getByRole('button', { name: 'Remove the passkey Chromium virtual key' }).click();
   await page.getByText('You have no passkeys yet').waitFor();
