@@ -158,6 +158,9 @@ func (s *Server) DeleteAccount(ctx context.Context, username string) error {
 		return err
 	}
 	s.log.Info("account deleted", zap.String("username", name), zap.String("sub", acc.Subject))
+	if _, err := s.st.DeleteSubjectPasskeys(ctx, acc.Subject); err != nil {
+		return fmt.Errorf("account %s is deleted, but deleting its passkeys failed: %w", name, err)
+	}
 	if err := s.endAccess(ctx, acc.Subject); err != nil {
 		return fmt.Errorf("account %s is deleted, but ending its access failed: %w", name, err)
 	}

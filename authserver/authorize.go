@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/passkey"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 )
@@ -205,6 +206,9 @@ func (s *Server) loginNeeded(req *authRequest, client *store.Client, sess *userS
 		return oautherr.LoginRequired, "the user is not signed in"
 	case in.SwitchAccount && in.LoginSID == "":
 		return oautherr.LoginRequired, "the user chose another account"
+	case s.passkeyRequired(req) && !passkey.PhishingResistant(sess.AMR):
+		// Before LoginSID: a password sign-in during this very interaction is not enough.
+		return oautherr.LoginRequired, "the requested acr needs a passkey sign-in"
 	case in.LoginSID != "":
 		if in.LoginSID == sess.ID {
 			return "", ""
@@ -270,7 +274,7 @@ func (s *Server) issueCode(ctx context.Context, client *store.Client, req *authR
 		Nonce:               req.Nonce,
 		AuthTime:            sess.AuthTime,
 		AMR:                 sess.AMR,
-		ACR:                 s.acrFor(req),
+		ACR:                 s.acrForSession(req, sess.AMR),
 		CodeChallenge:       req.CodeChallenge,
 		CodeChallengeMethod: req.CodeChallengeMethod,
 		DPoPJKT:             req.DPoPJKT,
@@ -458,6 +462,13 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, client *sto
 		Username:   username,
 		Error:      localize(loc, message, args...),
 	}
+	page.Passkey = s.passkeyLoginForm(page.CSRFToken)
+	if page.Passkey != nil && s.passkeyRequired(in.Req) {
+		page.Passkey.Required = true
+		if page.Error == "" {
+			page.Notice = localize(loc, msgPasskeyRequired)
+		}
+	}
 	s.logRender(pages.Login(w, status, page))
 }
 
@@ -497,6 +508,9 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, client *s
 		RememberDefault: s.cfg.ConsentRememberDefault,
 		// A CIBA request names its user; anyone else cannot answer it anyway.
 		SwitchAccount: in.CIBA == nil,
+	}
+	if in.Device == nil && in.CIBA == nil {
+		page.PasskeysURL = s.passkeysLink(sess, sealed)
 	}
 	if in.Device != nil {
 		page.UserCode = in.Device.UserCode

@@ -173,7 +173,7 @@ func (s *Server) decideCIBA(ctx context.Context, req *store.CIBARequest, approve
 			dec.AuthTime, dec.AMR = approver.AuthTime, approver.AMR
 		}
 		for _, v := range req.ACRValues {
-			if slices.Contains(s.cfg.ACRValues, v) {
+			if s.acrSatisfied(v, dec.AMR) {
 				dec.ACR = v
 				break
 			}

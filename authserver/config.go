@@ -108,6 +108,8 @@ type Config struct {
 
 	// CIBA configures client-initiated backchannel authentication (package ciba); off by default.
 	CIBA CIBAConfig
+	// Passkeys turns on WebAuthn sign-in (passkey_wiring.go); nil leaves it off.
+	Passkeys *PasskeysConfig
 	// DeviceAuthorization configures the device authorization grant (RFC 8628); on by default.
 	DeviceAuthorization DeviceConfig
 	// Profile is the server's security profile (package profile): "" or "none", "fapi2" or
@@ -294,6 +296,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 		return c, err
 	}
 	if err := c.CIBA.withDefaults(); err != nil {
+		return c, err
+	}
+	if err := c.passkeyDefaults(); err != nil {
 		return c, err
 	}
 	if err := c.Registration.Validate(placeholders); err != nil {

@@ -303,7 +303,7 @@ func (s *Server) submitUserCode(w http.ResponseWriter, r *http.Request) {
 func (s *Server) finishDevice(w http.ResponseWriter, r *http.Request, in *interaction, sess *userSession) {
 	dec := store.DeviceDecision{}
 	if sess != nil {
-		dec = store.DeviceDecision{Approved: true, Subject: sess.Subject, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: s.acrFor(in.Req)}
+		dec = store.DeviceDecision{Approved: true, Subject: sess.Subject, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: s.acrForSession(in.Req, sess.AMR)}
 	}
 	_, err := s.st.DecideDeviceAuthorization(r.Context(), in.Device.UserCodeHash, dec, s.now())
 	switch {

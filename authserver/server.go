@@ -29,6 +29,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/passkey"
 	"github.com/caddy-oauth/caddy-oauth/authserver/registration"
 	"github.com/caddy-oauth/caddy-oauth/authserver/requestobject"
 	"github.com/caddy-oauth/caddy-oauth/authserver/sealer"
@@ -115,6 +116,8 @@ type Server struct {
 	// nil when it is off.
 	ciba         *ciba.Endpoint
 	cibaDelivery *ciba.Deliverer
+	// passkeys runs the WebAuthn ceremonies (passkey_wiring.go); nil when they are off.
+	passkeys *passkey.Service
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -264,6 +267,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.setupCIBA()
+	if s.passkeys, err = s.newPasskeys(); err != nil {
+		return nil, err
+	}
 	if s.deviceLimiter, err = s.newDeviceLimiter(); err != nil {
 		return nil, err
 	}
@@ -328,6 +334,7 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	s.pagesRoutes(routes, base)
 	s.deviceRoutes(routes, base)
 	s.cibaRoutes(routes, base)
+	s.passkeyRoutes(routes, base)
 	for path, h := range routes {
 		routes[path] = s.observed(endpointName(base, path), h)
 	}

@@ -34,6 +34,14 @@ func init() {
 //	Manages end-user accounts at runtime. Disabling or deleting one ends its sessions and
 //	refresh tokens. Accounts declared in the configuration are refused with 409: the next
 //	start would restore them. "issuer" may be omitted as above.
+//
+//	GET /oauth/accounts/passkeys?issuer=…&username=…
+//	    Response: {"username", "passkeys": [{"id", "name", "backup_eligible", "sign_count",
+//	    "clone_warning", "created_at", "last_used_at", "revoked", …}]}
+//	DELETE /oauth/accounts/passkeys?issuer=…&username=…&id=…
+//	    Response: 204; 404 when the account has no such active passkey.
+//	Lists and revokes an account's passkeys (configured accounts too). A revoked passkey
+//	never signs in again.
 type adminAPI struct {
 	app *App
 	log *zap.Logger
@@ -65,6 +73,7 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/oauth/keys/rotate", Handler: caddy.AdminHandlerFunc(a.handleRotate)},
 		{Pattern: "/oauth/accounts", Handler: caddy.AdminHandlerFunc(a.handleAccounts)},
+		{Pattern: "/oauth/accounts/passkeys", Handler: caddy.AdminHandlerFunc(a.handlePasskeys)},
 		{Pattern: "/oauth/clients", Handler: caddy.AdminHandlerFunc(a.handleClients)},
 		{Pattern: "/oauth/clients/", Handler: caddy.AdminHandlerFunc(a.handleClient)},
 		{Pattern: "/oauth/resources", Handler: caddy.AdminHandlerFunc(a.handleResources)},

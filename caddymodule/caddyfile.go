@@ -92,6 +92,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        interval <duration>
 //	        notifier <url>
 //	    }
+//	    passkeys {
+//	        rp_id <domain>
+//	        origins <origin...>
+//	        rp_name <name>
+//	        challenge_ttl <duration>
+//	        phishing_resistant_acr <acr>
+//	    }
 //	    device_authorization off | {
 //	        ttl <duration>
 //	        interval <duration>
@@ -267,6 +274,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("ciba: set twice")
 			}
 			h.CIBA, err = parseCIBA(d)
+		case "passkeys":
+			if h.Passkeys != nil {
+				return d.Errf("passkeys: set twice")
+			}
+			h.Passkeys, err = parsePasskeys(d)
 		case "device_authorization":
 			if h.DeviceAuthorization != nil {
 				return d.Errf("device_authorization: set twice")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -22,7 +23,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "oauth-account",
-		Usage: "list|add|passwd|claims|disable|enable|delete [--username <name>] [--issuer <url>] [--claim <name=value>]... [--claim-json <name=json>]... [--password-hash <hash>] [--address <interface>] [--config <path> [--adapter <name>]]",
+		Usage: "list|add|passwd|claims|disable|enable|delete|passkeys|revoke-passkey [--username <name>] [--id <passkey id>] [--issuer <url>] [--claim <name=value>]... [--claim-json <name=json>]... [--password-hash <hash>] [--address <interface>] [--config <path> [--adapter <name>]]",
 		Short: "Manages the end-user accounts of a running oauth_server",
 		Long: `
 Adds, changes, disables and deletes end-user accounts of a running server
@@ -35,13 +36,17 @@ through its admin API, without editing the configuration or a restart:
 	caddy oauth-account disable --username carol
 	caddy oauth-account enable --username carol
 	caddy oauth-account delete --username carol
+	caddy oauth-account passkeys --username carol
+	caddy oauth-account revoke-passkey --username carol --id <passkey id>
 
 add and passwd ask for the password twice on a terminal, without echoing it;
 otherwise they read the first line of standard input. A password is never taken
 from the command line; --password-hash sets an argon2id or bcrypt hash instead
 (see caddy oauth-password). --claim sets a string claim, --claim-json a claim of
 any JSON type; claims replaces all claims (none given clears them). Disabling or
-deleting an account ends its sessions and refresh tokens.
+deleting an account ends its sessions and refresh tokens. passkeys lists an
+account's passkeys (revoked ones too); revoke-passkey revokes one, which then
+never signs in again.
 
 Accounts declared in the configuration cannot be changed here: the next start
 would restore them. --issuer may be left out when one issuer is configured. The
@@ -58,6 +63,7 @@ default localhost:2019.`,
 func accountFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringP("username", "u", "", "The account's username")
+	fs.String("id", "", "The passkey to revoke (revoke-passkey)")
 	fs.StringP("issuer", "i", "", "The issuer whose accounts to manage, if several are configured")
 	fs.StringArray("claim", nil, "A string claim name=value (repeatable)")
 	fs.StringArray("claim-json", nil, "A claim name=JSON value, e.g. email_verified=true (repeatable)")
@@ -85,6 +91,7 @@ func cmdOAuthAccount(fl caddycmd.Flags) (int, error) {
 // accountCommand is one parsed `caddy oauth-account` invocation.
 type accountCommand struct {
 	action, issuer, username string
+	id                       string         // revoke-passkey's passkey
 	claims                   map[string]any // nil: not given
 	passwordHash             string
 	// readPassword asks for the new password of add and passwd.
@@ -93,7 +100,7 @@ type accountCommand struct {
 
 // accountActions lists the actions and whether they take a password and claims.
 var accountActions = map[string]struct{ password, claims bool }{
-	"list": {}, "disable": {}, "enable": {}, "delete": {},
+	"list": {}, "disable": {}, "enable": {}, "delete": {}, "passkeys": {}, "revoke-passkey": {},
 	"add": {password: true, claims: true}, "passwd": {password: true}, "claims": {claims: true},
 }
 
@@ -102,17 +109,20 @@ func parseAccountCommand(fl caddycmd.Flags) (accountCommand, error) {
 		action:       fl.Arg(0),
 		issuer:       fl.String("issuer"),
 		username:     fl.String("username"),
+		id:           fl.String("id"),
 		passwordHash: fl.String("password-hash"),
 		readPassword: readNewPassword,
 	}
 	takes, ok := accountActions[c.action]
 	switch {
 	case fl.NArg() != 1 || !ok:
-		return c, fmt.Errorf("want one action: list, add, passwd, claims, disable, enable or delete")
+		return c, fmt.Errorf("want one action: list, add, passwd, claims, disable, enable, delete, passkeys or revoke-passkey")
 	case c.action == "list" && c.username != "":
 		return c, fmt.Errorf("list takes no --username")
 	case c.action != "list" && c.username == "":
 		return c, fmt.Errorf("%s needs --username", c.action)
+	case (c.action == "revoke-passkey") != (c.id != ""):
+		return c, fmt.Errorf("--id goes with revoke-passkey, which needs it")
 	case c.passwordHash != "" && !takes.password:
 		return c, fmt.Errorf("%s takes no --password-hash", c.action)
 	}
@@ -201,6 +211,10 @@ func (c accountCommand) request() (method, uri string, header http.Header, body 
 	case "delete":
 		q.Set("username", c.username)
 		return http.MethodDelete, accountsURI(q), nil, nil, nil
+	case "passkeys":
+		return http.MethodGet, passkeysURI(c.issuer, c.username, ""), nil, nil, nil
+	case "revoke-passkey":
+		return http.MethodDelete, passkeysURI(c.issuer, c.username, c.id), nil, nil, nil
 	}
 	req := accountRequest{Issuer: c.issuer, Username: c.username, Claims: c.claims}
 	header = http.Header{}
@@ -258,6 +272,15 @@ func (c accountCommand) run(addr string, out io.Writer) error {
 	case "delete":
 		_, err = fmt.Fprintf(out, "deleted %s\n", c.username)
 		return err
+	case "passkeys":
+		var list passkeyList
+		if err := dec.Decode(&list); err != nil {
+			return fmt.Errorf("reading the passkey list: %v", err)
+		}
+		return writePasskeys(out, list.Passkeys)
+	case "revoke-passkey":
+		_, err = fmt.Fprintf(out, "revoked passkey %s of %s\n", c.id, c.username)
+		return err
 	}
 	var v authserver.AccountView
 	if err := dec.Decode(&v); err != nil {
@@ -281,6 +304,28 @@ func writeAccounts(out io.Writer, accs []authserver.AccountView) error {
 			source = "config"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Username, a.Subject, status, source)
+	}
+	return tw.Flush()
+}
+
+func writePasskeys(out io.Writer, list []authserver.PasskeyView) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tKIND\tCREATED\tLAST USED\tSTATUS")
+	for _, p := range list {
+		kind, status, used := "device-bound", "active", "never"
+		if p.BackupEligible {
+			kind = "synced"
+		}
+		switch {
+		case p.Revoked:
+			status = "revoked"
+		case p.CloneWarning:
+			status = "active (clone warning)"
+		}
+		if !p.LastUsedAt.IsZero() {
+			used = p.LastUsedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, kind, p.CreatedAt.Format(time.RFC3339), used, status)
 	}
 	return tw.Flush()
 }

@@ -263,6 +263,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		PAR:                             h.PushedAuthorizationRequests.config(),
 		DeviceAuthorization:             h.DeviceAuthorization.config(),
 		CIBA:                            h.CIBA.config(),
+		Passkeys:                        h.Passkeys.config(),
 		RequestObjects:                  h.RequestObjects.config(),
 		BackchannelLogout:               h.BackchannelLogout.config(),
 		MTLS:                            h.MTLS.config(),

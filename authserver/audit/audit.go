@@ -28,6 +28,9 @@ const (
 	LinkStored       = "link.stored"
 	LinkDeleted      = "link.deleted"
 	KeyRotated       = "key.rotated"
+	// A passkey was added to, or revoked from, an account.
+	PasskeyRegistered = "passkey.registered"
+	PasskeyRevoked    = "passkey.revoked"
 
 	InitialAccessTokenCreated = "initial_access_token.created"
 	InitialAccessTokenDeleted = "initial_access_token.deleted"

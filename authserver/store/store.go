@@ -676,6 +676,7 @@ type Store interface {
 	PushedRequestStore
 	DeviceAuthorizationStore
 	CIBARequestStore
+	PasskeyStore
 	// DeleteExpired removes expired access tokens, revocation entries, replay keys, keys past
 	// PurgeAfter, codes, grants (and their refresh tokens), grant jtis, initial access
 	// tokens, revocation events, pushed requests, device authorizations and CIBA requests; it returns how many rows it removed. Sessions go only an

@@ -26,6 +26,49 @@ type LoginPage struct {
 	Username string
 	// Error is shown above the form and announced to assistive technology.
 	Error string
+	// Notice is shown above the form when there is no error (e.g. a passkey is required).
+	Notice string
+	// Passkey, when set, is the second form: sign in with a passkey (passkeys are on).
+	Passkey *PasskeyForm
+}
+
+// PasskeyForm is a form whose submission runs a WebAuthn ceremony in the page's script
+// (passkey.js): Options is the JSON for navigator.credentials.create or .get, State the
+// sealed ceremony state posted back as passkey_state with the answer as credential. The
+// form stays hidden unless the script runs in a browser with WebAuthn.
+type PasskeyForm struct {
+	Action  string
+	Options string
+	State   string
+	// Script is the URL of passkey.js, loaded with the response's CSP nonce.
+	Script string
+	// Required marks a sign-in that only a passkey satisfies (a phishing-resistant acr).
+	Required bool
+}
+
+// PasskeysPage lists the signed-in user's passkeys and adds one (Account empty: nobody is
+// signed in here). Its first form (Register) adds a passkey; each listed passkey has a
+// remove form (action=remove, id).
+type PasskeysPage struct {
+	Page
+	Account  string
+	Passkeys []Passkey
+	Register *PasskeyForm
+	// Error is shown above the form; Added confirms a passkey was just added.
+	Error string
+	Added bool
+	// ContinueURL leads back to the sign-in in progress that linked here.
+	ContinueURL string
+}
+
+// Passkey is one registered passkey on the passkeys page.
+type Passkey struct {
+	ID   string
+	Name string
+	// Synced: the passkey is backup eligible (synced between devices).
+	Synced   bool
+	Created  string
+	LastUsed string
 }
 
 // Scope is one requested scope as shown on the consent page.
@@ -65,6 +108,8 @@ type ConsentPage struct {
 	// BindingMessage, for a CIBA request, is what the asking application shows too, so the
 	// user can tell it is this request (CIBA Core §7.1).
 	BindingMessage string
+	// PasskeysURL, when set, links to the passkeys page to add one (and come back).
+	PasskeysURL string
 }
 
 // DevicePage asks for the user code a device shows (RFC 8628 §3.3). The form posts

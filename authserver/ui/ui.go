@@ -10,15 +10,16 @@
 // Templates are html/template files. layout.html defines "layout", the document every
 // page is rendered through; each page file (login.html, consent.html, logout.html,
 // logged_out.html, frontchannel_logout.html, error.html, form_post.html, device.html,
-// device_result.html, ciba_list.html) defines "content",
+// device_result.html, ciba_list.html, passkey_register.html) defines "content",
 // which the layout includes. Every template is executed with:
 //
 //	.Title  the page title (never empty), in the page's language
 //	.Nonce  the Content-Security-Policy nonce of this response: an inline <style> (and
-//	        <script> on form_post) runs only with nonce="{{.Nonce}}"
+//	        <script> on form_post, and the passkey.js <script src> on the login and passkeys
+//	        pages when passkeys are on) runs only with nonce="{{.Nonce}}"
 //	.Data   the page's data: LoginPage, ConsentPage, LogoutPage, LoggedOutPage,
-//	        FrontchannelLogoutPage, ErrorPage, FormPostPage, DevicePage, DeviceResultPage or
-//	        CIBAListPage
+//	        FrontchannelLogoutPage, ErrorPage, FormPostPage, DevicePage, DeviceResultPage,
+//	        CIBAListPage or PasskeysPage
 //	.Lang   the page's language, a BCP 47 tag for <html lang>
 //	.T      translates: {{$.T "consent.allow"}}; placeholders by name and value,
 //	        {{$.T "login.to_continue" "client" (strong .ClientName)}}; returns HTML with the
@@ -38,7 +39,10 @@
 // named username and password; the approving button is name="decision" value="approve",
 // the refusing one name="decision" value="deny"; consent has a remember=1 checkbox; the
 // device page's code input is named user_code. Consent's "Not you? Use another account" is
-// a second form posting csrf_token, interaction and decision=switch_account.
+// a second form posting csrf_token, interaction and decision=switch_account. Passkey forms
+// (the login page's second form, the passkeys page's first) carry data-passkey="get" or
+// "create" and data-options, and the hidden inputs csrf_token, interaction, passkey_state and
+// credential that passkey.js fills.
 //
 // # Languages
 //
@@ -95,6 +99,8 @@ const (
 	pageCIBAList = "ciba_list"
 	// pageFrontchannelLogout is the sign-out page of OpenID Connect Front-Channel Logout.
 	pageFrontchannelLogout = "frontchannel_logout"
+	// pagePasskeys is the signed-in user's passkeys page (list, add, remove).
+	pagePasskeys = "passkey_register"
 )
 
 // samples are executed once per page by New so that a broken override fails at start-up.
@@ -102,13 +108,18 @@ const (
 var samples = map[string]view{
 	pageLogin: {Title: "Sign in", Data: LoginPage{
 		Page:       samplePage,
-		ClientName: "Example App", Username: "alice", Error: "Invalid username or password.",
-		Client: sampleClient,
+		ClientName: "Example App", Username: "alice", Error: "Invalid username or password.", Notice: "Use a passkey.",
+		Client: sampleClient, Passkey: &samplePasskeyForm,
+	}},
+	pagePasskeys: {Title: "Passkeys", Data: PasskeysPage{
+		Page: samplePage, Account: "alice", Error: "That passkey could not be added.", Added: true,
+		Passkeys: []Passkey{{ID: "cred", Name: "Laptop", Synced: true, Created: "2026-01-02", LastUsed: "2026-01-03"}},
+		Register: &samplePasskeyForm, ContinueURL: "/authorize/resume?interaction=x",
 	}},
 	pageConsent: {Title: "Authorize access", Data: ConsentPage{
 		Page:       samplePage,
 		ClientName: "Example App", ClientID: "example-app", Account: "alice", UserCode: "BCDF-GHJK", BindingMessage: "Pay 42 EUR",
-		Client: sampleClient, RememberDefault: true, SwitchAccount: true,
+		Client: sampleClient, RememberDefault: true, SwitchAccount: true, PasskeysURL: "/passkeys?interaction=x",
 		Scopes: append(DescribeScopes([]string{"openid", "custom"}), Scope{Name: "x"}),
 		Resources: []Resource{
 			{Identifier: "https://api.example.com", Name: "Example API"},
@@ -140,6 +151,8 @@ var samples = map[string]view{
 		Params: []Param{{Name: "code", Value: "abc"}, {Name: "state", Value: "xyz"}},
 	}},
 }
+
+var samplePasskeyForm = PasskeyForm{Action: "/login/passkey", Options: `{"publicKey":{}}`, State: "state", Script: "/assets/passkey.js", Required: true}
 
 var samplePage = Page{
 	Title: "Sample", Action: "/authorize/interaction", CSRFToken: "csrf", Interaction: "iid",
@@ -263,7 +276,12 @@ func source(overrides fs.FS, file string) (string, error) {
 func (r *Renderer) Login(w http.ResponseWriter, status int, p LoginPage) error {
 	p.Client = httpsOnly(p.Client)
 	return r.renderWith(w, status, pageLogin, r.title(p.Title, "login.title"), p,
-		policy{formAction: formActionSources(p.FormActions), images: p.Client.imageSources()})
+		policy{formAction: formActionSources(p.FormActions), images: p.Client.imageSources(), script: p.Passkey != nil})
+}
+
+// Passkeys renders the signed-in user's passkeys page.
+func (r *Renderer) Passkeys(w http.ResponseWriter, status int, p PasskeysPage) error {
+	return r.render(w, status, pagePasskeys, r.title(p.Title, "passkeys.title"), p, formActionSources(nil), p.Register != nil)
 }
 
 // Consent renders the consent page. Scopes without a description get the standard one in

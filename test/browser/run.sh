@@ -18,7 +18,9 @@ root="$(cd "$here/../.." && pwd)"
 artifacts="$here/artifacts"
 # Every screenshot the suite must leave behind.
 screenshots=(login login-error consent logout signed-out error frontchannel-logout frontchannel-signed-out
-	device device-error device-consent device-approved device-denied ciba-consent ciba-approved ciba-list)
+	device device-error device-consent device-approved device-denied ciba-consent ciba-approved ciba-list
+	passkey-login passkey-consent-offer passkey-register passkey-added passkey-required passkey-wrong-origin
+	passkey-revoked)
 # tests/pages.test.js leaves pages/<state>-<language>-<theme>-<size>.png for each of these.
 page_states=(login login-error consent form-post error logout signed-out device device-error device-consent
 	device-denied ciba-list)
@@ -48,6 +50,11 @@ take_port fc_b_port
 take_port ciba_port
 export BROWSER_CIBA_PORT="$ciba_port"
 export BROWSER_FC_A_PORT="$fc_a_port" BROWSER_FC_B_PORT="$fc_b_port"
+# Passkeys (tests/passkey.test.js): an issuer on localhost (a WebAuthn RP ID cannot be an IP
+# address) with its own database, and the test's relying party.
+take_port pk_port
+take_port pk_rp_port
+export BROWSER_PK_PORT="$pk_port" BROWSER_PK_RP_PORT="$pk_rp_port" BROWSER_PK_DB="$tmp/passkeys.db"
 export BROWSER_DB="$tmp/oauth.db"
 export BROWSER_MASTER_KEY="$(random_secret)"
 export BROWSER_SECRET="$(random_secret)"

@@ -197,6 +197,7 @@ type statements struct {
 	pushedRequestStmts                                                    // see pushedrequests.go
 	deviceStmts                                                           // see deviceauthorizations.go
 	cibaStmts                                                             // see cibarequests.go
+	passkeyStmts                                                          // see passkeys.go
 }
 
 type stmtDef struct {
@@ -253,6 +254,7 @@ func (st *statements) defs() []stmtDef {
 	defs = append(defs, st.pushedRequestStmts.defs()...)
 	defs = append(defs, st.deviceStmts.defs()...)
 	defs = append(defs, st.cibaStmts.defs()...)
+	defs = append(defs, st.passkeyStmts.defs()...)
 	if st.deleteExpired == nil {
 		st.deleteExpired = make([]*sql.Stmt, len(expiredDeletes))
 	}

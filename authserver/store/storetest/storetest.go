@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, pushedRequestTests...)
 	tests = append(tests, deviceTests...)
 	tests = append(tests, cibaTests...)
+	tests = append(tests, passkeyTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
