@@ -35,7 +35,9 @@ type authRequest struct {
 	// HintSubject is the sub of a valid id_token_hint (as this client sees it).
 	HintSubject string   `json:"hint_sub,omitempty"`
 	ACRValues   []string `json:"acr_values,omitempty"`
-	DPoPJKT     string   `json:"dpop_jkt,omitempty"`
+	// UILocales are the end user's preferred languages (OIDC Core §3.1.2.1).
+	UILocales []string `json:"ui_locales,omitempty"`
+	DPoPJKT   string   `json:"dpop_jkt,omitempty"`
 	// Claims is the claims request parameter (OIDC Core §5.5), nil when absent.
 	Claims *claimsRequest `json:"claims,omitempty"`
 }
@@ -211,6 +213,7 @@ func (s *Server) parseAuthRequest(ctx context.Context, q url.Values) (*authReque
 	req.Nonce = q.Get("nonce")
 	req.LoginHint = q.Get("login_hint")
 	req.ACRValues = strings.Fields(q.Get("acr_values"))
+	req.UILocales = strings.Fields(q.Get("ui_locales"))
 	if hint := q.Get("id_token_hint"); hint != "" {
 		sub, err := s.idTokenHintSubject(hint, client.ID)
 		if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
+	"github.com/caddy-oauth/caddy-oauth/authserver/delegated"
 	"github.com/caddy-oauth/caddy-oauth/authserver/device"
 	"github.com/caddy-oauth/caddy-oauth/authserver/exchange"
 	"github.com/caddy-oauth/caddy-oauth/authserver/jwtbearer"
@@ -115,6 +116,9 @@ type Server struct {
 	// nil when it is off.
 	ciba         *ciba.Endpoint
 	cibaDelivery *ciba.Deliverer
+	// delegated hands sign-in and consent to an external app (delegated_wiring.go); nil
+	// when it is off.
+	delegated *delegated.API
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -265,6 +269,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.setupCIBA()
+	s.delegated = s.newDelegated()
 	if s.deviceLimiter, err = s.newDeviceLimiter(); err != nil {
 		return nil, err
 	}
@@ -328,6 +333,7 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	s.parRoutes(routes, base)
 	s.deviceRoutes(routes, base)
 	s.cibaRoutes(routes, base)
+	s.delegatedRoutes(routes, base)
 	for path, h := range routes {
 		routes[path] = s.observed(endpointName(base, path), h)
 	}
@@ -338,6 +344,10 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	}
 	if s.signals != nil {
 		s.mounts = append(s.mounts, s.observe("ssf", s.signals))
+	}
+	if s.delegated != nil {
+		// The login app's API (package delegated).
+		s.mounts = append(s.mounts, s.observe("delegated", s.delegated))
 	}
 	return routes
 }
