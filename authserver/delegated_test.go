@@ -429,7 +429,7 @@ func TestDelegatedChallengeRules(t *testing.T) {
 	if p := other.do(http.MethodGet, redirectTo, nil); p.status != http.StatusForbidden {
 		t.Fatalf("verifier in another browser: %d %s", p.status, p.body)
 	}
-	p = b.do(http.MethodGet, redirectTo, nil)
+	p = b.follow(b.do(http.MethodGet, redirectTo, nil))
 	if !strings.HasPrefix(p.location, app.srv.URL+"/consent?consent_challenge=") {
 		t.Fatalf("verifier: %d %q %s", p.status, p.location, p.body)
 	}
@@ -489,10 +489,13 @@ func TestDelegatedLoginNotRemembered(t *testing.T) {
 			session = c
 		}
 	}
-	if session == nil || session.MaxAge != 0 || !strings.HasPrefix(rec.Header().Get("Location"), app.srv.URL+"/consent") {
+	if session == nil || session.MaxAge != 0 || !strings.HasPrefix(rec.Header().Get("Location"), testIssuer+pathResume) {
 		t.Fatalf("callback: %d %v %q", rec.Code, session, rec.Header().Get("Location"))
 	}
 	b.cookies[session.Name] = session.Value
+	if p := b.follow(b.do(http.MethodGet, rec.Header().Get("Location"), nil)); !strings.HasPrefix(p.location, app.srv.URL+"/consent") {
+		t.Fatalf("resume: %d %q", p.status, p.location)
+	}
 	// After the interaction's lifetime the session is gone: prompt=none needs a sign-in.
 	ts.now.Add(int64(DefaultInteractionTTL/time.Second) + 61)
 	if cb := callback(t, b.do(http.MethodGet, authURL(url.Values{"prompt": {"none"}}), nil), webRedirect); cb.Get("error") != "login_required" {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -185,7 +186,14 @@ func (s *Server) delegatedLogin(w http.ResponseWriter, r *http.Request, client *
 		zap.String("client_id", client.ID), zap.String("remote_ip", s.clientIP(r)), zap.Strings("amr", a.AMR), zap.Bool("delegated", true))
 	in.LoginSID = sess.ID
 	in.Req.Claims = in.Req.Claims.withExtra(a.IDTokenClaims)
-	s.proceed(w, r, client, in, true)
+	// Resumed in a new request, which carries the new session's cookie (as after the
+	// login page).
+	sealed, err := s.sealInteraction(in)
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
+		return
+	}
+	http.Redirect(w, r, s.endpoint(pathResume)+"?"+url.Values{"interaction": {sealed}}.Encode(), http.StatusSeeOther)
 }
 
 // delegatedAccount returns the account for the app's subject. A subject the server does not
