@@ -271,7 +271,7 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 	if err := c.DeviceAuthorization.withDefaults(); err != nil {
 		return c, err
 	}
-	if err := c.Delegated.Validate(); err != nil {
+	if err := c.Delegated.Validate(placeholders); err != nil {
 		return c, err
 	}
 	if err := c.extensionDefaults(); err != nil {

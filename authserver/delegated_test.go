@@ -526,7 +526,10 @@ func TestDelegatedConfig(t *testing.T) {
 		{delegated.Config{APISecret: delegatedSecret}, "login_url or consent_url"},
 		{delegated.Config{LoginURL: "https://login.example/in?tenant=a", APISecret: delegatedSecret}, ""},
 	} {
-		err := tc.c.Validate()
+		if err := (&delegated.Config{LoginURL: "https://l.example/", APISecret: "{env.SECRET}"}).Validate(true); err != nil {
+			t.Errorf("a placeholder secret is checked at run time: %v", err)
+		}
+		err := tc.c.Validate(false)
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%+v: %v, want %q", tc.c, err, tc.want)
 		}

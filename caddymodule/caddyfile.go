@@ -92,6 +92,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        interval <duration>
 //	        notifier <url>
 //	    }
+//	    delegated_login {
+//	        login_url <url>
+//	        consent_url <url>
+//	        api_secret <secret>
+//	        ttl <duration>
+//	    }
 //	    device_authorization off | {
 //	        ttl <duration>
 //	        interval <duration>
@@ -265,6 +271,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("ciba: set twice")
 			}
 			h.CIBA, err = parseCIBA(d)
+		case "delegated_login":
+			if h.DelegatedLogin != nil {
+				return d.Errf("delegated_login: set twice")
+			}
+			h.DelegatedLogin, err = parseDelegatedLogin(d)
 		case "device_authorization":
 			if h.DeviceAuthorization != nil {
 				return d.Errf("device_authorization: set twice")

@@ -65,6 +65,8 @@ type Handler struct {
 	RequestObjects *RequestObjects `json:"request_objects,omitempty"`
 	// CIBA turns on client-initiated backchannel authentication (off unless present).
 	CIBA *CIBA `json:"ciba,omitempty"`
+	// DelegatedLogin hands sign-in and consent to an external login app (off unless present).
+	DelegatedLogin *DelegatedLogin `json:"delegated_login,omitempty"`
 	// DeviceAuthorization configures the device authorization grant (RFC 8628; on by default).
 	DeviceAuthorization *DeviceAuthorization `json:"device_authorization,omitempty"`
 	// TrustedIssuers are external issuers whose JWTs token exchange accepts, and the JWT

@@ -98,8 +98,9 @@ type Config struct {
 func (c *Config) Enabled() bool { return c.LoginURL != "" || c.ConsentURL != "" }
 
 // Validate checks the settings and fills in defaults. It is the one rule for every way of
-// configuring delegation (Caddyfile, JSON, library).
-func (c *Config) Validate() error {
+// configuring delegation (Caddyfile, JSON, library). With placeholders, an API secret holding
+// a placeholder that only resolves at run time is tolerated.
+func (c *Config) Validate(placeholders bool) error {
 	if !c.Enabled() {
 		if c.APISecret != "" || c.TTL != 0 {
 			return errors.New("delegated_login: set login_url or consent_url")
@@ -115,7 +116,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("delegated_login %s %q: want an absolute http(s) URL without fragment", name, v)
 		}
 	}
-	if len(c.APISecret) < MinSecretLen {
+	if len(c.APISecret) < MinSecretLen && !(placeholders && strings.Contains(c.APISecret, "{")) {
 		return fmt.Errorf("delegated_login api_secret: want at least %d characters (e.g. openssl rand -base64 32)", MinSecretLen)
 	}
 	if c.TTL == 0 {
