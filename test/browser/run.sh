@@ -18,7 +18,8 @@ root="$(cd "$here/../.." && pwd)"
 artifacts="$here/artifacts"
 # Every screenshot the suite must leave behind.
 screenshots=(login login-error consent logout signed-out error frontchannel-logout frontchannel-signed-out
-	device device-error device-consent device-approved device-denied ciba-consent ciba-approved ciba-list)
+	device device-error device-consent device-approved device-denied ciba-consent ciba-approved ciba-list
+	delegated-login delegated-login-error delegated-consent delegated-signed-in delegated-denied delegated-replayed)
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-browser.XXXXXX")"
 cleanup_on_exit "$tmp" 200
 
@@ -44,6 +45,13 @@ take_port fc_b_port
 take_port ciba_port
 export BROWSER_CIBA_PORT="$ciba_port"
 export BROWSER_FC_A_PORT="$fc_a_port" BROWSER_FC_B_PORT="$fc_b_port"
+# Delegated login (tests/delegated.test.js): a second issuer, the example login app and its
+# relying party, each on its own port.
+take_port delegated_port
+take_port login_app_port
+take_port delegated_rp_port
+export BROWSER_DELEGATED_PORT="$delegated_port" BROWSER_LOGIN_APP_PORT="$login_app_port" BROWSER_DELEGATED_RP_PORT="$delegated_rp_port"
+export BROWSER_DELEGATED_DB="$tmp/delegated.db"
 export BROWSER_DB="$tmp/oauth.db"
 export BROWSER_MASTER_KEY="$(random_secret)"
 export BROWSER_SECRET="$(random_secret)"
