@@ -41,13 +41,14 @@ func (s *Server) newDelegated() *delegated.API {
 		Now:         s.now,
 		Unavailable: s.unavailable,
 		Decided: func(kind string, d *delegated.Decision, c *delegated.Context) {
+			fields := []zap.Field{zap.String("kind", kind), zap.String("client_id", c.Client.ClientID)}
 			switch {
 			case d.Reject != nil:
-				s.audit.Event("delegated."+kind+".rejected", zap.String("client_id", c.Client.ClientID), zap.String("error", d.Reject.Error))
+				s.audit.Event(audit.DelegatedRejected, append(fields, zap.String("error", d.Reject.Error))...)
 			case d.Login != nil:
-				s.audit.Event("delegated.login.accepted", zap.String("client_id", c.Client.ClientID), zap.String("sub", d.Login.Subject), zap.Strings("amr", d.Login.AMR))
+				s.audit.Event(audit.DelegatedAccepted, append(fields, zap.String("sub", d.Login.Subject), zap.Strings("amr", d.Login.AMR), zap.String("acr", d.Login.ACR))...)
 			default:
-				s.audit.Event("delegated.consent.accepted", zap.String("client_id", c.Client.ClientID), zap.String("sub", c.Subject), zap.Strings("scopes", d.Consent.GrantScope))
+				s.audit.Event(audit.DelegatedAccepted, append(fields, zap.String("sub", c.Subject), zap.Strings("scopes", d.Consent.GrantScope), zap.Strings("resources", d.Consent.GrantAudience))...)
 			}
 		},
 	}

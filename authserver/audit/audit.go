@@ -28,6 +28,10 @@ const (
 	LinkStored       = "link.stored"
 	LinkDeleted      = "link.deleted"
 	KeyRotated       = "key.rotated"
+	// DelegatedAccepted and DelegatedRejected: a login app answered a login or consent
+	// challenge (authserver/delegated).
+	DelegatedAccepted = "delegated.accepted"
+	DelegatedRejected = "delegated.rejected"
 
 	InitialAccessTokenCreated = "initial_access_token.created"
 	InitialAccessTokenDeleted = "initial_access_token.deleted"
