@@ -405,6 +405,10 @@ func apiError(status int, code, description string) *oautherr.Error {
 //
 // POST is accepted wherever PUT is. Every call needs Authorization: Bearer <api_secret>.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.Owns(r.URL.Path) {
+		oautherr.Write(w, apiError(http.StatusNotFound, oautherr.InvalidRequest, "no such API endpoint"))
+		return
+	}
 	rest, _ := strings.CutPrefix(r.URL.Path, a.Base)
 	rest = strings.TrimPrefix(rest, "/delegated/")
 	kind, action, _ := strings.Cut(rest, "/")
