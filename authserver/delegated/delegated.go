@@ -242,9 +242,10 @@ type Verified struct {
 	// Binding must match the browser's (the server checks it).
 	Binding     string
 	Interaction json.RawMessage
-	Context     Context
-	Decision    Decision
-	exp         time.Time
+	// Context holds only the challenge's Kind, Client and Subject.
+	Context  Context
+	Decision Decision
+	exp      time.Time
 }
 
 type verifier struct {
@@ -470,13 +471,16 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		oautherr.Write(w, oautherr.Classify(oautherr.Server(err), a.Unavailable))
 		return
 	}
-	sealed, err := a.seal(verifier{Kind: kind, challenge: *ch, Decision: d}, a.verifierAD())
+	if a.Decided != nil {
+		a.Decided(kind, &d, &ch.Context)
+	}
+	// The verifier needs of the context only who consented: it stays short in the URL.
+	vf := verifier{Kind: kind, challenge: *ch, Decision: d}
+	vf.Context = Context{Kind: kind, Client: ch.Context.Client, Subject: ch.Context.Subject}
+	sealed, err := a.seal(vf, a.verifierAD())
 	if err != nil {
 		oautherr.Write(w, oautherr.Server(err))
 		return
-	}
-	if a.Decided != nil {
-		a.Decided(kind, &d, &ch.Context)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"redirect_to": a.CallbackURL + "?" + url.Values{"verifier": {sealed}}.Encode()})
 }
