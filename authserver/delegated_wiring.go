@@ -174,8 +174,8 @@ func (s *Server) delegatedLogin(w http.ResponseWriter, r *http.Request, client *
 		// Only for this interaction: the session ends when the interaction would, and its
 		// cookie with the browser.
 		ttl = max(time.Unix(in.Exp, 0).Sub(s.now()), time.Minute)
-	} else if a.RememberFor > 0 {
-		ttl = min(ttl, time.Duration(a.RememberFor)*time.Second)
+	} else if a.RememberFor > 0 && a.RememberFor < int64(ttl/time.Second) {
+		ttl = time.Duration(a.RememberFor) * time.Second
 	}
 	sess, err := s.startDelegatedSession(ctx, w, r, acc, a, ttl)
 	if err != nil {
