@@ -535,3 +535,35 @@ func TestDelegatedConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestDelegatedDeviceFlow: the device verification page signs in through the app too; the
+// built-in consent page shows the code, and the device gets tokens for the app's user.
+func TestDelegatedDeviceFlow(t *testing.T) {
+	app := newLoginApp(t)
+	ts := newDeviceServer(t, serverOptions{edit: func(c *Config) {
+		c.Delegated = delegated.Config{LoginURL: app.srv.URL + "/login", APISecret: delegatedSecret}
+	}})
+	app.attach(ts)
+	start := ts.startDevice(nil)
+	userCode := start["user_code"].(string)
+	b := ts.browser()
+	p := b.submit(b.do(http.MethodGet, testIssuer+"/device?"+url.Values{"user_code": {userCode}}.Encode(), nil), url.Values{"user_code": {userCode}})
+	if !strings.HasPrefix(p.location, app.srv.URL+"/login?login_challenge=") {
+		t.Fatalf("verification page: %d %q", p.status, p.location)
+	}
+	p = app.run(b, p, approveAs("carol", "carol's password"))
+	if p.status != http.StatusOK || !strings.Contains(p.body, `id="user-code">`+userCode+`<`) {
+		t.Fatalf("consent page: %d %s", p.status, p.body)
+	}
+	if c := app.contexts[0]; c.DeviceUserCode != userCode || c.Client.ClientID != "tv" {
+		t.Errorf("login context: %+v", c)
+	}
+	if done := b.submit(p, url.Values{"decision": {"approve"}}); done.status != http.StatusOK || !strings.Contains(done.body, "Device connected") {
+		t.Fatalf("approval: %d %s", done.status, done.body)
+	}
+	ts.now.Add(10)
+	res := ts.pollDevice(start["device_code"].(string))
+	if res.status != http.StatusOK || jwtClaims(t, res.body["id_token"].(string))["sub"] != "ext-carol-42" {
+		t.Fatalf("tokens: %d %s", res.status, res.raw)
+	}
+}
