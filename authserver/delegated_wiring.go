@@ -113,6 +113,8 @@ func nonNil(v []string) []string {
 // the API answered).
 func (s *Server) handleDelegatedCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	v := s.delegated.Open(r.URL.Query().Get("verifier"))
 	var in interaction
 	if v == nil || json.Unmarshal(v.Interaction, &in) != nil || in.Req == nil || in.ID == "" || s.now().Unix() > in.Exp {
