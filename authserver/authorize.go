@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/delegated"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/passkey"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -274,7 +276,7 @@ func (s *Server) issueCode(ctx context.Context, client *store.Client, req *authR
 		Nonce:               req.Nonce,
 		AuthTime:            sess.AuthTime,
 		AMR:                 sess.AMR,
-		ACR:                 s.acrForSession(req, sess.AMR),
+		ACR:                 cmp.Or(sess.ACR, s.acrForSession(req, sess.AMR)), // a delegated sign-in's own acr first
 		CodeChallenge:       req.CodeChallenge,
 		CodeChallengeMethod: req.CodeChallengeMethod,
 		DPoPJKT:             req.DPoPJKT,
@@ -444,6 +446,11 @@ func formActions(req *authRequest) []string {
 // renderLogin shows the login page. message is a catalog key (or "" for none) with its
 // arguments: pairs of placeholder name and value, a time.Duration value worded as a wait.
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, client *store.Client, in *interaction, status int, username, message string, args ...any) {
+	if s.delegated.Login() {
+		sess, _ := s.currentSession(r.Context(), r) // only informs the app
+		s.delegate(w, r, delegated.KindLogin, client, in, sess)
+		return
+	}
 	sealed, err := s.sealInteraction(in)
 	if err != nil {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
@@ -487,6 +494,10 @@ func localize(loc ui.Localizer, key string, args ...any) string {
 }
 
 func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, client *store.Client, in *interaction, sess *userSession) {
+	if s.delegated.Consent() {
+		s.delegate(w, r, delegated.KindConsent, client, in, sess)
+		return
+	}
 	sealed, err := s.sealInteraction(in)
 	if err != nil {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})

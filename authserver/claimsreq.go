@@ -3,6 +3,7 @@ package authserver
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"slices"
 	"sort"
 
@@ -20,6 +21,25 @@ const maxClaimsParam = 8 << 10
 type claimsRequest struct {
 	UserInfo map[string]*claimSpec `json:"userinfo,omitempty"`
 	IDToken  map[string]*claimSpec `json:"id_token,omitempty"`
+	// Extra are claims a delegated login or consent app added to the ID tokens of this
+	// authorization (delegated_wiring.go). Never read from the claims parameter; stored with
+	// the code and the grant, so refreshed ID tokens carry them too.
+	Extra map[string]any `json:"extra_id_token,omitempty"`
+}
+
+// withExtra returns cr with extra added to its Extra claims (cr may be nil).
+func (cr *claimsRequest) withExtra(extra map[string]any) *claimsRequest {
+	if len(extra) == 0 {
+		return cr
+	}
+	if cr == nil {
+		cr = &claimsRequest{}
+	}
+	if cr.Extra == nil {
+		cr.Extra = map[string]any{}
+	}
+	maps.Copy(cr.Extra, extra)
+	return cr
 }
 
 // claimSpec is one requested claim; nil (JSON null) asks for it in the default manner.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
+	"github.com/caddy-oauth/caddy-oauth/authserver/delegated"
 	"github.com/caddy-oauth/caddy-oauth/authserver/exchange"
 	"github.com/caddy-oauth/caddy-oauth/authserver/extension"
 	"github.com/caddy-oauth/caddy-oauth/authserver/jwtbearer"
@@ -112,6 +113,9 @@ type Config struct {
 	Passkeys *PasskeysConfig
 	// DeviceAuthorization configures the device authorization grant (RFC 8628); on by default.
 	DeviceAuthorization DeviceConfig
+	// Delegated hands sign-in and consent to an external app (package delegated); off by
+	// default.
+	Delegated delegated.Config
 	// Profile is the server's security profile (package profile): "" or "none", "fapi2" or
 	// "fapi2_message_signing". A client's own profile overrides it.
 	Profile string
@@ -287,6 +291,9 @@ func (c Config) normalize(placeholders bool) (Config, error) {
 		return c, err
 	}
 	if err := c.DeviceAuthorization.withDefaults(); err != nil {
+		return c, err
+	}
+	if err := c.Delegated.Validate(placeholders); err != nil {
 		return c, err
 	}
 	if err := c.extensionDefaults(); err != nil {

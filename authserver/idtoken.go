@@ -93,7 +93,9 @@ func (s *Server) issueIDTokenWith(ctx context.Context, client *store.Client, g *
 	if err != nil {
 		return "", err
 	}
-	if cr := decodeClaimsRequest(g.Claims); cr != nil && len(cr.IDToken) > 0 {
+	cr := decodeClaimsRequest(g.Claims)
+	released := map[string]any{}
+	if cr != nil && len(cr.IDToken) > 0 {
 		if acc == nil {
 			if acc, err = s.accounts.Account(ctx, g.Subject); errors.Is(err, store.ErrNotFound) || errors.Is(err, account.ErrDisabled) {
 				return "", oautherr.New(oautherr.InvalidGrant, "the account is no longer available")
@@ -102,14 +104,24 @@ func (s *Server) issueIDTokenWith(ctx context.Context, client *store.Client, g *
 			}
 		}
 		// client.Scopes as they are now: a client narrowed since the authorization loses them.
-		if extra := account.NamedClaims(acc, names(cr.IDToken), client.Scopes); len(extra) > 0 {
-			obj, err := json.Marshal(extra)
-			if err != nil {
-				return "", err
+		// NamedClaims releases only standard claims, never one idTokenClaims sets.
+		released = account.NamedClaims(acc, names(cr.IDToken), client.Scopes)
+	}
+	if cr != nil {
+		// A delegated login app's claims (validated: never a reserved one); the claims the
+		// request asked for win a clash.
+		for name, v := range cr.Extra {
+			if _, ok := released[name]; !ok {
+				released[name] = v
 			}
-			// NamedClaims releases only standard claims, never one idTokenClaims sets.
-			payload = appendExtraClaims(payload, obj[1:len(obj)-1])
 		}
+	}
+	if len(released) > 0 {
+		obj, err := json.Marshal(released)
+		if err != nil {
+			return "", err
+		}
+		payload = appendExtraClaims(payload, obj[1:len(obj)-1])
 	}
 	return s.keys.Sign(alg, "", "JWT", payload)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientauth"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientidmeta"
 	"github.com/caddy-oauth/caddy-oauth/authserver/clientsecret"
+	"github.com/caddy-oauth/caddy-oauth/authserver/delegated"
 	"github.com/caddy-oauth/caddy-oauth/authserver/device"
 	"github.com/caddy-oauth/caddy-oauth/authserver/exchange"
 	"github.com/caddy-oauth/caddy-oauth/authserver/jwtbearer"
@@ -118,6 +119,9 @@ type Server struct {
 	cibaDelivery *ciba.Deliverer
 	// passkeys runs the WebAuthn ceremonies (passkey_wiring.go); nil when they are off.
 	passkeys *passkey.Service
+	// delegated hands sign-in and consent to an external app (delegated_wiring.go); nil
+	// when it is off.
+	delegated *delegated.API
 
 	// verified caches JWT access tokens whose signature and claims were checked (introspection).
 	verified *ristretto.Cache[string, verifiedToken]
@@ -270,6 +274,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if s.passkeys, err = s.newPasskeys(); err != nil {
 		return nil, err
 	}
+	s.delegated = s.newDelegated()
 	if s.deviceLimiter, err = s.newDeviceLimiter(); err != nil {
 		return nil, err
 	}
@@ -335,6 +340,7 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	s.deviceRoutes(routes, base)
 	s.cibaRoutes(routes, base)
 	s.passkeyRoutes(routes, base)
+	s.delegatedRoutes(routes, base)
 	for path, h := range routes {
 		routes[path] = s.observed(endpointName(base, path), h)
 	}
@@ -345,6 +351,10 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	}
 	if s.signals != nil {
 		s.mounts = append(s.mounts, s.observe("ssf", s.signals))
+	}
+	if s.delegated != nil {
+		// The login app's API (package delegated).
+		s.mounts = append(s.mounts, s.observe("delegated", s.delegated))
 	}
 	return routes
 }

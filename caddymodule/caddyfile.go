@@ -99,6 +99,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        challenge_ttl <duration>
 //	        phishing_resistant_acr <acr>
 //	    }
+//	    delegated_login {
+//	        login_url <url>
+//	        consent_url <url>
+//	        api_secret <secret>
+//	        ttl <duration>
+//	    }
 //	    device_authorization off | {
 //	        ttl <duration>
 //	        interval <duration>
@@ -279,6 +285,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("passkeys: set twice")
 			}
 			h.Passkeys, err = parsePasskeys(d)
+		case "delegated_login":
+			if h.DelegatedLogin != nil {
+				return d.Errf("delegated_login: set twice")
+			}
+			h.DelegatedLogin, err = parseDelegatedLogin(d)
 		case "device_authorization":
 			if h.DeviceAuthorization != nil {
 				return d.Errf("device_authorization: set twice")

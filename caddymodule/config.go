@@ -302,6 +302,9 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 	if cfg.Registration, err = h.Registration.config(resolve); err != nil {
 		return cfg, err
 	}
+	if cfg.Delegated, err = h.DelegatedLogin.config(resolve); err != nil {
+		return cfg, err
+	}
 	cfg.SharedSignals = h.SharedSignals.options()
 	for _, r := range h.Resources {
 		rc := authserver.ResourceConfig{

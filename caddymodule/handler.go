@@ -67,6 +67,8 @@ type Handler struct {
 	CIBA *CIBA `json:"ciba,omitempty"`
 	// Passkeys turns on WebAuthn sign-in with passkeys (off unless present).
 	Passkeys *Passkeys `json:"passkeys,omitempty"`
+	// DelegatedLogin hands sign-in and consent to an external login app (off unless present).
+	DelegatedLogin *DelegatedLogin `json:"delegated_login,omitempty"`
 	// DeviceAuthorization configures the device authorization grant (RFC 8628; on by default).
 	DeviceAuthorization *DeviceAuthorization `json:"device_authorization,omitempty"`
 	// TrustedIssuers are external issuers whose JWTs token exchange accepts, and the JWT

@@ -31,6 +31,10 @@ const (
 	// A passkey was added to, or revoked from, an account.
 	PasskeyRegistered = "passkey.registered"
 	PasskeyRevoked    = "passkey.revoked"
+	// DelegatedAccepted and DelegatedRejected: a login app answered a login or consent
+	// challenge (authserver/delegated).
+	DelegatedAccepted = "delegated.accepted"
+	DelegatedRejected = "delegated.rejected"
 
 	InitialAccessTokenCreated = "initial_access_token.created"
 	InitialAccessTokenDeleted = "initial_access_token.deleted"

@@ -20,7 +20,8 @@ artifacts="$here/artifacts"
 screenshots=(login login-error consent logout signed-out error frontchannel-logout frontchannel-signed-out
 	device device-error device-consent device-approved device-denied ciba-consent ciba-approved ciba-list
 	passkey-login passkey-consent-offer passkey-register passkey-added passkey-required passkey-wrong-origin
-	passkey-revoked)
+	passkey-revoked
+	delegated-login delegated-login-error delegated-consent delegated-signed-in delegated-denied delegated-replayed)
 # tests/pages.test.js leaves pages/<state>-<language>-<theme>-<size>.png for each of these.
 page_states=(login login-error consent form-post error logout signed-out device device-error device-consent
 	device-denied ciba-list)
@@ -55,6 +56,13 @@ export BROWSER_FC_A_PORT="$fc_a_port" BROWSER_FC_B_PORT="$fc_b_port"
 take_port pk_port
 take_port pk_rp_port
 export BROWSER_PK_PORT="$pk_port" BROWSER_PK_RP_PORT="$pk_rp_port" BROWSER_PK_DB="$tmp/passkeys.db"
+# Delegated login (tests/delegated.test.js): a second issuer, the example login app and its
+# relying party, each on its own port.
+take_port delegated_port
+take_port login_app_port
+take_port delegated_rp_port
+export BROWSER_DELEGATED_PORT="$delegated_port" BROWSER_LOGIN_APP_PORT="$login_app_port" BROWSER_DELEGATED_RP_PORT="$delegated_rp_port"
+export BROWSER_DELEGATED_DB="$tmp/delegated.db"
 export BROWSER_DB="$tmp/oauth.db"
 export BROWSER_MASTER_KEY="$(random_secret)"
 export BROWSER_SECRET="$(random_secret)"
