@@ -147,6 +147,9 @@ type Config struct {
 	ACRValues []string
 	// TemplateDir holds page templates overriding the embedded ones (see authserver/ui).
 	TemplateDir string
+	// AccountPages configures the signed-in user's self-service pages (account_wiring.go);
+	// on by default.
+	AccountPages AccountPagesConfig
 	// Login throttling (see LoginLimiterConfig): LoginFailuresPerAccount failed sign-ins of
 	// one username from one client network (IPv4 address, IPv6 /64), and LoginFailuresPerIP
 	// from one network across usernames, within LoginWindow, stop further attempts from that

@@ -328,6 +328,7 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	s.parRoutes(routes, base)
 	s.deviceRoutes(routes, base)
 	s.cibaRoutes(routes, base)
+	s.accountRoutes(routes, base)
 	for path, h := range routes {
 		routes[path] = s.observed(endpointName(base, path), h)
 	}
