@@ -13,7 +13,7 @@ import (
 )
 
 const (
-	accountURL    = testIssuer + pathAccount
+	accountURL       = testIssuer + pathAccount
 	carolOwnPassword = "carol's first password"
 )
 

@@ -322,6 +322,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.ACRValues, err = atLeastOneArg(d)
 		case "template_dir":
 			h.TemplateDir, err = oneArg(d)
+		case "account_pages":
+			if h.AccountPages != nil {
+				return d.Err("account_pages: set twice")
+			}
+			h.AccountPages, err = parseAccountPages(d)
 		case "login_limits":
 			err = parseLoginLimits(d, h)
 		case "login_delay":

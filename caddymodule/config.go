@@ -245,6 +245,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		Profile:                     h.Profile,
 		ACRValues:                   h.ACRValues,
 		TemplateDir:                 h.TemplateDir,
+		AccountPages:                h.AccountPages.config(),
 
 		ClientAssertionEndpointAudience: h.ClientAssertionEndpointAudience,
 		OutboundAllowPrivate:            h.OutboundAllowPrivate,

@@ -128,6 +128,8 @@ type Handler struct {
 	ACRValues []string `json:"acr_values,omitempty"`
 	// TemplateDir holds page templates overriding the embedded ones.
 	TemplateDir string `json:"template_dir,omitempty"`
+	// AccountPages configures the signed-in user's self-service pages (on when nil).
+	AccountPages *AccountPages `json:"account_pages,omitempty"`
 	// Login throttling (authserver.Config): failed sign-ins allowed per account from one client
 	// network and per client network within LoginWindow (defaults 5, 20, 15m), and the delay
 	// of a guessed account's attempts from anywhere, doubling from LoginDelayBase up to
