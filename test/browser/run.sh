@@ -18,7 +18,9 @@ root="$(cd "$here/../.." && pwd)"
 artifacts="$here/artifacts"
 # Every screenshot the suite must leave behind.
 screenshots=(login login-error consent logout signed-out error frontchannel-logout frontchannel-signed-out
-	device device-error device-consent device-approved device-denied ciba-consent ciba-approved ciba-list)
+	device device-error device-consent device-approved device-denied ciba-consent ciba-approved ciba-list
+	account-login account account-apps account-apps-removed account-sessions account-password
+	account-password-error account-password-changed)
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-browser.XXXXXX")"
 cleanup_on_exit "$tmp" 200
 
@@ -43,6 +45,11 @@ take_port fc_b_port
 # CIBA (tests/ciba.test.js): the test's receiver of the server's notifier.
 take_port ciba_port
 export BROWSER_CIBA_PORT="$ciba_port"
+# Account self-service (tests/account.test.js): its relying party, and Caddy's admin API, where
+# it creates the account it changes.
+take_port account_rp_port
+take_port admin_port
+export BROWSER_ACCOUNT_RP_PORT="$account_rp_port" BROWSER_ADMIN_PORT="$admin_port"
 export BROWSER_FC_A_PORT="$fc_a_port" BROWSER_FC_B_PORT="$fc_b_port"
 export BROWSER_DB="$tmp/oauth.db"
 export BROWSER_MASTER_KEY="$(random_secret)"
