@@ -6,7 +6,7 @@
 // Screenshots of every account page go to $BROWSER_ARTIFACTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -91,13 +91,28 @@ async function newContext() {
   return context;
 }
 
+/**
+ * Calls Caddy's admin API with node:http: fetch sends Sec-Fetch-Mode, which makes Caddy demand
+ * an allowed Origin, as it does of browsers.
+ */
+function adminRequest(method, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = request(`${admin}${path}`, { method, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
 before(async () => {
   // The account, through the admin API: PUT /oauth/accounts.
-  const created = await fetch(`${admin}/oauth/accounts`, {
-    method: 'PUT', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: dana.username, password: dana.password, claims: { name: 'Dana Example' } }),
-  });
-  assert.equal(created.status, 201, await created.text());
+  const created = await adminRequest('PUT', '/oauth/accounts',
+    { username: dana.username, password: dana.password, claims: { name: 'Dana Example' } });
+  assert.equal(created.status, 201, created.body);
 
   await new Promise((resolve) => rpServer.listen(Number(env('BROWSER_ACCOUNT_RP_PORT')), '127.0.0.1', resolve));
   browser = await chromium.launch({
@@ -121,7 +136,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   rpServer.close();
-  await fetch(`${admin}/oauth/accounts?username=${encodeURIComponent(dana.username)}`, { method: 'DELETE' }).catch(() => {});
+  await adminRequest('DELETE', `/oauth/accounts?username=${encodeURIComponent(dana.username)}`).catch(() => {});
 });
 
 async function screenshot(name) {
