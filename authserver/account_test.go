@@ -201,7 +201,8 @@ func TestAccountSessions(t *testing.T) {
 
 	list := here.do(http.MethodGet, accountURL+"/sessions", nil)
 	if list.status != http.StatusOK || strings.Count(list.body, "<li>\n<h2>") != 2 || !strings.Contains(list.body, "This browser") ||
-		!strings.Contains(list.body, `value="`+thereSID+`"`) || strings.Contains(list.body, `value="`+hereSID+`"`) {
+		!strings.Contains(list.body, `value="`+thereSID+`"`) || strings.Contains(list.body, `value="`+hereSID+`"`) ||
+		!strings.Contains(list.body, "from 192.0.2.1") {
 		t.Fatalf("sessions page: %d %s", list.status, list.body)
 	}
 

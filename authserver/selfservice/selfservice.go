@@ -23,8 +23,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	useragent "github.com/medama-io/go-useragent"
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
@@ -595,7 +597,7 @@ func (p *Pages) listSessions(ctx context.Context, s *Session) ([]ui.AccountSessi
 			continue
 		}
 		list = append(list, ui.AccountSession{ID: se.ID, CreatedAt: se.CreatedAt, LastSeenAt: se.LastSeenAt, ExpiresAt: se.ExpiresAt,
-			Methods: ui.DescribeMethods(se.AMR), Current: se.ID == s.ID})
+			Methods: ui.DescribeMethods(se.AMR), Device: describeAgent(se.UserAgent), IP: se.RemoteIP, Current: se.ID == s.ID})
 	}
 	slices.SortStableFunc(list, func(a, b ui.AccountSession) int {
 		switch {
@@ -607,6 +609,26 @@ func (p *Pages) listSessions(ctx context.Context, s *Session) ([]ui.AccountSessi
 		return 1
 	})
 	return list, nil
+}
+
+// agents parses User-Agent headers, built on first use (package useragent's embedded data).
+var agents = sync.OnceValue(useragent.NewParser)
+
+// describeAgent names the browser of a User-Agent header for people: "Firefox on Windows",
+// "Safari", "iOS"; "" when it tells nothing.
+func describeAgent(header string) string {
+	if header == "" {
+		return ""
+	}
+	ua := agents().Parse(header)
+	browser, os := string(ua.Browser()), string(ua.OS())
+	switch {
+	case browser != "" && os != "":
+		return browser + " on " + os
+	case browser != "":
+		return browser
+	}
+	return os
 }
 
 // live reports whether se still signs anybody in (not expired, not idle too long).

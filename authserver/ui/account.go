@@ -95,6 +95,10 @@ type AccountSession struct {
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
 	Methods    []string
+	// Device names the browser for people (e.g. "Firefox on Windows") and IP is the address it
+	// signed in from; both "" when not recorded.
+	Device string
+	IP     string
 	// Current is the session of this browser.
 	Current bool
 }
@@ -143,7 +147,8 @@ func init() {
 			Resources: []Resource{{Identifier: "https://api.example.com", Name: "Example API"}, {Identifier: "https://other.example.com"}},
 			GrantedAt: when, Remembered: true, Grants: 2}},
 		Sessions: []AccountSession{
-			{ID: "s1", CreatedAt: when, LastSeenAt: when, ExpiresAt: when, Methods: []string{"password"}, Current: true},
+			{ID: "s1", CreatedAt: when, LastSeenAt: when, ExpiresAt: when, Methods: []string{"password"}, Current: true,
+				Device: "Firefox on Linux", IP: "2001:db8::1"},
 			{ID: "s2", CreatedAt: when, LastSeenAt: when, ExpiresAt: when, Methods: []string{"passkey"}},
 		},
 	}

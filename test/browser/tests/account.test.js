@@ -224,7 +224,10 @@ test('the sessions page lists another browser, and signing it out there works', 
   await page.getByRole('heading', { name: 'This browser' }).waitFor();
   await screenshot('account-sessions');
 
-  await page.getByRole('button', { name: /^Sign out of the browser signed in/ }).click();
+  // The other browser is named by its User-Agent (Chrome on Linux) and signed in from loopback.
+  assert.match(await page.locator('main').innerText(), /Chrome on Linux/);
+  assert.match(await page.locator('main').innerText(), /from 127\.0\.0\.1/);
+  await page.getByRole('button', { name: /^Sign out of Chrome on Linux signed in/ }).click();
   await page.waitForURL((url) => url.search === '?done=session');
   assert.equal(await page.locator('.items > li').count(), 1);
 
