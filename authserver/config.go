@@ -169,6 +169,9 @@ type Config struct {
 	// ResourceDescriptions name protected resources on the consent page, by resource
 	// identifier and language, in place of the resource's configured name.
 	ResourceDescriptions map[string]map[string]string
+	// AccountPages configures the signed-in user's self-service pages (account_wiring.go);
+	// on by default.
+	AccountPages AccountPagesConfig
 	// Login throttling (see LoginLimiterConfig): LoginFailuresPerAccount failed sign-ins of
 	// one username from one client network (IPv4 address, IPv6 /64), and LoginFailuresPerIP
 	// from one network across usernames, within LoginWindow, stop further attempts from that

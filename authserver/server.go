@@ -341,6 +341,7 @@ func (s *Server) buildRoutes() map[string]http.HandlerFunc {
 	s.cibaRoutes(routes, base)
 	s.passkeyRoutes(routes, base)
 	s.delegatedRoutes(routes, base)
+	s.accountRoutes(routes, base)
 	for path, h := range routes {
 		routes[path] = s.observed(endpointName(base, path), h)
 	}

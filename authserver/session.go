@@ -122,6 +122,8 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(s.cfg.SessionTTL),
+		UserAgent:  sessionUserAgent(r.UserAgent()),
+		RemoteIP:   s.clientIP(r),
 	}
 	if err := s.st.CreateSession(ctx, sess); err != nil {
 		return nil, err
@@ -169,4 +171,13 @@ func (s *Server) checkCSRF(r *http.Request, form url.Values, purpose string) boo
 	}
 	want := s.csrfMAC(cookie, purpose)
 	return hmac.Equal([]byte(want), []byte(form.Get("csrf_token")))
+}
+
+// sessionUserAgent cuts a User-Agent header to what a session keeps: at most
+// store.MaxSessionUserAgent bytes of valid UTF-8.
+func sessionUserAgent(ua string) string {
+	if len(ua) > store.MaxSessionUserAgent {
+		ua = ua[:store.MaxSessionUserAgent]
+	}
+	return strings.ToValidUTF8(ua, "")
 }

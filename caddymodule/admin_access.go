@@ -173,6 +173,8 @@ type sessionDoc struct {
 	CreatedAt  time.Time `json:"created_at"`
 	LastSeenAt time.Time `json:"last_seen_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
+	UserAgent  string    `json:"user_agent,omitempty"`
+	RemoteIP   string    `json:"remote_ip,omitempty"`
 }
 
 // handleSessions serves /oauth/sessions: GET ?subject= lists an account's sessions; DELETE
@@ -191,7 +193,7 @@ func (a *adminAPI) handleSessions(w http.ResponseWriter, r *http.Request) error 
 		}
 		docs := make([]sessionDoc, 0, len(rows))
 		for _, s := range rows {
-			docs = append(docs, sessionDoc{s.ID, s.Subject, s.AuthTime, s.AMR, s.ACR, s.CreatedAt, s.LastSeenAt, s.ExpiresAt})
+			docs = append(docs, sessionDoc{s.ID, s.Subject, s.AuthTime, s.AMR, s.ACR, s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.UserAgent, s.RemoteIP})
 		}
 		return writeJSON(w, http.StatusOK, map[string]any{"sessions": docs})
 	case http.MethodDelete:

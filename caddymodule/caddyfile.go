@@ -362,6 +362,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = parseDescription(d, &h.ScopeDescriptions)
 		case "resource_description":
 			err = parseDescription(d, &h.ResourceDescriptions)
+		case "account_pages":
+			if h.AccountPages != nil {
+				return d.Err("account_pages: set twice")
+			}
+			h.AccountPages, err = parseAccountPages(d)
 		case "login_limits":
 			err = parseLoginLimits(d, h)
 		case "login_delay":

@@ -256,6 +256,7 @@ func (h *Handler) authConfig(repl *caddy.Replacer) (authserver.Config, error) {
 		ConsentRememberDefault:      h.ConsentRememberDefault,
 		ScopeDescriptions:           h.ScopeDescriptions,
 		ResourceDescriptions:        h.ResourceDescriptions,
+		AccountPages:                h.AccountPages.config(),
 
 		ClientAssertionEndpointAudience: h.ClientAssertionEndpointAudience,
 		OutboundAllowPrivate:            h.OutboundAllowPrivate,

@@ -144,6 +144,8 @@ type Handler struct {
 	// resource identifier, by language (BCP 47 tag).
 	ScopeDescriptions    map[string]map[string]string `json:"scope_descriptions,omitempty"`
 	ResourceDescriptions map[string]map[string]string `json:"resource_descriptions,omitempty"`
+	// AccountPages configures the signed-in user's self-service pages (on when nil).
+	AccountPages *AccountPages `json:"account_pages,omitempty"`
 	// Login throttling (authserver.Config): failed sign-ins allowed per account from one client
 	// network and per client network within LoginWindow (defaults 5, 20, 15m), and the delay
 	// of a guessed account's attempts from anywhere, doubling from LoginDelayBase up to

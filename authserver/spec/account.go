@@ -2,6 +2,8 @@ package spec
 
 import (
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 )
@@ -44,6 +46,26 @@ func ValidateAccountFields(a Account) error {
 	}
 	if err := account.ValidateClaims(a.Claims); err != nil {
 		return errorf(CodeInvalidValue, "claims", "", "%v", err)
+	}
+	return nil
+}
+
+// MinNewPasswordLen is the shortest password a user may choose for themselves (NIST SP
+// 800-63B §3.1.1.2: at least 8 characters), counted in Unicode characters.
+const MinNewPasswordLen = 8
+
+// ValidateNewPassword applies the rules to a password a user chooses on the account pages:
+// 8 characters at least, account.MaxPasswordLen bytes at most, not only white space.
+// Passwords set by an operator (configuration, admin API) are the operator's to choose and
+// keep only the length bound of account.HashPassword.
+func ValidateNewPassword(pw string) error {
+	switch {
+	case utf8.RuneCountInString(pw) < MinNewPasswordLen:
+		return errorf(CodeInvalidValue, "new_password", "", "must be at least %d characters long", MinNewPasswordLen)
+	case len(pw) > account.MaxPasswordLen:
+		return errorf(CodeInvalidValue, "new_password", "", "must be at most %d bytes long", account.MaxPasswordLen)
+	case strings.TrimSpace(pw) == "":
+		return errorf(CodeInvalidValue, "new_password", "", "must not be only spaces")
 	}
 	return nil
 }

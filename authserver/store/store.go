@@ -423,7 +423,15 @@ type Session struct {
 	// LastSeenAt moves when the session is used; ExpiresAt is the absolute end.
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
+	// UserAgent (the User-Agent header, at most MaxSessionUserAgent bytes) and RemoteIP (the
+	// client's address) describe the browser that signed in, so its user can tell sessions
+	// apart on the account pages; "" when unknown (sessions stored before they were recorded).
+	UserAgent string
+	RemoteIP  string
 }
+
+// MaxSessionUserAgent bounds Session.UserAgent in bytes.
+const MaxSessionUserAgent = 512
 
 // SessionStore persists login sessions.
 type SessionStore interface {

@@ -21,7 +21,9 @@ screenshots=(login login-error consent logout signed-out error frontchannel-logo
 	device device-error device-consent device-approved device-denied ciba-consent ciba-approved ciba-list
 	passkey-login passkey-consent-offer passkey-register passkey-added passkey-required passkey-wrong-origin
 	passkey-revoked
-	delegated-login delegated-login-error delegated-consent delegated-signed-in delegated-denied delegated-replayed)
+	delegated-login delegated-login-error delegated-consent delegated-signed-in delegated-denied delegated-replayed
+	account-login account account-apps account-apps-removed account-sessions account-password
+	account-password-error account-password-changed)
 # tests/pages.test.js leaves pages/<state>-<language>-<theme>-<size>.png for each of these.
 page_states=(login login-error consent form-post error logout signed-out device device-error device-consent
 	device-denied ciba-list)
@@ -50,6 +52,11 @@ take_port fc_b_port
 # CIBA (tests/ciba.test.js): the test's receiver of the server's notifier.
 take_port ciba_port
 export BROWSER_CIBA_PORT="$ciba_port"
+# Account self-service (tests/account.test.js): its relying party, and Caddy's admin API, where
+# it creates the account it changes.
+take_port account_rp_port
+take_port admin_port
+export BROWSER_ACCOUNT_RP_PORT="$account_rp_port" BROWSER_ADMIN_PORT="$admin_port"
 export BROWSER_FC_A_PORT="$fc_a_port" BROWSER_FC_B_PORT="$fc_b_port"
 # Passkeys (tests/passkey.test.js): an issuer on localhost (a WebAuthn RP ID cannot be an IP
 # address) with its own database, and the test's relying party.

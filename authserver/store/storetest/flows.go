@@ -158,6 +158,8 @@ func newSession(id string, expiresAt time.Time) *store.Session {
 		CreatedAt:  epoch,
 		LastSeenAt: epoch.Add(time.Second),
 		ExpiresAt:  expiresAt,
+		UserAgent:  "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0 «ü»",
+		RemoteIP:   "2001:db8::1",
 	}
 }
 
