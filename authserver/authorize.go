@@ -333,7 +333,8 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, to *responseTar
 		for _, name := range sortedKeys(params) {
 			page.Params = append(page.Params, ui.Param{Name: name, Value: params.Get(name)})
 		}
-		s.logRender(s.ui.FormPost(w, http.StatusOK, page))
+		pages, _ := s.pages(r, "")
+		s.logRender(pages.FormPost(w, http.StatusOK, page))
 	case modeFragment:
 		http.Redirect(w, r, to.RedirectURI+"#"+params.Encode(), http.StatusSeeOther)
 	default:
