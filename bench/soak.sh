@@ -33,7 +33,8 @@ need_debian_packages gnuplot:gnuplot-nox
 mkdir -p "$out"
 echo "== caddy-oauth soak: $duration, $workers workers + 1 signing in"
 echo "command     SOAK_DURATION=$duration SOAK_WARMUP=$warmup SOAK_WORKERS=$workers bench/soak.sh"
-echo "commit      $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
+commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
+echo "commit      $commit"
 echo "machine     $(nproc) cores, $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
 use_caddy "$tmp"
 (cd "$root" && go build -o "$tmp/soakload" ./bench/cmd/soakload)
@@ -64,7 +65,7 @@ set datafile separator ","
 set datafile columnheaders
 set terminal pngcairo size 1200,900 font ",10" noenhanced
 set output "$out/soak.png"
-set multiplot layout 3,2 title "caddy-oauth soak ($duration, cleanup every $SOAK_CLEANUP): commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null)"
+set multiplot layout 3,2 title "caddy-oauth soak ($duration, cleanup every $SOAK_CLEANUP): commit $commit"
 set key left top
 set xlabel "minutes"
 set grid
