@@ -111,7 +111,7 @@ function adminRequest(method, path, body) {
 before(async () => {
   // The account, through the admin API: PUT /oauth/accounts.
   const created = await adminRequest('PUT', '/oauth/accounts',
-    { username: dana.username, password: dana.password, claims: { name: 'Dana Example' } });
+    { issuer, username: dana.username, password: dana.password, claims: { name: 'Dana Example' } });
   assert.equal(created.status, 201, created.body);
 
   await new Promise((resolve) => rpServer.listen(Number(env('BROWSER_ACCOUNT_RP_PORT')), '127.0.0.1', resolve));
@@ -136,7 +136,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   rpServer.close();
-  await adminRequest('DELETE', `/oauth/accounts?username=${encodeURIComponent(dana.username)}`).catch(() => {});
+  await adminRequest('DELETE', `/oauth/accounts?issuer=${encodeURIComponent(issuer)}&username=${encodeURIComponent(dana.username)}`).catch(() => {});
 });
 
 async function screenshot(name) {

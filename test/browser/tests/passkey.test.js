@@ -197,6 +197,9 @@ test('after a password sign-in, the consent page links to adding a passkey; one 
 
   // Back to the application, still signed in with the password.
   await page.getByRole('link', { name: 'Continue to the application' }).click();
+  // Remembered, so the passkey sign-ins below go straight back to the application (the box is
+  // unticked by default).
+  await page.getByLabel('Remember this decision').check();
   await page.getByRole('button', { name: 'Allow', exact: true }).click();
   await page.waitForURL((url) => url.href.startsWith(`${rpBase}/callback`));
   assert.deepEqual((await claimsShown()).amr, ['pwd']);
