@@ -226,6 +226,20 @@ func numericClaim(v any) (int64, bool) {
 	return i, true
 }
 
+// resourceExists reports whether the resource an opaque token names still exists ("" is a
+// token for the userinfo endpoint only). A deleted resource's tokens end at once.
+func (s *Server) resourceExists(ctx context.Context, id string) (bool, error) {
+	if id == "" {
+		return true, nil
+	}
+	if _, err := s.st.GetResource(ctx, id); errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // activeSealed checks a sealed opaque access token (package opaquetoken): its seal and
 // expiry, then everything that can revoke it since — its jti (/revoke), its client's cut-off
 // (all of a client's tokens revoked), its grant (refresh reuse, logout, account changes) and
@@ -243,12 +257,8 @@ func (s *Server) activeSealed(ctx context.Context, token string) (*tokenInfo, er
 	} else if !cutoff.IsZero() && c.IssuedAt <= cutoff.UnixMilli() {
 		return nil, nil
 	}
-	if c.ResourceID != "" { // "" is a token for the userinfo endpoint only
-		if _, err := s.st.GetResource(ctx, c.ResourceID); errors.Is(err, store.ErrNotFound) {
-			return nil, nil
-		} else if err != nil {
-			return nil, err
-		}
+	if live, err := s.resourceExists(ctx, c.ResourceID); err != nil || !live {
+		return nil, err
 	}
 	if c.GrantID != "" {
 		g, err := s.st.GetGrant(ctx, c.GrantID)
@@ -296,12 +306,8 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 	if t.Revoked || !t.ExpiresAt.After(s.now()) {
 		return nil, nil
 	}
-	if t.ResourceID != "" { // "" is a token for the userinfo endpoint only
-		if _, err := s.st.GetResource(ctx, t.ResourceID); errors.Is(err, store.ErrNotFound) {
-			return nil, nil
-		} else if err != nil {
-			return nil, err
-		}
+	if live, err := s.resourceExists(ctx, t.ResourceID); err != nil || !live {
+		return nil, err
 	}
 	sessionID, err := s.grantSession(ctx, t.GrantID)
 	if err != nil {
