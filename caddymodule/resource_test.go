@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/dpop"
+	"github.com/caddy-oauth/caddy-oauth/internal/benchcpu"
 	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
 )
 
@@ -360,6 +361,7 @@ func BenchmarkResourceServeHTTP(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			stop := benchcpu.Start(b)
 			for i := range b.N {
 				req := caddyhttp.PrepareRequest(r.Clone(r.Context()), caddy.NewReplacer(), w, nil)
 				if run.dpop {
@@ -377,6 +379,7 @@ func BenchmarkResourceServeHTTP(b *testing.B) {
 					}
 				}
 			}
+			stop()
 		})
 	}
 }
