@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/caddy-oauth/caddy-oauth/internal/benchcpu"
 )
 
 // The token endpoint's own cost per request, without HTTP transport: what the load benchmark
@@ -102,4 +104,25 @@ func benchmarkRefresh(b *testing.B, idAlg string) {
 		}
 		rt = res.body["refresh_token"].(string)
 	}
+}
+
+// BenchmarkActiveAccessTokenCached is what an in-process gateway (oauth_resource with this
+// server as its issuer) pays per request for a repeated JWT: the cache hit, expiry and
+// revocation checks, and the copy handed out.
+func BenchmarkActiveAccessTokenCached(b *testing.B) {
+	ts := newTestServer(b)
+	token := ts.mustToken("svc", svcSecret, jwtResource, "read")
+	ctx := b.Context()
+	if info, err := ts.srv.ActiveAccessToken(ctx, token); err != nil || info == nil {
+		b.Fatal(info, err)
+	}
+	ts.srv.gateway.Wait()
+	b.ReportAllocs()
+	stop := benchcpu.Start(b)
+	for b.Loop() {
+		if info, err := ts.srv.ActiveAccessToken(ctx, token); err != nil || info == nil {
+			b.Fatal(info, err)
+		}
+	}
+	stop()
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
@@ -45,7 +46,9 @@ func (s *Server) ActiveAccessToken(ctx context.Context, token string) (*AccessTo
 	if token == "" || len(token) > maxTokenLen {
 		return nil, nil
 	}
-	digest := sha256.Sum256([]byte(token))
+	// Hashed in place: []byte(token) would copy the whole token on every gateway request, and
+	// SHA-256 neither keeps nor modifies its input.
+	digest := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 	key := string(digest[:])
 	info, hit := s.gatewayHit(key, digest)
 	if !hit {
@@ -62,11 +65,11 @@ func (s *Server) ActiveAccessToken(ctx context.Context, token string) (*AccessTo
 		return nil, nil
 	}
 	claims := maps.Clone(info.extra)
-	if match := info.matchClaims(); len(match) > 0 {
+	if info.grantID != "" || info.sessionID != "" { // matchClaims would be empty: no map to build
 		if claims == nil {
-			claims = make(map[string]any, len(match))
+			claims = make(map[string]any, 2)
 		}
-		maps.Copy(claims, match)
+		maps.Copy(claims, info.matchClaims())
 	}
 	return &AccessTokenInfo{
 		Issuer:    s.cfg.Issuer,

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-oauth/caddy-oauth/dpop"
+	"github.com/caddy-oauth/caddy-oauth/internal/benchcpu"
 	"github.com/caddy-oauth/caddy-oauth/rsvalidate"
 )
 
@@ -47,6 +48,10 @@ func unitToken(scope string, claims map[string]any) *rsvalidate.TokenInfo {
 	}
 }
 
+// unitReplayCapacity is the replay guard capacity of newUnitHandler's validators; the
+// benchmark raises it to fit its proofs.
+var unitReplayCapacity = 1000
+
 // newUnitHandler provisions h by hand (no Caddy) with the fake issuer as its validator.
 func newUnitHandler(t testing.TB, h *ResourceHandler, tokens fakeIssuer) *ResourceHandler {
 	t.Helper()
@@ -65,7 +70,7 @@ func newUnitHandler(t testing.TB, h *ResourceHandler, tokens fakeIssuer) *Resour
 		t.Fatal(err)
 	}
 	h.metaPath, h.base.ResourceMetadataURL = resourceMetadataLocation(h.Resource)
-	guard := dpop.NewMemoryGuard(1000, 0)
+	guard := dpop.NewMemoryGuard(unitReplayCapacity, 0)
 	t.Cleanup(guard.Close)
 	v, err := rsvalidate.New(rsvalidate.Config{
 		Resource: h.Resource, Issuer: h.Issuer, Local: tokens, AllowQueryToken: h.TokenInQuery,
@@ -317,12 +322,26 @@ func TestClaimString(t *testing.T) {
 }
 
 // BenchmarkResourceServeHTTP measures the glue around validation (placeholders, headers,
-// credential stripping) with an in-process issuer whose lookup is a map read.
+// credential stripping) with an in-process issuer whose lookup is a map read. "dpop" adds a
+// fresh ES256 proof per request (signed before the timer starts) for a DPoP-bound token:
+// the gateway's DPoP path whole, to set beside dpop's BenchmarkES256SignatureOnly.
 func BenchmarkResourceServeHTTP(b *testing.B) {
+	unitReplayCapacity = 1 << 22
+	defer func() { unitReplayCapacity = 1000 }()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	jkt, err := dpop.Thumbprint(jose.JSONWebKey{Key: &priv.PublicKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bound := unitToken("read", nil)
+	bound.JKT = jkt
 	h := newUnitHandler(b, &ResourceHandler{
 		Scopes:   []string{"read"},
 		HeaderUp: map[string]string{"X-User": "{oauth.sub}"},
-	}, fakeIssuer{"reader": unitToken("read", nil)})
+	}, fakeIssuer{"reader": unitToken("read", nil), "bound": bound})
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, "https://api.example/x", nil)
@@ -330,20 +349,59 @@ func BenchmarkResourceServeHTTP(b *testing.B) {
 	for _, run := range []struct {
 		name  string
 		serve bool
-	}{{"setup", false}, {"oauth_resource", true}} {
+		dpop  bool
+	}{{"setup", false, false}, {"oauth_resource", true, false}, {"dpop", true, true}} {
 		b.Run(run.name, func(b *testing.B) {
+			var proofs []string
+			if run.dpop {
+				proofs = make([]string, b.N)
+				for i := range proofs {
+					proofs[i] = signUnitProof(b, priv, "GET", "https://api.example/x", "bound")
+				}
+			}
 			b.ReportAllocs()
-			for b.Loop() {
+			b.ResetTimer()
+			stop := benchcpu.Start(b)
+			for i := range b.N {
 				req := caddyhttp.PrepareRequest(r.Clone(r.Context()), caddy.NewReplacer(), w, nil)
-				req.Header.Set("Authorization", "Bearer reader")
+				if run.dpop {
+					req.Header.Set("Authorization", "DPoP bound")
+					req.Header.Set("DPoP", proofs[i])
+				} else {
+					req.Header.Set("Authorization", "Bearer reader")
+				}
 				if run.serve {
 					if err := h.ServeHTTP(w, req, next); err != nil {
 						b.Fatal(err)
 					}
+					if w.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", w.Code, w.Body)
+					}
 				}
 			}
+			stop()
 		})
 	}
+}
+
+// signUnitProof signs a DPoP proof with priv for method and htu, bound to token.
+func signUnitProof(t testing.TB, priv *ecdsa.PrivateKey, method, htu, token string) string {
+	t.Helper()
+	opts := (&jose.SignerOptions{}).WithType("dpop+jwt").WithHeader("jwk", jose.JSONWebKey{Key: &priv.PublicKey})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(map[string]any{"jti": rand.Text(), "htm": method, "htu": htu, "iat": time.Now().Unix(), "ath": dpop.AccessTokenHash(token)})
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestResourceDPoPAfterRewrite: under handle_path (or any rewrite) the proof's htu still names

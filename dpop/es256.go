@@ -5,9 +5,10 @@ import (
 	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/base64"
-	"math/big"
+	"hash/maphash"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	jose "github.com/go-jose/go-jose/v4"
 	jsonv2 "github.com/go-json-experiment/json"
@@ -48,26 +49,16 @@ func (v *Verifier) checkES256(proof string, req Request) (p *Proof, err error, h
 	}
 	encHeader, rest, _ := strings.Cut(proof, ".")
 	encPayload, encSig, _ := strings.Cut(rest, ".")
-	header, ok := decodeSegment(encHeader)
+	key, ok := es256KeyOf(encHeader)
 	if !ok {
 		return nil, nil, false
 	}
-	var h es256Header
-	if jsonv2.Unmarshal(header, &h, strict) != nil ||
-		h.Typ != proofType || h.Alg != "ES256" || h.JWK.Kty != "EC" || h.JWK.Crv != "P-256" {
+	var sig [64]byte // 86 characters of unpadded base64url
+	if len(encSig) != 86 {
 		return nil, nil, false
 	}
-	x, okX := decodeSegment(h.JWK.X)
-	y, okY := decodeSegment(h.JWK.Y)
-	sig, okSig := decodeSegment(encSig)
-	if !okX || !okY || !okSig || len(x) != 32 || len(y) != 32 || len(sig) != 64 {
+	if n, err := base64.RawURLEncoding.Strict().Decode(sig[:], unsafeBytes(encSig)); err != nil || n != len(sig) {
 		return nil, nil, false
-	}
-	point := make([]byte, 0, 65)
-	point = append(append(append(point, 4), x...), y...)
-	pub, perr := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-	if perr != nil {
-		return nil, nil, false // not on the curve: the general path refuses it with its own words
 	}
 	payload, ok := decodeSegment(encPayload)
 	if !ok {
@@ -82,12 +73,108 @@ func (v *Verifier) checkES256(proof string, req Request) (p *Proof, err error, h
 	if err != nil {
 		return nil, err, true
 	}
-	digest := sha256.Sum256([]byte(proof[:len(encHeader)+1+len(encPayload)]))
-	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(pub, digest[:], r, s) {
+	digest := sha256.Sum256(unsafeBytes(proof[:len(encHeader)+1+len(encPayload)]))
+	if !verifyES256(key.pub, digest[:], &sig) {
 		return nil, invalid("DPoP proof signature does not verify"), true
 	}
-	return v.proof(es256Thumbprint(x, y), &c, iat, jose.JSONWebKey{Key: pub, Algorithm: "ES256"}), nil, true
+	return v.proof(key.jkt, &c, iat, jose.JSONWebKey{Key: key.pub, Algorithm: "ES256"}), nil, true
+}
+
+// unsafeBytes is s as a byte slice without a copy, for functions that only read their input
+// (base64 decoding, hashing); the slice must never be written to.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// es256Key is what the fast path takes from a proof's header. A client signs all its proofs
+// with one key, so their headers are equal byte for byte: the decoded key is cached by the
+// encoded header, and a repeated header costs a hash and a comparison instead of base64, a
+// strict JSON decode, the point's validation and the thumbprint.
+type es256Key struct {
+	header string // the encoded header, compared in full on a hit
+	pub    *ecdsa.PublicKey
+	jkt    string
+}
+
+// es256Keys is a direct-mapped cache: a fixed number of slots, each the last header that hashed
+// to it. Its memory is bounded (about 1 KiB a slot) whatever clients send, lookups take no
+// lock, and a header pushed out by another costs only what it cost before the cache.
+var (
+	es256Keys    [1024]atomic.Pointer[es256Key]
+	es256KeySeed = maphash.MakeSeed()
+)
+
+// es256KeyOf returns the key of a header of the fast path's shape; false for any other header.
+// Only headers that parse are cached, and an entry is a pure function of its header's bytes.
+func es256KeyOf(encHeader string) (*es256Key, bool) {
+	slot := &es256Keys[maphash.String(es256KeySeed, encHeader)%uint64(len(es256Keys))]
+	if k := slot.Load(); k != nil && k.header == encHeader {
+		return k, true
+	}
+	if len(encHeader) > 1024 { // the fast path's header is about 240 characters
+		return nil, false
+	}
+	k, ok := parseES256Header(encHeader)
+	if ok {
+		slot.Store(k)
+	}
+	return k, ok
+}
+
+// parseES256Header decodes a header of exactly typ, alg ES256 and a P-256 public jwk.
+func parseES256Header(encHeader string) (*es256Key, bool) {
+	header, ok := decodeSegment(encHeader)
+	if !ok {
+		return nil, false
+	}
+	var h es256Header
+	if jsonv2.Unmarshal(header, &h, strict) != nil ||
+		h.Typ != proofType || h.Alg != "ES256" || h.JWK.Kty != "EC" || h.JWK.Crv != "P-256" {
+		return nil, false
+	}
+	x, okX := decodeSegment(h.JWK.X)
+	y, okY := decodeSegment(h.JWK.Y)
+	if !okX || !okY || len(x) != 32 || len(y) != 32 {
+		return nil, false
+	}
+	point := make([]byte, 0, 65)
+	point = append(append(append(point, 4), x...), y...)
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+	if err != nil {
+		return nil, false // not on the curve: the general path refuses it with its own words
+	}
+	return &es256Key{header: strings.Clone(encHeader), pub: pub, jkt: es256Thumbprint(x, y)}, true
+}
+
+// verifyES256 checks a JWS ES256 signature (R ‖ S, 32 bytes each) over digest. It is
+// ecdsa.Verify without the detour through big.Int and an ASN.1 builder: the DER form that
+// ecdsa.VerifyASN1 reads is written into a stack buffer (INTEGERs minimal and positive, as
+// DER requires). A zero R or S is refused here, as ecdsa.Verify refuses it.
+func verifyES256(pub *ecdsa.PublicKey, digest []byte, sig *[64]byte) bool {
+	var der [2 + 2*(2+33)]byte
+	n := 2
+	for _, half := range [2][]byte{sig[:32], sig[32:]} {
+		i := 0
+		for i < len(half) && half[i] == 0 {
+			i++
+		}
+		if i == len(half) {
+			return false
+		}
+		v := half[i:]
+		pad := v[0]&0x80 != 0 // a set high bit would read as negative: prefix a zero byte
+		der[n] = 0x02         // INTEGER
+		der[n+1] = byte(len(v))
+		if pad {
+			der[n+1]++
+		}
+		n += 2
+		if pad {
+			der[n] = 0
+			n++
+		}
+		n += copy(der[n:], v)
+	}
+	der[0], der[1] = 0x30, byte(n-2) // SEQUENCE; at most 70 bytes, so the short length form
+	return ecdsa.VerifyASN1(pub, digest, der[:n])
 }
 
 // decodeSegment decodes unpadded base64url, refusing non-canonical encodings (stray bits in

@@ -1,8 +1,15 @@
 package dpop
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"hash/maphash"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +126,80 @@ func FuzzES256FastPath(f *testing.F) {
 			t.Fatalf("thumbprints differ for %q", proof)
 		}
 	})
+}
+
+// TestVerifyES256MatchesEcdsaVerify: the DER the fast path writes for VerifyASN1 decides as
+// ecdsa.Verify does with the same R and S, for real signatures and for every edge of the
+// INTEGER encoding (leading zero bytes, the high bit set, zero, all ones, the group order).
+func TestVerifyES256MatchesEcdsaVerify(t *testing.T) {
+	loadKeys(t)
+	pub := &keyP256.PublicKey
+	n := elliptic.P256().Params().N.FillBytes(make([]byte, 32))
+	edges := [][]byte{make([]byte, 32), bytes.Repeat([]byte{0xff}, 32), n, append(make([]byte, 31), 1),
+		append([]byte{0, 0x80}, bytes.Repeat([]byte{1}, 30)...), append([]byte{0x7f}, bytes.Repeat([]byte{0xff}, 31)...)}
+	for i := range 200 {
+		digest := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		r, s, err := ecdsa.Sign(rand.Reader, keyP256, digest[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sig [64]byte
+		r.FillBytes(sig[:32])
+		s.FillBytes(sig[32:])
+		cases := [][64]byte{sig}
+		if i < len(edges) { // spoil R, then S, with an edge value
+			a, b := sig, sig
+			copy(a[:32], edges[i])
+			copy(b[32:], edges[i])
+			cases = append(cases, a, b)
+		}
+		if i%7 == 0 { // a signature over another digest
+			other := sig
+			other[63] ^= 1
+			cases = append(cases, other)
+		}
+		for _, c := range cases {
+			want := ecdsa.Verify(pub, digest[:], new(big.Int).SetBytes(c[:32]), new(big.Int).SetBytes(c[32:]))
+			if got := verifyES256(pub, digest[:], &c); got != want {
+				t.Fatalf("verifyES256(%x) = %v, ecdsa.Verify says %v", c, got, want)
+			}
+			if i == 0 && c == sig && !want {
+				t.Fatal("a real signature does not verify")
+			}
+		}
+	}
+}
+
+// TestES256KeyCache: a repeated header yields the cached key; a slot holding another header
+// (two headers hashing alike) is never taken for this one.
+func TestES256KeyCache(t *testing.T) {
+	loadKeys(t)
+	enc := func(key *ecdsa.PrivateKey) string {
+		proof := newSpec(t, "ES256", key).sign(t)
+		h, _, _ := strings.Cut(proof, ".")
+		return h
+	}
+	h1, h2 := enc(keyP256), enc(keyP256b)
+	k1, ok := es256KeyOf(h1)
+	if !ok {
+		t.Fatal("header refused")
+	}
+	if again, _ := es256KeyOf(h1); again != k1 {
+		t.Error("a repeated header was parsed again")
+	}
+	want, err := Thumbprint(jose.JSONWebKey{Key: &keyP256.PublicKey})
+	if err != nil || k1.jkt != want || !k1.pub.Equal(&keyP256.PublicKey) {
+		t.Fatalf("cached key %s, want %s", k1.jkt, want)
+	}
+	// Put h2's entry into h1's slot, as a hash collision would.
+	k2, _ := es256KeyOf(h2)
+	slot := &es256Keys[maphash.String(es256KeySeed, h1)%uint64(len(es256Keys))]
+	slot.Store(k2)
+	got, ok := es256KeyOf(h1)
+	if !ok || got.jkt != want || !got.pub.Equal(&keyP256.PublicKey) {
+		t.Fatalf("header took another header's key: %s", got.jkt)
+	}
+	if _, ok := es256KeyOf(strings.Replace(h1, "e", "f", 1)); ok {
+		t.Error("a spoiled header was accepted")
+	}
 }
