@@ -81,8 +81,8 @@ func New() *Set {
 			Help: "Introspection answers at the gateway by where they came from: hit, miss (asked the issuer), stale (issuer failing; cached answer served)."},
 			[]string{"issuer", "result"}),
 		dpopReplays: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "gateway_dpop_replays_total",
-			Help: "DPoP proofs refused because their jti was used before (or the replay guard was full)."},
-			[]string{"resource"}),
+			Help: "DPoP proofs the replay guard refused, by reason: replay (the jti was used before), forgotten (issued before the guard's memory begins: a restart), full (the guard is at capacity)."},
+			[]string{"resource", "reason"}),
 		nonceChallenges: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "gateway_dpop_nonce_challenges_total",
 			Help: "Requests answered use_dpop_nonce (a fresh server nonce demanded)."},
 			[]string{"resource"}),
@@ -194,7 +194,7 @@ func (s *Set) Gateway(resource string) *Gateway {
 		allow:     s.decisions.WithLabelValues(resource, "allow", "ok"),
 		decisions: s.decisions.MustCurryWith(prometheus.Labels{"resource": resource}),
 		latency:   s.validation.WithLabelValues(resource),
-		replays:   s.dpopReplays.WithLabelValues(resource),
+		replays:   s.dpopReplays.MustCurryWith(prometheus.Labels{"resource": resource}),
 		nonces:    s.nonceChallenges.WithLabelValues(resource),
 	}
 }
@@ -219,7 +219,7 @@ type Gateway struct {
 	allow     prometheus.Counter
 	decisions *prometheus.CounterVec
 	latency   prometheus.Observer
-	replays   prometheus.Counter
+	replays   *prometheus.CounterVec
 	nonces    prometheus.Counter
 }
 
@@ -241,10 +241,11 @@ func (g *Gateway) Refused(status int, reason string, took time.Duration) {
 	g.latency.Observe(took.Seconds())
 }
 
-// Replay records a DPoP proof refused as a replay.
-func (g *Gateway) Replay() {
+// Replay records a DPoP proof the replay guard refused, with the reason: "replay",
+// "forgotten" or "full".
+func (g *Gateway) Replay(reason string) {
 	if g != nil {
-		g.replays.Inc()
+		g.replays.WithLabelValues(reason).Inc()
 	}
 }
 
