@@ -15,6 +15,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver"
 )
 
 // TestIntegrationMetrics: a real Caddy serves the bundle's metrics on its admin endpoint's
@@ -305,4 +307,88 @@ func merge(a, b map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// TestIntegrationIssuerBreaker: a real Caddy gateway in front of a remote issuer whose
+// introspection endpoint stops answering. The first uncached opaque tokens wait for the
+// timeout and get 503; after that the circuit breaker answers 503 at once, with Retry-After,
+// while cached tokens still pass; the metrics show it open and count the fast failures; once
+// the issuer answers again, tokens pass after the cool-down.
+func TestIntegrationIssuerBreaker(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	introspectionTimeout, issuerBreaker.Failures, issuerBreaker.CoolDown = timeout, 2, time.Second
+	t.Cleanup(func() { introspectionTimeout, issuerBreaker.Failures, issuerBreaker.CoolDown = 0, 0, 0 })
+	tc := newTestCaddy(t)
+	upstream := echoUpstream(t)
+	remoteAS := startRemoteAS(t)
+	gateway := "http://127.0.0.1:" + freePort(t)
+	remoteAS.configure(t, authserver.Config{
+		Resources: []authserver.ResourceConfig{{Identifier: gateway + "/opaque", AccessTokenFormat: "opaque"}},
+		Clients: []authserver.ClientConfig{
+			{ID: "remote-app", Secret: testSecret, GrantTypes: []string{"client_credentials"}, Resources: []string{gateway + "/opaque"}},
+			{ID: "gateway", Secret: gatewaySecret, GrantTypes: []string{"refresh_token"}, Introspects: []string{gateway + "/opaque"}},
+		},
+	})
+	cf := tc.globals() + fmt.Sprintf(`%[1]s {
+	oauth_resource /opaque/* {
+		resource %[1]s/opaque
+		issuer %[2]s
+		introspection_client gateway %[3]s
+	}
+	reverse_proxy %[4]s
+}`, gateway, remoteAS.issuer, gatewaySecret, upstream.URL)
+	if err := tc.load(t, cf); err != nil {
+		t.Fatal(err)
+	}
+	tokens := make([]string, 5)
+	for i := range tokens {
+		tokens[i] = requestToken(t, remoteAS.issuer+"/token", "remote-app", testSecret, gateway+"/opaque", "")
+	}
+	call := func(token string) (*http.Response, time.Duration) {
+		start := time.Now()
+		resp, _ := callAPI(t, gateway+"/opaque/x", token, nil)
+		return resp, time.Since(start)
+	}
+	if resp, _ := call(tokens[0]); resp.StatusCode != http.StatusOK {
+		t.Fatalf("issuer up: status %d", resp.StatusCode)
+	}
+
+	remoteAS.hangIntrospection.Store(true)
+	for _, tok := range tokens[1:3] {
+		if resp, took := call(tok); resp.StatusCode != http.StatusServiceUnavailable || took < timeout {
+			t.Fatalf("issuer hanging: status %d after %v, want 503 after the %v timeout", resp.StatusCode, took, timeout)
+		}
+	}
+	resp, took := call(tokens[3])
+	if resp.StatusCode != http.StatusServiceUnavailable || took > timeout/2 || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("breaker open: status %d after %v, Retry-After %q; want 503 at once with Retry-After 1",
+			resp.StatusCode, took, resp.Header.Get("Retry-After"))
+	}
+	if resp, _ := call(tokens[0]); resp.StatusCode != http.StatusOK {
+		t.Errorf("a cached token while the breaker is open: status %d, want 200", resp.StatusCode)
+	}
+	families := scrape(t, "http://"+tc.admin+"/metrics")
+	endpoint := map[string]string{"issuer": remoteAS.issuer, "endpoint": "introspection"}
+	if v, ok := sampleValue(families["caddy_oauth_gateway_issuer_circuit_state"], endpoint); !ok || v != 2 {
+		t.Errorf("circuit state = %v (found %v), want 2 (open)", v, ok)
+	}
+	if v, _ := sampleValue(families["caddy_oauth_gateway_issuer_fast_failures_total"], endpoint); v != 1 {
+		t.Errorf("fast failures = %v, want 1", v)
+	}
+	if v, _ := sampleValue(families["caddy_oauth_gateway_decisions_total"], map[string]string{"resource": gateway + "/opaque", "decision": "503"}); v != 3 {
+		t.Errorf("503 decisions = %v, want 3", v)
+	}
+
+	// The issuer answers again; after the cool-down the next request is the probe.
+	remoteAS.hangIntrospection.Store(false)
+	time.Sleep(1100 * time.Millisecond)
+	for _, tok := range tokens[3:] {
+		if resp, _ := call(tok); resp.StatusCode != http.StatusOK {
+			t.Fatalf("issuer back, after the cool-down: status %d, want 200", resp.StatusCode)
+		}
+	}
+	families = scrape(t, "http://"+tc.admin+"/metrics")
+	if v, ok := sampleValue(families["caddy_oauth_gateway_issuer_circuit_state"], endpoint); !ok || v != 0 {
+		t.Errorf("circuit state after recovery = %v (found %v), want 0 (closed)", v, ok)
+	}
 }
