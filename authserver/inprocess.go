@@ -94,9 +94,10 @@ func (s *Server) gatewayHit(key string, digest [sha256.Size]byte) (*tokenInfo, b
 	return nil, false
 }
 
-// revocationKey names a token in revokedLocal: its jti (JWT) or its hash (opaque).
+// revocationKey names a token in revokedLocal: its jti (JWT, sealed opaque) or its hash
+// (opaque stored as a row).
 func revocationKey(info *tokenInfo) string {
-	if info.jwt {
+	if info.jti != "" {
 		return "jti:" + info.jti
 	}
 	return "hash:" + info.hash

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/opaquetoken"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -22,6 +23,7 @@ const maxTokenLen = 8 << 10
 // tokenInfo is what the server knows about one of its active access tokens.
 type tokenInfo struct {
 	jwt        bool
+	sealed     bool   // a sealed opaque token (package opaquetoken): revoked by jti
 	hash       string // opaque only
 	clientID   string
 	subject    string
@@ -224,7 +226,76 @@ func numericClaim(v any) (int64, bool) {
 	return i, true
 }
 
+// resourceExists reports whether the resource an opaque token names still exists ("" is a
+// token for the userinfo endpoint only). A deleted resource's tokens end at once.
+func (s *Server) resourceExists(ctx context.Context, id string) (bool, error) {
+	if id == "" {
+		return true, nil
+	}
+	if _, err := s.st.GetResource(ctx, id); errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// activeSealed checks a sealed opaque access token (package opaquetoken): its seal and
+// expiry, then everything that can revoke it since — its jti (/revoke), its client's cut-off
+// (all of a client's tokens revoked), its grant (refresh reuse, logout, account changes) and
+// its resource.
+func (s *Server) activeSealed(ctx context.Context, token string) (*tokenInfo, error) {
+	c, err := s.opaque.Open(token)
+	if err != nil || c.ExpiresAt <= s.now().UnixMilli() {
+		return nil, nil
+	}
+	if revoked, err := s.st.IsJTIRevoked(ctx, c.JTI); err != nil || revoked {
+		return nil, err
+	}
+	if cutoff, err := s.st.ClientTokenCutoff(ctx, c.ClientID); err != nil {
+		return nil, err
+	} else if !cutoff.IsZero() && c.IssuedAt <= cutoff.UnixMilli() {
+		return nil, nil
+	}
+	if live, err := s.resourceExists(ctx, c.ResourceID); err != nil || !live {
+		return nil, err
+	}
+	if c.GrantID != "" {
+		g, err := s.st.GetGrant(ctx, c.GrantID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil // revoked and purged, or never stored
+		} else if err != nil {
+			return nil, err
+		}
+		if g.Revoked {
+			return nil, nil
+		}
+	}
+	return &tokenInfo{
+		sealed:     true,
+		hash:       hashToken(token),
+		clientID:   c.ClientID,
+		subject:    c.Subject,
+		scope:      c.Scope,
+		audience:   c.Audience,
+		resourceID: c.ResourceID,
+		issuedAt:   c.IssuedAt / 1000,
+		expiresAt:  c.ExpiresAt / 1000,
+		jti:        c.JTI,
+		jkt:        c.JKT,
+		x5t:        c.X5TS256,
+		grantID:    c.GrantID,
+		sessionID:  c.SessionID,
+		extra:      c.Extra,
+	}, nil
+}
+
+// activeOpaque checks an opaque access token stored as a row: those issued before tokens were
+// sealed, valid until they expire.
 func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, error) {
+	if opaquetoken.IsSealed(token) {
+		return s.activeSealed(ctx, token)
+	}
 	hash := hashToken(token)
 	t, err := s.st.GetAccessToken(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
@@ -235,12 +306,8 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 	if t.Revoked || !t.ExpiresAt.After(s.now()) {
 		return nil, nil
 	}
-	if t.ResourceID != "" { // "" is a token for the userinfo endpoint only
-		if _, err := s.st.GetResource(ctx, t.ResourceID); errors.Is(err, store.ErrNotFound) {
-			return nil, nil
-		} else if err != nil {
-			return nil, err
-		}
+	if live, err := s.resourceExists(ctx, t.ResourceID); err != nil || !live {
+		return nil, err
 	}
 	sessionID, err := s.grantSession(ctx, t.GrantID)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
+	"github.com/caddy-oauth/caddy-oauth/authserver/opaquetoken"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -63,7 +64,8 @@ type tokenResponse struct {
 	// IssuedTokenType is token exchange's (RFC 8693 §2.2.1).
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
 
-	// jti and exp of a JWT access token, to revoke it if the response is never delivered.
+	// jti and exp of the access token (JWT or sealed opaque), to revoke it if the response
+	// is never delivered.
 	jti string
 	exp time.Time
 }
@@ -177,9 +179,10 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 		if perToken != nil {
 			extra = perToken
 		}
-		value := newTokenValue()
-		err := s.st.CreateAccessToken(ctx, &store.AccessToken{
-			Hash:       hashToken(value),
+		// Sealed: the token carries its facts, so issuing it writes nothing (package opaquetoken).
+		jti := newJTI()
+		value, err := s.opaque.Seal(&opaquetoken.Claims{
+			JTI:        jti,
 			ClientID:   req.client.ID,
 			Subject:    req.subject,
 			ResourceID: req.resource.ID,
@@ -188,15 +191,17 @@ func (s *Server) issueAccessToken(ctx context.Context, req accessTokenRequest) (
 			JKT:        req.jkt,
 			X5TS256:    req.x5t,
 			GrantID:    req.grantID,
+			SessionID:  req.sessionID,
 			Extra:      extra,
-			IssuedAt:   now,
-			ExpiresAt:  exp,
+			IssuedAt:   now.UnixMilli(),
+			ExpiresAt:  exp.UnixMilli(),
 		})
 		if err != nil {
 			return nil, err
 		}
 		resp.AccessToken = value
-		s.issued(req, store.FormatOpaque, audit.TokenRef(hashToken(value)))
+		resp.jti, resp.exp = jti, exp
+		s.issued(req, store.FormatOpaque, zap.String("jti", jti))
 		return resp, nil
 	}
 

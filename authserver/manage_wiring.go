@@ -27,6 +27,7 @@ func (s *Server) newManage() *manage.Service {
 		Changed:               s.managedChange,
 		SessionEnding:         s.sessionEnding,
 		SecretRotationOverlap: s.cfg.ClientSecretRotationOverlap,
+		AccessTokenTTL:        s.cfg.AccessTokenTTL,
 		Audit:                 s.audit,
 		Now:                   s.now,
 		Logger:                s.log.Named("manage"),

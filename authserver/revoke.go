@@ -47,8 +47,9 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil || info == nil || info.clientID != caller.ID {
 		return err
 	}
-	if info.jwt {
-		// A JWT cannot be recalled, so remember its jti until it would expire anyway.
+	if info.jwt || info.sealed {
+		// A self-contained token cannot be recalled, so remember its jti until it would
+		// expire anyway.
 		err = s.st.RevokeJTI(ctx, info.jti, time.Unix(info.expiresAt, 0))
 	} else if err = s.st.RevokeAccessToken(ctx, info.hash); errors.Is(err, store.ErrNotFound) {
 		err = nil
@@ -56,7 +57,7 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err == nil {
 		s.noteRevoked(info) // in-process gateways refuse it from now on
 		ref := audit.TokenRef(info.hash)
-		if info.jwt {
+		if info.jti != "" {
 			ref = zap.String("jti", info.jti)
 		}
 		s.audit.Event(audit.TokenRevoked, zap.String("client_id", caller.ID), zap.String("kind", "access_token"), ref)

@@ -30,6 +30,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/keys"
 	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
+	"github.com/caddy-oauth/caddy-oauth/authserver/opaquetoken"
 	"github.com/caddy-oauth/caddy-oauth/authserver/passkey"
 	"github.com/caddy-oauth/caddy-oauth/authserver/registration"
 	"github.com/caddy-oauth/caddy-oauth/authserver/requestobject"
@@ -141,6 +142,7 @@ type Server struct {
 	// logo is the branding logo file the server serves, nil without one (pages_wiring.go).
 	logo           *logoFile
 	csrfKey        []byte
+	opaque         *opaquetoken.Codec // seals opaque access tokens (issue.go)
 	pairwiseMACKey []byte
 	pairwiseBlock  cipher.Block
 
@@ -203,6 +205,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 			}
 		}
 	}()
+	if s.opaque, err = opaquetoken.New(deps.Sealer.DeriveKey("opaque access tokens")); err != nil {
+		return nil, err
+	}
 	s.keys, err = keys.NewManager(s.st, deps.Sealer, keys.Options{
 		Algs:           cfg.SigningAlgs,
 		EncAlgs:        cfg.encryptionKeyAlgs(),

@@ -306,21 +306,6 @@ func TestClientCredentialsJWT(t *testing.T) {
 	}
 }
 
-func TestClientCredentialsOpaqueIsStoredHashed(t *testing.T) {
-	ts := newTestServer(t)
-	tok := ts.mustToken("svc", svcSecret, opqResource, "read")
-	if strings.Count(tok, ".") != 0 || len(tok) < 43 {
-		t.Fatalf("opaque token looks wrong: %q", tok)
-	}
-	if _, err := ts.srv.st.GetAccessToken(context.Background(), tok); err == nil {
-		t.Error("the clear token value finds a row: tokens must be stored hashed")
-	}
-	stored, err := ts.srv.st.GetAccessToken(context.Background(), hashToken(tok))
-	if err != nil || stored.ClientID != "svc" || stored.Scope != "read" {
-		t.Fatalf("stored = %+v, %v", stored, err)
-	}
-}
-
 func TestTokenEndpointErrors(t *testing.T) {
 	ts := newTestServer(t)
 	basic := [2]string{"svc", svcSecret}

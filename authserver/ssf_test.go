@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,10 +166,13 @@ func TestSharedSignalsDeliversRevocations(t *testing.T) {
 		t.Fatalf("fresh stream got %d SETs", len(sets))
 	}
 
-	// A JWT and an opaque token revoked at /revoke.
+	// A JWT, a sealed opaque token and an opaque token stored as a row (as issued before
+	// tokens were sealed) revoked at /revoke.
 	jwtTok := ts.mustToken("svc", svcSecret, jwtResource, "read")
 	opqTok := ts.mustToken("svc", svcSecret, opqResource, "read")
-	for _, tok := range []string{jwtTok, opqTok} {
+	rowTok := storeRowToken(t, ts, "svc", opqResource, "read")
+	opqJTI, _ := ts.introspect("svc", svcSecret, opqTok)["jti"].(string)
+	for _, tok := range []string{jwtTok, opqTok, rowTok} {
 		if res := ts.do(http.MethodPost, "/revoke", url.Values{"token": {tok}}, [2]string{"svc", svcSecret}); res.status != http.StatusOK {
 			t.Fatal(res.raw)
 		}
@@ -198,19 +202,21 @@ func TestSharedSignalsDeliversRevocations(t *testing.T) {
 	if more {
 		t.Error("moreAvailable with everything sent")
 	}
-	want := map[string]string{
-		secevent.KindJTI:       jwtClaims(t, jwtTok)["jti"].(string),
-		secevent.KindTokenHash: hashToken(opqTok),
-		secevent.KindGrant:     grantID,
-		secevent.KindSession:   sid,
+	type revocation struct{ kind, value string }
+	want := []revocation{
+		{secevent.KindJTI, jwtClaims(t, jwtTok)["jti"].(string)},
+		{secevent.KindJTI, opqJTI},
+		{secevent.KindTokenHash, hashToken(rowTok)},
+		{secevent.KindGrant, grantID},
+		{secevent.KindSession, sid},
 	}
-	found := map[string]bool{}
+	found := map[revocation]bool{}
 	var acks []string
 	for jti, set := range sets {
 		r := set.Revocation
 		acks = append(acks, jti)
-		if want[r.Kind] == r.Value {
-			found[r.Kind] = true
+		if got := (revocation{r.Kind, r.Value}); slices.Contains(want, got) {
+			found[got] = true
 			if r.Until.Before(time.Unix(ts.now.Load(), 0)) {
 				t.Errorf("%s: expires_at %v is in the past", r.Kind, r.Until)
 			}
@@ -219,9 +225,9 @@ func TestSharedSignalsDeliversRevocations(t *testing.T) {
 			t.Errorf("session revocation as %s", set.EventType)
 		}
 	}
-	for kind := range want {
-		if !found[kind] {
-			t.Errorf("no %s revocation among %d SETs", kind, len(sets))
+	for _, w := range want {
+		if !found[w] {
+			t.Errorf("no %s revocation %s among %d SETs", w.kind, w.value, len(sets))
 		}
 	}
 	// Acknowledged, they are not sent again; a new stream gets the whole retained log.

@@ -15,46 +15,49 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
-// failingTokens makes access token writes fail once armed, and classifies errors the way the
-// SQL store does for its own ("unavailable" = the database failing).
-type failingTokens struct {
+// failingRotations makes refresh-token rotations (a write every refresh makes) fail once
+// armed, and classifies errors the way the SQL store does for its own ("unavailable" = the
+// database failing).
+type failingRotations struct {
 	store.Store
 	err *error
 }
 
-func (f failingTokens) CreateAccessToken(ctx context.Context, t *store.AccessToken) error {
+func (f failingRotations) RotateRefreshToken(ctx context.Context, oldHash string, usedAt time.Time, response []byte, next *store.RefreshToken) error {
 	if *f.err != nil {
 		return *f.err
 	}
-	return f.Store.CreateAccessToken(ctx, t)
+	return f.Store.RotateRefreshToken(ctx, oldHash, usedAt, response, next)
 }
 
 var errDatabaseFull = errors.New("database or disk is full (13)")
 
-func (f failingTokens) Unavailable(err error) bool { return errors.Is(err, errDatabaseFull) }
+func (f failingRotations) Unavailable(err error) bool { return errors.Is(err, errDatabaseFull) }
 
 // TestTokenEndpointStoreFailures: when the database fails (unreachable, full) the token
 // endpoint answers 503 temporarily_unavailable with Retry-After, which clients retry; a failure
-// the store cannot explain stays 500 server_error. Neither hands out a token.
+// the store cannot explain stays 500 server_error. Neither hands out a token, and the refresh
+// token is not spent: it works once the database is back.
 func TestTokenEndpointStoreFailures(t *testing.T) {
 	var fail error
-	ts := newTestServerOpts(t, serverOptions{wrap: func(st store.Store) store.Store { return failingTokens{Store: st, err: &fail} }})
+	ts := newFlowServerOpts(t, serverOptions{wrap: func(st store.Store) store.Store { return failingRotations{Store: st, err: &fail} }})
+	rt := ts.redeem(ts.browser().signIn(authURL(nil)).Get("code"), nil).body["refresh_token"].(string)
 	for _, tc := range []struct {
 		name   string
 		err    error
 		status int
 		code   string
 	}{
-		{"database unreachable", fmt.Errorf("sqlstore: create access token: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), 503, "temporarily_unavailable"},
-		{"database full", fmt.Errorf("sqlstore: create access token: %w", errDatabaseFull), 503, "temporarily_unavailable"},
+		{"database unreachable", fmt.Errorf("sqlstore: rotate refresh token: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), 503, "temporarily_unavailable"},
+		{"database full", fmt.Errorf("sqlstore: rotate refresh token: %w", errDatabaseFull), 503, "temporarily_unavailable"},
 		{"a timeout", fmt.Errorf("sqlstore: %w", context.DeadlineExceeded), 503, "temporarily_unavailable"},
 		{"unexplained", errors.New("sqlstore: something odd"), 500, "server_error"},
 	} {
 		fail = tc.err
 		req := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader(url.Values{
-			"grant_type": {"client_credentials"}, "resource": {opqResource}}.Encode()))
+			"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth("svc", svcSecret)
+		req.SetBasicAuth("web", webSecret)
 		rec := httptest.NewRecorder()
 		ts.srv.ServeHTTP(rec, req)
 		body := rec.Body.String()
@@ -66,7 +69,9 @@ func TestTokenEndpointStoreFailures(t *testing.T) {
 		}
 	}
 	fail = nil
-	ts.mustToken("svc", svcSecret, opqResource, "") // and it recovers by itself
+	if res := ts.refresh(rt, nil); res.status != http.StatusOK { // and it recovers by itself
+		t.Fatalf("after the database came back: %d %s", res.status, res.raw)
+	}
 }
 
 func TestThrottledLog(t *testing.T) {

@@ -9,12 +9,14 @@
 #   opaque        an opaque token, looked up in-process
 #   token         the token endpoint: client_credentials, an ES256 JWT
 #   token_dpop    the same with a fresh DPoP proof per request (a DPoP-bound JWT)
-# Scenarios are interleaved and repeated (BENCH_ROUNDS, default 5); each gateway ratio is taken
-# against the plain run of its own round, and the report gives the median and the spread
-# (min–max) of the rounds. The token endpoint is reported as Caddy CPU per token (µs), with and
+# Scenarios are interleaved and repeated (BENCH_ROUNDS, default 5). Every gateway scenario runs
+# between two plain runs (plain jwt plain dpop plain opaque plain …) and its ratio is taken
+# against the mean of those two, so a machine that drifts during a round (other tenants on a
+# shared host) moves both sides alike; the report gives the median and the spread (min–max) of
+# the rounds. The token endpoint is reported as Caddy CPU per token (µs), with and
 # without DPoP, and the difference.
 #
-#   bench/pinned.sh                                    # 5 rounds × 6 scenarios × 8 s (≈ 5 min)
+#   bench/pinned.sh                                    # 5 rounds × 9 runs × (2 + 8) s (≈ 9 min)
 #   BENCH_ROUNDS=7 BENCH_DURATION=10s BENCH_CONCURRENCY=32 bench/pinned.sh
 #   CADDY_BIN=/path/caddy bench/pinned.sh
 #
@@ -76,7 +78,7 @@ declare -A auth=([plain]="" [jwt]="Bearer $(issue https://jwt.gateway.bench.test
 	[opaque]="Bearer $(issue https://opaque.gateway.bench.test)" [token]="$basic" [token_dpop]="$basic")
 declare -A body=([token]="grant_type=client_credentials&resource=https%3A%2F%2Fjwt.gateway.bench.test&scope=read"
 	[token_dpop]="grant_type=client_credentials&resource=https%3A%2F%2Fdpop.gateway.bench.test&scope=read")
-order=(plain jwt dpop opaque token token_dpop)
+order=(plain jwt plain dpop plain opaque plain token token_dpop)
 
 # DPoP proofs are single-use and expire (iat older than 5 minutes is refused), so each round
 # gets its own, made just before it on the load generator's core: 1.5× what the plain proxy
@@ -130,7 +132,7 @@ run() {
 	requests="$(awk '/ requests in / {print $1}' <<<"$out")"
 	errors="$(awk '/Non-2xx or 3xx responses/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} /requests_without_proof=/ {split($NF, kv, "="); n += kv[2]} END {print n + 0}' <<<"$out")"
 	cpu_us="$(awk -v c=$((c1 - c0)) -v t="$tick" -v n="$requests" 'BEGIN { printf "%.1f", c * 1e6 / t / n }')"
-	echo "RESULT round=$round name=$name rps=$rps errors=$errors cpu_us=$cpu_us load_core_busy=$(load_busy_pct)" >>"$results"
+	echo "RESULT seq=$(($(wc -l <"$results") + 1)) round=$round name=$name rps=$rps errors=$errors cpu_us=$cpu_us load_core_busy=$(load_busy_pct)" >>"$results"
 	printf '%-6s %-11s %9.1f req/s  caddy %6s us/req  errors %s  load core %s%%\n' "$round" "$name" "$rps" "$cpu_us" "$errors" "$(load_busy_pct)"
 }
 
@@ -156,16 +158,23 @@ for round in $(seq 1 "$rounds"); do
 done
 
 echo
-echo "== summary: median (min–max) of $rounds rounds; ratios to the same round's plain req/s"
+echo "== summary: median (min–max) of $rounds rounds; ratios to the mean of the plain runs just before and after"
 awk '
 	/^RESULT/ {
 		delete r
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
 		if (r["errors"] > 0) failed = 1
 		# CPU per request is measured on the server: it holds even when wrk set the pace.
-		cpu[r["round"], r["name"]] = r["cpu_us"]; seen[r["round"]] = 1
+		cpu[r["seq"]] = r["cpu_us"]
+		at[r["seq"]] = r["name"]; last = r["seq"] + 0
 		if (r["load_core_busy"] + 0 > 90) { bound[r["name"]]++; next }
-		rps[r["round"], r["name"]] = r["rps"]
+		rps[r["seq"]] = r["rps"]
+	}
+	# bracket(k): the mean req/s of the nearest usable plain runs before and after run k.
+	function bracket(k,   i, sum, n) {
+		for (i = k - 1; i >= 1; i--) if (at[i] == "plain" && (i in rps)) { sum += rps[i]; n++; break }
+		for (i = k + 1; i <= last; i++) if (at[i] == "plain" && (i in rps)) { sum += rps[i]; n++; break }
+		return n ? sum / n : 0
 	}
 	function median(a, n,   i, j, t) {
 		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -173,7 +182,7 @@ awk '
 	}
 	function report(name, what, target,   k, n, v, lo, hi, m) {
 		n = 0; delete v
-		for (k in seen) if ((k, name) in rps && (k, "plain") in rps && rps[k, "plain"] > 0) v[++n] = rps[k, name] / rps[k, "plain"]
+		for (k = 1; k <= last; k++) if (at[k] == name && (k in rps) && bracket(k) > 0) v[++n] = rps[k] / bracket(k)
 		if (n == 0) { printf "%-11s no usable round%s\n", name, bound[name] ? " (load generator saturated)" : ""; return }
 		m = median(v, n); lo = v[1]; hi = v[n]
 		printf "%-11s %.2fx plain (%.2f–%.2f, %d rounds)%s", name, m, lo, hi, n, bound[name] ? sprintf(", %d WRK-BOUND rounds left out", bound[name]) : ""
@@ -182,7 +191,7 @@ awk '
 	}
 	function cost(name,   k, n, v) {
 		n = 0; delete v
-		for (k in seen) if ((k, name) in cpu) v[++n] = cpu[k, name]
+		for (k = 1; k <= last; k++) if (at[k] == name && (k in cpu)) v[++n] = cpu[k]
 		return n ? median(v, n) : -1
 	}
 	END {

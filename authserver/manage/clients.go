@@ -182,8 +182,32 @@ func (s *Service) revokeClientTokens(ctx context.Context, id string) (grants, to
 	if grants, err = s.d.Store.RevokeClientGrants(ctx, id); err != nil {
 		return 0, 0, err
 	}
-	tokens, err = s.d.Store.RevokeClientAccessTokens(ctx, id)
-	return grants, tokens, err
+	if tokens, err = s.d.Store.RevokeClientAccessTokens(ctx, id); err != nil {
+		return 0, 0, err
+	}
+	// Sealed opaque tokens have no row to mark: every one issued until now is cut off.
+	now := s.d.Now()
+	longest, err := s.longestAccessTokenTTL(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	return grants, tokens, s.d.Store.SetClientTokenCutoff(ctx, id, now, now.Add(longest))
+}
+
+// longestAccessTokenTTL is the longest an access token issued now can live: the server's
+// default or a resource's own, whichever is longer.
+func (s *Service) longestAccessTokenTTL(ctx context.Context) (time.Duration, error) {
+	resources, err := s.d.Store.ListResources(ctx)
+	if err != nil {
+		return 0, err
+	}
+	longest := s.d.AccessTokenTTL
+	for _, r := range resources {
+		if r.AccessTokenTTL != nil {
+			longest = max(longest, time.Duration(*r.AccessTokenTTL)*time.Second)
+		}
+	}
+	return longest, nil
 }
 
 // RotateSecret gives the client a new generated secret, returned once. The previous secret

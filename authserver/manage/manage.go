@@ -57,8 +57,11 @@ type Deps struct {
 	// SecretRotationOverlap is how long RotateSecret keeps the previous secret valid when
 	// asked for DefaultOverlap.
 	SecretRotationOverlap time.Duration
-	Now                   func() time.Time
-	Logger                *zap.Logger
+	// AccessTokenTTL is the server's default access-token lifetime; with the resources' own
+	// it bounds how long a client's cut-off (revoking all its sealed tokens) must be kept.
+	AccessTokenTTL time.Duration
+	Now            func() time.Time
+	Logger         *zap.Logger
 	// Audit hears every change (audit package); the zero Log writes nothing.
 	Audit audit.Log
 }

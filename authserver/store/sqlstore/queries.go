@@ -54,6 +54,11 @@ var (
 		" RETURNING created_at"
 	qCreateAccessToken = "INSERT INTO oauth_access_tokens (" + accessTokenCols + ") VALUES (" + colParams(accessTokenCols) + ")"
 	qRevokeJTI         = "INSERT INTO oauth_revoked_jtis (jti, expires_at) VALUES ($1, $2)" + keepLaterExpiry
+	// A cut-off only moves forward, and its expiry only later.
+	qSetClientTokenCutoff = "INSERT INTO oauth_client_token_cutoffs (client_id, cutoff, expires_at) VALUES ($1, $2, $3)" +
+		" ON CONFLICT (client_id) DO UPDATE SET" +
+		" cutoff = CASE WHEN excluded.cutoff > oauth_client_token_cutoffs.cutoff THEN excluded.cutoff ELSE oauth_client_token_cutoffs.cutoff END," +
+		" expires_at = CASE WHEN excluded.expires_at > oauth_client_token_cutoffs.expires_at THEN excluded.expires_at ELSE oauth_client_token_cutoffs.expires_at END"
 	// The insert either creates the key or takes over an expired one; a live key makes the
 	// WHERE false, so no row is affected. Both databases do this atomically.
 	qUseOnce = "INSERT INTO oauth_used_keys (id, expires_at) VALUES ($1, $2)" +
@@ -85,6 +90,7 @@ type expiredDelete struct {
 var expiredDeletes = []expiredDelete{
 	{deleteExpired("oauth_access_tokens", "hash", "expires_at"), 0},
 	{deleteExpired("oauth_revoked_jtis", "jti", "expires_at"), 0},
+	{deleteExpired("oauth_client_token_cutoffs", "client_id", "expires_at"), 0},
 	{deleteExpired("oauth_used_keys", "id", "expires_at"), 0},
 	{deleteExpired("oauth_signing_keys", "id", "purge_after"), 0},
 	{deleteExpired("oauth_sessions", "id", "expires_at"), sessionPurgeGrace},
@@ -188,6 +194,7 @@ type statements struct {
 	isClientLinked, isClientIntrospector, listClientResources             *sql.Stmt
 	createAccessToken, getAccessToken, revokeAccessToken                  *sql.Stmt
 	revokeJTI, isJTIRevoked, useOnce                                      *sql.Stmt
+	setClientTokenCutoff, clientTokenCutoff                               *sql.Stmt
 	accessTokenExists, jtiOwner                                           *sql.Stmt
 	listSigningKeys, createSigningKey, retireSigningKey, deleteSigningKey *sql.Stmt
 	createIAT, listIATs, deleteIAT, useIAT                                *sql.Stmt
@@ -237,6 +244,8 @@ func (st *statements) defs() []stmtDef {
 		{&st.jtiOwner, true, "SELECT g.subject, g.client_id FROM oauth_grant_jtis j JOIN oauth_grants g ON g.id = j.grant_id WHERE j.jti = $1 LIMIT 1"},
 		{&st.revokeJTI, true, qRevokeJTI},
 		{&st.isJTIRevoked, false, "SELECT 1 FROM oauth_revoked_jtis WHERE jti = $1"},
+		{&st.setClientTokenCutoff, true, qSetClientTokenCutoff},
+		{&st.clientTokenCutoff, false, "SELECT cutoff FROM oauth_client_token_cutoffs WHERE client_id = $1"},
 		{&st.useOnce, true, qUseOnce},
 
 		{&st.listSigningKeys, false, "SELECT " + signingKeyCols + " FROM oauth_signing_keys ORDER BY created_at, id"},

@@ -175,6 +175,26 @@ func (s *Store) IsJTIRevoked(ctx context.Context, jti string) (bool, error) {
 	return exists("is jti revoked", err)
 }
 
+// SetClientTokenCutoff records the client's cut-off (store.RevocationStore).
+func (s *Store) SetClientTokenCutoff(ctx context.Context, clientID string, cutoff, expiresAt time.Time) error {
+	return s.exec(ctx, s.stmts.setClientTokenCutoff, func(_ sql.Result, err error) error {
+		return s.writeErr("set client token cutoff", err)
+	}, clientID, toMillis(cutoff), toMillis(expiresAt))
+}
+
+// ClientTokenCutoff returns the client's cut-off, or the zero time when it has none. An
+// expired one still counts until DeleteExpired removes it: it covers only expired tokens.
+func (s *Store) ClientTokenCutoff(ctx context.Context, clientID string) (time.Time, error) {
+	var ms int64
+	err := s.stmts.clientTokenCutoff.QueryRowContext(ctx, clientID).Scan(&ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	} else if err != nil {
+		return time.Time{}, readErr("client token cutoff", err)
+	}
+	return fromMillis(ms), nil
+}
+
 // UseOnce records key until expiresAt; ErrConflict if it is recorded and not yet expired.
 func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) error {
 	return s.exec(ctx, s.stmts.useOnce, func(res sql.Result, err error) error {

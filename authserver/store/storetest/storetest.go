@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AccessTokenRevoke", testAccessTokenRevoke},
 		{"TimesUTCMillisecondPrecision", testTimes},
 		{"RevokeJTI", testRevokeJTI},
+		{"ClientTokenCutoff", testClientTokenCutoff},
 		{"UseOnce", testUseOnce},
 		{"SigningKeys", testSigningKeys},
 		{"DeleteExpired", testDeleteExpired},
@@ -679,6 +680,47 @@ func testRevokeJTI(t *testing.T, s store.Store) {
 	mustNil(t, err, "IsJTIRevoked")
 	if revoked {
 		t.Error("revocation kept after it expired and was cleaned up")
+	}
+}
+
+func testClientTokenCutoff(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	cutoff := func(id string) time.Time {
+		t.Helper()
+		got, err := s.ClientTokenCutoff(ctx, id)
+		mustNil(t, err, "ClientTokenCutoff")
+		return got
+	}
+	if got := cutoff("c1"); !got.IsZero() {
+		t.Fatalf("a client without a cut-off has %v", got)
+	}
+	at := epoch.Add(1234 * time.Millisecond)
+	mustNil(t, s.SetClientTokenCutoff(ctx, "c1", at, epoch.Add(time.Hour)), "SetClientTokenCutoff")
+	if got := cutoff("c1"); !got.Equal(at) {
+		t.Fatalf("cut-off %v, want %v (to the millisecond)", got, at)
+	}
+	// An earlier cut-off with an earlier expiry changes neither.
+	mustNil(t, s.SetClientTokenCutoff(ctx, "c1", epoch, epoch.Add(time.Minute)), "SetClientTokenCutoff (earlier)")
+	if got := cutoff("c1"); !got.Equal(at) {
+		t.Fatalf("an earlier cut-off moved it back: %v", got)
+	}
+	if got := cutoff("c2"); !got.IsZero() {
+		t.Fatalf("another client got a cut-off: %v", got)
+	}
+	_, err := s.DeleteExpired(ctx, epoch.Add(2*time.Minute))
+	mustNil(t, err, "DeleteExpired")
+	if got := cutoff("c1"); !got.Equal(at) {
+		t.Fatal("cut-off dropped before its later expiry")
+	}
+	later := at.Add(time.Second)
+	mustNil(t, s.SetClientTokenCutoff(ctx, "c1", later, epoch.Add(90*time.Minute)), "SetClientTokenCutoff (later)")
+	if got := cutoff("c1"); !got.Equal(later) {
+		t.Fatalf("a later cut-off was not kept: %v", got)
+	}
+	_, err = s.DeleteExpired(ctx, epoch.Add(2*time.Hour))
+	mustNil(t, err, "DeleteExpired")
+	if got := cutoff("c1"); !got.IsZero() {
+		t.Fatalf("cut-off kept after it expired and was cleaned up: %v", got)
 	}
 }
 

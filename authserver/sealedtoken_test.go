@@ -1,0 +1,135 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver/opaquetoken"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/store/sqlstore/pgtest"
+)
+
+// TestOpaqueTokensAreSealed: an opaque access token carries its facts sealed, so issuing it
+// writes nothing, yet it is read by every instance sharing the database and the master key
+// (also one started afterwards: a restart), and revoking it on one instance ends it on all.
+func TestOpaqueTokensAreSealed(t *testing.T) {
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			dsn := t.TempDir() + "/shared.db"
+			if driver == "postgres" {
+				dsn = pgtest.DSN(t)
+			}
+			a := newTestServerOpts(t, serverOptions{driver: driver, dsn: dsn})
+			tok := a.mustToken("svc", svcSecret, opqResource, "read")
+			if !strings.HasPrefix(tok, opaquetoken.Prefix) || strings.Contains(tok, ".") {
+				t.Fatalf("opaque token looks wrong: %q", tok)
+			}
+			for _, clear := range []string{"svc", "read", opqResource} {
+				if strings.Contains(tok, clear) {
+					t.Errorf("the token shows %q", clear)
+				}
+			}
+			if _, err := a.srv.st.GetAccessToken(t.Context(), hashToken(tok)); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("a row was written for a sealed token: %v", err)
+			}
+
+			b := newTestServerOpts(t, serverOptions{driver: driver, dsn: dsn}) // another instance, or a restart
+			got := b.introspect("svc", svcSecret, tok)
+			if got["active"] != true || got["client_id"] != "svc" || got["scope"] != "read" || got["jti"] == nil {
+				t.Fatalf("introspection on the other instance: %v", got)
+			}
+			if aud, _ := got["aud"].(string); aud != opqResource {
+				t.Errorf("aud %v, want %s", got["aud"], opqResource)
+			}
+
+			// Tampered with: one character of the sealed body changed.
+			i := len(opaquetoken.Prefix) + 10
+			c := byte('A')
+			if tok[i] == 'A' {
+				c = 'B'
+			}
+			flipped := tok[:i] + string(c) + tok[i+1:]
+			if got := b.introspect("svc", svcSecret, flipped); got["active"] != false {
+				t.Errorf("a tampered token introspects: %v", got)
+			}
+
+			if res := a.do(http.MethodPost, "/revoke", url.Values{"token": {tok}}, [2]string{"svc", svcSecret}); res.status != http.StatusOK {
+				t.Fatalf("revoke: %d %s", res.status, res.raw)
+			}
+			if got := b.introspect("svc", svcSecret, tok); got["active"] != false {
+				t.Errorf("revoked on one instance, active on the other: %v", got)
+			}
+		})
+	}
+}
+
+// TestRevokeClientGrantsCutsOffSealedTokens: revoking all of a client's tokens (a client
+// compromised but kept) ends its sealed opaque tokens, which have no row to mark, and not
+// the ones it gets afterwards.
+func TestRevokeClientGrantsCutsOffSealedTokens(t *testing.T) {
+	ts := newTestServer(t)
+	before := ts.mustToken("svc", svcSecret, opqResource, "read")
+	if got := ts.introspect("svc", svcSecret, before); got["active"] != true {
+		t.Fatalf("fresh token inactive: %v", got)
+	}
+	if _, err := ts.srv.Manage().RevokeClientGrants(context.Background(), "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ts.introspect("svc", svcSecret, before); got["active"] != false {
+		t.Errorf("a token from before the client's revocation still introspects: %v", got)
+	}
+	if info, err := ts.srv.ActiveAccessToken(context.Background(), before); err != nil || info != nil {
+		t.Errorf("in-process validation of the revoked token: %+v, %v", info, err)
+	}
+	ts.now.Add(1) // the test clock moves in seconds; the cut-off is to the millisecond
+	after := ts.mustToken("svc", svcSecret, opqResource, "read")
+	if got := ts.introspect("svc", svcSecret, after); got["active"] != true {
+		t.Errorf("a token issued after the revocation is inactive: %v", got)
+	}
+}
+
+// storeRowToken stores an opaque access token as a row, as the server issued them before
+// they were sealed, and returns its value.
+func storeRowToken(t *testing.T, ts *testServer, clientID, resource, scope string) string {
+	t.Helper()
+	res, err := ts.srv.st.GetResourceByIdentifier(t.Context(), resource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := newTokenValue()
+	now := time.Unix(ts.now.Load(), 0)
+	if err := ts.srv.st.CreateAccessToken(t.Context(), &store.AccessToken{Hash: hashToken(value), ClientID: clientID,
+		ResourceID: res.ID, Audience: []string{resource}, Scope: scope, IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	return value
+}
+
+// TestStoredOpaqueTokensStillWork: opaque tokens issued as rows before tokens were sealed
+// introspect until they expire, and can be revoked, one by one or with their client's.
+func TestStoredOpaqueTokensStillWork(t *testing.T) {
+	ts := newTestServer(t)
+	one, two := storeRowToken(t, ts, "svc", opqResource, "read"), storeRowToken(t, ts, "svc", opqResource, "read")
+	for _, tok := range []string{one, two} {
+		if got := ts.introspect("svc", svcSecret, tok); got["active"] != true || got["scope"] != "read" {
+			t.Fatalf("stored token: %v", got)
+		}
+	}
+	if res := ts.do(http.MethodPost, "/revoke", url.Values{"token": {one}}, [2]string{"svc", svcSecret}); res.status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", res.status, res.raw)
+	}
+	if got := ts.introspect("svc", svcSecret, one); got["active"] != false {
+		t.Errorf("revoked stored token: %v", got)
+	}
+	if _, err := ts.srv.Manage().RevokeClientGrants(t.Context(), "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ts.introspect("svc", svcSecret, two); got["active"] != false {
+		t.Errorf("stored token after its client's revocation: %v", got)
+	}
+}
