@@ -23,7 +23,7 @@ func (s *Server) setupDPoP() error {
 	}
 	v := &dpop.Verifier{Algs: s.cfg.DPoPAlgs, MaxAge: dpopProofMaxAge, Replay: s.deps.DPoPReplay, Now: s.now}
 	if v.Replay == nil {
-		s.ownGuard = dpop.NewMemoryGuard(defaultDPoPReplayEntries, v.ReplayTTL())
+		s.ownGuard = dpop.NewMemoryGuardWithClock(defaultDPoPReplayEntries, v.ReplayTTL(), s.now)
 		v.Replay = s.ownGuard
 	}
 	if s.cfg.DPoPNonceSecret != "" {

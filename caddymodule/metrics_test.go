@@ -9,11 +9,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/caddy-oauth/caddy-oauth/authserver"
 )
 
 // TestIntegrationMetrics: a real Caddy serves the bundle's metrics on its admin endpoint's
@@ -86,6 +89,111 @@ func TestIntegrationMetrics(t *testing.T) {
 			t.Errorf("%s%v = %v (found %v), want at least %v", want.name, want.labels, got, ok, want.min)
 		}
 	}
+}
+
+// TestIntegrationDPoPReplayMetric: a real Caddy refuses a replayed DPoP proof, and its
+// metrics endpoint counts the refusal with its reason. A reload keeps the replay guard (the
+// proof stays refused as a replay, and unused proofs from before the reload still pass);
+// a reload that makes a new guard (another capacity) refuses the proofs issued before it
+// as "forgotten", and fresh ones pass.
+func TestIntegrationDPoPReplayMetric(t *testing.T) {
+	tc := newTestCaddy(t)
+	upstream := echoUpstream(t)
+	config := func(capacity int) string {
+		return tc.globals() + fmt.Sprintf(`%[1]s {
+	oauth_server {
+		issuer %[1]s
+		%[2]s
+		resource %[1]s/api
+		client demo-service {
+			secret %[3]s
+			grant_types client_credentials
+			resources %[1]s/api
+		}
+	}
+	oauth_resource /api/* {
+		resource %[1]s/api
+		issuer %[1]s
+		require_dpop
+		dpop_replay_capacity %[5]d
+	}
+	reverse_proxy %[4]s
+}`, tc.issuer, tc.storage(), testSecret, upstream.URL, capacity)
+	}
+	if err := tc.load(t, config(1000)); err != nil {
+		t.Fatal(err)
+	}
+	prover := newDPoPProver(t)
+	token := prover.token(tc.issuer, "demo-service", testSecret, tc.issuer+"/api")
+	api := tc.issuer + "/api/things"
+	call := func(proof string) *http.Response {
+		resp, _ := callAPI(t, api, "", http.Header{"Authorization": {"DPoP " + token}, "Dpop": {proof}})
+		return resp
+	}
+	resource := map[string]string{"resource": tc.issuer + "/api"}
+	counter := func(name string, labels map[string]string) float64 {
+		v, _ := sampleValue(scrape(t, "http://"+tc.admin+"/metrics")[name], merge(resource, labels))
+		return v
+	}
+	replays := func(reason string) float64 {
+		return counter("caddy_oauth_gateway_dpop_replays_total", map[string]string{"reason": reason})
+	}
+	refusals := func() float64 {
+		return counter("caddy_oauth_gateway_decisions_total", map[string]string{"decision": "401", "reason": "invalid_dpop_proof"})
+	}
+	wantRefused := func(resp *http.Response, what string) {
+		t.Helper()
+		chall := strings.Join(resp.Header.Values("WWW-Authenticate"), "\n")
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(chall, `error="invalid_dpop_proof"`) {
+			t.Fatalf("%s: status %d, WWW-Authenticate %q, want 401 invalid_dpop_proof", what, resp.StatusCode, chall)
+		}
+	}
+	wantPassed := func(resp *http.Response, what string) {
+		t.Helper()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d, want 200", what, resp.StatusCode)
+		}
+	}
+
+	replayed0, refused0 := replays("replay"), refusals()
+	used := prover.proof(http.MethodGet, api, token)
+	wantPassed(call(used), "first use")
+	wantRefused(call(used), "replay")
+	if got := replays("replay"); got != replayed0+1 {
+		t.Errorf(`gateway_dpop_replays_total{reason="replay"} = %v, want %v`, got, replayed0+1)
+	}
+	if got := refusals(); got != refused0+1 {
+		t.Errorf(`gateway_decisions_total{decision="401",reason="invalid_dpop_proof"} = %v, want %v`, got, refused0+1)
+	}
+
+	// A reload with the same guard settings keeps the guard: what it saw stays refused, and a
+	// proof signed before the reload is not refused for its age.
+	unused := prover.proof(http.MethodGet, api, token)
+	if err := tc.load(t, config(1000)); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(call(used), "replay after a reload")
+	wantPassed(call(unused), "a proof from before a reload that kept the guard")
+	if got := replays("replay"); got != replayed0+2 {
+		t.Errorf(`after the reload: gateway_dpop_replays_total{reason="replay"} = %v, want %v`, got, replayed0+2)
+	}
+
+	// A new capacity makes a new guard, which knows nothing of the old one's proofs: those of
+	// a second before it are refused as forgotten.
+	old := prover.proof(http.MethodGet, api, token)
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
+	forgotten0 := replays("forgotten")
+	if err := tc.load(t, config(2000)); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(call(used), "a used proof after a new guard")
+	wantRefused(call(old), "an older proof after a new guard")
+	if got := replays("forgotten"); got != forgotten0+2 {
+		t.Errorf(`gateway_dpop_replays_total{reason="forgotten"} = %v, want %v`, got, forgotten0+2)
+	}
+	fresh := prover.proof(http.MethodGet, api, token)
+	wantPassed(call(fresh), "a fresh proof after a new guard")
+	wantRefused(call(fresh), "its replay")
 }
 
 // TestDashboardNamesOnlyRealMetrics: every metric the shipped Grafana dashboard queries is
@@ -199,4 +307,88 @@ func merge(a, b map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// TestIntegrationIssuerBreaker: a real Caddy gateway in front of a remote issuer whose
+// introspection endpoint stops answering. The first uncached opaque tokens wait for the
+// timeout and get 503; after that the circuit breaker answers 503 at once, with Retry-After,
+// while cached tokens still pass; the metrics show it open and count the fast failures; once
+// the issuer answers again, tokens pass after the cool-down.
+func TestIntegrationIssuerBreaker(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	introspectionTimeout, issuerBreaker.Failures, issuerBreaker.CoolDown = timeout, 2, time.Second
+	t.Cleanup(func() { introspectionTimeout, issuerBreaker.Failures, issuerBreaker.CoolDown = 0, 0, 0 })
+	tc := newTestCaddy(t)
+	upstream := echoUpstream(t)
+	remoteAS := startRemoteAS(t)
+	gateway := "http://127.0.0.1:" + freePort(t)
+	remoteAS.configure(t, authserver.Config{
+		Resources: []authserver.ResourceConfig{{Identifier: gateway + "/opaque", AccessTokenFormat: "opaque"}},
+		Clients: []authserver.ClientConfig{
+			{ID: "remote-app", Secret: testSecret, GrantTypes: []string{"client_credentials"}, Resources: []string{gateway + "/opaque"}},
+			{ID: "gateway", Secret: gatewaySecret, GrantTypes: []string{"refresh_token"}, Introspects: []string{gateway + "/opaque"}},
+		},
+	})
+	cf := tc.globals() + fmt.Sprintf(`%[1]s {
+	oauth_resource /opaque/* {
+		resource %[1]s/opaque
+		issuer %[2]s
+		introspection_client gateway %[3]s
+	}
+	reverse_proxy %[4]s
+}`, gateway, remoteAS.issuer, gatewaySecret, upstream.URL)
+	if err := tc.load(t, cf); err != nil {
+		t.Fatal(err)
+	}
+	tokens := make([]string, 5)
+	for i := range tokens {
+		tokens[i] = requestToken(t, remoteAS.issuer+"/token", "remote-app", testSecret, gateway+"/opaque", "")
+	}
+	call := func(token string) (*http.Response, time.Duration) {
+		start := time.Now()
+		resp, _ := callAPI(t, gateway+"/opaque/x", token, nil)
+		return resp, time.Since(start)
+	}
+	if resp, _ := call(tokens[0]); resp.StatusCode != http.StatusOK {
+		t.Fatalf("issuer up: status %d", resp.StatusCode)
+	}
+
+	remoteAS.hangIntrospection.Store(true)
+	for _, tok := range tokens[1:3] {
+		if resp, took := call(tok); resp.StatusCode != http.StatusServiceUnavailable || took < timeout {
+			t.Fatalf("issuer hanging: status %d after %v, want 503 after the %v timeout", resp.StatusCode, took, timeout)
+		}
+	}
+	resp, took := call(tokens[3])
+	if resp.StatusCode != http.StatusServiceUnavailable || took > timeout/2 || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("breaker open: status %d after %v, Retry-After %q; want 503 at once with Retry-After 1",
+			resp.StatusCode, took, resp.Header.Get("Retry-After"))
+	}
+	if resp, _ := call(tokens[0]); resp.StatusCode != http.StatusOK {
+		t.Errorf("a cached token while the breaker is open: status %d, want 200", resp.StatusCode)
+	}
+	families := scrape(t, "http://"+tc.admin+"/metrics")
+	endpoint := map[string]string{"issuer": remoteAS.issuer, "endpoint": "introspection"}
+	if v, ok := sampleValue(families["caddy_oauth_gateway_issuer_circuit_state"], endpoint); !ok || v != 2 {
+		t.Errorf("circuit state = %v (found %v), want 2 (open)", v, ok)
+	}
+	if v, _ := sampleValue(families["caddy_oauth_gateway_issuer_fast_failures_total"], endpoint); v != 1 {
+		t.Errorf("fast failures = %v, want 1", v)
+	}
+	if v, _ := sampleValue(families["caddy_oauth_gateway_decisions_total"], map[string]string{"resource": gateway + "/opaque", "decision": "503"}); v != 3 {
+		t.Errorf("503 decisions = %v, want 3", v)
+	}
+
+	// The issuer answers again; after the cool-down the next request is the probe.
+	remoteAS.hangIntrospection.Store(false)
+	time.Sleep(1100 * time.Millisecond)
+	for _, tok := range tokens[3:] {
+		if resp, _ := call(tok); resp.StatusCode != http.StatusOK {
+			t.Fatalf("issuer back, after the cool-down: status %d, want 200", resp.StatusCode)
+		}
+	}
+	families = scrape(t, "http://"+tc.admin+"/metrics")
+	if v, ok := sampleValue(families["caddy_oauth_gateway_issuer_circuit_state"], endpoint); !ok || v != 0 {
+		t.Errorf("circuit state after recovery = %v (found %v), want 0 (closed)", v, ok)
+	}
 }

@@ -419,8 +419,13 @@ func (h *ResourceHandler) recordRefusal(e *rsvalidate.Error, took time.Duration)
 	case reason == "use_dpop_nonce":
 		h.metrics.NonceChallenge()
 	}
-	if errors.Is(e, dpop.ErrReplay) {
-		h.metrics.Replay()
+	switch {
+	case errors.Is(e, dpop.ErrReplay):
+		h.metrics.Replay("replay")
+	case errors.Is(e, dpop.ErrForgotten):
+		h.metrics.Replay("forgotten")
+	case errors.Is(e, dpop.ErrFull):
+		h.metrics.Replay("full")
 	}
 	h.metrics.Refused(status, reason, took)
 }

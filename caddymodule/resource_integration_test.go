@@ -363,6 +363,8 @@ type remoteAuthServer struct {
 	http   *httptest.Server
 	// requests counts the requests it answered.
 	requests atomic.Int64
+	// hangIntrospection makes its introspection endpoint hold every request unanswered.
+	hangIntrospection atomic.Bool
 }
 
 // startRemoteAS reserves the listener first, because the issuer URL (its address) is part
@@ -396,6 +398,11 @@ func (ra *remoteAuthServer) configure(t *testing.T, cfg authserver.Config) {
 	t.Cleanup(func() { srv.Close() })
 	ra.http = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ra.requests.Add(1)
+		if r.URL.Path == "/introspect" && ra.hangIntrospection.Load() {
+			_ = r.ParseForm()    // read the body, so that a client hanging up is noticed
+			<-r.Context().Done() // answer nothing until the client gives up
+			return
+		}
 		srv.ServeHTTP(w, r)
 	}))
 	ra.http.Listener.Close()

@@ -34,6 +34,14 @@ const (
 	discoveryTimeout    = 10 * time.Second
 )
 
+// How calls to a remote issuer's endpoints fail fast: zero values take package remote's
+// defaults (introspection timeout 5s; a breaker opens after 5 failures in a row, for 10s).
+// Tests shorten them.
+var (
+	introspectionTimeout time.Duration
+	issuerBreaker        remote.BreakerOptions // Failures and CoolDown
+)
+
 // remoteIssuer is an authorization server reached over HTTP. Nothing is fetched until a
 // request needs it: an issuer served by this same Caddy never gets here, and a down issuer
 // must not fail a config load.
@@ -45,6 +53,8 @@ type remoteIssuer struct {
 	meta          *remote.Metadata
 	keys          *remote.JWKSCache
 	introspectors map[string]*remote.Introspector // by client credentials digest
+	breakers      map[string]*remote.Breaker      // by endpoint: "jwks", "introspection"
+	removeGauges  []func()
 	retryAt       time.Time
 	backoff       time.Duration
 	lastErr       error
@@ -88,7 +98,8 @@ func (ri *remoteIssuer) discover(ctx context.Context) (*remote.Metadata, *remote
 		return nil, nil, err
 	}
 	onFetch, _ := bundleMetrics.RemoteIssuer(ri.issuer)
-	keys, err := remote.NewJWKSCache(nil, meta.JWKSURI, remote.JWKSOptions{Logger: ri.logger, OnFetch: onFetch})
+	keys, err := remote.NewJWKSCache(nil, meta.JWKSURI, remote.JWKSOptions{Logger: ri.logger, OnFetch: onFetch,
+		Breaker: ri.breaker("jwks", "jwks_uri "+meta.JWKSURI)})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,7 +125,8 @@ func (ri *remoteIssuer) introspector(clientID, secret string) (*remote.Introspec
 		return in, nil
 	}
 	_, onCache := bundleMetrics.RemoteIssuer(ri.issuer)
-	in, err := remote.NewIntrospector(nil, ri.meta.IntrospectionEndpoint, clientID, secret, remote.IntrospectorOptions{Logger: ri.logger, OnCache: onCache})
+	in, err := remote.NewIntrospector(nil, ri.meta.IntrospectionEndpoint, clientID, secret, remote.IntrospectorOptions{Logger: ri.logger, OnCache: onCache, Timeout: introspectionTimeout,
+		Breaker: ri.breaker("introspection", "introspection_endpoint "+ri.meta.IntrospectionEndpoint)})
 	if err != nil {
 		return nil, err
 	}
@@ -125,10 +137,31 @@ func (ri *remoteIssuer) introspector(clientID, secret string) (*remote.Introspec
 	return in, nil
 }
 
+// breaker returns the circuit breaker of one of the issuer's endpoints, shared by every
+// client of it (introspectors with different credentials), with its metrics. The caller
+// holds ri.mu.
+func (ri *remoteIssuer) breaker(endpoint, name string) *remote.Breaker {
+	if b, ok := ri.breakers[endpoint]; ok {
+		return b
+	}
+	b := remote.NewBreaker(remote.BreakerOptions{Failures: issuerBreaker.Failures, CoolDown: issuerBreaker.CoolDown,
+		Name: name, Logger: ri.logger.With(zap.String("issuer", ri.issuer)), OnReject: bundleMetrics.FastFailure(ri.issuer, endpoint)})
+	remove := bundleMetrics.AddBreaker(ri.issuer, endpoint, func() int { return int(b.State()) })
+	if ri.breakers == nil {
+		ri.breakers = make(map[string]*remote.Breaker)
+	}
+	ri.breakers[endpoint] = b
+	ri.removeGauges = append(ri.removeGauges, remove)
+	return b
+}
+
 // Destruct stops the background key refresh when no config uses the issuer any more.
 func (ri *remoteIssuer) Destruct() error {
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
+	for _, remove := range ri.removeGauges {
+		remove()
+	}
 	for _, in := range ri.introspectors {
 		_ = in.Close()
 	}

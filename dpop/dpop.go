@@ -26,7 +26,7 @@ var (
 	// ErrFull: the replay guard is at capacity and refuses new entries.
 	ErrFull = errors.New("dpop: replay guard full")
 	// ErrForgotten: the proof is older than the replay guard's last loss of memory (a Redis
-	// restart), so it may have been used already.
+	// restart, or an in-memory guard newer than the proof), so it may have been used already.
 	ErrForgotten = errors.New("dpop: proof predates the replay guard's memory")
 	// ErrNonce: the proof lacks a currently valid server nonce.
 	ErrNonce = errors.New("dpop: nonce missing or stale")

@@ -60,14 +60,19 @@ type digest [16]byte
 // Capacity is counted globally (an atomic counter), so the bound is exact across shards; when
 // reached, Use answers ErrFull and never evicts a live entry. Measured heap cost: ~64 bytes
 // per remembered jti (1e6 entries, TestMemoryGuardBytesPerEntry), whatever the key length.
+//
+// A MemoryGuard knows nothing of the proofs used before it was made: after a restart, or a
+// reload that makes a new guard, a proof used with the old one would pass again. So it is a
+// ForgetfulGuard whose loss is its own creation (see ForgottenBefore).
 type MemoryGuard struct {
-	max    int64
-	maxTTL time.Duration
-	width  uint32 // bucket width, seconds
-	base   time.Time
-	now    func() time.Time
-	count  atomic.Int64
-	shards [guardShards]guardShard
+	max       int64
+	maxTTL    time.Duration
+	width     uint32 // bucket width, seconds
+	base      time.Time
+	now       func() time.Time
+	forgotten time.Time // ForgottenBefore's answer, fixed at creation
+	count     atomic.Int64
+	shards    [guardShards]guardShard
 
 	stop      chan struct{}
 	closeOnce sync.Once
@@ -90,7 +95,14 @@ type expiryBucket struct {
 // most maxTTL (default 6m: the default MaxAge plus twice the default Skew). It runs a
 // background sweeper; call Close to stop it.
 func NewMemoryGuard(maxEntries int, maxTTL time.Duration) *MemoryGuard {
-	g := newMemoryGuard(maxEntries, maxTTL, time.Now)
+	return NewMemoryGuardWithClock(maxEntries, maxTTL, time.Now)
+}
+
+// NewMemoryGuardWithClock is NewMemoryGuard for a Verifier whose clock is not the wall clock
+// (tests, simulations): give the guard the Verifier's Now, so that its creation, which
+// ForgottenBefore reports, is on the same time line as the proofs' iat.
+func NewMemoryGuardWithClock(maxEntries int, maxTTL time.Duration, now func() time.Time) *MemoryGuard {
+	g := newMemoryGuard(maxEntries, maxTTL, now)
 	g.stop = make(chan struct{})
 	go g.sweeper()
 	return g
@@ -104,14 +116,18 @@ func newMemoryGuard(maxEntries int, maxTTL time.Duration, now func() time.Time) 
 		maxTTL = 6 * time.Minute
 	}
 	width := uint32((maxTTL + guardBuckets*time.Second - 1) / (guardBuckets * time.Second))
+	created := now().Round(0)
 	g := &MemoryGuard{
 		max:    int64(maxEntries),
 		maxTTL: maxTTL,
 		width:  width,
 		// Wall-clock seconds (iat is wall time) from a day back, so a clock stepping back
 		// after start still yields positive offsets.
-		base: now().Round(0).Add(-24 * time.Hour),
+		base: created.Add(-24 * time.Hour),
 		now:  now,
+		// iat has whole seconds: a proof of the creation's own second may be from just
+		// after it, so only the seconds before are refused (see ForgottenBefore).
+		forgotten: created.Truncate(time.Second).Add(-time.Nanosecond),
 	}
 	// Ring size: buckets alive at once span maxTTL/width plus the current and a partial one.
 	w := time.Duration(width) * time.Second
@@ -173,6 +189,16 @@ func (g *MemoryGuard) reserve() bool {
 	}
 }
 
+// ForgottenBefore implements ForgetfulGuard: the guard remembers nothing from before its
+// creation, so the Verifier refuses proofs issued in a second that ended before it
+// (invalid_dpop_proof, ErrForgotten): they may have been used with the guard this one
+// replaced. A proof whose iat is the creation's own second passes: with whole-second iat it
+// may have been made just after the guard was (a client's first proof after a restart), and
+// one used with the old guard in that same second would have to be older than the restart by
+// less than a second. Proofs older than MaxAge are refused anyway, so this costs nothing
+// once the guard has run that long.
+func (g *MemoryGuard) ForgottenBefore() time.Time { return g.forgotten }
+
 // Len returns the number of remembered keys (including expired ones not yet swept).
 func (g *MemoryGuard) Len() int { return int(g.count.Load()) }
 
@@ -192,8 +218,8 @@ func (g *MemoryGuard) sweeper() {
 		select {
 		case <-g.stop:
 			return
-		case now := <-t.C:
-			g.sweep(g.floorSec(now))
+		case <-t.C:
+			g.sweep(g.floorSec(g.now()))
 		}
 	}
 }

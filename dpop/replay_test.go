@@ -279,3 +279,55 @@ func BenchmarkMemoryGuardUse(b *testing.B) {
 }
 
 var benchTTL = time.Second
+
+// TestMemoryGuardRestartRefusesOldProofs: an in-memory guard starts empty, so after a restart
+// (guard A gone, guard B new) a proof used with A must not pass B. B refuses every proof whose
+// iat second ended before B was made; proofs made after B's creation pass, including one made
+// within B's first second (iat has whole seconds) and one from a client clock a second ahead.
+func TestMemoryGuardRestartRefusesOldProofs(t *testing.T) {
+	loadKeys(t)
+	clock := &fixedClock{t: testNow}
+	req := Request{Method: "POST", URL: testURL, AccessToken: "tok"}
+	proofAt := func(iat time.Time) string {
+		s := newSpec(t, "ES256", keyP256)
+		s.claims["iat"] = iat.Unix()
+		return s.sign(t)
+	}
+	va := &Verifier{Replay: newMemoryGuard(100, 6*time.Minute, clock.Now), Now: clock.Now}
+	used := proofAt(testNow)
+	if _, err := va.Verify(ctx, used, req); err != nil {
+		t.Fatalf("first use with guard A: %v", err)
+	}
+	if _, err := va.Verify(ctx, used, req); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay with guard A: %v, want ErrReplay", err)
+	}
+
+	// The process restarts 2.4 s later: guard B remembers nothing.
+	clock.Add(2400 * time.Millisecond)
+	vb := &Verifier{Replay: newMemoryGuard(100, 6*time.Minute, clock.Now), Now: clock.Now}
+	_, err := vb.Verify(ctx, used, req)
+	var de *Error
+	if !errors.Is(err, ErrForgotten) || !errors.As(err, &de) || de.Code != CodeInvalidProof {
+		t.Fatalf("replay on the new guard B: %v, want invalid_dpop_proof (ErrForgotten)", err)
+	}
+	// Unused, but from a second that ended before B existed: B cannot know, so it refuses.
+	if _, err := vb.Verify(ctx, proofAt(testNow.Add(time.Second)), req); !errors.Is(err, ErrForgotten) {
+		t.Fatalf("a proof from the second before B: %v, want ErrForgotten", err)
+	}
+	// Made in B's first second (iat = its whole second), a second later, or by a clock a second
+	// ahead: all pass, once.
+	clock.Add(100 * time.Millisecond)
+	for _, iat := range []time.Time{testNow.Add(2 * time.Second), testNow.Add(3 * time.Second)} {
+		p := proofAt(iat)
+		if _, err := vb.Verify(ctx, p, req); err != nil {
+			t.Fatalf("fresh proof iat=+%v after the restart: %v", iat.Sub(testNow), err)
+		}
+		if _, err := vb.Verify(ctx, p, req); !errors.Is(err, ErrReplay) {
+			t.Fatalf("its replay: %v, want ErrReplay", err)
+		}
+	}
+	clock.Add(time.Second)
+	if _, err := vb.Verify(ctx, proofAt(clock.Now().Truncate(time.Second)), req); err != nil {
+		t.Fatalf("fresh proof a second after the restart: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,7 @@ type Set struct {
 	introspectCache *prometheus.CounterVec
 	dpopReplays     *prometheus.CounterVec
 	nonceChallenges *prometheus.CounterVec
+	fastFailures    *prometheus.CounterVec
 	gauges          *gaugeCollector
 	collectors      []prometheus.Collector
 }
@@ -81,16 +83,19 @@ func New() *Set {
 			Help: "Introspection answers at the gateway by where they came from: hit, miss (asked the issuer), stale (issuer failing; cached answer served)."},
 			[]string{"issuer", "result"}),
 		dpopReplays: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "gateway_dpop_replays_total",
-			Help: "DPoP proofs refused because their jti was used before (or the replay guard was full)."},
-			[]string{"resource"}),
+			Help: "DPoP proofs the replay guard refused, by reason: replay (the jti was used before), forgotten (issued before the guard's memory begins: a restart), full (the guard is at capacity)."},
+			[]string{"resource", "reason"}),
 		nonceChallenges: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "gateway_dpop_nonce_challenges_total",
 			Help: "Requests answered use_dpop_nonce (a fresh server nonce demanded)."},
 			[]string{"resource"}),
+		fastFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "gateway_issuer_fast_failures_total",
+			Help: "Calls to a remote issuer's endpoint (introspection, jwks) failed at once because its circuit breaker was open: the requests that needed them got 503 without waiting."},
+			[]string{"issuer", "endpoint"}),
 		gauges: newGaugeCollector(),
 	}
 	s.collectors = []prometheus.Collector{s.tokensIssued, s.tokenErrors, s.requestDuration, s.introspections,
 		s.signIns, s.keyRotations, s.internalErrors, s.deliveries, s.decisions, s.validation, s.jwksFetches,
-		s.introspectCache, s.dpopReplays, s.nonceChallenges, s.gauges}
+		s.introspectCache, s.dpopReplays, s.nonceChallenges, s.fastFailures, s.gauges}
 	return s
 }
 
@@ -188,13 +193,25 @@ func (s *Set) AddRevocationStream(issuer string, lastSuccess func() time.Time) (
 	return s.gauges.add(&s.gauges.streams, issuer, lastSuccess)
 }
 
+// AddBreaker makes the state of the circuit breaker of a remote issuer's endpoint
+// ("introspection", "jwks") scraped from state (0 closed, 1 half-open, 2 open).
+func (s *Set) AddBreaker(issuer, endpoint string, state func() int) (remove func()) {
+	return s.gauges.add(&s.gauges.breakers, issuer+"\x00"+endpoint, state)
+}
+
+// FastFailure returns the hook counting the calls to a remote issuer's endpoint that its
+// circuit breaker failed at once.
+func (s *Set) FastFailure(issuer, endpoint string) func() {
+	return s.fastFailures.WithLabelValues(issuer, endpoint).Inc
+}
+
 // Gateway returns the recorder of one oauth_resource handler's decisions.
 func (s *Set) Gateway(resource string) *Gateway {
 	return &Gateway{
 		allow:     s.decisions.WithLabelValues(resource, "allow", "ok"),
 		decisions: s.decisions.MustCurryWith(prometheus.Labels{"resource": resource}),
 		latency:   s.validation.WithLabelValues(resource),
-		replays:   s.dpopReplays.WithLabelValues(resource),
+		replays:   s.dpopReplays.MustCurryWith(prometheus.Labels{"resource": resource}),
 		nonces:    s.nonceChallenges.WithLabelValues(resource),
 	}
 }
@@ -219,7 +236,7 @@ type Gateway struct {
 	allow     prometheus.Counter
 	decisions *prometheus.CounterVec
 	latency   prometheus.Observer
-	replays   prometheus.Counter
+	replays   *prometheus.CounterVec
 	nonces    prometheus.Counter
 }
 
@@ -241,10 +258,11 @@ func (g *Gateway) Refused(status int, reason string, took time.Duration) {
 	g.latency.Observe(took.Seconds())
 }
 
-// Replay records a DPoP proof refused as a replay.
-func (g *Gateway) Replay() {
+// Replay records a DPoP proof the replay guard refused, with the reason: "replay",
+// "forgotten" or "full".
+func (g *Gateway) Replay(reason string) {
 	if g != nil {
-		g.replays.Inc()
+		g.replays.WithLabelValues(reason).Inc()
 	}
 }
 
@@ -257,28 +275,32 @@ func (g *Gateway) NonceChallenge() {
 
 // gaugeCollector reads the gauges at scrape time from the sources registered now.
 type gaugeCollector struct {
-	mu      sync.Mutex
-	issuers map[string]any
-	guards  map[string]any
-	streams map[string]any
+	mu       sync.Mutex
+	issuers  map[string]any
+	guards   map[string]any
+	streams  map[string]any
+	breakers map[string]any // by issuer "\x00" endpoint
 
 	activeSessions *prometheus.Desc
 	keyAge         *prometheus.Desc
 	outboxDepth    *prometheus.Desc
 	replayEntries  *prometheus.Desc
 	streamLag      *prometheus.Desc
+	circuitState   *prometheus.Desc
 	now            func() time.Time
 }
 
 func newGaugeCollector() *gaugeCollector {
 	return &gaugeCollector{
-		issuers: map[string]any{}, guards: map[string]any{}, streams: map[string]any{},
+		issuers: map[string]any{}, guards: map[string]any{}, streams: map[string]any{}, breakers: map[string]any{},
 		activeSessions: prometheus.NewDesc(namespace+"_active_sessions", "Unexpired login sessions (every instance sharing the store).", []string{"issuer"}, nil),
 		keyAge:         prometheus.NewDesc(namespace+"_signing_key_age_seconds", "Age of the current signing key, by algorithm.", []string{"issuer", "alg"}, nil),
 		outboxDepth:    prometheus.NewDesc(namespace+"_outbox_depth", "Back-channel deliveries waiting (kind logout).", []string{"issuer", "kind"}, nil),
 		replayEntries:  prometheus.NewDesc(namespace+"_gateway_dpop_replay_entries", "DPoP proof jtis the gateway's in-memory replay guard remembers.", []string{"resource"}, nil),
 		streamLag:      prometheus.NewDesc(namespace+"_gateway_revocation_stream_lag_seconds", "Time since the revocation stream of a remote issuer last answered.", []string{"issuer"}, nil),
-		now:            time.Now,
+		circuitState: prometheus.NewDesc(namespace+"_gateway_issuer_circuit_state",
+			"Circuit breaker of a remote issuer's endpoint (introspection, jwks): 0 closed, 1 half-open (one probe), 2 open (requests needing it fail at once).", []string{"issuer", "endpoint"}, nil),
+		now: time.Now,
 	}
 }
 
@@ -298,7 +320,7 @@ func (g *gaugeCollector) add(m *map[string]any, key string, src any) func() {
 }
 
 func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{g.activeSessions, g.keyAge, g.outboxDepth, g.replayEntries, g.streamLag} {
+	for _, d := range []*prometheus.Desc{g.activeSessions, g.keyAge, g.outboxDepth, g.replayEntries, g.streamLag, g.circuitState} {
 		ch <- d
 	}
 }
@@ -319,7 +341,7 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		return out
 	}
 	g.mu.Lock()
-	issuers, guards, streams := snapshot(g.issuers), snapshot(g.guards), snapshot(g.streams)
+	issuers, guards, streams, breakers := snapshot(g.issuers), snapshot(g.guards), snapshot(g.streams), snapshot(g.breakers)
 	g.mu.Unlock()
 	now := g.now()
 	for _, e := range issuers {
@@ -344,5 +366,9 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(g.streamLag, prometheus.GaugeValue, now.Sub(last).Seconds(), e.key)
+	}
+	for _, e := range breakers {
+		issuer, endpoint, _ := strings.Cut(e.key, "\x00")
+		ch <- prometheus.MustNewConstMetric(g.circuitState, prometheus.GaugeValue, float64(e.src.(func() int)()), issuer, endpoint)
 	}
 }

@@ -88,6 +88,11 @@ func TestGaugesReadTheCurrentSources(t *testing.T) {
 	s.AddReplayGuard("https://api", func() int { return 42 })
 	s.AddRevocationStream("https://remote", func() time.Time { return time.Now().Add(-3 * time.Second) })
 	s.AddRevocationStream("https://never", func() time.Time { return time.Time{} })
+	s.AddBreaker("https://remote", "introspection", func() int { return 2 })
+	onReject := s.FastFailure("https://remote", "introspection")
+	onReject()
+	onReject()
+	s.AddBreaker("https://remote", "jwks", func() int { return 0 })() // removed at once
 
 	want := `
 # HELP caddy_oauth_active_sessions Unexpired login sessions (every instance sharing the store).
@@ -96,13 +101,20 @@ caddy_oauth_active_sessions{issuer="https://as"} 7
 # HELP caddy_oauth_gateway_dpop_replay_entries DPoP proof jtis the gateway's in-memory replay guard remembers.
 # TYPE caddy_oauth_gateway_dpop_replay_entries gauge
 caddy_oauth_gateway_dpop_replay_entries{resource="https://api"} 42
+# HELP caddy_oauth_gateway_issuer_circuit_state Circuit breaker of a remote issuer's endpoint (introspection, jwks): 0 closed, 1 half-open (one probe), 2 open (requests needing it fail at once).
+# TYPE caddy_oauth_gateway_issuer_circuit_state gauge
+caddy_oauth_gateway_issuer_circuit_state{endpoint="introspection",issuer="https://remote"} 2
 # HELP caddy_oauth_outbox_depth Back-channel deliveries waiting (kind logout).
 # TYPE caddy_oauth_outbox_depth gauge
 caddy_oauth_outbox_depth{issuer="https://as",kind="logout"} 2
 `
 	if err := testutil.CollectAndCompare(s.gauges, strings.NewReader(want),
-		"caddy_oauth_active_sessions", "caddy_oauth_gateway_dpop_replay_entries", "caddy_oauth_outbox_depth"); err != nil {
+		"caddy_oauth_active_sessions", "caddy_oauth_gateway_dpop_replay_entries", "caddy_oauth_outbox_depth",
+		"caddy_oauth_gateway_issuer_circuit_state"); err != nil {
 		t.Error(err)
+	}
+	if got := testutil.ToFloat64(s.fastFailures.WithLabelValues("https://remote", "introspection")); got != 2 {
+		t.Errorf("fast failures = %v, want 2", got)
 	}
 	ages := map[string]float64{}
 	lags := 0

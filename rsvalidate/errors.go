@@ -3,9 +3,11 @@ package rsvalidate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Error codes of RFC 6750 §3.1 and RFC 9449 §7.1 and §9.
@@ -76,7 +78,7 @@ func (v *Validator) writeError(w http.ResponseWriter, e *Error, grpc bool) {
 		h.Set("DPoP-Nonce", v.nonces.Current())
 	}
 	if status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "5") // the issuer or the store will likely be back: clients retry
+		h.Set("Retry-After", retryAfter(e.Cause)) // the issuer or the store will likely be back: clients retry
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -157,4 +159,16 @@ func writeQuotable(b *strings.Builder, s string) {
 		}
 		b.WriteByte(c)
 	}
+}
+
+// retryAfter is the Retry-After of a 503: what the cause knows (a remote issuer's open
+// circuit breaker: the rest of its cool-down), else 5 seconds.
+func retryAfter(cause error) string {
+	var r interface{ RetryAfter() time.Duration }
+	if errors.As(cause, &r) {
+		if d := r.RetryAfter(); d > 0 {
+			return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+		}
+	}
+	return "5"
 }

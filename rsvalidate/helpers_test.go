@@ -228,7 +228,7 @@ func proof(t testing.TB, key crypto.Signer, method, url, token string, mods ...f
 }
 
 func newVerifier(t testing.TB, nonces *dpop.Nonces) *dpop.Verifier {
-	g := dpop.NewMemoryGuard(1<<20, 10*time.Minute)
+	g := dpop.NewMemoryGuardWithClock(1<<20, 10*time.Minute, clock)
 	t.Cleanup(g.Close)
 	return &dpop.Verifier{Algs: []string{"ES256", "EdDSA"}, Replay: g, Nonces: nonces, Now: clock}
 }

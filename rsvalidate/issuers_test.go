@@ -2,9 +2,11 @@ package rsvalidate
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestIssuerOf(t *testing.T) {
@@ -89,4 +91,18 @@ func TestUnavailableAsksForARetry(t *testing.T) {
 	if w.Header().Get("Retry-After") != "" || w.Header().Get("WWW-Authenticate") == "" {
 		t.Errorf("401 answer headers %v", w.Header())
 	}
+	// A cause that knows when to retry (an issuer's open circuit breaker) sets it, in whole
+	// seconds rounded up.
+	for d, want := range map[time.Duration]string{7200 * time.Millisecond: "8", time.Second: "1", 0: "5"} {
+		w = httptest.NewRecorder()
+		v.WriteError(w, unavailable(fmt.Errorf("%w: %w", ErrUnavailable, retryIn(d))))
+		if got := w.Header().Get("Retry-After"); w.Code != 503 || got != want {
+			t.Errorf("cause retrying in %v: %d Retry-After %q, want 503 %q", d, w.Code, got, want)
+		}
+	}
 }
+
+type retryIn time.Duration
+
+func (r retryIn) Error() string             { return "circuit open" }
+func (r retryIn) RetryAfter() time.Duration { return time.Duration(r) }

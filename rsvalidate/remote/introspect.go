@@ -52,6 +52,9 @@ type IntrospectorOptions struct {
 	// OnCache, when set, hears how each answer was had (metrics): "hit" (fresh in the cache),
 	// "miss" (asked the AS) or "stale" (the AS failed; an unexpired cached answer served).
 	OnCache func(result string)
+	// Breaker fails introspections at once while the endpoint keeps failing or timing out
+	// (shared by every Introspector of one endpoint); nil: one of its own, with the defaults.
+	Breaker *Breaker
 	// Now is the clock (tests).
 	Now func() time.Time
 	// keyToHash replaces the cache's hash (tests force collisions with it).
@@ -113,6 +116,9 @@ func NewIntrospector(client *http.Client, endpoint, clientID, clientSecret strin
 	if log == nil {
 		log = zap.NewNop()
 	}
+	if opts.Breaker == nil {
+		opts.Breaker = NewBreaker(BreakerOptions{Name: "introspection_endpoint " + endpoint, Logger: log})
+	}
 	cache, err := ristretto.NewCache(&ristretto.Config[uint64, *answer]{
 		NumCounters:        opts.MaxEntries * 10,
 		MaxCost:            opts.MaxEntries,
@@ -147,7 +153,8 @@ func (in *Introspector) Close() error {
 
 // Introspect returns the token's info when the AS says it is active, (nil, nil) when it is
 // not, and an error wrapping rsvalidate.ErrUnavailable when no answer can be had: the AS is
-// unreachable, slow, failing or misconfigured and nothing valid is cached. An empty or
+// unreachable, slow, failing or misconfigured and nothing valid is cached (while the Breaker
+// is open, at once and wrapping ErrCircuitOpen). An empty or
 // over-long (16 KiB) token is inactive without asking. The returned TokenInfo is shared
 // with the cache and must not be modified.
 func (in *Introspector) Introspect(ctx context.Context, token string) (*rsvalidate.TokenInfo, error) {
@@ -195,20 +202,32 @@ func (in *Introspector) refresh(ctx context.Context, token string, digest [sha25
 	if prev != nil && in.opts.Now().Before(prev.freshUntil) {
 		return prev, nil // answered by a call that finished while we queued
 	}
-	info, err := in.ask(ctx, token)
+	// While the endpoint keeps failing, the breaker answers at once instead of letting every
+	// request wait for the timeout; the breaker logs that, so these calls do not.
+	done, err := in.opts.Breaker.allow()
+	var info *rsvalidate.TokenInfo
+	if err == nil {
+		info, err = in.ask(ctx, token)
+		done(err)
+		in.observe("miss")
+	}
 	now := in.opts.Now()
-	in.observe("miss")
 	if err != nil {
 		if errors.Is(err, ErrClientAuth) {
 			in.log.Error("introspection endpoint answered 401: the gateway's client_id/client_secret are wrong; failing closed", zap.Error(err))
 			return nil, err
 		}
+		asked := !errors.Is(err, ErrCircuitOpen)
 		if prev != nil && prev.info != nil && now.Before(prev.staleUntil) {
 			in.observe("stale")
-			in.log.Warn("introspection failed; serving a cached answer", zap.Error(err), zap.Time("token_exp", prev.info.ExpiresAt))
+			if asked {
+				in.log.Warn("introspection failed; serving a cached answer", zap.Error(err), zap.Time("token_exp", prev.info.ExpiresAt))
+			}
 			return prev, nil
 		}
-		in.log.Warn("introspection failed and nothing valid is cached; failing closed", zap.Error(err))
+		if asked {
+			in.log.Warn("introspection failed and nothing valid is cached; failing closed", zap.Error(err))
+		}
 		return nil, fmt.Errorf("%w: %w", rsvalidate.ErrUnavailable, err)
 	}
 	a := &answer{digest: digest, info: info, freshUntil: now.Add(in.opts.NegativeTTL)}

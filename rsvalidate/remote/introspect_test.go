@@ -49,7 +49,12 @@ func (s *asServer) serve(w http.ResponseWriter, r *http.Request) {
 	if s.release != nil {
 		<-s.release
 	}
-	time.Sleep(time.Duration(s.delay.Load()))
+	_ = r.ParseForm() // read the body, so that the server notices a client hanging up
+	select {          // a hanging AS, which lets go when the client gives up
+	case <-time.After(time.Duration(s.delay.Load())):
+	case <-r.Context().Done():
+		return
+	}
 	if st := s.status.Load(); st != 0 {
 		http.Error(w, "forced", int(st))
 		return

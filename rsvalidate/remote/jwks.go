@@ -44,6 +44,9 @@ type JWKSOptions struct {
 	Logger  *zap.Logger
 	// OnFetch, when set, hears every fetch's outcome (nil: the keys were replaced), for metrics.
 	OnFetch func(err error)
+	// Breaker stops fetches while the jwks_uri keeps failing or timing out; nil: one of its
+	// own, with the defaults.
+	Breaker *Breaker
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -97,14 +100,18 @@ func NewJWKSCache(client *http.Client, jwksURI string, opts JWKSOptions) (*JWKSC
 	if log == nil {
 		log = zap.NewNop()
 	}
+	if opts.Breaker == nil {
+		opts.Breaker = NewBreaker(BreakerOptions{Name: "jwks_uri " + jwksURI, Logger: log})
+	}
 	c := &JWKSCache{client: client, uri: jwksURI, opts: opts, log: log.With(zap.String("jwks_uri", jwksURI)), done: make(chan struct{})}
 	c.nextRefresh.Store(int64(defaultRefresh))
 	return c, nil
 }
 
 // Key returns the key with kid that can verify alg. On an unknown kid it refetches the set
-// (at most once per MinRefetchInterval, concurrent misses sharing one fetch). It returns
-// rsvalidate.ErrUnavailable only while no key set was ever fetched successfully.
+// (at most once per MinRefetchInterval, concurrent misses sharing one fetch); while the
+// Breaker is not closed it does not wait for the jwks_uri (see refetchUnlessFailing). It
+// returns rsvalidate.ErrUnavailable only while no key set was ever fetched successfully.
 func (c *JWKSCache) Key(ctx context.Context, kid, alg string) (*jose.JSONWebKey, error) {
 	if !supportedAlg(alg) {
 		return nil, fmt.Errorf("%w: algorithm %q is not accepted", rsvalidate.ErrUnknownKey, alg)
@@ -118,7 +125,7 @@ func (c *JWKSCache) Key(ctx context.Context, kid, alg string) (*jose.JSONWebKey,
 			return nil, rsvalidate.ErrUnknownKey
 		}
 	}
-	err := c.refetch(ctx)
+	err := c.refetchUnlessFailing(ctx)
 	if set = c.set.Load(); set == nil {
 		if p := c.lastErr.Load(); err == nil && p != nil {
 			err = *p
@@ -146,6 +153,24 @@ func (c *JWKSCache) refetch(ctx context.Context) error {
 	return c.do(ctx, true)
 }
 
+// refetchUnlessFailing is refetch while the jwks_uri answers. While its breaker is open the
+// request fails at once instead of joining a fetch that would time out; once half-open, a
+// fetch starts in the background as the breaker's probe (or is under way), and the request
+// does not wait for it either.
+func (c *JWKSCache) refetchUnlessFailing(ctx context.Context) error {
+	b := c.opts.Breaker
+	switch st := b.State(); st {
+	case BreakerClosed:
+		return c.refetch(ctx)
+	case BreakerHalfOpen:
+		// DoChan's channel is buffered: nobody has to read it.
+		c.fetches.DoChan("", func() (any, error) { return nil, c.fetch(context.WithoutCancel(ctx)) })
+		return b.failFast(st)
+	default:
+		return b.failFast(st)
+	}
+}
+
 func (c *JWKSCache) do(ctx context.Context, rateLimited bool) error {
 	// One key for both kinds: a refetch arriving during a refresh waits for it.
 	ch := c.fetches.DoChan("", func() (any, error) {
@@ -165,14 +190,20 @@ func (c *JWKSCache) do(ctx context.Context, rateLimited bool) error {
 	}
 }
 
-// fetch downloads the set and publishes it; on failure the previous set stays.
+// fetch downloads the set and publishes it; on failure the previous set stays. While the
+// breaker is open it fails at once (not counted as a fetch).
 func (c *JWKSCache) fetch(ctx context.Context) error {
+	done, err := c.opts.Breaker.allow()
+	if err != nil {
+		return err
+	}
 	c.lastAttempt.Store(c.opts.Now().UnixNano())
 	body, hdr, err := getJSON(ctx, c.client, c.uri, jwksAccept, maxJWKSBytes, c.opts.Timeout)
 	var set *keySet
 	if err == nil {
 		set, err = parseKeySet(body, c.log)
 	}
+	done(err)
 	if c.opts.OnFetch != nil {
 		c.opts.OnFetch(err)
 	}

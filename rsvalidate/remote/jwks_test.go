@@ -88,7 +88,11 @@ func newJWKSServer(t testing.TB, body string) *jwksServer {
 	s.body.Store(&body)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fetches.Add(1)
-		time.Sleep(time.Duration(s.delay.Load()))
+		select { // a hanging server, which lets go when the client gives up
+		case <-time.After(time.Duration(s.delay.Load())):
+		case <-r.Context().Done():
+			return
+		}
 		if s.fail.Load() {
 			http.Error(w, "down", http.StatusBadGateway)
 			return
