@@ -52,6 +52,11 @@ func (s *Server) accountRoutes(routes map[string]http.HandlerFunc, base string) 
 	for path, h := range pages.Routes() {
 		routes[path] = h
 	}
+	if s.delegated.Login() {
+		// The account pages' sign-in checks passwords: the login app signs people in instead.
+		// The other pages serve a browser the app signed in.
+		routes[base+pathAccount+"/login"] = s.handleSignInDelegated
+	}
 }
 
 // accountCore is the authorization server as package selfservice sees it.
@@ -78,6 +83,10 @@ func (c accountCore) CheckCSRF(r *http.Request, token, purpose string) bool {
 
 func (c accountCore) SignIn(w http.ResponseWriter, r *http.Request, username, password string) error {
 	s := c.s
+	if s.delegated.Login() {
+		// Not routed here then (accountRoutes); a second lock.
+		return &selfservice.Refusal{Status: http.StatusForbidden, Message: msgPasswordExternal, Reason: "delegated"}
+	}
 	username = account.NormalizeUsername(username)
 	if username == "" || password == "" {
 		return &selfservice.Refusal{Status: http.StatusBadRequest, Message: "Enter your username and password.", Reason: "incomplete"}
@@ -142,7 +151,8 @@ const (
 
 func (c accountCore) PasswordManaged(ctx context.Context, se *selfservice.Session) (string, error) {
 	switch {
-	case c.s.deps.Accounts != nil:
+	case c.s.deps.Accounts != nil, c.s.delegated.Login():
+		// With sign-in delegated, the login app checks passwords, never this one.
 		return msgPasswordExternal, nil
 	case c.s.configuredAccount(account.NormalizeUsername(se.Username)):
 		// The next start would put the configured password back.

@@ -59,6 +59,22 @@ func (s *Server) delegatedRoutes(routes map[string]http.HandlerFunc, base string
 		return
 	}
 	routes[base+delegated.PathCallback] = s.handleDelegatedCallback
+	if s.delegated.Login() {
+		// The login page is never shown, but its POST path would still check a local
+		// account's password: turn it off (passkeys are refused by the configuration, the
+		// account pages' sign-in in accountRoutes).
+		routes[base+pathLogin] = s.handleSignInDelegated
+	}
+}
+
+// handleSignInDelegated answers the built-in credential paths while sign-in is delegated:
+// the server accepts no password of its own then, the login app alone signs people in
+// (Hydra's model). The path stays the server's, so nothing behind it in Caddy answers it.
+func (s *Server) handleSignInDelegated(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.audit.Event(audit.SignInFailed, zap.String("remote_ip", s.clientIP(r)), zap.String("reason", "sign-in is delegated"), zap.String("path", r.URL.Path))
+	s.renderError(w, http.StatusForbidden, "Sign in through your login app",
+		oautherr.New(oautherr.AccessDenied, "Sign-in on this server is handled by your organisation's login app, which this page is not. Sign in to an application that uses it, then come back."))
 }
 
 // delegatedPurpose ties a challenge to the browser it was issued to: an HMAC of the

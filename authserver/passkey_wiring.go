@@ -48,6 +48,10 @@ func (c *Config) passkeyDefaults() error {
 	if c.Passkeys == nil {
 		return nil
 	}
+	if c.Delegated.LoginURL != "" {
+		return errors.New("passkeys: sign-in is delegated (delegated_login login_url), so the login page passkeys sign in on is never shown; " +
+			"let the login app offer passkeys and report them in its accept (amr [\"hwk\"] or [\"swk\"], and the acr it earns)")
+	}
 	p := *c.Passkeys
 	var err error
 	if p.Config, err = p.Config.WithDefaults(c.Issuer); err != nil {
