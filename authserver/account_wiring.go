@@ -91,11 +91,11 @@ func (c accountCore) SignIn(w http.ResponseWriter, r *http.Request, username, pa
 	if username == "" || password == "" {
 		return &selfservice.Refusal{Status: http.StatusBadRequest, Message: "Enter your username and password.", Reason: "incomplete"}
 	}
-	acc, refusal, err := s.passwordAttempt(r, username, password, "")
+	acc, refusal, err := s.passwordAttempt(r, username, password)
 	if refusal != nil || err != nil {
 		return cmpErr(refusal, err)
 	}
-	sess, err := s.startSession(r.Context(), w, r, acc, []string{"pwd"})
+	sess, err := s.startSession(r.Context(), w, r, acc, sessionStart{AMR: []string{"pwd"}})
 	if err != nil {
 		return err
 	}
@@ -113,34 +113,23 @@ func cmpErr(refusal *selfservice.Refusal, err error) error {
 	return err
 }
 
-// passwordAttempt checks username and password under the login limiter, as the login page
-// does: a throttled or wrong attempt is a Refusal (with the login page's messages, which never
-// tell whether the account exists), and counts against the same limits as a sign-in.
-func (s *Server) passwordAttempt(r *http.Request, username, password, clientID string) (*store.Account, *selfservice.Refusal, error) {
-	ip := s.clientIP(r)
+// passwordAttempt is checkPassword for the account pages: a throttled or wrong attempt is
+// a Refusal with the login page's messages (which never tell whether the account exists).
+func (s *Server) passwordAttempt(r *http.Request, username, password string) (*store.Account, *selfservice.Refusal, error) {
+	acc, wait, err := s.checkPassword(r, username, password, "")
+	if err == nil {
+		return acc, nil, nil
+	}
 	// The login page's messages, in the request's language.
 	_, loc := s.pages(r, "")
-	attempt, wait := s.limiter.Begin(username, ip)
-	if attempt == nil {
-		s.observer.SignIn("throttled")
-		s.audit.Event(audit.SignInThrottled, zap.String("client_id", clientID), zap.String("remote_ip", ip), zap.Duration("retry_after", wait))
+	switch {
+	case errors.Is(err, errThrottled):
 		return nil, &selfservice.Refusal{Status: http.StatusTooManyRequests, Message: loc.Text(msgThrottled, "wait", loc.Wait(wait)),
 			Reason: "throttled", RetryAfter: wait}, nil
-	}
-	acc, err := s.accounts.Authenticate(context.WithoutCancel(r.Context()), username, password)
-	switch {
 	case errors.Is(err, account.ErrInvalidCredentials):
-		attempt.Failed()
-		s.observer.SignIn("invalid_credentials")
-		s.audit.Event(audit.SignInFailed, zap.String("client_id", clientID), zap.String("remote_ip", ip))
 		return nil, &selfservice.Refusal{Status: http.StatusUnauthorized, Message: loc.Text(msgBadCredentials), Reason: "wrong_password"}, nil
-	case err != nil:
-		// A failing account source is not a failed guess: the reserved attempt just expires.
-		s.observer.SignIn("error")
-		return nil, nil, err
 	}
-	attempt.Succeeded()
-	return acc, nil, nil
+	return nil, nil, err
 }
 
 // Why a password cannot be changed on the account pages.
@@ -181,7 +170,7 @@ func (c accountCore) ChangePassword(ctx context.Context, r *http.Request, se *se
 		}
 		return &selfservice.Refusal{Status: http.StatusBadRequest, Message: msg, Reason: "invalid_password"}
 	}
-	acc, refusal, err := s.passwordAttempt(r, account.NormalizeUsername(se.Username), current, "")
+	acc, refusal, err := s.passwordAttempt(r, account.NormalizeUsername(se.Username), current)
 	if refusal != nil {
 		if refusal.Reason == "wrong_password" {
 			refusal.Message = "Your current password is not right."

@@ -79,7 +79,7 @@ func TestDelegatedLoginTurnsOffBuiltInSignIn(t *testing.T) {
 	// The page has no form then; a hand-made one (with a valid CSRF token) is refused too.
 	pf := url.Values{"current_password": {carolOwnPassword}, "new_password": {"a brand new password"},
 		"confirm_password": {"a brand new password"},
-		"csrf_token": {ts.srv.csrfMAC(b2.cookies[ts.srv.cookieName(csrfCookie)], "account:"+sessionOf(b2))}}
+		"csrf_token":       {ts.srv.csrfMAC(b2.cookies[ts.srv.cookieName(csrfCookie)], "account:"+sessionOf(b2))}}
 	if p := b2.do(http.MethodPost, accountURL+"/password", pf); p.status != http.StatusForbidden {
 		t.Errorf("password change with sign-in delegated: %d %q", p.status, p.location)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"maps"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -195,24 +194,13 @@ func (s *Server) delegatedLogin(w http.ResponseWriter, r *http.Request, client *
 	} else if a.RememberFor > 0 && a.RememberFor < int64(ttl/time.Second) {
 		ttl = time.Duration(a.RememberFor) * time.Second
 	}
-	sess, err := s.startDelegatedSession(ctx, w, r, acc, a, ttl)
+	sess, err := s.startSession(ctx, w, r, acc, sessionStart{AMR: a.AMR, ACR: a.ACR, TTL: ttl, BrowserOnly: !a.Remember})
 	if err != nil {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
-	s.observer.SignIn("success")
-	s.audit.Event(audit.SignInSucceeded, zap.String("sub", acc.Subject), zap.String("sid", sess.ID),
-		zap.String("client_id", client.ID), zap.String("remote_ip", s.clientIP(r)), zap.Strings("amr", a.AMR), zap.Bool("delegated", true))
-	in.LoginSID = sess.ID
 	in.Req.Claims = in.Req.Claims.withExtra(a.IDTokenClaims)
-	// Resumed in a new request, which carries the new session's cookie (as after the
-	// login page).
-	sealed, err := s.sealInteraction(in)
-	if err != nil {
-		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
-		return
-	}
-	http.Redirect(w, r, s.endpoint(pathResume)+"?"+url.Values{"interaction": {sealed}}.Encode(), http.StatusSeeOther)
+	s.signedIn(w, r, client, in, sess, zap.Bool("delegated", true))
 }
 
 // delegatedAccount returns the account for the app's subject. A subject the server does not
@@ -243,36 +231,6 @@ func (s *Server) delegatedAccount(ctx context.Context, a *delegated.LoginAccept)
 		return nil, errors.New("delegated login: the account source does not serve the store's accounts")
 	}
 	return got, err
-}
-
-// startDelegatedSession is startSession with the app's amr and acr and a lifetime of ttl; a
-// session not remembered gets a cookie that ends with the browser.
-func (s *Server) startDelegatedSession(ctx context.Context, w http.ResponseWriter, r *http.Request, acc *store.Account, a *delegated.LoginAccept, ttl time.Duration) (*userSession, error) {
-	if old, _, ok := strings.Cut(s.cookieValue(r, sessionCookie), "."); ok && old != "" && len(old) <= 64 {
-		s.endReplacedSession(ctx, old)
-	}
-	now := s.now()
-	secret := newTokenValue()
-	sess := &store.Session{
-		ID:         newJTI(),
-		SecretHash: hashToken(secret),
-		Subject:    acc.Subject,
-		AuthTime:   now.Truncate(time.Second),
-		AMR:        a.AMR,
-		ACR:        a.ACR,
-		CreatedAt:  now,
-		LastSeenAt: now,
-		ExpiresAt:  now.Add(ttl),
-	}
-	if err := s.st.CreateSession(ctx, sess); err != nil {
-		return nil, err
-	}
-	cookieAge := ttl
-	if !a.Remember {
-		cookieAge = 0
-	}
-	s.setCookie(w, sessionCookie, sess.ID+"."+secret, cookieAge)
-	return &userSession{Session: sess, account: acc}, nil
 }
 
 // delegatedConsent records what the app's user allowed and resumes.

@@ -181,22 +181,12 @@ func (s *Server) handlePasskeyLogin(w http.ResponseWriter, r *http.Request) {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
-	sess, err := s.startSession(ctx, w, r, acc, res.AMR)
+	sess, err := s.startSession(ctx, w, r, acc, sessionStart{AMR: res.AMR, PasskeyID: res.Passkey.ID})
 	if err != nil {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
-	s.observer.SignIn("success")
-	s.audit.Event(audit.SignInSucceeded, zap.String("sub", acc.Subject), zap.String("sid", sess.ID),
-		zap.String("client_id", client.ID), zap.String("remote_ip", ip), zap.Strings("amr", res.AMR),
-		zap.String("passkey_id", res.Passkey.ID))
-	in.LoginSID = sess.ID
-	sealed, err := s.sealInteraction(in)
-	if err != nil {
-		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
-		return
-	}
-	http.Redirect(w, r, s.endpoint(pathResume)+"?"+url.Values{"interaction": {sealed}}.Encode(), http.StatusSeeOther)
+	s.signedIn(w, r, client, in, sess, zap.String("passkey_id", res.Passkey.ID))
 }
 
 // errPasskeyAccount: the passkey is fine but its account is gone or disabled.
