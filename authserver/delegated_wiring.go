@@ -106,6 +106,9 @@ func (s *Server) delegate(w http.ResponseWriter, r *http.Request, kind string, c
 	if in.Device != nil {
 		c.DeviceUserCode = in.Device.UserCode
 	}
+	if in.CIBA != nil {
+		c.CIBA = &delegated.CIBAContext{Subject: in.CIBA.Subject, BindingMessage: in.CIBA.BindingMessage}
+	}
 	binding := s.csrfToken(w, r, delegatedPurpose(in))
 	to, err := s.delegated.Issue(kind, binding, raw, c, time.Unix(in.Exp, 0))
 	if err != nil {

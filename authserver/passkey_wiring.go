@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/passkey"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -275,6 +276,10 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 		}
 		if err == nil {
 			s.audit.Event(audit.PasskeyRevoked, zap.String("sub", sess.Subject), zap.String("passkey_id", form.Get("id")), zap.String("by", "user"))
+			if err := s.endPasskeySessions(ctx, sess.Subject, form.Get("id")); err != nil {
+				s.renderError(w, http.StatusInternalServerError, "Something went wrong", oautherr.Server(err))
+				return
+			}
 		}
 	default:
 		if form.Get("credential") == "" {
@@ -387,8 +392,8 @@ func (s *Server) ListPasskeys(ctx context.Context, username string) ([]PasskeyVi
 	return views, nil
 }
 
-// RevokePasskey revokes a passkey of the account with username: it never signs in again.
-// Sessions it already started go on (end them with the account's sessions if needed).
+// RevokePasskey revokes a passkey of the account with username: it never signs in again,
+// and the sessions it signed in end with their grants (endPasskeySessions).
 func (s *Server) RevokePasskey(ctx context.Context, username, id string) error {
 	acc, err := s.passkeyOwner(ctx, username)
 	if err != nil {
@@ -400,6 +405,31 @@ func (s *Server) RevokePasskey(ctx context.Context, username, id string) error {
 		return err
 	}
 	s.audit.Event(audit.PasskeyRevoked, zap.String("sub", acc.Subject), zap.String("passkey_id", id), zap.String("by", "admin"))
+	return s.endPasskeySessions(ctx, acc.Subject, id)
+}
+
+// endPasskeySessions ends the live sessions of subject that signed in with passkey id, as an
+// operator's sign-out of each does (package manage): back-channel logout to their clients,
+// their grants revoked with every token, revocation events for the gateways. A passkey is
+// revoked because it may be lost or copied; whoever holds it keeps nothing it obtained.
+func (s *Server) endPasskeySessions(ctx context.Context, subject, id string) error {
+	sessions, err := s.st.ListSessions(ctx, subject)
+	if err != nil {
+		return fmt.Errorf("the passkey is revoked, but ending its sessions failed: %w", err)
+	}
+	ended := 0
+	for _, se := range sessions {
+		if se.PasskeyID == "" || se.PasskeyID != id {
+			continue
+		}
+		if _, err := s.manage.RevokeSessions(ctx, "", se.ID); err != nil && !errors.Is(err, manage.ErrNotFound) {
+			return fmt.Errorf("the passkey is revoked, but ending its sessions failed: %w", err)
+		}
+		ended++
+	}
+	if ended > 0 {
+		s.log.Info("sessions of a revoked passkey ended", zap.String("sub", subject), zap.String("passkey_id", id), zap.Int("sessions", ended))
+	}
 	return nil
 }
 

@@ -143,6 +143,7 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 		ExpiresAt:  now.Add(ttl),
 		UserAgent:  sessionUserAgent(r.UserAgent()),
 		RemoteIP:   s.clientIP(r),
+		PasskeyID:  how.PasskeyID,
 	}
 	if err := s.st.CreateSession(ctx, sess); err != nil {
 		return nil, err
