@@ -107,3 +107,19 @@ func TestDelegatedLoginRefusesPasskeys(t *testing.T) {
 		t.Errorf("passkeys with delegated consent only: %v", err)
 	}
 }
+
+// TestDelegatedSessionRecordsBrowser: a session the app signed in records the browser and
+// its address like any other, for the account pages' session list.
+func TestDelegatedSessionRecordsBrowser(t *testing.T) {
+	ts, app := newDelegatedServer(t, true, nil)
+	b := ts.browserAt("203.0.113.9:5000")
+	b.header = http.Header{"User-Agent": {"Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"}}
+	callback(t, app.run(b, b.do(http.MethodGet, authURL(nil), nil), approveAs("carol", "carol's password")), webRedirect)
+	se, err := ts.srv.st.GetSession(t.Context(), sessionOf(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if se.UserAgent != b.header.Get("User-Agent") || se.RemoteIP != "203.0.113.9" || se.Subject != "ext-carol-42" {
+		t.Fatalf("session: user agent %q, address %q, subject %q", se.UserAgent, se.RemoteIP, se.Subject)
+	}
+}

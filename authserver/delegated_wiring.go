@@ -71,9 +71,11 @@ func (s *Server) delegatedRoutes(routes map[string]http.HandlerFunc, base string
 // (Hydra's model). The path stays the server's, so nothing behind it in Caddy answers it.
 func (s *Server) handleSignInDelegated(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	s.audit.Event(audit.SignInFailed, zap.String("remote_ip", s.clientIP(r)), zap.String("reason", "sign-in is delegated"), zap.String("path", r.URL.Path))
+	if r.Method == http.MethodPost {
+		s.audit.Event(audit.SignInFailed, zap.String("remote_ip", s.clientIP(r)), zap.String("reason", "sign-in is delegated"), zap.String("path", r.URL.Path))
+	}
 	s.renderError(w, http.StatusForbidden, "Sign in through your login app",
-		oautherr.New(oautherr.AccessDenied, "Sign-in on this server is handled by your organisation's login app, which this page is not. Sign in to an application that uses it, then come back."))
+		oautherr.New(oautherr.AccessDenied, "This server signs people in only through your organisation's login app. Sign in to an application that uses it, then come back."))
 }
 
 // delegatedPurpose ties a challenge to the browser it was issued to: an HMAC of the
