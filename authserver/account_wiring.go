@@ -52,6 +52,11 @@ func (s *Server) accountRoutes(routes map[string]http.HandlerFunc, base string) 
 	for path, h := range pages.Routes() {
 		routes[path] = h
 	}
+	if s.delegated.Login() {
+		// The account pages' sign-in checks passwords: the login app signs people in instead.
+		// The other pages serve a browser the app signed in.
+		routes[base+pathAccount+"/login"] = s.handleSignInDelegated
+	}
 }
 
 // accountCore is the authorization server as package selfservice sees it.
@@ -78,15 +83,19 @@ func (c accountCore) CheckCSRF(r *http.Request, token, purpose string) bool {
 
 func (c accountCore) SignIn(w http.ResponseWriter, r *http.Request, username, password string) error {
 	s := c.s
+	if s.delegated.Login() {
+		// Not routed here then (accountRoutes); a second lock.
+		return &selfservice.Refusal{Status: http.StatusForbidden, Message: msgPasswordExternal, Reason: "delegated"}
+	}
 	username = account.NormalizeUsername(username)
 	if username == "" || password == "" {
 		return &selfservice.Refusal{Status: http.StatusBadRequest, Message: "Enter your username and password.", Reason: "incomplete"}
 	}
-	acc, refusal, err := s.passwordAttempt(r, username, password, "")
+	acc, refusal, err := s.passwordAttempt(r, username, password)
 	if refusal != nil || err != nil {
 		return cmpErr(refusal, err)
 	}
-	sess, err := s.startSession(r.Context(), w, r, acc, []string{"pwd"})
+	sess, err := s.startSession(r.Context(), w, r, acc, sessionStart{AMR: []string{"pwd"}})
 	if err != nil {
 		return err
 	}
@@ -104,34 +113,23 @@ func cmpErr(refusal *selfservice.Refusal, err error) error {
 	return err
 }
 
-// passwordAttempt checks username and password under the login limiter, as the login page
-// does: a throttled or wrong attempt is a Refusal (with the login page's messages, which never
-// tell whether the account exists), and counts against the same limits as a sign-in.
-func (s *Server) passwordAttempt(r *http.Request, username, password, clientID string) (*store.Account, *selfservice.Refusal, error) {
-	ip := s.clientIP(r)
+// passwordAttempt is checkPassword for the account pages: a throttled or wrong attempt is
+// a Refusal with the login page's messages (which never tell whether the account exists).
+func (s *Server) passwordAttempt(r *http.Request, username, password string) (*store.Account, *selfservice.Refusal, error) {
+	acc, wait, err := s.checkPassword(r, username, password, "")
+	if err == nil {
+		return acc, nil, nil
+	}
 	// The login page's messages, in the request's language.
 	_, loc := s.pages(r, "")
-	attempt, wait := s.limiter.Begin(username, ip)
-	if attempt == nil {
-		s.observer.SignIn("throttled")
-		s.audit.Event(audit.SignInThrottled, zap.String("client_id", clientID), zap.String("remote_ip", ip), zap.Duration("retry_after", wait))
+	switch {
+	case errors.Is(err, errThrottled):
 		return nil, &selfservice.Refusal{Status: http.StatusTooManyRequests, Message: loc.Text(msgThrottled, "wait", loc.Wait(wait)),
 			Reason: "throttled", RetryAfter: wait}, nil
-	}
-	acc, err := s.accounts.Authenticate(context.WithoutCancel(r.Context()), username, password)
-	switch {
 	case errors.Is(err, account.ErrInvalidCredentials):
-		attempt.Failed()
-		s.observer.SignIn("invalid_credentials")
-		s.audit.Event(audit.SignInFailed, zap.String("client_id", clientID), zap.String("remote_ip", ip))
 		return nil, &selfservice.Refusal{Status: http.StatusUnauthorized, Message: loc.Text(msgBadCredentials), Reason: "wrong_password"}, nil
-	case err != nil:
-		// A failing account source is not a failed guess: the reserved attempt just expires.
-		s.observer.SignIn("error")
-		return nil, nil, err
 	}
-	attempt.Succeeded()
-	return acc, nil, nil
+	return nil, nil, err
 }
 
 // Why a password cannot be changed on the account pages.
@@ -142,7 +140,8 @@ const (
 
 func (c accountCore) PasswordManaged(ctx context.Context, se *selfservice.Session) (string, error) {
 	switch {
-	case c.s.deps.Accounts != nil:
+	case c.s.deps.Accounts != nil, c.s.delegated.Login():
+		// With sign-in delegated, the login app checks passwords, never this one.
 		return msgPasswordExternal, nil
 	case c.s.configuredAccount(account.NormalizeUsername(se.Username)):
 		// The next start would put the configured password back.
@@ -171,7 +170,7 @@ func (c accountCore) ChangePassword(ctx context.Context, r *http.Request, se *se
 		}
 		return &selfservice.Refusal{Status: http.StatusBadRequest, Message: msg, Reason: "invalid_password"}
 	}
-	acc, refusal, err := s.passwordAttempt(r, account.NormalizeUsername(se.Username), current, "")
+	acc, refusal, err := s.passwordAttempt(r, account.NormalizeUsername(se.Username), current)
 	if refusal != nil {
 		if refusal.Reason == "wrong_password" {
 			refusal.Message = "Your current password is not right."

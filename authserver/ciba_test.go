@@ -60,6 +60,7 @@ func newCIBAServer(t testing.TB, ping, push string) *testServer {
 
 // newCIBAServerOpts is newCIBAServer with more options (an observer, for one).
 func newCIBAServerOpts(t testing.TB, ping, push string, o serverOptions) *testServer {
+	edit := o.edit
 	o.edit = func(c *Config) {
 		c.OutboundAllowPrivate = true // the receivers run on loopback
 		c.CIBA = CIBAConfig{Enabled: true, Config: ciba.Config{Interval: 2 * time.Second}}
@@ -73,6 +74,9 @@ func newCIBAServerOpts(t testing.TB, ping, push string, o serverOptions) *testSe
 				Scopes: []string{"openid", "offline_access", "read"}, Resources: []string{jwtResource},
 				Security: store.ClientSecurity{BackchannelTokenDeliveryMode: "push", BackchannelClientNotificationEndpoint: push}},
 		)
+		if edit != nil {
+			edit(c)
+		}
 	}
 	return newFlowServerOpts(t, o)
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"maps"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -59,6 +58,24 @@ func (s *Server) delegatedRoutes(routes map[string]http.HandlerFunc, base string
 		return
 	}
 	routes[base+delegated.PathCallback] = s.handleDelegatedCallback
+	if s.delegated.Login() {
+		// The login page is never shown, but its POST path would still check a local
+		// account's password: turn it off (passkeys are refused by the configuration, the
+		// account pages' sign-in in accountRoutes).
+		routes[base+pathLogin] = s.handleSignInDelegated
+	}
+}
+
+// handleSignInDelegated answers the built-in credential paths while sign-in is delegated:
+// the server accepts no password of its own then, the login app alone signs people in
+// (Hydra's model). The path stays the server's, so nothing behind it in Caddy answers it.
+func (s *Server) handleSignInDelegated(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method == http.MethodPost {
+		s.audit.Event(audit.SignInFailed, zap.String("remote_ip", s.clientIP(r)), zap.String("reason", "sign-in is delegated"), zap.String("path", r.URL.Path))
+	}
+	s.renderError(w, http.StatusForbidden, "Sign in through your login app",
+		oautherr.New(oautherr.AccessDenied, "This server signs people in only through your organisation's login app. Sign in to an application that uses it, then come back."))
 }
 
 // delegatedPurpose ties a challenge to the browser it was issued to: an HMAC of the
@@ -90,6 +107,9 @@ func (s *Server) delegate(w http.ResponseWriter, r *http.Request, kind string, c
 	}
 	if in.Device != nil {
 		c.DeviceUserCode = in.Device.UserCode
+	}
+	if in.CIBA != nil {
+		c.CIBA = &delegated.CIBAContext{Subject: in.CIBA.Subject, BindingMessage: in.CIBA.BindingMessage}
 	}
 	binding := s.csrfToken(w, r, delegatedPurpose(in))
 	to, err := s.delegated.Issue(kind, binding, raw, c, time.Unix(in.Exp, 0))
@@ -179,24 +199,13 @@ func (s *Server) delegatedLogin(w http.ResponseWriter, r *http.Request, client *
 	} else if a.RememberFor > 0 && a.RememberFor < int64(ttl/time.Second) {
 		ttl = time.Duration(a.RememberFor) * time.Second
 	}
-	sess, err := s.startDelegatedSession(ctx, w, r, acc, a, ttl)
+	sess, err := s.startSession(ctx, w, r, acc, sessionStart{AMR: a.AMR, ACR: a.ACR, TTL: ttl, BrowserOnly: !a.Remember})
 	if err != nil {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
-	s.observer.SignIn("success")
-	s.audit.Event(audit.SignInSucceeded, zap.String("sub", acc.Subject), zap.String("sid", sess.ID),
-		zap.String("client_id", client.ID), zap.String("remote_ip", s.clientIP(r)), zap.Strings("amr", a.AMR), zap.Bool("delegated", true))
-	in.LoginSID = sess.ID
 	in.Req.Claims = in.Req.Claims.withExtra(a.IDTokenClaims)
-	// Resumed in a new request, which carries the new session's cookie (as after the
-	// login page).
-	sealed, err := s.sealInteraction(in)
-	if err != nil {
-		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
-		return
-	}
-	http.Redirect(w, r, s.endpoint(pathResume)+"?"+url.Values{"interaction": {sealed}}.Encode(), http.StatusSeeOther)
+	s.signedIn(w, r, client, in, sess, zap.Bool("delegated", true))
 }
 
 // delegatedAccount returns the account for the app's subject. A subject the server does not
@@ -227,36 +236,6 @@ func (s *Server) delegatedAccount(ctx context.Context, a *delegated.LoginAccept)
 		return nil, errors.New("delegated login: the account source does not serve the store's accounts")
 	}
 	return got, err
-}
-
-// startDelegatedSession is startSession with the app's amr and acr and a lifetime of ttl; a
-// session not remembered gets a cookie that ends with the browser.
-func (s *Server) startDelegatedSession(ctx context.Context, w http.ResponseWriter, r *http.Request, acc *store.Account, a *delegated.LoginAccept, ttl time.Duration) (*userSession, error) {
-	if old, _, ok := strings.Cut(s.cookieValue(r, sessionCookie), "."); ok && old != "" && len(old) <= 64 {
-		s.endReplacedSession(ctx, old)
-	}
-	now := s.now()
-	secret := newTokenValue()
-	sess := &store.Session{
-		ID:         newJTI(),
-		SecretHash: hashToken(secret),
-		Subject:    acc.Subject,
-		AuthTime:   now.Truncate(time.Second),
-		AMR:        a.AMR,
-		ACR:        a.ACR,
-		CreatedAt:  now,
-		LastSeenAt: now,
-		ExpiresAt:  now.Add(ttl),
-	}
-	if err := s.st.CreateSession(ctx, sess); err != nil {
-		return nil, err
-	}
-	cookieAge := ttl
-	if !a.Remember {
-		cookieAge = 0
-	}
-	s.setCookie(w, sessionCookie, sess.ID+"."+secret, cookieAge)
-	return &userSession{Session: sess, account: acc}, nil
 }
 
 // delegatedConsent records what the app's user allowed and resumes.

@@ -71,16 +71,60 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, client, in, http.StatusBadRequest, username, msgMissing)
 		return
 	}
+	acc, wait, err := s.checkPassword(r, username, password, client.ID)
+	switch {
+	case errors.Is(err, errThrottled):
+		w.Header().Set("Retry-After", retryAfter(wait))
+		s.renderLogin(w, r, client, in, http.StatusTooManyRequests, username, msgThrottled, "wait", wait)
+		return
+	case errors.Is(err, account.ErrInvalidCredentials):
+		s.renderLogin(w, r, client, in, http.StatusUnauthorized, username, msgBadCredentials)
+		return
+	case err != nil:
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
+		return
+	}
+	sess, err := s.startSession(r.Context(), w, r, acc, sessionStart{AMR: []string{"pwd"}})
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
+		return
+	}
+	s.signedIn(w, r, client, in, sess)
+}
+
+// signedIn ends every sign-in of an interaction (password, passkey, delegated): the success
+// is observed and audited (with extra fields), and the interaction resumes in a new request,
+// which carries the new session's cookie (Post/Redirect/Get).
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, client *store.Client, in *interaction, sess *userSession, extra ...zap.Field) {
+	s.observer.SignIn("success")
+	s.audit.Event(audit.SignInSucceeded, append([]zap.Field{zap.String("sub", sess.Subject), zap.String("sid", sess.ID),
+		zap.String("client_id", client.ID), zap.String("remote_ip", s.clientIP(r)), zap.Strings("amr", sess.AMR)}, extra...)...)
+	in.LoginSID = sess.ID
+	sealed, err := s.sealInteraction(in)
+	if err != nil {
+		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
+		return
+	}
+	http.Redirect(w, r, s.endpoint(pathResume)+"?"+url.Values{"interaction": {sealed}}.Encode(), http.StatusSeeOther)
+}
+
+// errThrottled: checkPassword refused to check a password (too many failures).
+var errThrottled = errors.New("too many failed sign-in attempts")
+
+// checkPassword is the one password check: the login page, the account pages' sign-in and
+// the current password of a password change all come here, so they count against the same
+// limits (login_limits) and are observed and audited alike. It returns the account, or
+// errThrottled with the wait, account.ErrInvalidCredentials, or the account source's
+// failure. clientID names the client in the audit log ("" for the account pages).
+func (s *Server) checkPassword(r *http.Request, username, password, clientID string) (*store.Account, time.Duration, error) {
 	ip := s.clientIP(r)
 	// Begin may first wait a few seconds when the username is being guessed, the same for
 	// every username, existing or not.
 	attempt, wait := s.limiter.Begin(username, ip)
 	if attempt == nil {
 		s.observer.SignIn("throttled")
-		s.audit.Event(audit.SignInThrottled, zap.String("client_id", client.ID), zap.String("remote_ip", ip), zap.Duration("retry_after", wait))
-		w.Header().Set("Retry-After", fmt.Sprint(max(1, int((wait+time.Second-1)/time.Second))))
-		s.renderLogin(w, r, client, in, http.StatusTooManyRequests, username, msgThrottled, "wait", wait)
-		return
+		s.audit.Event(audit.SignInThrottled, zap.String("client_id", clientID), zap.String("remote_ip", ip), zap.Duration("retry_after", wait))
+		return nil, wait, errThrottled
 	}
 	// Checked even if the client has gone meanwhile, so that every admitted guess counts.
 	acc, err := s.accounts.Authenticate(context.WithoutCancel(r.Context()), username, password)
@@ -89,31 +133,20 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		attempt.Failed()
 		s.observer.SignIn("invalid_credentials")
 		// The username is not logged: people type passwords into it by mistake.
-		s.audit.Event(audit.SignInFailed, zap.String("client_id", client.ID), zap.String("remote_ip", ip))
-		s.renderLogin(w, r, client, in, http.StatusUnauthorized, username, msgBadCredentials)
-		return
+		s.audit.Event(audit.SignInFailed, zap.String("client_id", clientID), zap.String("remote_ip", ip))
+		return nil, 0, err
 	case err != nil:
 		// A failing account source is not a failed guess: the reserved attempt just expires.
 		s.observer.SignIn("error")
-		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
-		return
+		return nil, 0, err
 	}
 	attempt.Succeeded()
-	sess, err := s.startSession(r.Context(), w, r, acc, []string{"pwd"})
-	if err != nil {
-		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
-		return
-	}
-	s.observer.SignIn("success")
-	s.audit.Event(audit.SignInSucceeded, zap.String("sub", acc.Subject), zap.String("sid", sess.ID),
-		zap.String("client_id", client.ID), zap.String("remote_ip", ip), zap.Strings("amr", []string{"pwd"}))
-	in.LoginSID = sess.ID
-	sealed, err := s.sealInteraction(in)
-	if err != nil {
-		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
-		return
-	}
-	http.Redirect(w, r, s.endpoint(pathResume)+"?"+url.Values{"interaction": {sealed}}.Encode(), http.StatusSeeOther)
+	return acc, 0, nil
+}
+
+// retryAfter is a Retry-After value for wait: whole seconds, at least 1.
+func retryAfter(wait time.Duration) string {
+	return fmt.Sprint(max(1, int((wait+time.Second-1)/time.Second)))
 }
 
 // handleConsent records the consent page's decision and finishes the request.

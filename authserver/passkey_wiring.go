@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-oauth/caddy-oauth/authserver/account"
 	"github.com/caddy-oauth/caddy-oauth/authserver/audit"
+	"github.com/caddy-oauth/caddy-oauth/authserver/manage"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/passkey"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
@@ -47,6 +48,10 @@ type PasskeysConfig struct {
 func (c *Config) passkeyDefaults() error {
 	if c.Passkeys == nil {
 		return nil
+	}
+	if c.Delegated.LoginURL != "" {
+		return errors.New("passkeys: sign-in is delegated (delegated_login login_url), so the login page passkeys sign in on is never shown; " +
+			"let the login app offer passkeys and report them in its accept (amr [\"hwk\"] or [\"swk\"], and the acr it earns)")
 	}
 	p := *c.Passkeys
 	var err error
@@ -177,22 +182,12 @@ func (s *Server) handlePasskeyLogin(w http.ResponseWriter, r *http.Request) {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
-	sess, err := s.startSession(ctx, w, r, acc, res.AMR)
+	sess, err := s.startSession(ctx, w, r, acc, sessionStart{AMR: res.AMR, PasskeyID: res.Passkey.ID})
 	if err != nil {
 		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
 		return
 	}
-	s.observer.SignIn("success")
-	s.audit.Event(audit.SignInSucceeded, zap.String("sub", acc.Subject), zap.String("sid", sess.ID),
-		zap.String("client_id", client.ID), zap.String("remote_ip", ip), zap.Strings("amr", res.AMR),
-		zap.String("passkey_id", res.Passkey.ID))
-	in.LoginSID = sess.ID
-	sealed, err := s.sealInteraction(in)
-	if err != nil {
-		s.authFail(w, r, &authError{err: oautherr.Server(err), to: in.Req.target()})
-		return
-	}
-	http.Redirect(w, r, s.endpoint(pathResume)+"?"+url.Values{"interaction": {sealed}}.Encode(), http.StatusSeeOther)
+	s.signedIn(w, r, client, in, sess, zap.String("passkey_id", res.Passkey.ID))
 }
 
 // errPasskeyAccount: the passkey is fine but its account is gone or disabled.
@@ -281,6 +276,10 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 		}
 		if err == nil {
 			s.audit.Event(audit.PasskeyRevoked, zap.String("sub", sess.Subject), zap.String("passkey_id", form.Get("id")), zap.String("by", "user"))
+			if err := s.endPasskeySessions(ctx, sess.Subject, form.Get("id")); err != nil {
+				s.renderError(w, http.StatusInternalServerError, "Something went wrong", oautherr.Server(err))
+				return
+			}
 		}
 	default:
 		if form.Get("credential") == "" {
@@ -393,8 +392,8 @@ func (s *Server) ListPasskeys(ctx context.Context, username string) ([]PasskeyVi
 	return views, nil
 }
 
-// RevokePasskey revokes a passkey of the account with username: it never signs in again.
-// Sessions it already started go on (end them with the account's sessions if needed).
+// RevokePasskey revokes a passkey of the account with username: it never signs in again,
+// and the sessions it signed in end with their grants (endPasskeySessions).
 func (s *Server) RevokePasskey(ctx context.Context, username, id string) error {
 	acc, err := s.passkeyOwner(ctx, username)
 	if err != nil {
@@ -406,6 +405,31 @@ func (s *Server) RevokePasskey(ctx context.Context, username, id string) error {
 		return err
 	}
 	s.audit.Event(audit.PasskeyRevoked, zap.String("sub", acc.Subject), zap.String("passkey_id", id), zap.String("by", "admin"))
+	return s.endPasskeySessions(ctx, acc.Subject, id)
+}
+
+// endPasskeySessions ends the live sessions of subject that signed in with passkey id, as an
+// operator's sign-out of each does (package manage): back-channel logout to their clients,
+// their grants revoked with every token, revocation events for the gateways. A passkey is
+// revoked because it may be lost or copied; whoever holds it keeps nothing it obtained.
+func (s *Server) endPasskeySessions(ctx context.Context, subject, id string) error {
+	sessions, err := s.st.ListSessions(ctx, subject)
+	if err != nil {
+		return fmt.Errorf("the passkey is revoked, but ending its sessions failed: %w", err)
+	}
+	ended := 0
+	for _, se := range sessions {
+		if se.PasskeyID == "" || se.PasskeyID != id {
+			continue
+		}
+		if _, err := s.manage.RevokeSessions(ctx, "", se.ID); err != nil && !errors.Is(err, manage.ErrNotFound) {
+			return fmt.Errorf("the passkey is revoked, but ending its sessions failed: %w", err)
+		}
+		ended++
+	}
+	if ended > 0 {
+		s.log.Info("sessions of a revoked passkey ended", zap.String("sub", subject), zap.String("passkey_id", id), zap.Int("sessions", ended))
+	}
 	return nil
 }
 

@@ -104,12 +104,30 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*userSess
 	return &userSession{Session: sess, account: acc}, nil
 }
 
+// sessionStart describes the sign-in a session starts with.
+type sessionStart struct {
+	// AMR and ACR are how the user signed in (ACR "": none claimed by the sign-in itself).
+	AMR []string
+	ACR string
+	// TTL is the session's lifetime; 0 means session_ttl.
+	TTL time.Duration
+	// BrowserOnly gives the cookie no Max-Age, so it ends with the browser (a delegated
+	// sign-in the app did not ask to remember).
+	BrowserOnly bool
+	// PasskeyID is the passkey that signed in ("" for none): revoking it ends the session.
+	PasskeyID string
+}
+
 // startSession creates a session for a freshly authenticated account and sets its cookie.
 // Any previous session of this browser ends: a new sign-in must not inherit another
-// account's session (session fixation).
-func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, acc *store.Account, amr []string) (*userSession, error) {
+// account's session (session fixation). Every way of signing in starts its session here.
+func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, acc *store.Account, how sessionStart) (*userSession, error) {
 	if old, _, ok := strings.Cut(s.cookieValue(r, sessionCookie), "."); ok && old != "" && len(old) <= 64 {
 		s.endReplacedSession(ctx, old)
+	}
+	ttl := how.TTL
+	if ttl <= 0 {
+		ttl = s.cfg.SessionTTL
 	}
 	now := s.now()
 	secret := newTokenValue()
@@ -118,19 +136,26 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 		SecretHash: hashToken(secret),
 		Subject:    acc.Subject,
 		AuthTime:   now.Truncate(time.Second),
-		AMR:        amr,
+		AMR:        how.AMR,
+		ACR:        how.ACR,
 		CreatedAt:  now,
 		LastSeenAt: now,
-		ExpiresAt:  now.Add(s.cfg.SessionTTL),
+		ExpiresAt:  now.Add(ttl),
 		UserAgent:  sessionUserAgent(r.UserAgent()),
 		RemoteIP:   s.clientIP(r),
+		PasskeyID:  how.PasskeyID,
 	}
 	if err := s.st.CreateSession(ctx, sess); err != nil {
 		return nil, err
 	}
 	// A session cookie (no Max-Age) would outlive the server-side session in a browser that
-	// is never closed, and die early in one that is: tie it to the session's lifetime.
-	s.setCookie(w, sessionCookie, sess.ID+"."+secret, s.cfg.SessionTTL)
+	// is never closed, and die early in one that is: tie it to the session's lifetime,
+	// unless the sign-in asked for a cookie that ends with the browser.
+	cookieAge := ttl
+	if how.BrowserOnly {
+		cookieAge = 0
+	}
+	s.setCookie(w, sessionCookie, sess.ID+"."+secret, cookieAge)
 	return &userSession{Session: sess, account: acc}, nil
 }
 

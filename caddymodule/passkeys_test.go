@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"encoding/json"
 	"github.com/caddyserver/caddy/v2"
@@ -66,6 +67,15 @@ func TestPasskeyAdminAndCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A session each passkey signed in: revoking one ends its session only.
+	for _, id := range []string{"cred-one", "cred-two"} {
+		now := time.Now()
+		se := &store.Session{ID: "sess-" + id, Subject: acc.Subject, AMR: []string{"hwk"}, PasskeyID: id,
+			CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := st.CreateSession(t.Context(), se); err != nil {
+			t.Fatal(err)
+		}
+	}
 	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := f.api.handlePasskeys(w, r); err != nil {
 			var ae caddy.APIError
@@ -109,6 +119,12 @@ func TestPasskeyAdminAndCommand(t *testing.T) {
 	got, _ := st.GetPasskey(t.Context(), "cred-one")
 	if got.RevokedAt.IsZero() {
 		t.Fatal("the store does not show the revocation")
+	}
+	if _, err := st.GetSession(t.Context(), "sess-cred-one"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the revoked passkey's session: %v, want it ended", err)
+	}
+	if _, err := st.GetSession(t.Context(), "sess-cred-two"); err != nil {
+		t.Errorf("the other passkey's session: %v", err)
 	}
 
 	// The JSON of the admin API.

@@ -168,8 +168,20 @@ type Context struct {
 	Skip bool `json:"skip"`
 	// Device is the user code of a device authorization (RFC 8628) this sign-in approves.
 	DeviceUserCode string `json:"device_user_code,omitempty"`
+	// CIBA is set when the sign-in (and consent) approves a CIBA request: only the user it
+	// names may sign in, and the consent page must show its binding message.
+	CIBA *CIBAContext `json:"ciba,omitempty"`
 	// ExpiresAt is when the challenge expires (Unix seconds).
 	ExpiresAt int64 `json:"expires_at"`
+}
+
+// CIBAContext describes the backchannel authentication request (OpenID CIBA Core) a
+// challenge approves.
+type CIBAContext struct {
+	// Subject is the user the request names (the subject a login accept must give).
+	Subject string `json:"subject"`
+	// BindingMessage is the text the client's device shows, for the user to compare.
+	BindingMessage string `json:"binding_message,omitempty"`
 }
 
 // LoginAccept is the body of a login accept.
@@ -449,7 +461,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.Login = &LoginAccept{}
 		err = decodeBody(r, d.Login)
 		if err == nil {
-			err = checkLogin(d.Login)
+			err = checkLogin(d.Login, &ch.Context)
 		}
 	default:
 		d.Consent = &ConsentAccept{}
@@ -542,10 +554,14 @@ func checkReject(rj *Reject) error {
 	return nil
 }
 
-func checkLogin(l *LoginAccept) error {
+func checkLogin(l *LoginAccept, ctx *Context) error {
 	if l.Subject == "" || len(l.Subject) > MaxSubjectLen || !utf8.ValidString(l.Subject) ||
 		strings.IndexFunc(l.Subject, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0 {
 		return oautherr.Request(fmt.Sprintf("subject must be 1 to %d characters without spaces or control characters", MaxSubjectLen))
+	}
+	if ctx.CIBA != nil && l.Subject != ctx.CIBA.Subject {
+		// Refused before the challenge is spent: the app may sign in the right user still.
+		return oautherr.Request("the CIBA request names another user (ciba.subject): only that user may approve it")
 	}
 	if l.RememberFor < 0 {
 		return oautherr.Request("remember_for must be a non-negative number of seconds")

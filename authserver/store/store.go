@@ -435,6 +435,9 @@ type Session struct {
 	// apart on the account pages; "" when unknown (sessions stored before they were recorded).
 	UserAgent string
 	RemoteIP  string
+	// PasskeyID is the passkey the session signed in with ("" for other sign-ins): revoking
+	// the passkey ends the session.
+	PasskeyID string
 }
 
 // MaxSessionUserAgent bounds Session.UserAgent in bytes.

@@ -107,6 +107,7 @@ ${error ? `<p role="alert">${escapeHTML(error)}</p>` : ''}
           const ctx = await api('GET', 'consent', '', challenge);
           const scopes = ctx.requested_scope.map((s) => `<label><input type="checkbox" name="scope" value="${escapeHTML(s)}" checked> ${escapeHTML(s)}</label>`).join('');
           return page(res, 200, 'Allow access', `<p>${escapeHTML(ctx.client.client_name ?? ctx.client.client_id)} wants to access your account (${escapeHTML(ctx.subject)}).</p>
+${ctx.ciba?.binding_message ? `<p>Check that your device shows: <strong>${escapeHTML(ctx.ciba.binding_message)}</strong></p>` : ''}
 <form method="post" action="/consent"><input type="hidden" name="challenge" value="${escapeHTML(challenge)}">
 <fieldset><legend>Permissions</legend>${scopes}</fieldset>
 <label><input type="checkbox" name="remember" value="1"> Remember this decision</label>

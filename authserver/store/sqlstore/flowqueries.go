@@ -5,7 +5,7 @@ import "database/sql"
 // Column lists of the end-user flow tables, in the order their scan functions read them.
 const (
 	accountCols = "subject, username, password_hash, claims, disabled, created_at, updated_at"
-	sessionCols = "id, secret_hash, subject, auth_time, amr, acr, created_at, last_seen_at, expires_at, user_agent, remote_ip"
+	sessionCols = "id, secret_hash, subject, auth_time, amr, acr, created_at, last_seen_at, expires_at, user_agent, remote_ip, passkey_id"
 	consentCols = "subject, client_id, scopes, resources, created_at, updated_at"
 	codeCols    = "hash, client_id, redirect_uri, subject, session_id, scopes, resources, nonce, " +
 		"auth_time, amr, acr, code_challenge, code_challenge_method, dpop_jkt, grant_id, created_at, expires_at, claims"

@@ -20,7 +20,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *store.Session) error {
 	err = s.exec(ctx, s.stmts.createSession, func(_ sql.Result, err error) error {
 		return s.writeErr("create session", err)
 	}, sess.ID, sess.SecretHash, sess.Subject, toMillis(sess.AuthTime), amr, sess.ACR,
-		toMillis(created), toMillis(sess.LastSeenAt), toMillis(sess.ExpiresAt), sess.UserAgent, sess.RemoteIP)
+		toMillis(created), toMillis(sess.LastSeenAt), toMillis(sess.ExpiresAt), sess.UserAgent, sess.RemoteIP, sess.PasskeyID)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func scanSession(row scanner) (*store.Session, error) {
 		authTime, created, lastSeen, expiresAt int64
 	)
 	err := row.Scan(&sess.ID, &sess.SecretHash, &sess.Subject, &authTime, &amr, &sess.ACR,
-		&created, &lastSeen, &expiresAt, &sess.UserAgent, &sess.RemoteIP)
+		&created, &lastSeen, &expiresAt, &sess.UserAgent, &sess.RemoteIP, &sess.PasskeyID)
 	if err != nil {
 		return nil, err
 	}

@@ -166,7 +166,13 @@ func newSession(id string, expiresAt time.Time) *store.Session {
 func testSessionRoundTrip(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	cases := map[string]*store.Session{
-		"full":  newSession("full", epoch.Add(time.Hour)),
+		"full": newSession("full", epoch.Add(time.Hour)),
+		// Signed in with a passkey: the credential ID is kept.
+		"passkey": func() *store.Session {
+			se := newSession("passkey", epoch.Add(time.Hour))
+			se.AMR, se.PasskeyID = []string{"hwk", "user"}, "cred-Yz9_Aa-1"
+			return se
+		}(),
 		"nil":   {ID: "nil", Subject: "u", CreatedAt: epoch, ExpiresAt: epoch},
 		"empty": {ID: "empty", Subject: "u", AMR: []string{}, CreatedAt: epoch, ExpiresAt: epoch},
 		// Expired sessions are still returned: the caller decides what expiry means.
