@@ -24,6 +24,9 @@ const issuer = env('BROWSER_ISSUER');
 const pkIssuer = `http://localhost:${env('BROWSER_PK_PORT')}`;
 const pkRP = `http://localhost:${env('BROWSER_PK_RP_PORT')}`;
 const admin = `http://127.0.0.1:${env('BROWSER_ADMIN_PORT')}`;
+// A relying party with a front-channel logout URI (fc-mail); tests/frontchannel.test.js runs
+// the real one, this test answers its URLs in the browser itself.
+const fcBase = `http://127.0.0.1:${env('BROWSER_FC_A_PORT')}`;
 const rpBase = `http://127.0.0.1:${env('BROWSER_RP_PORT')}`;
 const shots = join(env('BROWSER_ARTIFACTS'), 'pages');
 const alice = { username: 'alice', password: env('BROWSER_ALICE_PASSWORD') };
@@ -36,13 +39,16 @@ const sizes = { mobile: { width: 375, height: 740 }, desktop: { width: 1280, hei
 const words = {
   en: { password: 'Password', signIn: 'Sign in', allow: 'Allow', deny: 'Deny', signOut: 'Sign out', code: 'Code', remember: 'Remember this decision', back: 'Return to Browser Test App', details: 'Technical details',
     account: 'Your account', apps: 'Apps with access', sessions: 'Where you are signed in', changePassword: 'Change your password', current: 'Current password', newPassword: 'New password', again: 'New password again', change: 'Change password', mismatch: /passwords differ/,
-    passkey: 'Sign in with a passkey', addPasskey: 'Add a passkey', passkeys: 'Passkeys', noPasskeys: 'You have no passkeys yet.', approved: 'Device connected' },
+    passkey: 'Sign in with a passkey', addPasskey: 'Add a passkey', passkeys: 'Passkeys', noPasskeys: 'You have no passkeys yet.', approved: 'Device connected',
+    cibaApproved: 'Request approved', signingOut: 'Signing you out' },
   de: { password: 'Passwort', signIn: 'Anmelden', allow: 'Erlauben', deny: 'Ablehnen', signOut: 'Abmelden', code: 'Code', remember: 'Diese Entscheidung merken', back: 'Zurück zu Browser Test App', details: 'Technische Details',
     account: 'Ihr Konto', apps: 'Apps mit Zugriff', sessions: 'Wo Sie angemeldet sind', changePassword: 'Passwort ändern', current: 'Aktuelles Passwort', newPassword: 'Neues Passwort', again: 'Neues Passwort wiederholen', change: 'Passwort ändern', mismatch: /stimmen nicht überein/,
-    passkey: 'Mit einem Passkey anmelden', addPasskey: 'Passkey hinzufügen', passkeys: 'Passkeys', noPasskeys: 'Sie haben noch keine Passkeys.', approved: 'Gerät verbunden' },
+    passkey: 'Mit einem Passkey anmelden', addPasskey: 'Passkey hinzufügen', passkeys: 'Passkeys', noPasskeys: 'Sie haben noch keine Passkeys.', approved: 'Gerät verbunden',
+    cibaApproved: 'Anfrage genehmigt', signingOut: 'Sie werden abgemeldet' },
   fr: { password: 'Mot de passe', signIn: 'Se connecter', allow: 'Autoriser', deny: 'Refuser', signOut: 'Se déconnecter', code: 'Code', remember: 'Mémoriser cette décision', back: 'Revenir à Browser Test App', details: 'Détails techniques',
     account: 'Votre compte', apps: 'Applications ayant accès', sessions: 'Où vous êtes connecté', changePassword: 'Changer votre mot de passe', current: 'Mot de passe actuel', newPassword: 'Nouveau mot de passe', again: 'Confirmer le nouveau mot de passe', change: 'Changer le mot de passe', mismatch: /diffèrent/,
-    passkey: 'Se connecter avec une clé d’accès', addPasskey: 'Ajouter une clé d’accès', passkeys: 'Clés d’accès', noPasskeys: 'Vous n’avez pas encore de clé d’accès.', approved: 'Appareil connecté' },
+    passkey: 'Se connecter avec une clé d’accès', addPasskey: 'Ajouter une clé d’accès', passkeys: 'Clés d’accès', noPasskeys: 'Vous n’avez pas encore de clé d’accès.', approved: 'Appareil connecté',
+    cibaApproved: 'Demande approuvée', signingOut: 'Déconnexion en cours' },
 };
 
 let browser;
@@ -305,6 +311,50 @@ for (const lang of languages) {
       assert.match(await page.getByRole('alert').innerText(), w.mismatch);
       await audit(page, 'account-password-error', lang);
 
+      // CIBA: a bank asks this account's approval; the pending requests page links to it.
+      const started = await fetch(`${issuer}/bc-authorize`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`browser-bank:${env('BROWSER_SECRET')}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ scope: 'openid profile', login_hint: who.username, binding_message: `Pay 42 EUR ${lang}` }),
+      });
+      assert.equal(started.status, 200, await started.clone().text());
+      await page.goto(`${issuer}/ciba`);
+      const request = page.getByRole('link', { name: new RegExp(`Browser Test Bank: Pay 42 EUR ${lang}`) });
+      await request.waitFor();
+      await audit(page, 'ciba-list-pending', lang);
+      await Promise.all([page.waitForLoadState(), request.click()]);
+      assert.equal(await page.locator('#binding-message').innerText(), `Pay 42 EUR ${lang}`);
+      await audit(page, 'ciba-consent', lang);
+      await press(page, w.allow);
+      await page.getByRole('status').waitFor();
+      await heading(page, w.cibaApproved);
+      await audit(page, 'ciba-approved', lang);
+
+      // Front-channel logout: signed in to Mail, signing out frames Mail's logout URL. The way
+      // on (Mail's signed-out page) is held until the page is audited.
+      let release;
+      const held = new Promise((resolve) => { release = resolve; });
+      await context.route(`${fcBase}/**`, async (route) => {
+        const path = new URL(route.request().url()).pathname;
+        if (path === '/signed-out') await held;
+        await route.fulfill({ status: path === '/signed-out' ? 204 : 200, contentType: 'text/html', body: path === '/signed-out' ? undefined : '<!doctype html><title>Mail</title>' });
+      });
+      await page.goto(`${issuer}/authorize?${new URLSearchParams({
+        client_id: 'fc-mail', response_type: 'code', redirect_uri: `${fcBase}/callback`, scope: 'openid profile',
+        state: b64url(randomBytes(8)), code_challenge: b64url(createHash('sha256').update('x'.repeat(43)).digest()), code_challenge_method: 'S256',
+      })}`);
+      await press(page, w.allow);
+      await page.waitForURL((url) => url.href.startsWith(`${fcBase}/callback`));
+      await page.goto(`${issuer}/end_session?${new URLSearchParams({ client_id: 'fc-mail', post_logout_redirect_uri: `${fcBase}/signed-out` })}`);
+      await press(page, w.signOut);
+      await page.locator('iframe.logout-frame').waitFor({ state: 'attached' });
+      await heading(page, w.signingOut);
+      await audit(page, 'frontchannel-logout', lang, { settled: false });
+      release();
+
       // The passkey issuer: its login page offers a passkey; after a password sign-in the
       // consent page links to the passkeys page.
       await page.goto(passkeyAuthorizeURL());
@@ -468,7 +518,8 @@ test('the account and passkey pages work with the keyboard alone, focus always v
     await tabTo(page, (f) => f.tag === 'button' && f.text === 'Sign in with a passkey');
     await tabTo(page, (f) => f.id === 'password', 'Shift+Tab');
     await page.keyboard.type(pk.password);
-    await Promise.all([page.waitForLoadState(), page.keyboard.press('Enter')]);
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Allow', exact: true }).waitFor();
     // Consent: Tab reaches the passkey offer; Enter opens the passkeys page, where Tab reaches
     // the name field, "Add a passkey" and "Continue to the application".
     await tabTo(page, (f) => f.tag === 'a' && f.text === 'Add a passkey');
