@@ -38,15 +38,15 @@ const sizes = { mobile: { width: 375, height: 740 }, desktop: { width: 1280, hei
 // What each language calls things, to find them the way a person does.
 const words = {
   en: { password: 'Password', signIn: 'Sign in', allow: 'Allow', deny: 'Deny', signOut: 'Sign out', code: 'Code', remember: 'Remember this decision', back: 'Return to Browser Test App', details: 'Technical details',
-    account: 'Your account', apps: 'Apps with access', sessions: 'Where you are signed in', changePassword: 'Change your password', current: 'Current password', newPassword: 'New password', again: 'New password again', change: 'Change password', mismatch: /passwords differ/,
+    account: 'Your account', accountLogin: 'Sign in to your account', apps: 'Apps with access', sessions: 'Where you are signed in', changePassword: 'Change your password', current: 'Current password', newPassword: 'New password', again: 'New password again', change: 'Change password', mismatch: /passwords differ/,
     passkey: 'Sign in with a passkey', addPasskey: 'Add a passkey', passkeys: 'Passkeys', noPasskeys: 'You have no passkeys yet.', approved: 'Device connected',
     cibaApproved: 'Request approved', signingOut: 'Signing you out' },
   de: { password: 'Passwort', signIn: 'Anmelden', allow: 'Erlauben', deny: 'Ablehnen', signOut: 'Abmelden', code: 'Code', remember: 'Diese Entscheidung merken', back: 'Zurück zu Browser Test App', details: 'Technische Details',
-    account: 'Ihr Konto', apps: 'Apps mit Zugriff', sessions: 'Wo Sie angemeldet sind', changePassword: 'Passwort ändern', current: 'Aktuelles Passwort', newPassword: 'Neues Passwort', again: 'Neues Passwort wiederholen', change: 'Passwort ändern', mismatch: /stimmen nicht überein/,
+    account: 'Ihr Konto', accountLogin: 'Bei Ihrem Konto anmelden', apps: 'Apps mit Zugriff', sessions: 'Wo Sie angemeldet sind', changePassword: 'Passwort ändern', current: 'Aktuelles Passwort', newPassword: 'Neues Passwort', again: 'Neues Passwort wiederholen', change: 'Passwort ändern', mismatch: /stimmen nicht überein/,
     passkey: 'Mit einem Passkey anmelden', addPasskey: 'Passkey hinzufügen', passkeys: 'Passkeys', noPasskeys: 'Sie haben noch keine Passkeys.', approved: 'Gerät verbunden',
-    cibaApproved: 'Anfrage genehmigt', signingOut: 'Sie werden abgemeldet' },
+    cibaApproved: 'Anfrage erlaubt', signingOut: 'Sie werden abgemeldet' },
   fr: { password: 'Mot de passe', signIn: 'Se connecter', allow: 'Autoriser', deny: 'Refuser', signOut: 'Se déconnecter', code: 'Code', remember: 'Mémoriser cette décision', back: 'Revenir à Browser Test App', details: 'Détails techniques',
-    account: 'Votre compte', apps: 'Applications ayant accès', sessions: 'Où vous êtes connecté', changePassword: 'Changer votre mot de passe', current: 'Mot de passe actuel', newPassword: 'Nouveau mot de passe', again: 'Confirmer le nouveau mot de passe', change: 'Changer le mot de passe', mismatch: /diffèrent/,
+    account: 'Votre compte', accountLogin: 'Connexion à votre compte', apps: 'Applications ayant accès', sessions: 'Où vous êtes connecté', changePassword: 'Changer votre mot de passe', current: 'Mot de passe actuel', newPassword: 'Nouveau mot de passe', again: 'Confirmer le nouveau mot de passe', change: 'Changer le mot de passe', mismatch: /diffèrent/,
     passkey: 'Se connecter avec une clé d’accès', addPasskey: 'Ajouter une clé d’accès', passkeys: 'Clés d’accès', noPasskeys: 'Vous n’avez pas encore de clé d’accès.', approved: 'Appareil connecté',
     cibaApproved: 'Demande approuvée', signingOut: 'Déconnexion en cours' },
 };
@@ -287,6 +287,8 @@ for (const lang of languages) {
     try {
       // The account pages: their sign-in page, then each section.
       await page.goto(`${issuer}/account`);
+      await heading(page, w.accountLogin);
+      await audit(page, 'account-login', lang);
       await page.locator('#username').fill(who.username);
       await page.getByLabel(w.password, { exact: true }).fill(who.password);
       await press(page, w.signIn);
@@ -333,30 +335,49 @@ for (const lang of languages) {
       await heading(page, w.cibaApproved);
       await audit(page, 'ciba-approved', lang);
 
-      // Front-channel logout: signed in to Mail, signing out frames Mail's logout URL. The way
-      // on (Mail's signed-out page) is held until the page is audited.
-      let release;
-      const held = new Promise((resolve) => { release = resolve; });
-      await context.route(`${fcBase}/**`, async (route) => {
-        const path = new URL(route.request().url()).pathname;
-        if (path === '/signed-out') await held;
-        await route.fulfill({ status: path === '/signed-out' ? 204 : 200, contentType: 'text/html', body: path === '/signed-out' ? undefined : '<!doctype html><title>Mail</title>' });
+      // Front-channel logout: signed in to Mail, signing out frames Mail's logout URL. Mail's
+      // signed-out page, where the page goes on to, answers 204, so the browser stays on it.
+      await context.route(`${fcBase}/**`, (route) => {
+        const signedOut = new URL(route.request().url()).pathname === '/signed-out';
+        return route.fulfill(signedOut ? { status: 204 } : { status: 200, contentType: 'text/html', body: '<!doctype html><title>Mail</title>' });
       });
       await page.goto(`${issuer}/authorize?${new URLSearchParams({
         client_id: 'fc-mail', response_type: 'code', redirect_uri: `${fcBase}/callback`, scope: 'openid profile',
         state: b64url(randomBytes(8)), code_challenge: b64url(createHash('sha256').update('x'.repeat(43)).digest()), code_challenge_method: 'S256',
       })}`);
+      await page.getByLabel(w.remember).check();
       await press(page, w.allow);
       await page.waitForURL((url) => url.href.startsWith(`${fcBase}/callback`));
+      // Mail redeems its code: the session now has a grant of Mail's, which sign-out frames.
+      const redeemed = await fetch(`${issuer}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`fc-mail:${env('BROWSER_SECRET')}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code', code: new URL(page.url()).searchParams.get('code'),
+          redirect_uri: `${fcBase}/callback`, code_verifier: 'x'.repeat(43),
+        }),
+      });
+      assert.equal(redeemed.status, 200, await redeemed.clone().text());
+      // The remembered consent: Mail is listed on the apps page, with its remove button.
+      await page.goto(`${issuer}/account/apps`);
+      await page.getByRole('heading', { name: 'Mail', exact: true }).waitFor();
+      await audit(page, 'account-apps-listed', lang);
       await page.goto(`${issuer}/end_session?${new URLSearchParams({ client_id: 'fc-mail', post_logout_redirect_uri: `${fcBase}/signed-out` })}`);
+      const goingOn = page.waitForRequest((r) => r.url().startsWith(`${fcBase}/signed-out`));
       await press(page, w.signOut);
       await page.locator('iframe.logout-frame').waitFor({ state: 'attached' });
+      await (await goingOn).response();
       await heading(page, w.signingOut);
       await audit(page, 'frontchannel-logout', lang, { settled: false });
-      release();
 
       // The passkey issuer: its login page offers a passkey; after a password sign-in the
       // consent page links to the passkeys page.
+      await page.goto(`${pkIssuer}/passkeys`);
+      await heading(page, w.passkeys);
+      await audit(page, 'passkeys-signed-out', lang);
       await page.goto(passkeyAuthorizeURL());
       await page.getByRole('button', { name: w.passkey, exact: true }).waitFor();
       await audit(page, 'login-passkey', lang);
@@ -370,6 +391,20 @@ for (const lang of languages) {
       await heading(page, w.passkeys);
       assert.equal((await page.locator('#passkey-none').innerText()).trim(), w.noPasskeys);
       await audit(page, 'passkey-register', lang);
+      // A passkey added with Chromium's virtual authenticator: the list, with its remove button.
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('WebAuthn.enable');
+      await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: {
+          protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+          isUserVerified: true, automaticPresenceSimulation: true,
+        },
+      });
+      await page.locator('#passkey-name').fill(`Key ${lang}`);
+      await press(page, w.addPasskey);
+      await page.locator('#passkey-added').waitFor();
+      assert.match(await page.locator('#passkey-list').innerText(), new RegExp(`Key ${lang}`));
+      await audit(page, 'passkey-added', lang);
     } finally {
       await context.close();
       await dropAccount(who);
@@ -513,11 +548,15 @@ test('the account and passkey pages work with the keyboard alone, focus always v
 
     // The passkey issuer: Tab reaches "Sign in with a passkey" after the password form.
     await page.goto(passkeyAuthorizeURL());
+    // The username field starts focused (autofocus applies once the page is parsed).
+    await page.waitForFunction(() => document.activeElement?.id === 'username');
     await page.keyboard.type(pk.username);
     await tabTo(page, (f) => f.id === 'password');
     await tabTo(page, (f) => f.tag === 'button' && f.text === 'Sign in with a passkey');
     await tabTo(page, (f) => f.id === 'password', 'Shift+Tab');
     await page.keyboard.type(pk.password);
+    assert.equal(await page.locator('#username').inputValue(), pk.username);
+    assert.equal(await page.locator('#password').inputValue(), pk.password);
     await page.keyboard.press('Enter');
     await page.getByRole('button', { name: 'Allow', exact: true }).waitFor();
     // Consent: Tab reaches the passkey offer; Enter opens the passkeys page, where Tab reaches
