@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { request } from 'node:http';
+import { adminRequest as callAdmin } from './admin.js';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -232,22 +232,8 @@ for (const lang of languages) {
   });
 }
 
-/**
- * Calls Caddy's admin API with node:http (fetch sends Sec-Fetch-Mode, which makes Caddy demand
- * an allowed Origin).
- */
-function adminRequest(method, path, body) {
-  return new Promise((resolve, reject) => {
-    const req = request(`${admin}${path}`, { method, headers: { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => { text += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
+/** Calls Caddy's admin API (see admin.js). */
+const adminRequest = (method, path, body) => callAdmin(admin, method, path, body);
 
 /** An account of its own (created through the admin API), whose password can be changed. */
 async function newAccount(name, iss = issuer) {
