@@ -89,7 +89,7 @@ func (c accountCore) SignIn(w http.ResponseWriter, r *http.Request, username, pa
 	}
 	username = account.NormalizeUsername(username)
 	if username == "" || password == "" {
-		return &selfservice.Refusal{Status: http.StatusBadRequest, Message: "Enter your username and password.", Reason: "incomplete"}
+		return &selfservice.Refusal{Status: http.StatusBadRequest, Message: "login.error.missing", Reason: "incomplete"}
 	}
 	acc, refusal, err := s.passwordAttempt(r, username, password)
 	if refusal != nil || err != nil {
@@ -134,8 +134,8 @@ func (s *Server) passwordAttempt(r *http.Request, username, password string) (*s
 
 // Why a password cannot be changed on the account pages.
 const (
-	msgPasswordConfigured = "This account's password is set in the server's configuration, so it cannot be changed here. Ask the administrator."
-	msgPasswordExternal   = "Your password is kept by your organisation's account system. Change it there."
+	msgPasswordConfigured = "account.password.configured"
+	msgPasswordExternal   = "account.password.external"
 )
 
 func (c accountCore) PasswordManaged(ctx context.Context, se *selfservice.Session) (string, error) {
@@ -163,7 +163,7 @@ func (c accountCore) ChangePassword(ctx context.Context, r *http.Request, se *se
 		return &selfservice.Refusal{Status: http.StatusForbidden, Message: msg, Reason: "managed"}
 	}
 	if err := spec.ValidateNewPassword(next); err != nil {
-		msg := "The new password is not allowed."
+		msg := "account.password.not_allowed"
 		var e *spec.Error
 		if errors.As(err, &e) {
 			msg = "The new password " + e.Msg + "."
@@ -173,7 +173,7 @@ func (c accountCore) ChangePassword(ctx context.Context, r *http.Request, se *se
 	acc, refusal, err := s.passwordAttempt(r, account.NormalizeUsername(se.Username), current)
 	if refusal != nil {
 		if refusal.Reason == "wrong_password" {
-			refusal.Message = "Your current password is not right."
+			refusal.Message = "account.password.wrong"
 		}
 		return refusal
 	} else if err != nil {
@@ -181,11 +181,11 @@ func (c accountCore) ChangePassword(ctx context.Context, r *http.Request, se *se
 	}
 	if acc.Subject != se.Subject {
 		// The username now names another account (deleted and recreated meanwhile).
-		return &selfservice.Refusal{Status: http.StatusConflict, Message: "Your account changed meanwhile. Sign in again.", Reason: "account_changed"}
+		return &selfservice.Refusal{Status: http.StatusConflict, Message: "account.password.changed_meanwhile", Reason: "account_changed"}
 	}
 	hash, err := account.HashPassword(next)
 	if err != nil {
-		return &selfservice.Refusal{Status: http.StatusBadRequest, Message: "The new password is not allowed.", Reason: "invalid_password"}
+		return &selfservice.Refusal{Status: http.StatusBadRequest, Message: "account.password.not_allowed", Reason: "invalid_password"}
 	}
 	// Read again right before writing, so a concurrent change of other fields is kept.
 	stored, err := s.st.GetAccount(ctx, se.Subject)

@@ -137,10 +137,10 @@ func (s *Server) passkeysLink(sess *userSession, sealed string) string {
 
 // Messages of the passkey pages.
 const (
-	msgPasskeyFailed   = "That passkey could not be used to sign in. Try again, or use your password."
-	msgPasskeyExpired  = "The passkey request expired. Try again."
-	msgPasskeyRequired = "This application asks you to sign in with a passkey."
-	msgPasskeyNoScript = "Your browser did not send a passkey (passkeys need JavaScript)."
+	msgPasskeyFailed   = "login.error.passkey_failed"
+	msgPasskeyExpired  = "login.error.passkey_expired"
+	msgPasskeyRequired = "login.notice.passkey_required"
+	msgPasskeyNoScript = "login.error.passkey_no_script"
 )
 
 // handlePasskeyLogin finishes a passkey sign-in from the login page: on success it starts a
@@ -212,7 +212,7 @@ func passkeyFailure(err error) (msg string, status int, ok bool) {
 		errors.Is(err, passkey.ErrCloned), errors.Is(err, errPasskeyAccount):
 		return msgPasskeyFailed, http.StatusUnauthorized, true
 	case errors.Is(err, passkey.ErrDuplicate):
-		return "This passkey is registered already.", http.StatusConflict, true
+		return "passkeys.error.exists", http.StatusConflict, true
 	}
 	return "", 0, false
 }
@@ -249,7 +249,8 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 		cont = v
 	}
 	if sess == nil {
-		s.logRender(s.ui.Passkeys(w, http.StatusOK, ui.PasskeysPage{Page: ui.Page{Title: "Passkeys"}}))
+		pages, _ := s.pages(r, "")
+		s.logRender(pages.Passkeys(w, http.StatusOK, ui.PasskeysPage{}))
 		return
 	}
 	purpose := "passkeys:" + sess.ID
@@ -283,7 +284,7 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		if form.Get("credential") == "" {
-			s.renderPasskeys(w, r, sess, cont, purpose, http.StatusBadRequest, "Your browser did not send a passkey (adding one needs JavaScript).", false)
+			s.renderPasskeys(w, r, sess, cont, purpose, http.StatusBadRequest, "passkeys.error.no_script", false)
 			return
 		}
 		p, err := s.passkeys.FinishRegistration(context.WithoutCancel(ctx), s.passkeyAccount(sess), form.Get("passkey_state"),
@@ -295,7 +296,7 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if errors.Is(err, passkey.ErrRejected) {
-				msg = "That passkey could not be added. Try again."
+				msg = "passkeys.error.rejected"
 			}
 			s.log.Info("a passkey registration was refused", zap.String("sub", sess.Subject), zap.Error(err))
 			s.renderPasskeys(w, r, sess, cont, purpose, status, msg, false)
@@ -319,7 +320,7 @@ func (s *Server) passkeyAccount(sess *userSession) passkey.Account {
 func (s *Server) renderPasskeys(w http.ResponseWriter, r *http.Request, sess *userSession, cont, purpose string, status int, message string, added bool) {
 	csrf := s.csrfToken(w, r, purpose)
 	page := ui.PasskeysPage{
-		Page:    ui.Page{Title: "Passkeys", Action: s.endpoint(pathPasskeys), CSRFToken: csrf, Interaction: cont},
+		Page:    ui.Page{Action: s.endpoint(pathPasskeys), CSRFToken: csrf, Interaction: cont},
 		Account: sess.account.Username,
 		Error:   message,
 		Added:   added,
@@ -344,7 +345,8 @@ func (s *Server) renderPasskeys(w http.ResponseWriter, r *http.Request, sess *us
 		return
 	}
 	page.Register = &ui.PasskeyForm{Action: s.endpoint(pathPasskeys), Options: c.Options, State: c.State, Script: s.endpoint(pathPasskeyScript)}
-	s.logRender(s.ui.Passkeys(w, status, page))
+	pages, _ := s.pages(r, "")
+	s.logRender(pages.Passkeys(w, status, page))
 }
 
 func dateOrEmpty(t time.Time) string {

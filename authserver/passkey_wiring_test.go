@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -112,7 +113,7 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 		t.Fatalf("after registration: %s", page.body)
 	}
 	// The registration state was used up: posting it again is refused.
-	if again := b.do(http.MethodPost, action, fields); again.status != http.StatusBadRequest || !strings.Contains(again.body, msgPasskeyExpired) {
+	if again := b.do(http.MethodPost, action, fields); again.status != http.StatusBadRequest || !strings.Contains(again.body, enText(msgPasskeyExpired)) {
 		t.Fatalf("replayed registration: %d", again.status)
 	}
 	views, err := ts.srv.ListPasskeys(t.Context(), "alice")
@@ -145,7 +146,7 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 	login = ob.do(http.MethodGet, authURL(nil), nil)
 	action, fields, opts = login.formByID(t, "passkey-signin")
 	fields.Set("credential", string(a.Get(opts, "http://localhost:8080", 1)))
-	if res := ob.do(http.MethodPost, action, fields); res.status != http.StatusUnauthorized || !strings.Contains(res.body, msgPasskeyFailed) {
+	if res := ob.do(http.MethodPost, action, fields); res.status != http.StatusUnauthorized || !strings.Contains(res.body, enText(msgPasskeyFailed)) {
 		t.Fatalf("another origin: %d %s", res.status, res.body)
 	}
 
@@ -160,7 +161,7 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 	login = rb.do(http.MethodGet, authURL(nil), nil)
 	action, fields, opts = login.formByID(t, "passkey-signin")
 	fields.Set("credential", string(a.Get(opts, passkeyOrigin, 1)))
-	if res := rb.do(http.MethodPost, action, fields); res.status != http.StatusUnauthorized || !strings.Contains(res.body, msgPasskeyFailed) {
+	if res := rb.do(http.MethodPost, action, fields); res.status != http.StatusUnauthorized || !strings.Contains(res.body, enText(msgPasskeyFailed)) {
 		t.Fatalf("revoked passkey: %d %s", res.status, res.body)
 	}
 	if views, _ := ts.srv.ListPasskeys(t.Context(), "alice"); len(views) != 1 || !views[0].Revoked {
@@ -189,12 +190,12 @@ func TestPasskeyPhishingResistantACR(t *testing.T) {
 		t.Fatalf("prompt=none with a password session: %v", cb)
 	}
 	login := b.do(http.MethodGet, strong, nil)
-	if login.status != http.StatusOK || !strings.Contains(login.body, msgPasskeyRequired) {
+	if login.status != http.StatusOK || !strings.Contains(login.body, enText(msgPasskeyRequired)) {
 		t.Fatalf("a password session for the strong acr: %d %s", login.status, login.body)
 	}
 	// Signing in with the password again does not help.
 	again := b.follow(b.submit(login, url.Values{"username": {"alice"}, "password": {alicePassword}, "decision": {"approve"}}))
-	if !strings.Contains(again.body, msgPasskeyRequired) {
+	if !strings.Contains(again.body, enText(msgPasskeyRequired)) {
 		t.Fatalf("password sign-in satisfied the strong acr: %s", again.body)
 	}
 	action, fields, opts = again.formByID(t, "passkey-signin")
@@ -233,3 +234,6 @@ func regexpFind(t *testing.T, body, pattern string) string {
 	}
 	return m[1]
 }
+
+// enText is a message key as the English pages word it.
+func enText(key string) string { return ui.Lang(ui.DefaultLanguage).Text(key) }

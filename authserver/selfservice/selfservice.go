@@ -79,11 +79,6 @@ type Core interface {
 	// ClientName and ResourceName name a client and a resource for people ("" if unknown).
 	ClientName(ctx context.Context, clientID string) string
 	ResourceName(ctx context.Context, identifier string) string
-	// RenderLogin shows the shared login page posting to action; RenderError an error page;
-	// RenderSignedOut the page shown when the user cancels signing in.
-	RenderLogin(w http.ResponseWriter, status int, action, csrfToken, username, message string)
-	RenderError(w http.ResponseWriter, status int, title, code, description string)
-	RenderSignedOut(w http.ResponseWriter, title string)
 	// ClientIP is the user's address for the audit log.
 	ClientIP(r *http.Request) string
 }
@@ -166,11 +161,12 @@ func (p *Pages) Routes() map[string]http.HandlerFunc {
 	}
 }
 
-// Notices shown after a change (the redirect names one by key, never by text).
+// Notices shown after a change (the redirect names one by key, never by text): catalog keys
+// of package ui, worded in the page's language.
 var notices = map[string]string{
-	"password": "Your password is changed. You are signed out everywhere else.",
-	"app":      "The app no longer has access to your account.",
-	"session":  "That browser is signed out.",
+	"password": "account.notice.password",
+	"app":      "account.notice.app",
+	"session":  "account.notice.session",
 }
 
 func (p *Pages) nav() ui.AccountNav {
@@ -195,7 +191,7 @@ const loginPurpose = "account-login"
 func (p *Pages) session(w http.ResponseWriter, r *http.Request, section string) *Session {
 	s, err := p.d.Core.Session(r.Context(), r)
 	if err != nil {
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return nil
 	}
 	if s == nil {
@@ -228,22 +224,22 @@ const maxFormBytes = 16 << 10
 func (p *Pages) form(w http.ResponseWriter, r *http.Request, purpose string) url.Values {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		p.d.Core.RenderError(w, http.StatusUnsupportedMediaType, "Bad request", "invalid_request", "The form must be sent as application/x-www-form-urlencoded.")
+		p.renderError(w, r, http.StatusUnsupportedMediaType, "", "invalid_request", "The form must be sent as application/x-www-form-urlencoded.")
 		return nil
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		p.d.Core.RenderError(w, http.StatusBadRequest, "Bad request", "invalid_request", "The form could not be read.")
+		p.renderError(w, r, http.StatusBadRequest, "", "invalid_request", "The form could not be read.")
 		return nil
 	}
 	for _, v := range r.PostForm {
 		if len(v) > 1 {
-			p.d.Core.RenderError(w, http.StatusBadRequest, "Bad request", "invalid_request", "A form field is repeated.")
+			p.renderError(w, r, http.StatusBadRequest, "", "invalid_request", "A form field is repeated.")
 			return nil
 		}
 	}
 	if !p.d.Core.CheckCSRF(r, r.PostForm.Get("csrf_token"), purpose) {
-		p.d.Core.RenderError(w, http.StatusForbidden, "The form could not be verified", "invalid_request",
+		p.renderError(w, r, http.StatusForbidden, ui.ErrorCSRF, "invalid_request",
 			"The form was not sent from this browser's account page (cookies may be blocked, or you signed in again meanwhile). Open the page again and retry.")
 		return nil
 	}
@@ -251,15 +247,46 @@ func (p *Pages) form(w http.ResponseWriter, r *http.Request, purpose string) url
 }
 
 // fail answers an internal failure without details (they are logged).
-func (p *Pages) fail(w http.ResponseWriter, err error) {
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p.d.Logger.Error("account page failed", zap.Error(err))
-	p.d.Core.RenderError(w, http.StatusInternalServerError, "Something went wrong", "server_error", "The request could not be completed. Try again later.")
+	p.renderError(w, r, http.StatusInternalServerError, "", "server_error", "The request could not be completed. Try again later.")
 }
 
-func (p *Pages) render(w http.ResponseWriter, status int, page ui.AccountPage) {
-	if err := p.d.UI.Account(w, status, page); err != nil {
+// pages is the renderer in the request's language: ui_locales on the URL first, then
+// Accept-Language.
+func (p *Pages) pages(r *http.Request) *ui.Renderer {
+	pages, _ := p.d.UI.For(ui.ChooseLanguage(r.URL.Query().Get("ui_locales"), r.Header.Get("Accept-Language")))
+	return pages
+}
+
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, page ui.AccountPage) {
+	p.logRender(p.pages(r).Account(w, status, page))
+}
+
+func (p *Pages) logRender(err error) {
+	if err != nil {
 		p.d.Logger.Error("rendering an account page failed", zap.Error(err))
 	}
+}
+
+// renderError shows an error page; description is the technical detail (in English).
+func (p *Pages) renderError(w http.ResponseWriter, r *http.Request, status int, kind ui.ErrorKind, code, description string) {
+	p.logRender(p.pages(r).Error(w, status, ui.ErrorPage{Kind: kind, Code: code, Description: description}))
+}
+
+// renderLogin shows the shared login page, posting to action.
+func (p *Pages) renderLogin(w http.ResponseWriter, r *http.Request, status int, action, username, message string) {
+	pages := p.pages(r)
+	p.logRender(pages.Login(w, status, ui.LoginPage{
+		Page:     ui.Page{Title: pages.Localizer().Text("account.login.title"), Action: action, CSRFToken: p.d.Core.CSRFToken(w, r, loginPurpose)},
+		Username: username, Error: message,
+	}))
+}
+
+// renderSignedOut shows the signed-out page titled by the catalog key title.
+func (p *Pages) renderSignedOut(w http.ResponseWriter, r *http.Request, title string) {
+	pages := p.pages(r)
+	p.logRender(pages.LoggedOut(w, http.StatusOK, ui.LoggedOutPage{Title: pages.Localizer().Text(title)}))
 }
 
 // done redirects after a change (post/redirect/get), naming the notice to show.
@@ -278,7 +305,7 @@ func (p *Pages) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	page := p.page(w, r, s, ui.AccountOverview, "")
 	page.SignedInAt, page.Methods = s.AuthTime, ui.DescribeMethods(s.AMR)
-	p.render(w, http.StatusOK, page)
+	p.render(w, r, http.StatusOK, page)
 }
 
 // login is the sign-in page of the account pages: the shared login page, posting here.
@@ -298,14 +325,14 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		s, err := p.d.Core.Session(r.Context(), r)
 		if err != nil {
-			p.fail(w, err)
+			p.fail(w, r, err)
 			return
 		}
 		if s != nil {
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
-		p.d.Core.RenderLogin(w, http.StatusOK, action, p.d.Core.CSRFToken(w, r, loginPurpose), "", "")
+		p.renderLogin(w, r, http.StatusOK, action, "", "")
 		return
 	}
 	form := p.form(w, r, loginPurpose)
@@ -313,7 +340,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if form.Get("decision") == "deny" {
-		p.d.Core.RenderSignedOut(w, "You are not signed in")
+		p.renderSignedOut(w, r, "account.not_signed_in")
 		return
 	}
 	username := form.Get("username")
@@ -324,44 +351,53 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		if refusal.RetryAfter > 0 {
 			w.Header().Set("Retry-After", fmt.Sprint(max(1, int((refusal.RetryAfter+time.Second-1)/time.Second))))
 		}
-		p.d.Core.RenderLogin(w, refusal.Status, action, p.d.Core.CSRFToken(w, r, loginPurpose), username, refusal.Message)
+		p.renderLogin(w, r, refusal.Status, action, username, refusal.Message)
 		return
 	case err != nil:
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-func (p *Pages) password(w http.ResponseWriter, r *http.Request) {
+// section starts a section page that shows on GET and changes on POST: it answers the
+// request itself (405, the sign-in redirect, a bad form) and returns a nil session when it
+// did. On POST, form is the posted form with its CSRF token checked.
+func (p *Pages) section(w http.ResponseWriter, r *http.Request, section string) (s *Session, form url.Values) {
 	if !allow(w, r, http.MethodGet, http.MethodPost) {
-		return
+		return nil, nil
 	}
-	s := p.session(w, r, "password")
+	if s = p.session(w, r, section); s == nil || r.Method != http.MethodPost {
+		return s, nil
+	}
+	if form = p.form(w, r, csrfPurpose(s)); form == nil {
+		return nil, nil
+	}
+	return s, form
+}
+
+func (p *Pages) password(w http.ResponseWriter, r *http.Request) {
+	s, form := p.section(w, r, "password")
 	if s == nil {
 		return
 	}
 	ctx := r.Context()
 	managed, err := p.d.Core.PasswordManaged(ctx, s)
 	if err != nil {
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
-	if r.Method != http.MethodPost {
+	if form == nil {
 		page := p.page(w, r, s, ui.AccountPassword, p.d.URL+pathPassword)
 		page.PasswordManaged = managed
-		p.render(w, http.StatusOK, page)
-		return
-	}
-	form := p.form(w, r, csrfPurpose(s))
-	if form == nil {
+		p.render(w, r, http.StatusOK, page)
 		return
 	}
 	refuse := func(status int, message string) {
 		page := p.page(w, r, s, ui.AccountPassword, p.d.URL+pathPassword)
 		page.PasswordManaged, page.Error = managed, message
-		p.render(w, status, page)
+		p.render(w, r, status, page)
 	}
 	current, next := form.Get("current_password"), form.Get("new_password")
 	switch {
@@ -369,13 +405,13 @@ func (p *Pages) password(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, managed)
 		return
 	case current == "" || next == "":
-		refuse(http.StatusBadRequest, "Enter your current password and a new one.")
+		refuse(http.StatusBadRequest, "account.password.incomplete")
 		return
 	case next != form.Get("confirm_password"):
-		refuse(http.StatusBadRequest, "The two new passwords differ. Type the same new password twice.")
+		refuse(http.StatusBadRequest, "account.password.mismatch")
 		return
 	case next == current:
-		refuse(http.StatusBadRequest, "The new password is your current one. Choose another.")
+		refuse(http.StatusBadRequest, "account.password.same")
 		return
 	}
 	ip := p.d.Core.ClientIP(r)
@@ -391,7 +427,7 @@ func (p *Pages) password(w http.ResponseWriter, r *http.Request) {
 		refuse(refusal.Status, refusal.Message)
 		return
 	case err != nil:
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
 	p.d.Audit.Event(EventPasswordChanged, zap.String("sub", s.Subject), zap.String("sid", s.ID), zap.String("remote_ip", ip))
@@ -399,39 +435,32 @@ func (p *Pages) password(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Pages) apps(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet, http.MethodPost) {
-		return
-	}
-	s := p.session(w, r, "apps")
+	s, form := p.section(w, r, "apps")
 	if s == nil {
 		return
 	}
 	ctx := r.Context()
 	status, message := http.StatusOK, ""
-	if r.Method == http.MethodPost {
-		form := p.form(w, r, csrfPurpose(s))
-		if form == nil {
-			return
-		}
+	if form != nil {
 		removed, err := p.removeApp(ctx, r, s, form.Get("client_id"))
 		if err != nil {
-			p.fail(w, err)
+			p.fail(w, r, err)
 			return
 		}
 		if removed {
 			p.done(w, r, pathApps, "app")
 			return
 		}
-		status, message = http.StatusNotFound, "That app has no access to your account (any more)."
+		status, message = http.StatusNotFound, "account.apps.gone"
 	}
 	apps, err := p.listApps(ctx, s.Subject)
 	if err != nil {
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
 	page := p.page(w, r, s, ui.AccountApps, p.d.URL+pathApps)
 	page.Apps, page.Error = apps, message
-	p.render(w, status, page)
+	p.render(w, r, status, page)
 }
 
 // listApps merges the user's consents and live grants by client: what each app may do, and
@@ -480,7 +509,10 @@ func (p *Pages) listApps(ctx context.Context, subject string) ([]ui.AccountApp, 
 	apps := make([]ui.AccountApp, 0, len(byClient))
 	for _, e := range byClient {
 		e.app.ClientName = p.d.Core.ClientName(ctx, e.app.ClientID)
-		e.app.Scopes = ui.DescribeScopes(e.scopes)
+		for _, name := range e.scopes {
+			// Described in the page's language by the renderer.
+			e.app.Scopes = append(e.app.Scopes, ui.Scope{Name: name})
+		}
 		for _, id := range e.resources {
 			e.app.Resources = append(e.app.Resources, ui.Resource{Identifier: id, Name: p.d.Core.ResourceName(ctx, id)})
 		}
@@ -543,45 +575,38 @@ func (p *Pages) removeApp(ctx context.Context, r *http.Request, s *Session, clie
 }
 
 func (p *Pages) sessions(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet, http.MethodPost) {
-		return
-	}
-	s := p.session(w, r, "sessions")
+	s, form := p.section(w, r, "sessions")
 	if s == nil {
 		return
 	}
 	ctx := r.Context()
 	status, message := http.StatusOK, ""
-	if r.Method == http.MethodPost {
-		form := p.form(w, r, csrfPurpose(s))
-		if form == nil {
-			return
-		}
+	if form != nil {
 		ended, err := p.endSession(ctx, r, s, form.Get("session_id"))
 		if err != nil {
-			p.fail(w, err)
+			p.fail(w, r, err)
 			return
 		}
 		switch {
 		case ended && form.Get("session_id") == s.ID:
 			// This browser's own session: it is signed out now.
 			p.d.Core.ForgetSession(w)
-			p.d.Core.RenderSignedOut(w, "You are signed out")
+			p.renderSignedOut(w, r, "account.signed_out")
 			return
 		case ended:
 			p.done(w, r, pathSessions, "session")
 			return
 		}
-		status, message = http.StatusNotFound, "That session has already ended."
+		status, message = http.StatusNotFound, "account.sessions.gone"
 	}
 	list, err := p.listSessions(ctx, s)
 	if err != nil {
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
 	page := p.page(w, r, s, ui.AccountSessions, p.d.URL+pathSessions)
 	page.Sessions, page.Error = list, message
-	p.render(w, status, page)
+	p.render(w, r, status, page)
 }
 
 // listSessions returns the user's live sessions, this browser's first.

@@ -29,16 +29,17 @@ const (
 	AccountSessions AccountSection = pageAccountSessions
 )
 
-func (s AccountSection) title() string {
+// titleKey is the catalog key of the section's title.
+func (s AccountSection) titleKey() string {
 	switch s {
 	case AccountPassword:
-		return "Change your password"
+		return "account.password.title"
 	case AccountApps:
-		return "Apps with access"
+		return "account.apps.title"
 	case AccountSessions:
-		return "Where you are signed in"
+		return "account.sessions.title"
 	}
-	return "Your account"
+	return "account.title"
 }
 
 // AccountNav links the account pages together; Current is the section shown.
@@ -103,7 +104,9 @@ type AccountSession struct {
 	Current bool
 }
 
-// DescribeMethods turns amr values (RFC 8176) into words for people.
+// DescribeMethods turns amr values (RFC 8176) into the methods the account pages name:
+// "password", "passkey", "mfa" (several factors), or the amr value itself. The pages word
+// each in their language (catalog keys "method.<name>").
 func DescribeMethods(amr []string) []string {
 	out := make([]string, 0, len(amr))
 	for _, m := range amr {
@@ -114,8 +117,6 @@ func DescribeMethods(amr []string) []string {
 			out = append(out, "passkey")
 		case "user":
 			// user verification of a passkey: not a method of its own
-		case "mfa":
-			out = append(out, "several factors")
 		default:
 			out = append(out, m)
 		}
@@ -133,7 +134,16 @@ func (r *Renderer) Account(w http.ResponseWriter, status int, p AccountPage) err
 	if _, ok := r.pages[page]; !ok {
 		page = pageAccount
 	}
-	return r.render(w, status, page, p.Section.title(), p, formActionSources(nil), false)
+	// Scopes without a description get the standard one in the page's language (a copy: the
+	// caller's slices are left alone).
+	apps := make([]AccountApp, len(p.Apps))
+	for i, a := range p.Apps {
+		a.Scopes = r.loc.describeScopes(a.Scopes)
+		apps[i] = a
+	}
+	p.Apps = apps
+	p.Notice, p.Error, p.PasswordManaged = r.loc.Message(p.Notice), r.loc.Message(p.Error), r.loc.Message(p.PasswordManaged)
+	return r.render(w, status, page, r.loc.Text(p.Section.titleKey()), p, formActionSources(nil), false)
 }
 
 func init() {
@@ -143,11 +153,11 @@ func init() {
 	base := AccountPage{Nav: nav, Account: "alice", Subject: "alice-sub", CSRFToken: "csrf", Action: "/account/apps",
 		Notice: "Done.", Error: "Something was wrong.", SignedInAt: when, Methods: []string{"password"},
 		PasswordManaged: "The administrator manages this password.",
-		Apps: []AccountApp{{ClientID: "example-app", ClientName: "Example App", Scopes: DescribeScopes([]string{"openid", "email"}),
+		Apps: []AccountApp{{ClientID: "example-app", ClientName: "Example App", Scopes: []Scope{{Name: "openid"}, {Name: "email"}, {Name: "custom", Description: "Configured text"}},
 			Resources: []Resource{{Identifier: "https://api.example.com", Name: "Example API"}, {Identifier: "https://other.example.com"}},
 			GrantedAt: when, Remembered: true, Grants: 2}},
 		Sessions: []AccountSession{
-			{ID: "s1", CreatedAt: when, LastSeenAt: when, ExpiresAt: when, Methods: []string{"password"}, Current: true,
+			{ID: "s1", CreatedAt: when, LastSeenAt: when, ExpiresAt: when, Methods: []string{"password", "mfa"}, Current: true,
 				Device: "Firefox on Linux", IP: "2001:db8::1"},
 			{ID: "s2", CreatedAt: when, LastSeenAt: when, ExpiresAt: when, Methods: []string{"passkey"}},
 		},
@@ -156,6 +166,6 @@ func init() {
 		p := base
 		p.Section = s
 		p.Nav.Current = s
-		samples[string(s)] = view{Title: s.title(), Data: p}
+		samples[string(s)] = view{Title: Lang(DefaultLanguage).Text(s.titleKey()), Data: p}
 	}
 }

@@ -188,12 +188,58 @@ func (l Localizer) Wait(d time.Duration) string {
 	return l.Text("wait.minutes", "n", m)
 }
 
+// Message is msg in this language when msg is a catalog key, else msg as it is: handlers
+// pass a page's notices and errors as keys (or as text already worded).
+func (l Localizer) Message(msg string) string {
+	if msg != "" && (l.Has(msg) || catalogs.messages[DefaultLanguage][msg] != "") {
+		return l.Text(msg)
+	}
+	return msg
+}
+
+// Date words an instant for people in this language (catalog key "format.datetime", a Go
+// time layout), in UTC.
+func (l Localizer) Date(t time.Time) string {
+	return t.UTC().Format(l.message("format.datetime"))
+}
+
+// Time is Date as a <time> element carrying the machine-readable instant.
+func (l Localizer) Time(t time.Time) template.HTML {
+	return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `">` +
+		template.HTMLEscapeString(l.Date(t)) + `</time>`)
+}
+
+// Methods words sign-in methods (what DescribeMethods returns) in this language, as a list.
+func (l Localizer) Methods(methods []string) string {
+	words := make([]string, len(methods))
+	for i, m := range methods {
+		words[i] = m
+		if l.Has("method." + m) {
+			words[i] = l.Text("method." + m)
+		}
+	}
+	return strings.Join(words, l.message("list.separator"))
+}
+
 // DescribeScope is the description of a well-known scope in this language, or the scope's name.
 func (l Localizer) DescribeScope(name string) string {
 	if l.Has("scope."+name) || catalogs.messages[DefaultLanguage]["scope."+name] != "" {
 		return l.Text("scope." + name)
 	}
 	return name
+}
+
+// describeScopes is a copy of scopes where each one without a description has the standard
+// description in this language.
+func (l Localizer) describeScopes(scopes []Scope) []Scope {
+	out := make([]Scope, len(scopes))
+	for i, s := range scopes {
+		if s.Description == "" {
+			s.Description = l.DescribeScope(s.Name)
+		}
+		out[i] = s
+	}
+	return out
 }
 
 func (l Localizer) message(key string) string {

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"golang.org/x/net/html"
 	"io/fs"
 	"maps"
 	"net/http"
@@ -450,5 +451,59 @@ func TestLoggedOutLinksBack(t *testing.T) {
 	})
 	if strings.Contains(rec.Body.String(), `id="back"`) {
 		t.Error("a way back with nowhere to go")
+	}
+}
+
+// TestNoEnglishLeftOnTranslatedPages renders every page (with its sample data) in each
+// language but English and fails on an English word in the text people read or hear: text
+// outside style and script, and the aria-label, placeholder, alt, title and data-msg-*
+// attributes. Content marked lang="en" (the error page's technical description) is skipped.
+func TestNoEnglishLeftOnTranslatedPages(t *testing.T) {
+	english := regexp.MustCompile(`\b(the|your|you|You|Your|with|and|This|Sign|Signed|Add|Added|Remove|Change|from|last|Continue|Allow|passkeys|browser|password)\b`)
+	// Words of the sample data, which no catalog translates.
+	sample := strings.NewReplacer("Firefox on Linux", "", "Example App", "", "Example API", "", "Example Bank", "",
+		"Pay 42 EUR", "", "Something was wrong.", "", "Invalid username or password.", "", "Use a passkey.", "", "Done.", "",
+		"Missing parameter.", "", "Configured text", "", "The administrator manages this password.", "", "That passkey could not be added.", "")
+	base := newRenderer(t, "")
+	checked := 0
+	for _, lang := range Languages() {
+		if lang == DefaultLanguage {
+			continue
+		}
+		r, _ := base.For(lang)
+		for name, s := range samples {
+			rec := render(t, func(w http.ResponseWriter) error {
+				return r.renderWith(w, http.StatusOK, name, "T", s.Data, policy{formAction: []string{"'self'"}})
+			})
+			var walk func(n *html.Node)
+			walk = func(n *html.Node) {
+				if n.Type == html.ElementNode {
+					if n.Data == "style" || n.Data == "script" || attrVal(n, "lang") == "en" {
+						return
+					}
+					for _, a := range n.Attr {
+						if a.Key == "aria-label" || a.Key == "placeholder" || a.Key == "alt" || a.Key == "title" || strings.HasPrefix(a.Key, "data-msg-") {
+							checked++
+							if m := english.FindString(sample.Replace(a.Val)); m != "" {
+								t.Errorf("%s/%s: %s=%q has the English %q", lang, name, a.Key, a.Val, m)
+							}
+						}
+					}
+				}
+				if n.Type == html.TextNode && strings.TrimSpace(n.Data) != "" {
+					checked++
+					if m := english.FindString(sample.Replace(n.Data)); m != "" {
+						t.Errorf("%s/%s: text %q has the English %q", lang, name, strings.TrimSpace(n.Data), m)
+					}
+				}
+				for c := n.FirstChild; c != nil; c = c.NextSibling {
+					walk(c)
+				}
+			}
+			walk(parse(t, rec.Body.String()))
+		}
+	}
+	if checked < 300 {
+		t.Errorf("only %d texts checked", checked)
 	}
 }

@@ -28,8 +28,16 @@
 //	.Brand  the branding: .Name, .LogoURL, .PrivacyURI, .TermsURI, .HomeURI, and .CSS, the
 //	        stylesheet applying the accent colour (empty without one)
 //
+//	.Date, .Time  an instant in the page's language ({{$.Time .SignedInAt}} is a <time>
+//	        element), .Methods  sign-in methods as words, .Message  a message key worded
+//
 // and the template function strong (emphasis for a message argument, with an optional
 // element id). Inside {{with .Data}} use $.T, $.Text and $.Brand.
+//
+// The account pages (account.html, account_password.html, account_apps.html,
+// account_sessions.html, executed with an AccountPage) share account_head.html, which
+// defines "account_head" (their style, navigation, heading, notice and error); each calls
+// {{template "account_head" .}} first. It is overridden like a page.
 //
 // Every page is executed once with sample data by New, with and without branding, so an
 // override that breaks is reported at start-up; a new page must add its sample to samples.
@@ -120,7 +128,7 @@ var samples = map[string]view{
 		Page:       samplePage,
 		ClientName: "Example App", ClientID: "example-app", Account: "alice", UserCode: "BCDF-GHJK", BindingMessage: "Pay 42 EUR",
 		Client: sampleClient, RememberDefault: true, SwitchAccount: true, PasskeysURL: "/passkeys?interaction=x",
-		Scopes: append(DescribeScopes([]string{"openid", "custom"}), Scope{Name: "x"}),
+		Scopes: []Scope{{Name: "openid"}, {Name: "custom", Description: "Configured text"}, {Name: "x"}},
 		Resources: []Resource{
 			{Identifier: "https://api.example.com", Name: "Example API"},
 			{Identifier: "https://other.example.com"},
@@ -169,6 +177,17 @@ var sampleBrand = brand{Branding: Branding{
 	Name: "Example", LogoURL: "/branding/logo", Accent: "#0969da",
 	PrivacyURI: "https://example.com/privacy", TermsURI: "https://example.com/terms", HomeURI: "https://example.com/",
 }, CSS: accentCSS("#0969da")}
+
+// pageParts are the shared template files a page includes besides the layout, each
+// overridable like a page: the account pages share account_head.html.
+var pageParts = map[string][]string{
+	pageAccount: {accountHeadFile}, pageAccountPassword: {accountHeadFile},
+	pageAccountApps: {accountHeadFile}, pageAccountSessions: {accountHeadFile},
+}
+
+// accountHeadFile defines "account_head": the account pages' style, navigation, heading,
+// notice and error.
+const accountHeadFile = "account_head.html"
 
 // view is what every template is executed with (see the package documentation).
 type view struct {
@@ -241,6 +260,15 @@ func New(dir string) (*Renderer, error) {
 		if _, err := t.New(file).Parse(page); err != nil {
 			return nil, fmt.Errorf("ui: %w", err)
 		}
+		for _, part := range pageParts[name] {
+			src, err := source(overrides, part)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := t.New(part).Parse(src); err != nil {
+				return nil, fmt.Errorf("ui: %w", err)
+			}
+		}
 		sample.Nonce = "sample"
 		// Once plain, once with every branding field, so both branches of the layout run.
 		for _, b := range []brand{{}, sampleBrand} {
@@ -274,6 +302,7 @@ func source(overrides fs.FS, file string) (string, error) {
 
 // Login renders the login page.
 func (r *Renderer) Login(w http.ResponseWriter, status int, p LoginPage) error {
+	p.Error, p.Notice = r.loc.Message(p.Error), r.loc.Message(p.Notice)
 	p.Client = httpsOnly(p.Client)
 	return r.renderWith(w, status, pageLogin, r.title(p.Title, "login.title"), p,
 		policy{formAction: formActionSources(p.FormActions), images: p.Client.imageSources(), script: p.Passkey != nil})
@@ -281,20 +310,14 @@ func (r *Renderer) Login(w http.ResponseWriter, status int, p LoginPage) error {
 
 // Passkeys renders the signed-in user's passkeys page.
 func (r *Renderer) Passkeys(w http.ResponseWriter, status int, p PasskeysPage) error {
+	p.Error = r.loc.Message(p.Error)
 	return r.render(w, status, pagePasskeys, r.title(p.Title, "passkeys.title"), p, formActionSources(nil), p.Register != nil)
 }
 
 // Consent renders the consent page. Scopes without a description get the standard one in
 // the page's language.
 func (r *Renderer) Consent(w http.ResponseWriter, status int, p ConsentPage) error {
-	scopes := make([]Scope, len(p.Scopes))
-	for i, s := range p.Scopes {
-		if s.Description == "" {
-			s.Description = r.loc.DescribeScope(s.Name)
-		}
-		scopes[i] = s
-	}
-	p.Scopes = scopes // a copy: the caller's slice is left alone
+	p.Scopes = r.loc.describeScopes(p.Scopes)
 	p.Client = httpsOnly(p.Client)
 	return r.renderWith(w, status, pageConsent, r.title(p.Title, "consent.title"), p,
 		policy{formAction: formActionSources(p.FormActions), images: p.Client.imageSources()})

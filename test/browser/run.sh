@@ -26,7 +26,9 @@ screenshots=(login login-error consent logout signed-out error frontchannel-logo
 	account-password-error account-password-changed)
 # tests/pages.test.js leaves pages/<state>-<language>-<theme>-<size>.png for each of these.
 page_states=(login login-error consent form-post error logout signed-out device device-error device-consent
-	device-denied ciba-list)
+	device-denied device-approved ciba-list account-login account account-apps account-sessions account-password
+	account-password-error ciba-list-pending ciba-consent ciba-approved account-apps-listed frontchannel-logout
+	passkeys-signed-out login-passkey consent-passkey passkey-register passkey-added)
 page_languages=(en de fr)
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/caddy-oauth-browser.XXXXXX")"
 cleanup_on_exit "$tmp" 200

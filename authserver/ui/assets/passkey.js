@@ -71,14 +71,16 @@
     }
     return JSON.stringify(out);
   }
-  function explain(err) {
+  // The messages come in the page's language from the form's data-msg-* attributes.
+  function explain(err, form) {
     if (err && err.name === 'NotAllowedError') {
-      return 'The passkey request was cancelled or timed out. Try again.';
+      return form.getAttribute('data-msg-cancelled') || 'The passkey request was cancelled or timed out. Try again.';
     }
     if (err && err.name === 'InvalidStateError') {
-      return 'This passkey is registered already.';
+      return form.getAttribute('data-msg-exists') || 'This passkey is registered already.';
     }
-    return 'Your browser could not use a passkey' + (err && err.message ? ': ' + err.message : '.');
+    var failed = form.getAttribute('data-msg-failed') || 'Your browser could not use a passkey.';
+    return failed + (err && err.message ? ' (' + err.message + ')' : '');
   }
   var forms = document.querySelectorAll('form[data-passkey]');
   Array.prototype.forEach.call(forms, function (form) {
@@ -105,7 +107,7 @@
       }, function (err) {
         busy = false;
         if (status) {
-          status.textContent = explain(err);
+          status.textContent = explain(err, form);
           status.hidden = false;
         }
       });

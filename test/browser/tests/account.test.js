@@ -6,7 +6,8 @@
 // Screenshots of every account page go to $BROWSER_ARTIFACTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request } from 'node:http';
+import { createServer } from 'node:http';
+import { adminRequest as callAdmin } from './admin.js';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -91,22 +92,8 @@ async function newContext() {
   return context;
 }
 
-/**
- * Calls Caddy's admin API with node:http: fetch sends Sec-Fetch-Mode, which makes Caddy demand
- * an allowed Origin, as it does of browsers.
- */
-function adminRequest(method, path, body) {
-  return new Promise((resolve, reject) => {
-    const req = request(`${admin}${path}`, { method, headers: { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => { text += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
+/** Calls Caddy's admin API (see admin.js). */
+const adminRequest = (method, path, body) => callAdmin(admin, method, path, body);
 
 before(async () => {
   // The account, through the admin API: PUT /oauth/accounts.

@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { adminRequest as callAdmin } from './admin.js';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -18,6 +19,14 @@ function env(name) {
 }
 
 const issuer = env('BROWSER_ISSUER');
+// The passkey issuer (on localhost: a WebAuthn RP ID cannot be an IP address) and Caddy's admin
+// API, where the account pages' test creates accounts whose passwords can be changed.
+const pkIssuer = `http://localhost:${env('BROWSER_PK_PORT')}`;
+const pkRP = `http://localhost:${env('BROWSER_PK_RP_PORT')}`;
+const admin = `http://127.0.0.1:${env('BROWSER_ADMIN_PORT')}`;
+// A relying party with a front-channel logout URI (fc-mail); tests/frontchannel.test.js runs
+// the real one, this test answers its URLs in the browser itself.
+const fcBase = `http://127.0.0.1:${env('BROWSER_FC_A_PORT')}`;
 const rpBase = `http://127.0.0.1:${env('BROWSER_RP_PORT')}`;
 const shots = join(env('BROWSER_ARTIFACTS'), 'pages');
 const alice = { username: 'alice', password: env('BROWSER_ALICE_PASSWORD') };
@@ -28,9 +37,18 @@ const themes = ['light', 'dark'];
 const sizes = { mobile: { width: 375, height: 740 }, desktop: { width: 1280, height: 800 } };
 // What each language calls things, to find them the way a person does.
 const words = {
-  en: { password: 'Password', signIn: 'Sign in', allow: 'Allow', deny: 'Deny', signOut: 'Sign out', code: 'Code', remember: 'Remember this decision', back: 'Return to Browser Test App', details: 'Technical details' },
-  de: { password: 'Passwort', signIn: 'Anmelden', allow: 'Erlauben', deny: 'Ablehnen', signOut: 'Abmelden', code: 'Code', remember: 'Diese Entscheidung merken', back: 'Zurück zu Browser Test App', details: 'Technische Details' },
-  fr: { password: 'Mot de passe', signIn: 'Se connecter', allow: 'Autoriser', deny: 'Refuser', signOut: 'Se déconnecter', code: 'Code', remember: 'Mémoriser cette décision', back: 'Revenir à Browser Test App', details: 'Détails techniques' },
+  en: { password: 'Password', signIn: 'Sign in', allow: 'Allow', deny: 'Deny', signOut: 'Sign out', code: 'Code', remember: 'Remember this decision', back: 'Return to Browser Test App', details: 'Technical details',
+    account: 'Your account', accountLogin: 'Sign in to your account', apps: 'Apps with access', sessions: 'Where you are signed in', changePassword: 'Change your password', current: 'Current password', newPassword: 'New password', again: 'New password again', change: 'Change password', mismatch: /passwords differ/,
+    passkey: 'Sign in with a passkey', addPasskey: 'Add a passkey', passkeys: 'Passkeys', noPasskeys: 'You have no passkeys yet.', approved: 'Device connected',
+    cibaApproved: 'Request approved', signingOut: 'Signing you out' },
+  de: { password: 'Passwort', signIn: 'Anmelden', allow: 'Erlauben', deny: 'Ablehnen', signOut: 'Abmelden', code: 'Code', remember: 'Diese Entscheidung merken', back: 'Zurück zu Browser Test App', details: 'Technische Details',
+    account: 'Ihr Konto', accountLogin: 'Bei Ihrem Konto anmelden', apps: 'Apps mit Zugriff', sessions: 'Wo Sie angemeldet sind', changePassword: 'Passwort ändern', current: 'Aktuelles Passwort', newPassword: 'Neues Passwort', again: 'Neues Passwort wiederholen', change: 'Passwort ändern', mismatch: /stimmen nicht überein/,
+    passkey: 'Mit einem Passkey anmelden', addPasskey: 'Passkey hinzufügen', passkeys: 'Passkeys', noPasskeys: 'Sie haben noch keine Passkeys.', approved: 'Gerät verbunden',
+    cibaApproved: 'Anfrage erlaubt', signingOut: 'Sie werden abgemeldet' },
+  fr: { password: 'Mot de passe', signIn: 'Se connecter', allow: 'Autoriser', deny: 'Refuser', signOut: 'Se déconnecter', code: 'Code', remember: 'Mémoriser cette décision', back: 'Revenir à Browser Test App', details: 'Détails techniques',
+    account: 'Votre compte', accountLogin: 'Connexion à votre compte', apps: 'Applications ayant accès', sessions: 'Où vous êtes connecté', changePassword: 'Changer votre mot de passe', current: 'Mot de passe actuel', newPassword: 'Nouveau mot de passe', again: 'Confirmer le nouveau mot de passe', change: 'Changer le mot de passe', mismatch: /diffèrent/,
+    passkey: 'Se connecter avec une clé d’accès', addPasskey: 'Ajouter une clé d’accès', passkeys: 'Clés d’accès', noPasskeys: 'Vous n’avez pas encore de clé d’accès.', approved: 'Appareil connecté',
+    cibaApproved: 'Demande approuvée', signingOut: 'Déconnexion en cours' },
 };
 
 let browser;
@@ -193,6 +211,16 @@ for (const lang of languages) {
       await press(page, w.deny);
       await page.getByRole('status').waitFor();
       await audit(page, 'device-denied', lang);
+      // Another code, now signed in: consent, allow, the device is connected.
+      const code2 = await deviceCode();
+      await page.goto(`${issuer}/device`);
+      await page.getByLabel(w.code, { exact: true }).fill(code2);
+      await press(page, (await page.locator('button[value=approve]').innerText()).trim());
+      await page.locator('#user-code').waitFor();
+      await press(page, w.allow);
+      await page.getByRole('status').waitFor();
+      assert.equal((await page.locator('h1').innerText()).trim(), w.approved);
+      await audit(page, 'device-approved', lang);
 
       // The pending CIBA requests of the signed-in user (none).
       await page.goto(`${issuer}/ciba`);
@@ -200,6 +228,173 @@ for (const lang of languages) {
       await audit(page, 'ciba-list', lang);
     } finally {
       await context.close();
+    }
+  });
+}
+
+/** Calls Caddy's admin API (see admin.js). */
+const adminRequest = (method, path, body) => callAdmin(admin, method, path, body);
+
+/** An account of its own (created through the admin API), whose password can be changed. */
+async function newAccount(name, iss = issuer) {
+  const who = { iss, username: `${name}-${randomBytes(4).toString('hex')}`, password: `pw-${randomBytes(12).toString('hex')}` };
+  const created = await adminRequest('PUT', '/oauth/accounts', { issuer: iss, username: who.username, password: who.password });
+  assert.equal(created.status, 201, created.body);
+  return who;
+}
+
+function dropAccount(who) {
+  return adminRequest('DELETE', `/oauth/accounts?issuer=${encodeURIComponent(who.iss)}&username=${encodeURIComponent(who.username)}`).catch(() => {});
+}
+
+/** An authorization request of the passkey issuer's app. */
+function passkeyAuthorizeURL() {
+  const verifier = b64url(randomBytes(32));
+  const q = new URLSearchParams({
+    client_id: 'passkey-app', response_type: 'code', redirect_uri: `${pkRP}/callback`, scope: 'openid profile',
+    state: b64url(randomBytes(8)), prompt: 'consent',
+    code_challenge: b64url(createHash('sha256').update(verifier).digest()), code_challenge_method: 'S256',
+  });
+  return `${pkIssuer}/authorize?${q}`;
+}
+
+/** Asserts the page's heading, in the page's language. */
+async function heading(page, want) {
+  assert.equal((await page.locator('h1').innerText()).trim(), want);
+}
+
+for (const lang of languages) {
+  test(`the account and passkey pages in ${lang}: axe-core clean in both themes and sizes, screenshots`, async () => {
+    const w = words[lang];
+    const who = await newAccount(`pages-${lang}`);
+    // The passkey issuer's own account: tests/passkey.test.js adds passkeys to alice's there.
+    const pk = await newAccount(`pages-${lang}`, pkIssuer);
+    const { context, page } = await person(lang);
+    try {
+      // The account pages: their sign-in page, then each section.
+      await page.goto(`${issuer}/account`);
+      await heading(page, w.accountLogin);
+      await audit(page, 'account-login', lang);
+      await page.locator('#username').fill(who.username);
+      await page.getByLabel(w.password, { exact: true }).fill(who.password);
+      await press(page, w.signIn);
+      await page.locator('#account-name').waitFor();
+      await heading(page, w.account);
+      await audit(page, 'account', lang);
+      await page.goto(`${issuer}/account/apps`);
+      await heading(page, w.apps);
+      await audit(page, 'account-apps', lang);
+      await page.goto(`${issuer}/account/sessions`);
+      await heading(page, w.sessions);
+      await audit(page, 'account-sessions', lang);
+      await page.goto(`${issuer}/account/password`);
+      await heading(page, w.changePassword);
+      await audit(page, 'account-password', lang);
+      // Two different new passwords: the form again, with the error.
+      await page.getByLabel(w.current, { exact: true }).fill(who.password);
+      await page.getByLabel(w.newPassword, { exact: true }).fill('a-new-password-1');
+      await page.getByLabel(w.again, { exact: true }).fill('a-new-password-2');
+      await press(page, w.change);
+      await page.getByRole('alert').waitFor();
+      assert.match(await page.getByRole('alert').innerText(), w.mismatch);
+      await audit(page, 'account-password-error', lang);
+
+      // CIBA: a bank asks this account's approval; the pending requests page links to it.
+      const started = await fetch(`${issuer}/bc-authorize`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`browser-bank:${env('BROWSER_SECRET')}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ scope: 'openid profile', login_hint: who.username, binding_message: `Pay 42 EUR ${lang}` }),
+      });
+      assert.equal(started.status, 200, await started.clone().text());
+      await page.goto(`${issuer}/ciba`);
+      const request = page.getByRole('link', { name: new RegExp(`Browser Test Bank: Pay 42 EUR ${lang}`) });
+      await request.waitFor();
+      await audit(page, 'ciba-list-pending', lang);
+      await Promise.all([page.waitForLoadState(), request.click()]);
+      assert.equal(await page.locator('#binding-message').innerText(), `Pay 42 EUR ${lang}`);
+      await audit(page, 'ciba-consent', lang);
+      await press(page, w.allow);
+      await page.getByRole('status').waitFor();
+      await heading(page, w.cibaApproved);
+      await audit(page, 'ciba-approved', lang);
+
+      // Front-channel logout: signed in to Mail, signing out frames Mail's logout URL. Mail's
+      // signed-out page, where the page goes on to, answers 204, so the browser stays on it.
+      await context.route(`${fcBase}/**`, (route) => {
+        const signedOut = new URL(route.request().url()).pathname === '/signed-out';
+        return route.fulfill(signedOut ? { status: 204 } : { status: 200, contentType: 'text/html', body: '<!doctype html><title>Mail</title>' });
+      });
+      await page.goto(`${issuer}/authorize?${new URLSearchParams({
+        client_id: 'fc-mail', response_type: 'code', redirect_uri: `${fcBase}/callback`, scope: 'openid profile',
+        state: b64url(randomBytes(8)), code_challenge: b64url(createHash('sha256').update('x'.repeat(43)).digest()), code_challenge_method: 'S256',
+      })}`);
+      await page.getByLabel(w.remember).check();
+      await press(page, w.allow);
+      await page.waitForURL((url) => url.href.startsWith(`${fcBase}/callback`));
+      // Mail redeems its code: the session now has a grant of Mail's, which sign-out frames.
+      const redeemed = await fetch(`${issuer}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`fc-mail:${env('BROWSER_SECRET')}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code', code: new URL(page.url()).searchParams.get('code'),
+          redirect_uri: `${fcBase}/callback`, code_verifier: 'x'.repeat(43),
+        }),
+      });
+      assert.equal(redeemed.status, 200, await redeemed.clone().text());
+      // The remembered consent: Mail is listed on the apps page, with its remove button.
+      await page.goto(`${issuer}/account/apps`);
+      await page.getByRole('heading', { name: 'Mail', exact: true }).waitFor();
+      await audit(page, 'account-apps-listed', lang);
+      await page.goto(`${issuer}/end_session?${new URLSearchParams({ client_id: 'fc-mail', post_logout_redirect_uri: `${fcBase}/signed-out` })}`);
+      const goingOn = page.waitForRequest((r) => r.url().startsWith(`${fcBase}/signed-out`));
+      await press(page, w.signOut);
+      await page.locator('iframe.logout-frame').waitFor({ state: 'attached' });
+      await (await goingOn).response();
+      await heading(page, w.signingOut);
+      await audit(page, 'frontchannel-logout', lang, { settled: false });
+
+      // The passkey issuer: its login page offers a passkey; after a password sign-in the
+      // consent page links to the passkeys page.
+      await page.goto(`${pkIssuer}/passkeys`);
+      await heading(page, w.passkeys);
+      await audit(page, 'passkeys-signed-out', lang);
+      await page.goto(passkeyAuthorizeURL());
+      await page.getByRole('button', { name: w.passkey, exact: true }).waitFor();
+      await audit(page, 'login-passkey', lang);
+      await page.locator('#username').fill(pk.username);
+      await page.getByLabel(w.password, { exact: true }).fill(pk.password);
+      await press(page, w.signIn);
+      await page.locator('#passkey-offer a').waitFor();
+      await audit(page, 'consent-passkey', lang);
+      await page.locator('#passkey-offer a').click();
+      await page.getByRole('button', { name: w.addPasskey, exact: true }).waitFor();
+      await heading(page, w.passkeys);
+      assert.equal((await page.locator('#passkey-none').innerText()).trim(), w.noPasskeys);
+      await audit(page, 'passkey-register', lang);
+      // A passkey added with Chromium's virtual authenticator: the list, with its remove button.
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('WebAuthn.enable');
+      await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: {
+          protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+          isUserVerified: true, automaticPresenceSimulation: true,
+        },
+      });
+      await page.locator('#passkey-name').fill(`Key ${lang}`);
+      await press(page, w.addPasskey);
+      await page.locator('#passkey-added').waitFor();
+      assert.match(await page.locator('#passkey-list').innerText(), new RegExp(`Key ${lang}`));
+      await audit(page, 'passkey-added', lang);
+    } finally {
+      await context.close();
+      await dropAccount(who);
+      await dropAccount(pk);
     }
   });
 }
@@ -300,6 +495,71 @@ test('every page works with the keyboard alone, focus always visible', async () 
     await page.getByRole('alert').waitFor();
   } finally {
     await context.close();
+  }
+});
+
+test('the account and passkey pages work with the keyboard alone, focus always visible', async () => {
+  const who = await newAccount('keys');
+  const pk = await newAccount('keys', pkIssuer);
+  const { context, page } = await person('en');
+  try {
+    // The account sign-in page: type, Tab, type, Enter.
+    await page.goto(`${issuer}/account`);
+    assert.equal((await focused(page)).id, 'username', 'the username field starts focused');
+    await page.keyboard.type(who.username);
+    await tabTo(page, (f) => f.id === 'password');
+    await page.keyboard.type(who.password);
+    await Promise.all([page.waitForLoadState(), page.keyboard.press('Enter')]);
+    await page.locator('#account-name').waitFor();
+    // The navigation: Tab to "Password", Enter follows it.
+    await tabTo(page, (f) => f.tag === 'a' && f.text === 'Password');
+    await Promise.all([page.waitForURL(`${issuer}/account/password`), page.keyboard.press('Enter')]);
+    // The password form: the current password starts focused; Tab through every field to the
+    // button; Enter sends it (two different new passwords: the error, focusable fields again).
+    assert.equal((await focused(page)).id, 'current_password');
+    await page.keyboard.type(who.password);
+    await tabTo(page, (f) => f.id === 'new_password');
+    await page.keyboard.type('a-new-password-1');
+    await tabTo(page, (f) => f.id === 'confirm_password');
+    await page.keyboard.type('a-new-password-2');
+    await tabTo(page, (f) => f.tag === 'button' && f.text === 'Change password');
+    await Promise.all([page.waitForLoadState(), page.keyboard.press('Enter')]);
+    await page.getByRole('alert').waitFor();
+    // Apps and Sessions are reachable from the navigation, and "Sign out" on the sessions page.
+    await tabTo(page, (f) => f.tag === 'a' && f.text === 'Sessions', 'Shift+Tab');
+    await Promise.all([page.waitForURL(`${issuer}/account/sessions`), page.keyboard.press('Enter')]);
+    await tabTo(page, (f) => f.tag === 'a' && f.text === 'Sign out of this browser');
+    await tabTo(page, (f) => f.tag === 'a' && f.text === 'Apps', 'Shift+Tab');
+    await Promise.all([page.waitForURL(`${issuer}/account/apps`), page.keyboard.press('Enter')]);
+
+    // The passkey issuer: Tab reaches "Sign in with a passkey" after the password form.
+    await page.goto(passkeyAuthorizeURL());
+    // The username field starts focused (autofocus applies once the page is parsed).
+    await page.waitForFunction(() => document.activeElement?.id === 'username');
+    await page.keyboard.type(pk.username);
+    await tabTo(page, (f) => f.id === 'password');
+    await tabTo(page, (f) => f.tag === 'button' && f.text === 'Sign in with a passkey');
+    await tabTo(page, (f) => f.id === 'password', 'Shift+Tab');
+    await page.keyboard.type(pk.password);
+    assert.equal(await page.locator('#username').inputValue(), pk.username);
+    assert.equal(await page.locator('#password').inputValue(), pk.password);
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Allow', exact: true }).waitFor();
+    // Consent: Tab reaches the passkey offer; Enter opens the passkeys page, where Tab reaches
+    // the name field, "Add a passkey" and "Continue to the application".
+    await tabTo(page, (f) => f.tag === 'a' && f.text === 'Add a passkey');
+    await Promise.all([page.waitForURL((u) => u.pathname === '/passkeys'), page.keyboard.press('Enter')]);
+    await page.getByRole('button', { name: 'Add a passkey', exact: true }).waitFor();
+    await tabTo(page, (f) => f.id === 'passkey-name');
+    await page.keyboard.type('Keyboard key');
+    await tabTo(page, (f) => f.tag === 'button' && f.text === 'Add a passkey');
+    await tabTo(page, (f) => f.id === 'passkey-continue');
+    await Promise.all([page.waitForLoadState(), page.keyboard.press('Enter')]);
+    await page.getByRole('button', { name: 'Allow', exact: true }).waitFor();
+  } finally {
+    await context.close();
+    await dropAccount(who);
+    await dropAccount(pk);
   }
 });
 
