@@ -17,6 +17,7 @@ import (
 	"github.com/caddy-oauth/caddy-oauth/authserver/delegated"
 	"github.com/caddy-oauth/caddy-oauth/authserver/oautherr"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
+	"github.com/caddy-oauth/caddy-oauth/authserver/ui"
 )
 
 // Delegated login and consent ("bring your own login app", package delegated): where the
@@ -74,8 +75,8 @@ func (s *Server) handleSignInDelegated(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		s.audit.Event(audit.SignInFailed, zap.String("remote_ip", s.clientIP(r)), zap.String("reason", "sign-in is delegated"), zap.String("path", r.URL.Path))
 	}
-	s.renderError(w, http.StatusForbidden, "Sign in through your login app",
-		oautherr.New(oautherr.AccessDenied, "This server signs people in only through your organisation's login app. Sign in to an application that uses it, then come back."))
+	s.showError(w, r, http.StatusForbidden, ui.ErrorDelegated,
+		oautherr.New(oautherr.AccessDenied, "sign-in is delegated to the login app"), "", ui.Back{})
 }
 
 // delegatedPurpose ties a challenge to the browser it was issued to: an HMAC of the

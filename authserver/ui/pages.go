@@ -207,6 +207,8 @@ const (
 	ErrorLogout ErrorKind = "logout"
 	// ErrorFailed: the server failed.
 	ErrorFailed ErrorKind = "failed"
+	// ErrorDelegated: a built-in sign-in path while sign-in is delegated to a login app.
+	ErrorDelegated ErrorKind = "delegated"
 )
 
 // ErrorPage shows an error that cannot be sent back to the client: a plain explanation for
