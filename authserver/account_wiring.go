@@ -163,12 +163,9 @@ func (c accountCore) ChangePassword(ctx context.Context, r *http.Request, se *se
 		return &selfservice.Refusal{Status: http.StatusForbidden, Message: msg, Reason: "managed"}
 	}
 	if err := spec.ValidateNewPassword(next); err != nil {
-		msg := "account.password.not_allowed"
-		var e *spec.Error
-		if errors.As(err, &e) {
-			msg = "The new password " + e.Msg + "."
-		}
-		return &selfservice.Refusal{Status: http.StatusBadRequest, Message: msg, Reason: "invalid_password"}
+		// The catalog message states the rules in the page's language; the log has err.
+		s.log.Debug("new password refused", zap.Error(err))
+		return &selfservice.Refusal{Status: http.StatusBadRequest, Message: "account.password.not_allowed", Reason: "invalid_password"}
 	}
 	acc, refusal, err := s.passwordAttempt(r, account.NormalizeUsername(se.Username), current)
 	if refusal != nil {

@@ -230,18 +230,18 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		if err := parsePostForm(w, r); err != nil {
 			e := oautherr.As(err)
-			s.renderError(w, e.Status, "Bad request", e)
+			s.showError(w, r, e.Status, "", e, "", ui.Back{})
 			return
 		}
 		form = r.PostForm
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		s.renderError(w, http.StatusMethodNotAllowed, "Method not allowed", oautherr.Request("use GET or POST"))
+		s.showError(w, r, http.StatusMethodNotAllowed, "", oautherr.Request("use GET or POST"), "", ui.Back{})
 		return
 	}
 	sess, err := s.currentSession(ctx, r)
 	if err != nil {
-		s.renderError(w, http.StatusInternalServerError, "Something went wrong", oautherr.Server(err))
+		s.showError(w, r, http.StatusInternalServerError, ui.ErrorFailed, oautherr.Server(err), "", ui.Back{})
 		return
 	}
 	var cont string
@@ -259,8 +259,8 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.checkCSRF(r, form, purpose) {
-		s.renderError(w, http.StatusForbidden, "The form could not be verified",
-			oautherr.Request("The form was not sent from this browser's passkeys page (cookies may be blocked). Open the page again."))
+		s.showError(w, r, http.StatusForbidden, ui.ErrorCSRF,
+			oautherr.Request("the form was not sent from this browser's passkeys page"), "", ui.Back{})
 		return
 	}
 	next := s.endpoint(pathPasskeys)
@@ -272,13 +272,13 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 	case "remove":
 		err := s.st.RevokePasskey(ctx, sess.Subject, form.Get("id"), s.now())
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.renderError(w, http.StatusInternalServerError, "Something went wrong", oautherr.Server(err))
+			s.showError(w, r, http.StatusInternalServerError, ui.ErrorFailed, oautherr.Server(err), "", ui.Back{})
 			return
 		}
 		if err == nil {
 			s.audit.Event(audit.PasskeyRevoked, zap.String("sub", sess.Subject), zap.String("passkey_id", form.Get("id")), zap.String("by", "user"))
 			if err := s.endPasskeySessions(ctx, sess.Subject, form.Get("id")); err != nil {
-				s.renderError(w, http.StatusInternalServerError, "Something went wrong", oautherr.Server(err))
+				s.showError(w, r, http.StatusInternalServerError, ui.ErrorFailed, oautherr.Server(err), "", ui.Back{})
 				return
 			}
 		}
@@ -292,7 +292,7 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			msg, status, ok := passkeyFailure(err)
 			if !ok {
-				s.renderError(w, http.StatusInternalServerError, "Something went wrong", oautherr.Server(err))
+				s.showError(w, r, http.StatusInternalServerError, ui.ErrorFailed, oautherr.Server(err), "", ui.Back{})
 				return
 			}
 			if errors.Is(err, passkey.ErrRejected) {
@@ -330,7 +330,7 @@ func (s *Server) renderPasskeys(w http.ResponseWriter, r *http.Request, sess *us
 	}
 	list, err := s.st.ListPasskeys(r.Context(), sess.Subject)
 	if err != nil {
-		s.renderError(w, http.StatusInternalServerError, "Something went wrong", oautherr.Server(err))
+		s.showError(w, r, http.StatusInternalServerError, ui.ErrorFailed, oautherr.Server(err), "", ui.Back{})
 		return
 	}
 	for _, p := range list {
@@ -341,7 +341,7 @@ func (s *Server) renderPasskeys(w http.ResponseWriter, r *http.Request, sess *us
 	}
 	c, err := s.passkeys.BeginRegistration(r.Context(), s.passkeyAccount(sess), csrf)
 	if err != nil {
-		s.renderError(w, http.StatusInternalServerError, "Something went wrong", oautherr.Server(err))
+		s.showError(w, r, http.StatusInternalServerError, ui.ErrorFailed, oautherr.Server(err), "", ui.Back{})
 		return
 	}
 	page.Register = &ui.PasskeyForm{Action: s.endpoint(pathPasskeys), Options: c.Options, State: c.State, Script: s.endpoint(pathPasskeyScript)}
