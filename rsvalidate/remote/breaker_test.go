@@ -227,11 +227,16 @@ func TestJWKSBreakerUnknownKidsDoNotWait(t *testing.T) {
 
 	// The issuer is back with a new key. Half-open: the request that needs it does not wait;
 	// the background probe fetches the set and closes the breaker.
-	s.delay.Store(0)
+	// The issuer answers the probe after 150 ms: a lookup that waited for it would find the
+	// key; one that does not wait answers ErrUnknownKey before the probe could finish (with no
+	// delay the probe may finish first on a fast run, so the answer alone would not tell).
+	const probeDelay = timeout / 2 // under the fetch timeout, so the probe succeeds
+	s.delay.Store(int64(probeDelay))
 	s.set(jwksBody(t, jwkP256, jwkEd))
 	time.Sleep(350 * time.Millisecond)
-	if _, err := c.Key(ctx, "ed", "EdDSA"); !errors.Is(err, rsvalidate.ErrUnknownKey) {
-		t.Fatalf("half-open: %v, want ErrUnknownKey at once (the probe runs in the background)", err)
+	start = time.Now()
+	if _, err := c.Key(ctx, "ed", "EdDSA"); !errors.Is(err, rsvalidate.ErrUnknownKey) || time.Since(start) >= probeDelay {
+		t.Fatalf("half-open: %v after %v, want ErrUnknownKey at once (the probe runs in the background)", err, time.Since(start))
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for b.State() != BreakerClosed && time.Now().Before(deadline) {
