@@ -23,8 +23,7 @@ const maxTokenLen = 8 << 10
 // tokenInfo is what the server knows about one of its active access tokens.
 type tokenInfo struct {
 	jwt        bool
-	sealed     bool   // a sealed opaque token (package opaquetoken): revoked by jti
-	hash       string // opaque only
+	hash       string // opaque tokens stored as rows only: sealed ones and JWTs go by jti
 	clientID   string
 	subject    string
 	scope      string
@@ -272,8 +271,6 @@ func (s *Server) activeSealed(ctx context.Context, token string) (*tokenInfo, er
 		}
 	}
 	return &tokenInfo{
-		sealed:     true,
-		hash:       hashToken(token),
 		clientID:   c.ClientID,
 		subject:    c.Subject,
 		scope:      c.Scope,

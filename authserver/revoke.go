@@ -47,9 +47,9 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil || info == nil || info.clientID != caller.ID {
 		return err
 	}
-	if info.jwt || info.sealed {
-		// A self-contained token cannot be recalled, so remember its jti until it would
-		// expire anyway.
+	if info.jti != "" {
+		// A self-contained token (JWT or sealed opaque) cannot be recalled, so remember its
+		// jti until it would expire anyway.
 		err = s.st.RevokeJTI(ctx, info.jti, time.Unix(info.expiresAt, 0))
 	} else if err = s.st.RevokeAccessToken(ctx, info.hash); errors.Is(err, store.ErrNotFound) {
 		err = nil

@@ -133,3 +133,32 @@ func TestStoredOpaqueTokensStillWork(t *testing.T) {
 		t.Errorf("stored token after its client's revocation: %v", got)
 	}
 }
+
+// TestRevokedGrantEndsItsSealedTokens: a sealed opaque token issued under a user's grant ends
+// when the grant is revoked (here by refresh-token reuse, RFC 9700 §4.14.2): there is no row
+// to mark, so validation must look at the grant.
+func TestRevokedGrantEndsItsSealedTokens(t *testing.T) {
+	ts := newFlowServer(t, nil)
+	first := ts.redeem(ts.browser().signIn(authURL(url.Values{"resource": {opqResource}})).Get("code"), nil)
+	if first.status != http.StatusOK {
+		t.Fatalf("redeem: %d %s", first.status, first.raw)
+	}
+	tok := first.body["access_token"].(string)
+	got := ts.introspect("web", webSecret, tok)
+	if !strings.HasPrefix(tok, opaquetoken.Prefix) || got["active"] != true || got["grant_id"] == nil {
+		t.Fatalf("a sealed token under a grant: %q %v", tok, got)
+	}
+	rt := first.body["refresh_token"].(string)
+	if res := ts.refresh(rt, nil); res.status != http.StatusOK {
+		t.Fatalf("refresh: %d %s", res.status, res.raw)
+	}
+	if res := ts.refresh(rt, nil); res.status != http.StatusBadRequest {
+		t.Fatalf("reuse: %d %s", res.status, res.raw)
+	}
+	if got := ts.introspect("web", webSecret, tok); got["active"] != false {
+		t.Errorf("its grant was revoked, the token still introspects: %v", got)
+	}
+	if info, err := ts.srv.ActiveAccessToken(t.Context(), tok); err != nil || info != nil {
+		t.Errorf("in-process validation after the grant's revocation: %+v, %v", info, err)
+	}
+}

@@ -15,6 +15,7 @@
 package opaquetoken
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -57,10 +58,7 @@ type Claims struct {
 
 // Codec seals and opens access tokens under one key. It is safe for concurrent use.
 type Codec struct {
-	aead interface {
-		Seal(dst, nonce, plaintext, additionalData []byte) []byte
-		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
-	}
+	aead cipher.AEAD
 }
 
 // New returns a Codec for a 32-byte key (derive it from the master key for this purpose alone).
