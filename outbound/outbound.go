@@ -158,10 +158,16 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, accept string) (*Response, er
 		return nil, classify(err)
 	}
 	defer resp.Body.Close()
+	if err := inTime(ctx); err != nil {
+		return nil, err
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, &StatusError{Code: resp.StatusCode}
 	}
 	body, err := ReadLimited(resp.Body, f.opts.MaxBytes)
+	if err == nil {
+		err = inTime(ctx)
+	}
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -226,6 +232,17 @@ func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 	first := via[0].URL
 	if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
 		return fmt.Errorf("%w: to another host", ErrRedirect)
+	}
+	return nil
+}
+
+// inTime fails a fetch whose deadline passed, whatever came back: net/http can hand over an
+// answer that raced the cancellation of a timed-out request (with TLS the close_notify reaches
+// the server before the socket closes, and the empty 200 its cancelled handler writes can still
+// be read). Such an answer says nothing about the resource.
+func inTime(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return classify(err)
 	}
 	return nil
 }

@@ -307,3 +307,42 @@ func TestReadLimited(t *testing.T) {
 		t.Fatalf("over limit: %v", err)
 	}
 }
+
+// lateTransport answers after the caller's deadline as if nothing happened. net/http does
+// this when the server's answer races the cancellation of a timed-out request: with TLS the
+// client sends close_notify before closing the socket, the server sees its request context
+// end, its handler returns, and the empty 200 it writes can still be read (CI saw a client ID
+// metadata fetch "succeed" this way with no Content-Type).
+type lateTransport struct{}
+
+func (lateTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	<-r.Context().Done()
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+func TestAnswerAfterTheDeadlineIsATimeout(t *testing.T) {
+	calls := map[string]func(*Fetcher) error{
+		"Get": func(f *Fetcher) error {
+			_, err := f.Get(context.Background(), "http://127.0.0.1:1/doc", "")
+			return err
+		},
+		"Post": func(f *Fetcher) error {
+			_, err := f.Post(context.Background(), "http://127.0.0.1:1/hook", nil)
+			return err
+		},
+		"Send": func(f *Fetcher) error {
+			_, err := f.Send(context.Background(), http.MethodGet, "http://127.0.0.1:1/x", nil, nil)
+			return err
+		},
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			f := New(Options{AllowPrivate: true, Timeout: 50 * time.Millisecond})
+			f.client.Transport = lateTransport{}
+			f.client.Timeout = 0 // only the fetch's own deadline, as when the answer wins the race
+			if err := call(f); !errors.Is(err, ErrTimeout) {
+				t.Fatalf("%s = %v, want ErrTimeout: an answer after the deadline is not an answer", name, err)
+			}
+		})
+	}
+}

@@ -57,6 +57,9 @@ func (f *Fetcher) send(ctx context.Context, method, rawURL string, header http.H
 	}
 	defer resp.Body.Close()
 	data, err := ReadLimited(resp.Body, f.opts.MaxBytes)
+	if late := inTime(ctx); late != nil {
+		return nil, late
+	}
 	if errors.Is(err, ErrTooLarge) && cutLong {
 		return &Reply{Status: resp.StatusCode, Header: resp.Header, Body: data, Truncated: true}, nil
 	}
