@@ -294,7 +294,7 @@ func TestIntrospectWhenTheASFails(t *testing.T) {
 	failures := []failure{
 		{"5xx", func(s *asServer) { s.status.Store(http.StatusServiceUnavailable) }},
 		{"429", func(s *asServer) { s.status.Store(http.StatusTooManyRequests) }},
-		{"timeout", func(s *asServer) { s.delay.Store(int64(300 * time.Millisecond)) }},
+		{"timeout", func(s *asServer) { s.delay.Store(int64(5 * time.Second)) }}, // the handler lets go when the client gives up
 		{"unreachable", func(s *asServer) { s.Close() }},
 		{"malformed", func(s *asServer) { s.answer("tok", `{"active":`) }},
 	}
@@ -303,7 +303,7 @@ func TestIntrospectWhenTheASFails(t *testing.T) {
 			s := newASServer(t)
 			s.answer("tok", map[string]any{"active": true})
 			f.apply(s)
-			in := newTestIntrospector(t, s, newClock(), IntrospectorOptions{Timeout: 100 * time.Millisecond})
+			in := newTestIntrospector(t, s, newClock(), IntrospectorOptions{Timeout: time.Second})
 			if info, err := in.Introspect(context.Background(), "tok"); !errors.Is(err, rsvalidate.ErrUnavailable) || info != nil {
 				t.Fatalf("Introspect = %v, %v; want ErrUnavailable", info, err)
 			}
@@ -312,7 +312,7 @@ func TestIntrospectWhenTheASFails(t *testing.T) {
 			clock := newClock()
 			s := newASServer(t)
 			s.answer("tok", map[string]any{"active": true, "sub": "alice", "exp": clock.Now().Unix() + 600})
-			in := newTestIntrospector(t, s, clock, IntrospectorOptions{Timeout: 100 * time.Millisecond})
+			in := newTestIntrospector(t, s, clock, IntrospectorOptions{Timeout: time.Second})
 			if info, err := in.Introspect(context.Background(), "tok"); info == nil || err != nil {
 				t.Fatal(info, err)
 			}
