@@ -30,13 +30,16 @@ type tokenInfo struct {
 	audience   []string
 	resourceID string
 	issuedAt   int64
-	expiresAt  int64
-	jti        string
-	jkt        string
-	x5t        string         // cnf.x5t#S256 (RFC 8705 §3)
-	grantID    string         // the grant the token was issued under (grant_id), if any
-	sessionID  string         // the grant's login session (sid), if any
-	extra      map[string]any // claims beyond the registered ones, shown by introspection
+	// issuedAtMilli is the issue time to the millisecond where the token keeps it (opaque
+	// tokens); 0 for a JWT, whose iat has whole seconds.
+	issuedAtMilli int64
+	expiresAt     int64
+	jti           string
+	jkt           string
+	x5t           string         // cnf.x5t#S256 (RFC 8705 §3)
+	grantID       string         // the grant the token was issued under (grant_id), if any
+	sessionID     string         // the grant's login session (sid), if any
+	extra         map[string]any // claims beyond the registered ones, shown by introspection
 }
 
 // registeredIntrospectionFields are set by the server and never taken from extra claims.
@@ -48,8 +51,8 @@ var registeredIntrospectionFields = map[string]bool{
 
 // activeToken returns the token's info, or nil when it is not an active access token of this
 // server: malformed, unknown, expired, revoked, issued for a resource that no longer exists
-// (a disabled resource only stops new issuance), or issued to a client that has since been
-// deleted or disabled. Only store failures are errors.
+// (a disabled resource only stops new issuance), issued to a client that has since been
+// deleted or disabled, or issued before its client's cut-off. Only store failures are errors.
 func (s *Server) activeToken(ctx context.Context, token string) (*tokenInfo, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return nil, nil
@@ -69,7 +72,27 @@ func (s *Server) activeToken(ctx context.Context, token string) (*tokenInfo, err
 	if live, err := s.clientIsLive(ctx, info.clientID); err != nil || !live {
 		return nil, err
 	}
+	if cut, err := s.cutOff(ctx, info); err != nil || cut {
+		return nil, err
+	}
 	return info, nil
+}
+
+// cutOff reports whether the token was issued at or before its client's cut-off: every token
+// of the client revoked up to a time (manage's revocation of a client's tokens), whatever its
+// kind. A JWT's iat has whole seconds, so a JWT of the cut-off's own second is refused too.
+func (s *Server) cutOff(ctx context.Context, info *tokenInfo) (bool, error) {
+	if info.clientID == "" {
+		return false, nil
+	}
+	cutoff, err := s.st.ClientTokenCutoff(ctx, info.clientID)
+	if err != nil || cutoff.IsZero() {
+		return false, err
+	}
+	if info.issuedAtMilli != 0 {
+		return info.issuedAtMilli <= cutoff.UnixMilli(), nil
+	}
+	return info.issuedAt <= cutoff.Unix(), nil
 }
 
 // clientIsLive reports whether the client a token was issued to still exists and is enabled.
@@ -251,11 +274,6 @@ func (s *Server) activeSealed(ctx context.Context, token string) (*tokenInfo, er
 	if revoked, err := s.st.IsJTIRevoked(ctx, c.JTI); err != nil || revoked {
 		return nil, err
 	}
-	if cutoff, err := s.st.ClientTokenCutoff(ctx, c.ClientID); err != nil {
-		return nil, err
-	} else if !cutoff.IsZero() && c.IssuedAt <= cutoff.UnixMilli() {
-		return nil, nil
-	}
 	if live, err := s.resourceExists(ctx, c.ResourceID); err != nil || !live {
 		return nil, err
 	}
@@ -271,19 +289,20 @@ func (s *Server) activeSealed(ctx context.Context, token string) (*tokenInfo, er
 		}
 	}
 	return &tokenInfo{
-		clientID:   c.ClientID,
-		subject:    c.Subject,
-		scope:      c.Scope,
-		audience:   c.Audience,
-		resourceID: c.ResourceID,
-		issuedAt:   c.IssuedAt / 1000,
-		expiresAt:  c.ExpiresAt / 1000,
-		jti:        c.JTI,
-		jkt:        c.JKT,
-		x5t:        c.X5TS256,
-		grantID:    c.GrantID,
-		sessionID:  c.SessionID,
-		extra:      c.Extra,
+		clientID:      c.ClientID,
+		subject:       c.Subject,
+		scope:         c.Scope,
+		audience:      c.Audience,
+		resourceID:    c.ResourceID,
+		issuedAt:      c.IssuedAt / 1000,
+		issuedAtMilli: c.IssuedAt,
+		expiresAt:     c.ExpiresAt / 1000,
+		jti:           c.JTI,
+		jkt:           c.JKT,
+		x5t:           c.X5TS256,
+		grantID:       c.GrantID,
+		sessionID:     c.SessionID,
+		extra:         c.Extra,
 	}, nil
 }
 
@@ -311,19 +330,20 @@ func (s *Server) activeOpaque(ctx context.Context, token string) (*tokenInfo, er
 		return nil, err
 	}
 	return &tokenInfo{
-		hash:       hash,
-		clientID:   t.ClientID,
-		subject:    t.Subject,
-		scope:      t.Scope,
-		audience:   t.Audience,
-		resourceID: t.ResourceID,
-		issuedAt:   t.IssuedAt.Unix(),
-		expiresAt:  t.ExpiresAt.Unix(),
-		jkt:        t.JKT,
-		x5t:        t.X5TS256,
-		grantID:    t.GrantID,
-		sessionID:  sessionID,
-		extra:      t.Extra,
+		hash:          hash,
+		clientID:      t.ClientID,
+		subject:       t.Subject,
+		scope:         t.Scope,
+		audience:      t.Audience,
+		resourceID:    t.ResourceID,
+		issuedAt:      t.IssuedAt.Unix(),
+		issuedAtMilli: t.IssuedAt.UnixMilli(),
+		expiresAt:     t.ExpiresAt.Unix(),
+		jkt:           t.JKT,
+		x5t:           t.X5TS256,
+		grantID:       t.GrantID,
+		sessionID:     sessionID,
+		extra:         t.Extra,
 	}, nil
 }
 

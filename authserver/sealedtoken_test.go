@@ -1,7 +1,6 @@
 package authserver
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -68,28 +67,47 @@ func TestOpaqueTokensAreSealed(t *testing.T) {
 	}
 }
 
-// TestRevokeClientGrantsCutsOffSealedTokens: revoking all of a client's tokens (a client
-// compromised but kept) ends its sealed opaque tokens, which have no row to mark, and not
-// the ones it gets afterwards.
-func TestRevokeClientGrantsCutsOffSealedTokens(t *testing.T) {
-	ts := newTestServer(t)
-	before := ts.mustToken("svc", svcSecret, opqResource, "read")
-	if got := ts.introspect("svc", svcSecret, before); got["active"] != true {
-		t.Fatalf("fresh token inactive: %v", got)
-	}
-	if _, err := ts.srv.Manage().RevokeClientGrants(context.Background(), "svc"); err != nil {
-		t.Fatal(err)
-	}
-	if got := ts.introspect("svc", svcSecret, before); got["active"] != false {
-		t.Errorf("a token from before the client's revocation still introspects: %v", got)
-	}
-	if info, err := ts.srv.ActiveAccessToken(context.Background(), before); err != nil || info != nil {
-		t.Errorf("in-process validation of the revoked token: %+v, %v", info, err)
-	}
-	ts.now.Add(1) // the test clock moves in seconds; the cut-off is to the millisecond
-	after := ts.mustToken("svc", svcSecret, opqResource, "read")
-	if got := ts.introspect("svc", svcSecret, after); got["active"] != true {
-		t.Errorf("a token issued after the revocation is inactive: %v", got)
+// TestRevokeClientGrantsCutsOffItsTokens: revoking every token of a client ends its
+// client_credentials tokens, sealed opaque ones and JWTs alike (no grant, no row: only the
+// client's cut-off covers them), at introspection and in-process, and publishes one client
+// event for remote gateways. The test clock moves in whole seconds: a token of the next
+// second passes (a sealed token's cut-off is to the millisecond, a JWT's iat to the second).
+func TestRevokeClientGrantsCutsOffItsTokens(t *testing.T) {
+	for name, resource := range map[string]string{"sealed opaque": opqResource, "JWT": jwtResource} {
+		t.Run(name, func(t *testing.T) {
+			ts := newTestServer(t)
+			before := ts.mustToken("svc", svcSecret, resource, "read")
+			if got := ts.introspect("svc", svcSecret, before); got["active"] != true {
+				t.Fatalf("fresh token inactive: %v", got)
+			}
+			if _, err := ts.srv.Manage().RevokeClientGrants(t.Context(), "svc"); err != nil {
+				t.Fatal(err)
+			}
+			if got := ts.introspect("svc", svcSecret, before); got["active"] != false {
+				t.Errorf("a token from before the client's revocation still introspects: %v", got)
+			}
+			if info, err := ts.srv.ActiveAccessToken(t.Context(), before); err != nil || info != nil {
+				t.Errorf("in-process validation of the cut-off token: %+v, %v", info, err)
+			}
+			evs, err := ts.srv.st.RevocationEventsAfter(t.Context(), 0, time.Unix(ts.now.Load(), 0), 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var client []*store.RevocationEvent
+			for _, e := range evs {
+				if e.Kind == store.RevokedClient {
+					client = append(client, e)
+				}
+			}
+			if len(client) != 1 || client[0].Value != "svc" || client[0].CreatedAt.Unix() != ts.now.Load() {
+				t.Fatalf("client events %+v, want one for svc at the cut-off", client)
+			}
+			ts.now.Add(1)
+			after := ts.mustToken("svc", svcSecret, resource, "read")
+			if got := ts.introspect("svc", svcSecret, after); got["active"] != true {
+				t.Errorf("a token issued the second after the revocation is inactive: %v", got)
+			}
+		})
 	}
 }
 

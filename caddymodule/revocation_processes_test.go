@@ -341,7 +341,8 @@ func passesEverywhere(t *testing.T, what string, gateways []string, token string
 // and a session (admin API) and ending a session by RP-initiated logout makes every gateway
 // refuse exactly the affected tokens (the time each took is logged); a subscriber without
 // valid credentials is refused; the AS is killed and restarted on the same database, the
-// gateways keep their state and resume, and a revocation after the restart reaches them.
+// gateways keep their state and resume, and a revocation after the restart reaches them;
+// last, revoking every token of a client reaches them too.
 func TestRevocationStreamThreeGatewayProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs four Caddy processes")
@@ -513,4 +514,17 @@ func TestRevocationStreamThreeGatewayProcesses(t *testing.T) {
 		}
 	}
 	passesEverywhere(t, "after restart: unaffected grant and session", gateways, keptTok)
+
+	// Every token of a client, by the admin API: its client_credentials JWT has no grant and
+	// no row, only the client's cut-off covers it (a client event on the stream). A token
+	// issued in a later second passes.
+	ccBefore := ccToken()
+	passesEverywhere(t, "client token before its client's revocation", gateways, ccBefore)
+	start = time.Now()
+	adminDelete(t, asAdmin, "/oauth/grants?client_id=app")
+	cutBy := time.Now() // the cut-off is in this second or an earlier one
+	refusedEverywhere(t, "client's tokens revoked by the admin API", gateways, ccBefore, start)
+	refusedEverywhere(t, "client's grants revoked by the admin API", gateways, keptTok, start)
+	time.Sleep(time.Until(cutBy.Truncate(time.Second).Add(1100 * time.Millisecond)))
+	passesEverywhere(t, "client token issued after its client's revocation", gateways, ccToken())
 }

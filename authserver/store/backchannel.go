@@ -58,12 +58,15 @@ const (
 	RevokedTokenHash = "token_hash" // one opaque access token, by the SHA-256 (base64url) of its value
 	RevokedGrant     = "grant"      // every access token issued under a grant (grant_id claim)
 	RevokedSession   = "session"    // every access token issued under a login session (sid claim)
+	// RevokedClient: every access token of a client (client_id) issued at or before the
+	// event's CreatedAt, its cut-off (SetClientTokenCutoff).
+	RevokedClient = "client"
 )
 
 // RevocationEvent is one revocation as gateways learn it. The store appends them itself, in
 // the transaction of the revocation (RevokeJTI, RevokeAccessToken, RevokeClientAccessTokens,
-// RevokeGrant and the Revoke*Grants methods), so no revocation is ever left unpublished, and
-// only when some access token it covers has not expired yet.
+// RevokeGrant, the Revoke*Grants methods and SetClientTokenCutoff), so no revocation is ever
+// left unpublished, and only when some access token it covers has not expired yet.
 type RevocationEvent struct {
 	// Seq orders the log. It grows in commit order: a reader that has seen Seq n never later
 	// sees a new event below n (PostgreSQL appends under a transaction-level advisory lock).
@@ -75,8 +78,9 @@ type RevocationEvent struct {
 	Value string
 	// Subject and ClientID describe the covered tokens, when one value does (for logs and the
 	// session-revoked event's user); they are not matched on.
-	Subject   string
-	ClientID  string
+	Subject  string
+	ClientID string
+	// CreatedAt is when the event was appended; for RevokedClient, the cut-off.
 	CreatedAt time.Time
 	// ExpiresAt is the latest exp of an access token the event covers: after it the event
 	// means nothing and is purged (DeleteExpired).

@@ -363,10 +363,11 @@ type AccessTokenStore interface {
 type RevocationStore interface {
 	RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) error
 	IsJTIRevoked(ctx context.Context, jti string) (bool, error)
-	// SetClientTokenCutoff revokes every sealed opaque access token of the client issued at
-	// or before cutoff (such tokens have no row to mark), keeping the cut-off until expiresAt,
-	// the latest expiry of a token it can cover. Of two cut-offs the later one, and the later
-	// expiry, are kept.
+	// SetClientTokenCutoff revokes every access token of the client issued at or before
+	// cutoff (sealed opaque tokens have no row to mark, JWTs none to look up), keeping the
+	// cut-off until expiresAt, the latest expiry of a token it can cover. Of two cut-offs the
+	// later one, and the later expiry, are kept. Unless expiresAt has passed, it appends a
+	// RevokedClient event (CreatedAt = cutoff) in the same transaction.
 	SetClientTokenCutoff(ctx context.Context, clientID string, cutoff, expiresAt time.Time) error
 	// ClientTokenCutoff returns the client's cut-off, or the zero time when it has none.
 	ClientTokenCutoff(ctx context.Context, clientID string) (time.Time, error)

@@ -18,6 +18,8 @@
 //	token_hash  an opaque access token: base64url (no padding) SHA-256 of the token value
 //	grant       the grant_id claim (JWT) or introspection member: every token of the grant
 //	session     the sid claim (JWT) or introspection member: every token of the session
+//	client      the client_id claim or introspection member: every token of the client
+//	            issued at or before event_timestamp (its iat; whole seconds)
 //
 // expires_at is the latest exp of any access token the event covers; a receiver forgets the
 // event after it, which bounds its memory.
@@ -53,6 +55,9 @@ const (
 	KindTokenHash = "token_hash"
 	KindGrant     = "grant"
 	KindSession   = "session"
+	// KindClient revokes every token of a client (sub_id's id) issued at or before the
+	// event's At (event_timestamp).
+	KindClient = "client"
 )
 
 // Revocation is what one revocation event says: the access tokens whose Kind identifier is
@@ -138,14 +143,14 @@ var ErrMalformed = errors.New("secevent: malformed SET")
 func Encode(issuer string, aud []string, iat time.Time, id string, r Revocation) ([]byte, error) {
 	c := claims{Issuer: issuer, Audience: aud, IssuedAt: iat.Unix(), ID: id}
 	body := eventBody{EventTimestamp: r.At.Unix(), ExpiresAt: r.Until.Unix()}
-	switch r.Kind {
-	case KindSession:
+	switch {
+	case r.Kind == KindSession:
 		c.SubID = &subject{Format: "complex", Session: &subject{Format: "opaque", ID: r.Value}}
 		if r.Subject != "" {
 			c.SubID.User = &subject{Format: "iss_sub", Iss: issuer, Sub: r.Subject}
 		}
 		c.Events = map[string]eventBody{EventSessionRevoked: body}
-	case KindJTI, KindTokenHash, KindGrant:
+	case tokenRevokedIdentifier(r.Kind):
 		c.SubID = &subject{Format: "opaque", ID: r.Value}
 		body.Identifier = r.Kind
 		c.Events = map[string]eventBody{EventTokenRevoked: body}
@@ -156,6 +161,16 @@ func Encode(issuer string, aud []string, iat time.Time, id string, r Revocation)
 		return nil, errors.New("secevent: empty revocation value")
 	}
 	return json.Marshal(c)
+}
+
+// tokenRevokedIdentifier reports whether kind is carried by the token-revoked event (every
+// kind but a session's, which is CAEP session-revoked).
+func tokenRevokedIdentifier(kind string) bool {
+	switch kind {
+	case KindJTI, KindTokenHash, KindGrant, KindClient:
+		return true
+	}
+	return false
 }
 
 // EncodeVerification returns the claims of an SSF verification event echoing state.
@@ -194,13 +209,14 @@ func Decode(payload []byte) (*SET, error) {
 				r.Subject = c.SubID.User.Sub
 			}
 		case EventTokenRevoked:
-			switch body.Identifier {
-			case KindJTI, KindTokenHash, KindGrant:
-			default:
+			if !tokenRevokedIdentifier(body.Identifier) {
 				return nil, fmt.Errorf("%w: token-revoked with identifier %q", ErrMalformed, body.Identifier)
 			}
 			if c.SubID == nil || c.SubID.ID == "" {
 				return nil, fmt.Errorf("%w: token-revoked without a subject id", ErrMalformed)
+			}
+			if body.Identifier == KindClient && body.EventTimestamp <= 0 {
+				return nil, fmt.Errorf("%w: a client cut-off needs event_timestamp", ErrMalformed)
 			}
 			r = &Revocation{Kind: body.Identifier, Value: c.SubID.ID}
 		}

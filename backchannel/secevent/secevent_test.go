@@ -13,6 +13,7 @@ func TestRoundTrip(t *testing.T) {
 		{Kind: KindTokenHash, Value: "h1", At: at, Until: at.Add(time.Hour)},
 		{Kind: KindGrant, Value: "g1", At: at, Until: at.Add(time.Hour)},
 		{Kind: KindSession, Value: "s1", Subject: "alice", At: at, Until: at.Add(time.Hour)},
+		{Kind: KindClient, Value: "https://app.example/client.json", At: at, Until: at.Add(time.Hour)},
 	} {
 		b, err := Encode("https://as.example", []string{"gw"}, at, "id-"+r.Kind, r)
 		if err != nil {
@@ -39,6 +40,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"two events":      `{"iss":"i","aud":"gw","iat":1,"jti":"x","events":{"a":{},"b":{}}}`,
 		"bad identifier":  `{"iss":"i","aud":"gw","iat":1,"jti":"x","sub_id":{"format":"opaque","id":"v"},"events":{"` + EventTokenRevoked + `":{"identifier":"sub","expires_at":5}}}`,
 		"no expires_at":   `{"iss":"i","aud":"gw","iat":1,"jti":"x","sub_id":{"format":"opaque","id":"v"},"events":{"` + EventTokenRevoked + `":{"identifier":"jti"}}}`,
+		"client no time":  `{"iss":"i","aud":"gw","iat":1,"jti":"x","sub_id":{"format":"opaque","id":"c1"},"events":{"` + EventTokenRevoked + `":{"identifier":"client","expires_at":5}}}`,
 		"session no sid":  `{"iss":"i","aud":"gw","iat":1,"jti":"x","sub_id":{"format":"complex"},"events":{"` + EventSessionRevoked + `":{"expires_at":5}}}`,
 		"aud wrong shape": `{"iss":"i","aud":5,"iat":1,"jti":"x","events":{"a":{}}}`,
 	} {

@@ -177,7 +177,7 @@ func (s *Subscription) Set() *revoked.Set { return s.set }
 func (s *Subscription) Revoked(token string, info *rsvalidate.TokenInfo) bool {
 	grantID, _ := info.Claims["grant_id"].(string)
 	sid, _ := info.Claims["sid"].(string)
-	return s.set.Revoked(token, info.JTI, grantID, sid)
+	return s.set.Revoked(token, info.JTI, grantID, sid) || s.set.ClientCutOff(info.ClientID, info.IssuedAt)
 }
 
 // LastSuccess is the time of the last successful poll (zero before the first).
@@ -392,7 +392,13 @@ func (s *Subscription) applyOne(ctx context.Context, jti, compact string) *refus
 	if !s.set.FirstSight(set.ID, rev.Until) {
 		return refuse(errInvalidRequest, "replayed jti")
 	}
-	if !s.set.Add(rev.Kind, rev.Value, rev.Until) {
+	applied := false
+	if rev.Kind == secevent.KindClient {
+		applied = s.set.CutOffClient(rev.Value, rev.At, rev.Until)
+	} else {
+		applied = s.set.Add(rev.Kind, rev.Value, rev.Until)
+	}
+	if !applied {
 		return refuse(errInvalidRequest, "unusable %s value", rev.Kind)
 	}
 	if rev.Kind == secevent.KindTokenHash && s.cfg.OnTokenHash != nil {

@@ -127,7 +127,9 @@ func TestRevocationKindsMatchTokens(t *testing.T) {
 	ft.Push("e2", ft.Sign(ssftest.Spec{JTI: "e2", Kind: secevent.KindTokenHash, Value: hashOf(opaque)}))
 	ft.Push("e3", ft.Sign(ssftest.Spec{JTI: "e3", Kind: secevent.KindGrant, Value: "grant-1"}))
 	ft.Push("e4", ft.Sign(ssftest.Spec{JTI: "e4", Kind: secevent.KindSession, Value: "sid-1"}))
-	ssftest.WaitFor(t, "four revocations", func() bool { return s.Set().Len() == 4 })
+	cutoff := time.Now().Truncate(time.Second).Add(-time.Minute)
+	ft.Push("e5", ft.Sign(ssftest.Spec{JTI: "e5", Kind: secevent.KindClient, Value: "client-1", At: cutoff}))
+	ssftest.WaitFor(t, "five revocations", func() bool { return s.Set().Len() == 5 })
 	if d, _ := forgotten.Load().([sha256.Size]byte); d != sha256.Sum256([]byte(opaque)) {
 		t.Error("OnTokenHash not called with the opaque token's digest")
 	}
@@ -149,6 +151,10 @@ func TestRevocationKindsMatchTokens(t *testing.T) {
 		{"revoked session", "a.b.c", info("j", map[string]any{"sid": "sid-1", "grant_id": "g"}), true},
 		{"other session", "a.b.c", info("j", map[string]any{"sid": "sid-2"}), false},
 		{"non-string claim", "a.b.c", info("j", map[string]any{"sid": 5}), false},
+		{"client's token from before its cut-off", opaque + "c", &rsvalidate.TokenInfo{ClientID: "client-1", IssuedAt: cutoff.Add(-time.Second)}, true},
+		{"client's token from the cut-off's second", "a.b.c", &rsvalidate.TokenInfo{ClientID: "client-1", IssuedAt: cutoff}, true},
+		{"client's token from after its cut-off", "a.b.c", &rsvalidate.TokenInfo{ClientID: "client-1", IssuedAt: cutoff.Add(time.Second)}, false},
+		{"another client's token", "a.b.c", &rsvalidate.TokenInfo{ClientID: "client-2", IssuedAt: cutoff.Add(-time.Second)}, false},
 	} {
 		if got := s.Revoked(c.token, c.info); got != c.revoked {
 			t.Errorf("%s: Revoked = %v, want %v", c.name, got, c.revoked)

@@ -33,7 +33,8 @@ func randomID() string {
 // isLive reports whether a token expiring at expiresAt (unix ms) has not expired yet.
 func isLive(expiresAt int64) bool { return expiresAt > time.Now().UnixMilli() }
 
-// appendEvents inserts evs into the log in tx, filling in their ID, CreatedAt and Seq.
+// appendEvents inserts evs into the log in tx, filling in their ID, Seq and CreatedAt (unless
+// set: a client cut-off's event carries the cut-off).
 // tx must be a write transaction of this store; on PostgreSQL its caller has taken every
 // row lock it needs already (see postgresDialect.lockEventLog).
 func (s *Store) appendEvents(ctx context.Context, tx *sql.Tx, evs []*store.RevocationEvent) error {
@@ -46,7 +47,10 @@ func (s *Store) appendEvents(ctx context.Context, tx *sql.Tx, evs []*store.Revoc
 	insert := tx.StmtContext(ctx, s.stmts.appendEvent)
 	created := now()
 	for _, e := range evs {
-		e.ID, e.CreatedAt = randomID(), created
+		e.ID = randomID()
+		if e.CreatedAt.IsZero() {
+			e.CreatedAt = created
+		}
 		err := insert.QueryRowContext(ctx, e.ID, e.Kind, e.Value, e.Subject, e.ClientID,
 			toMillis(e.CreatedAt), toMillis(e.ExpiresAt)).Scan(&e.Seq)
 		if err != nil {

@@ -176,10 +176,19 @@ func (s *Store) IsJTIRevoked(ctx context.Context, jti string) (bool, error) {
 }
 
 // SetClientTokenCutoff records the client's cut-off (store.RevocationStore).
+// Unless expiresAt has passed, it appends a RevokedClient event whose CreatedAt is the
+// cut-off, so gateways refuse the client's tokens issued until then too.
 func (s *Store) SetClientTokenCutoff(ctx context.Context, clientID string, cutoff, expiresAt time.Time) error {
-	return s.exec(ctx, s.stmts.setClientTokenCutoff, func(_ sql.Result, err error) error {
-		return s.writeErr("set client token cutoff", err)
-	}, clientID, toMillis(cutoff), toMillis(expiresAt))
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, s.stmts.setClientTokenCutoff).ExecContext(ctx, clientID, toMillis(cutoff), toMillis(expiresAt)); err != nil {
+			return s.writeErr("set client token cutoff", err)
+		}
+		if !isLive(toMillis(expiresAt)) {
+			return nil
+		}
+		return s.appendEvents(ctx, tx, []*store.RevocationEvent{{Kind: store.RevokedClient, Value: clientID,
+			ClientID: clientID, CreatedAt: cutoff, ExpiresAt: expiresAt}})
+	})
 }
 
 // ClientTokenCutoff returns the client's cut-off, or the zero time when it has none. An

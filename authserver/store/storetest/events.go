@@ -166,6 +166,21 @@ func testRevocationEvents(t *testing.T, s store.Store) {
 			},
 			func() error { return countIs(s.RevokeSessionGrants(ctx, "sid-3"))(2) },
 			[]eventView{{store.RevokedSession, "sid-3", "u-sid", "c3", later}}},
+		{"SetClientTokenCutoff: one client event carrying the cut-off", nil,
+			func() error {
+				cut := wallTime(-1500 * time.Millisecond)
+				if err := s.SetClientTokenCutoff(ctx, "c-cut", cut, later); err != nil {
+					return err
+				}
+				all := allEvents(t, s)
+				if last := all[len(all)-1]; last.Kind != store.RevokedClient || !last.CreatedAt.Equal(cut) {
+					return fmt.Errorf("client event %+v: want CreatedAt = the cut-off %v", last, cut)
+				}
+				return nil
+			},
+			[]eventView{{store.RevokedClient, "c-cut", "", "c-cut", later}}},
+		{"SetClientTokenCutoff whose tokens expired", nil,
+			func() error { return s.SetClientTokenCutoff(ctx, "c-cut-old", gone.Add(-time.Hour), gone) }, nil},
 		{"RevokeSessionGrants whose tokens expired",
 			func(t *testing.T) { liveGrant(t, s, "gsid-old", "sid-old", "c1", "u-sid", gone, gone) },
 			func() error { return countIs(s.RevokeSessionGrants(ctx, "sid-old"))(1) }, nil},

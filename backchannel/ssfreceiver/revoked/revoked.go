@@ -1,6 +1,7 @@
 // Package revoked is a gateway's memory of revoked access tokens: one set per identifier kind
 // (jti, token_hash, grant, session), each entry kept until the latest exp it covers, looked up
-// on every request without allocating. It knows nothing of how revocations arrive
+// on every request without allocating; and the clients whose tokens were all revoked up to a
+// time (client cut-offs). It knows nothing of how revocations arrive
 // (backchannel/ssfreceiver fills it) or of token validation (rsvalidate asks it).
 package revoked
 
@@ -39,13 +40,14 @@ type shard struct {
 	_  [48]byte // keep neighbouring shards off one cache line
 }
 
-// Set is what a gateway knows is revoked: one set per identifier kind (jti,
-// token_hash, grant, session), each entry kept until the latest exp it covers. Lookups take
-// no lock and allocate nothing. It is safe for concurrent use.
+// Set is what a gateway knows is revoked: one set per identifier kind (jti, token_hash,
+// grant, session) and the client cut-offs, each entry kept until the latest exp it covers.
+// Lookups take no lock and allocate nothing. It is safe for concurrent use.
 type Set struct {
-	seeds [2]maphash.Seed
-	kinds [5]kindSet
-	now   func() time.Time
+	seeds   [2]maphash.Seed
+	kinds   [5]kindSet
+	clients clientCuts // client cut-offs: a time per client, not a member of a set
+	now     func() time.Time
 }
 
 // Indexes of Set.kinds.
@@ -197,7 +199,7 @@ func (s *Set) FirstSight(jti string, until time.Time) bool {
 
 // Len returns the number of revoked values of all kinds (lapsed ones until the next Sweep).
 func (s *Set) Len() int {
-	n := 0
+	n := s.clients.len()
 	for k := range kindSeen {
 		n += int(s.kinds[k].size.Load())
 	}
@@ -212,7 +214,7 @@ const SweepGrace = 2 * time.Minute
 // One shard is locked at a time, so lookups elsewhere go on.
 func (s *Set) Sweep() int {
 	cutoff := uint64(max(s.now().Add(-SweepGrace).Unix(), 0))
-	dropped := 0
+	dropped := s.clients.sweep(int64(cutoff))
 	for k := range s.kinds {
 		ks := &s.kinds[k]
 		for i := range ks.shards {

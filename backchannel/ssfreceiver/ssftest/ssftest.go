@@ -278,6 +278,7 @@ type Spec struct {
 	Kind    string // default jti
 	Value   string
 	Until   time.Time // default an hour from now
+	At      time.Time // the event_timestamp (a client's cut-off); default now
 	Payload []byte    // raw payload, replacing the encoded one
 }
 
@@ -308,11 +309,14 @@ func (ft *Transmitter) Sign(s Spec) string {
 	if s.Until.IsZero() {
 		s.Until = time.Now().Add(time.Hour)
 	}
+	if s.At.IsZero() {
+		s.At = time.Now()
+	}
 	payload := s.Payload
 	if payload == nil {
 		var err error
 		payload, err = secevent.Encode(s.Issuer, s.Aud, time.Now(), s.JTI,
-			secevent.Revocation{Kind: s.Kind, Value: s.Value, At: time.Now(), Until: s.Until})
+			secevent.Revocation{Kind: s.Kind, Value: s.Value, At: s.At, Until: s.Until})
 		if err != nil {
 			ft.t.Fatal(err)
 		}
