@@ -3,12 +3,14 @@ package authserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/caddy-oauth/caddy-oauth/authserver/spec"
 	"github.com/caddy-oauth/caddy-oauth/authserver/store"
 )
 
@@ -262,8 +264,12 @@ func TestAccountChangePassword(t *testing.T) {
 	thereRT := signInCarol(there).body["refresh_token"].(string)
 
 	form := here.do(http.MethodGet, accountURL+"/password", nil)
-	if form.status != http.StatusOK || !strings.Contains(form.body, `name="new_password"`) {
-		t.Fatalf("password page: %d %s", form.status, form.body)
+	// The form shows the server's rule (spec), not a copy of it.
+	minLen := fmt.Sprintf(`minlength="%d"`, spec.MinNewPasswordLen)
+	atLeast := fmt.Sprintf("At least %d characters", spec.MinNewPasswordLen)
+	if form.status != http.StatusOK || !strings.Contains(form.body, `name="new_password"`) ||
+		!strings.Contains(form.body, minLen) || !strings.Contains(form.body, atLeast) {
+		t.Fatalf("password page: %d, want the new password field with %s and %q: %s", form.status, minLen, atLeast, form.body)
 	}
 	tests := []struct {
 		name           string
@@ -273,7 +279,7 @@ func TestAccountChangePassword(t *testing.T) {
 		changePassword bool
 	}{
 		{"mismatch", url.Values{"current_password": {carolOwnPassword}, "new_password": {"a new long password"}, "confirm_password": {"another one"}}, http.StatusBadRequest, "differ", false},
-		{"too short", url.Values{"current_password": {carolOwnPassword}, "new_password": {"short"}, "confirm_password": {"short"}}, http.StatusBadRequest, "at least 8 characters", false},
+		{"too short", url.Values{"current_password": {carolOwnPassword}, "new_password": {"short"}, "confirm_password": {"short"}}, http.StatusBadRequest, fmt.Sprintf("at least %d characters", spec.MinNewPasswordLen), false},
 		{"only spaces", url.Values{"current_password": {carolOwnPassword}, "new_password": {"          "}, "confirm_password": {"          "}}, http.StatusBadRequest, "only spaces", false},
 		{"same", url.Values{"current_password": {carolOwnPassword}, "new_password": {carolOwnPassword}, "confirm_password": {carolOwnPassword}}, http.StatusBadRequest, "your current one", false},
 		{"empty", url.Values{"current_password": {""}, "new_password": {"a new long password"}, "confirm_password": {"a new long password"}}, http.StatusBadRequest, "Enter your current password", false},

@@ -48,6 +48,8 @@ func (s *Server) accountRoutes(routes map[string]http.HandlerFunc, base string) 
 		SignOutURL: s.endpoint(pathEndSession),
 		IdleTTL:    s.cfg.SessionIdleTTL,
 		Now:        s.now,
+		// The password rule lives in spec; the form and its messages only show it.
+		MinPasswordLen: spec.MinNewPasswordLen,
 	})
 	for path, h := range pages.Routes() {
 		routes[path] = h

@@ -114,7 +114,10 @@ type Deps struct {
 	SignOutURL string
 	// IdleTTL hides sessions unused for that long (they no longer sign anybody in).
 	IdleTTL time.Duration
-	Now     func() time.Time
+	// MinPasswordLen is the shortest new password Core.ChangePassword accepts, shown on the
+	// password form (the rule is the server's).
+	MinPasswordLen int
+	Now            func() time.Time
 }
 
 // Pages serves the account pages. Make it with New.
@@ -178,7 +181,7 @@ func (p *Pages) nav() ui.AccountNav {
 func (p *Pages) page(w http.ResponseWriter, r *http.Request, s *Session, section ui.AccountSection, action string) ui.AccountPage {
 	return ui.AccountPage{Section: section, Nav: p.nav(), Account: s.Username, Subject: s.Subject,
 		CSRFToken: p.d.Core.CSRFToken(w, r, csrfPurpose(s)), Action: action,
-		Notice: notices[r.URL.Query().Get("done")]}
+		Notice: notices[r.URL.Query().Get("done")], MinPasswordLen: p.d.MinPasswordLen}
 }
 
 func csrfPurpose(s *Session) string { return "account:" + s.ID }

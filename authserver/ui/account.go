@@ -68,8 +68,11 @@ type AccountPage struct {
 	SignedInAt time.Time
 	Methods    []string
 
-	// Password: PasswordManaged says the password cannot be changed here, and why.
+	// Password: PasswordManaged says the password cannot be changed here, and why;
+	// MinPasswordLen is the shortest new password the server accepts (the form's minlength
+	// and the {min} of its messages; the rule itself is the server's).
 	PasswordManaged string
+	MinPasswordLen  int
 
 	Apps     []AccountApp
 	Sessions []AccountSession
@@ -142,7 +145,7 @@ func (r *Renderer) Account(w http.ResponseWriter, status int, p AccountPage) err
 		apps[i] = a
 	}
 	p.Apps = apps
-	p.Notice, p.Error, p.PasswordManaged = r.loc.Message(p.Notice), r.loc.Message(p.Error), r.loc.Message(p.PasswordManaged)
+	p.Notice, p.Error, p.PasswordManaged = r.loc.Message(p.Notice), r.loc.Message(p.Error, "min", p.MinPasswordLen), r.loc.Message(p.PasswordManaged)
 	return r.render(w, status, page, r.loc.Text(p.Section.titleKey()), p, formActionSources(nil), false)
 }
 
@@ -152,7 +155,7 @@ func init() {
 		Sessions: "/account/sessions", SignOut: "/end_session"}
 	base := AccountPage{Nav: nav, Account: "alice", Subject: "alice-sub", CSRFToken: "csrf", Action: "/account/apps",
 		Notice: "Done.", Error: "Something was wrong.", SignedInAt: when, Methods: []string{"password"},
-		PasswordManaged: "The administrator manages this password.",
+		PasswordManaged: "The administrator manages this password.", MinPasswordLen: 8,
 		Apps: []AccountApp{{ClientID: "example-app", ClientName: "Example App", Scopes: []Scope{{Name: "openid"}, {Name: "email"}, {Name: "custom", Description: "Configured text"}},
 			Resources: []Resource{{Identifier: "https://api.example.com", Name: "Example API"}, {Identifier: "https://other.example.com"}},
 			GrantedAt: when, Remembered: true, Grants: 2}},

@@ -189,10 +189,11 @@ func (l Localizer) Wait(d time.Duration) string {
 }
 
 // Message is msg in this language when msg is a catalog key, else msg as it is: handlers
-// pass a page's notices and errors as keys (or as text already worded).
-func (l Localizer) Message(msg string) string {
+// pass a page's notices and errors as keys (or as text already worded). args fill the
+// placeholders of a key, as for Text.
+func (l Localizer) Message(msg string, args ...any) string {
 	if msg != "" && (l.Has(msg) || catalogs.messages[DefaultLanguage][msg] != "") {
-		return l.Text(msg)
+		return l.Text(msg, args...)
 	}
 	return msg
 }

@@ -392,7 +392,7 @@ func (s *Subscription) applyOne(ctx context.Context, jti, compact string) *refus
 	if !s.set.FirstSight(set.ID, rev.Until) {
 		return refuse(errInvalidRequest, "replayed jti")
 	}
-	applied := false
+	var applied bool
 	if rev.Kind == secevent.KindClient {
 		applied = s.set.CutOffClient(rev.Value, rev.At, rev.Until)
 	} else {
