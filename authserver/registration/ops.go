@@ -323,7 +323,16 @@ func (h *Handler) response(rec *store.Client, links []spec.LinkView, rat, secret
 }
 
 // newClientID returns 128 random bits, base64url: client IDs need to be unique, not secret.
-func newClientID() string { return randomString(16) }
+// One starting with "-" would read as an option on command lines (caddy oauth-client show
+// <id>), so such draws are made again ("_" too, to start with a letter or digit); this costs
+// under 0.05 bits.
+func newClientID() string {
+	for {
+		if id := randomString(16); id[0] != '-' && id[0] != '_' {
+			return id
+		}
+	}
+}
 
 // newToken returns 256 random bits, base64url: registration access tokens (RFC 9700 §4.x
 // and this project's rule for bearer credentials).
