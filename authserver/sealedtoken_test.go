@@ -29,8 +29,9 @@ func TestOpaqueTokensAreSealed(t *testing.T) {
 			tok := a.mustToken("svc", svcSecret, opqResource, "read")
 			other := a.mustToken("svc", svcSecret, opqResource, "read")
 			// A value leaks when it is in the decoded body of both tokens: a readable format
-			// carries it in each, while random ciphertext holds the 3 bytes of "svc" by chance
-			// about once in 200,000 tokens (the text of one token held "svc" once in CI).
+			// carries it in each, while the ~240 random bytes of one body hold the 3 bytes of
+			// "svc" by chance about once in 70,000 tokens (its ~320 characters of text, about
+			// once in 800: CI saw that once).
 			bodies := [2][]byte{}
 			for i, t1 := range []string{tok, other} {
 				if !strings.HasPrefix(t1, opaquetoken.Prefix) || strings.Contains(t1, ".") {
