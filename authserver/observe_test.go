@@ -42,6 +42,19 @@ func (o *recordingObserver) KeyRotated(alg string)        { o.add("rotated", alg
 func (o *recordingObserver) InternalFailure(ep string)    { o.add("failure", ep) }
 func (o *recordingObserver) Delivery(kind, result string) { o.add("delivery", kind, result) }
 
+// count returns how many events so far are the given line.
+func (o *recordingObserver) count(event string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, e := range o.events {
+		if e == event {
+			n++
+		}
+	}
+	return n
+}
+
 // take returns the events so far and forgets them.
 func (o *recordingObserver) take() []string {
 	o.mu.Lock()
