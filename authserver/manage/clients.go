@@ -33,7 +33,7 @@ type Created struct {
 // (of concurrent creations of one ID exactly one succeeds); a *spec.Error for invalid input.
 func (s *Service) CreateClient(ctx context.Context, c spec.Client, source string) (*Created, error) {
 	if c.ID == "" {
-		c.ID = randomID()
+		c.ID = spec.NewClientID()
 	}
 	if s.d.ConfiguredClient(c.ID) {
 		return nil, configured("client", c.ID)

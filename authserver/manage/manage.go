@@ -10,8 +10,6 @@ package manage
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"time"
 
@@ -105,13 +103,6 @@ func (s *Service) IsConfiguredClient(id string) bool { return s.d.ConfiguredClie
 // IsConfiguredResource reports whether the configuration declares the resource.
 func (s *Service) IsConfiguredResource(identifier string) bool {
 	return s.d.ConfiguredResource(identifier)
-}
-
-// randomID returns 128 random bits, base64url: client IDs the server chooses.
-func randomID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand never fails (it panics first)
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // invalid is a refused input that spec's rules do not cover (a reference to something missing).

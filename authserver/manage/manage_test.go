@@ -328,3 +328,20 @@ func TestChangesAreLoggedWithoutSecrets(t *testing.T) {
 		t.Errorf("logged %q, want %q", messages, want)
 	}
 }
+
+// TestGeneratedClientIDsDoNotStartLikeFlags: a client ID the admin API generates never
+// starts with "-" or "_" (one starting with "-" reads as an option to caddy oauth-client
+// show <id>); of 300 base64url draws, about 10 would.
+func TestGeneratedClientIDsDoNotStartLikeFlags(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	for range 300 {
+		got, err := f.svc.CreateClient(ctx, spec.Client{TokenEndpointAuthMethod: "none", RedirectURIs: []string{"https://app.example/cb"}}, store.SourceAdmin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := got.Client.ID; id[0] == '-' || id[0] == '_' {
+			t.Fatalf("generated client ID %q starts like a command-line option", id)
+		}
+	}
+}

@@ -52,7 +52,7 @@ func (h *Handler) register(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	// The server issues client IDs (RFC 7591 §3.2.1): a requested one is ignored.
-	client.ID = newClientID()
+	client.ID = spec.NewClientID()
 	if err := h.checkAndValidate(ctx, &client, spec.Client{}); err != nil {
 		return 0, nil, err
 	}
@@ -320,18 +320,6 @@ func (h *Handler) response(rec *store.Client, links []spec.LinkView, rat, secret
 		resp.SoftwareStatement = s
 	}
 	return resp
-}
-
-// newClientID returns 128 random bits, base64url: client IDs need to be unique, not secret.
-// One starting with "-" would read as an option on command lines (caddy oauth-client show
-// <id>), so such draws are made again ("_" too, to start with a letter or digit); this costs
-// under 0.05 bits.
-func newClientID() string {
-	for {
-		if id := randomString(16); id[0] != '-' && id[0] != '_' {
-			return id
-		}
-	}
 }
 
 // newToken returns 256 random bits, base64url: registration access tokens (RFC 9700 §4.x

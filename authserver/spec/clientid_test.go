@@ -1,4 +1,4 @@
-package registration
+package spec
 
 import "testing"
 
@@ -7,7 +7,7 @@ import "testing"
 // most tools); CI hit it once (1 ID in 64 would).
 func TestClientIDsDoNotStartLikeFlags(t *testing.T) {
 	for range 10_000 {
-		if id := newClientID(); id[0] == '-' || id[0] == '_' || len(id) != 22 {
+		if id := NewClientID(); id[0] == '-' || id[0] == '_' || len(id) != 22 {
 			t.Fatalf("client ID %q", id)
 		}
 	}
